@@ -1,0 +1,60 @@
+"""Protocol thresholds a study may change, with their documented defaults.
+
+Every number here comes from ``shared/reference/clinical-rules.md`` (section named beside it). A site can override
+any of them without touching code: put a JSON object with the same keys in a file and point
+``SEEDTRACK_PROTOCOL_FILE`` at it; keys are merged one level deep (``{"eligibility": {"platelets_min_e9_per_l": 50}}``
+changes only that threshold). Unknown keys are refused at start-up.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
+    # §8.2 eligibility for CT-guided 125I seed implantation (operators in registry/eligibility.py).
+    "eligibility": {
+        "wbc_min_e9_per_l": 3.5,  # ≥
+        "hemoglobin_min_g_per_l": 90,  # ≥ (9.0 g/dL)
+        "platelets_min_e9_per_l": 100,  # strict >
+        "pta_min_pct": 40,  # strict >
+        "alt_max_x_uln": 3,  # ≤
+        "ast_max_x_uln": 3,  # ≤
+        "kps_min": 70,  # ≥
+        "labs_window_days": 14,  # [DESIGN DECISION] labs older than this before the implant count as missing
+        "cumulative_iodine_min_gbq": 22.2,  # strict > (600 mCi), the index study's requirement
+        "months_since_last_iodine_min": 6,  # ≥ completed calendar months
+        "require_tgab_negative": True,
+    },
+    # §2.2 RAIR-DTC classification.
+    "rair": {
+        "high_cumulative_activity_gbq": 22.2,  # flag only: cumulative activity alone is not RAIR
+        "accept_cumulative_activity_as_rair": False,
+    },
+}
+
+
+def load_protocol(path: str | None) -> dict[str, dict[str, Any]]:
+    protocol = copy.deepcopy(DEFAULT_PROTOCOL)
+    if not path:
+        return protocol
+    try:
+        overrides = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ImproperlyConfigured(f"SEEDTRACK_PROTOCOL_FILE={path!r} cannot be read as JSON: {exc}") from None
+    for section, values in overrides.items():
+        if section not in protocol:
+            raise ImproperlyConfigured(
+                f"Protocol section {section!r} is unknown; known sections: {', '.join(protocol)}"
+            )
+        for key, value in values.items():
+            if key not in protocol[section]:
+                raise ImproperlyConfigured(
+                    f"Protocol key {section}.{key} is unknown; known keys: {', '.join(protocol[section])}"
+                )
+            protocol[section][key] = value
+    return protocol

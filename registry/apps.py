@@ -1,0 +1,29 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class RegistryConfig(AppConfig):
+    name = "registry"
+
+    def ready(self) -> None:
+        from registry.roles import ensure_roles
+
+        # Groups and their permissions are (re)built after every migrate, once all permissions exist.
+        post_migrate.connect(ensure_roles, sender=self)
+
+        from registry import audit
+        from registry.models import (
+            EligibilityAssessment,
+            IodineCourse,
+            IodineUptake,
+            Lesion,
+            Patient,
+            RairClassification,
+        )
+
+        audit.register(Patient, "id")
+        audit.register(Lesion, "patient_id")
+        audit.register(IodineCourse, "patient_id")
+        audit.register(IodineUptake, "course__patient_id")
+        audit.register(RairClassification, "patient_id")
+        audit.register(EligibilityAssessment, "patient_id")

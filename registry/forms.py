@@ -1,0 +1,117 @@
+"""Forms only collect input; the model's clean() rules validate it and a service saves it."""
+
+from __future__ import annotations
+
+from django import forms
+
+from registry import choices as c
+from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient, RairClassification, Site
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+NULL_BOOLEAN = forms.Select(choices=[("unknown", "Not recorded"), ("true", "Yes"), ("false", "No")])
+
+
+class ClinicalForm(forms.ModelForm):
+    """Dates as date pickers, yes/no/not-recorded for nullable booleans."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if isinstance(field, forms.DateField):
+                field.widget = DateInput()
+            elif isinstance(field, forms.NullBooleanField):
+                field.widget = NULL_BOOLEAN
+            if field.required:
+                field.widget.attrs.setdefault("required", True)
+            _ = name
+
+
+class PatientForm(ClinicalForm):
+    site = forms.ModelChoiceField(queryset=Site.objects.none())
+
+    class Meta:
+        model = Patient
+        fields = [
+            "site", "record_number", "family_name", "given_name", "sex", "birth_date", "diagnosis_date",
+            "histology", "histology_other", "surgery_extent", "surgery_date", "central_neck_dissection",
+            "lateral_neck_dissection", "ata_initial_risk", "t_category", "n_category", "m_category",
+            "tsh_suppression",
+        ]
+
+    def __init__(self, *args, sites=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            del self.fields["site"]  # a patient does not move between sites from this form
+        else:
+            self.fields["site"].queryset = sites
+            if sites is not None and sites.count() == 1:
+                self.fields["site"].initial = sites.first()
+
+    def _post_clean(self):
+        if "site" in self.fields and self.cleaned_data.get("site"):
+            self.instance.site = self.cleaned_data["site"]
+        super()._post_clean()
+
+
+class LesionForm(ClinicalForm):
+    class Meta:
+        model = Lesion
+        fields = [
+            "region", "cervical_level", "side", "lung_lobe", "site_detail", "nodal", "biopsy_date", "biopsy_result",
+            "iodine_uptake", "fdg_avid", "enhancement", "baseline_long_mm", "baseline_short_mm",
+            "baseline_third_mm", "baseline_volume_cm3",
+        ]
+
+
+class IodineCourseForm(ClinicalForm):
+    class Meta:
+        model = IodineCourse
+        fields = ["date", "activity_value", "activity_unit", "notes"]
+
+    def __init__(self, *args, lesions=(), uptakes=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lesions = list(lesions)
+        for lesion in self.lesions:
+            self.fields[f"uptake_{lesion.pk}"] = forms.ChoiceField(
+                label=f"Uptake on post-therapy scan: {lesion}",
+                choices=c.YesNoUnknown.choices,
+                initial=(uptakes or {}).get(lesion.pk, c.YesNoUnknown.UNKNOWN),
+            )
+
+    def uptakes(self) -> dict[int, str]:
+        return {le.pk: self.cleaned_data[f"uptake_{le.pk}"] for le in self.lesions}
+
+    def fact_data(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if not k.startswith("uptake_")}
+
+
+class RairForm(ClinicalForm):
+    class Meta:
+        model = RairClassification
+        fields = [
+            f"rair{i}_{part}" for i in range(1, 5) for part in ("present", "date", "evidence")
+        ] + ["fdg_avid", "progression_within_12_months"]
+
+
+class EligibilityForm(ClinicalForm):
+    class Meta:
+        model = EligibilityAssessment
+        exclude = ["patient", "wbc_e9_per_l", "hemoglobin_g_per_l", "platelets_e9_per_l"]
+        widgets = {
+            "wbc_unit": forms.TextInput(attrs={"list": "units-cell", "size": 10}),
+            "platelets_unit": forms.TextInput(attrs={"list": "units-cell", "size": 10}),
+            "hemoglobin_unit": forms.TextInput(attrs={"list": "units-hb", "size": 10}),
+        }
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for deletion", min_length=5, max_length=200, widget=forms.TextInput(attrs={"size": 60})
+    )

@@ -1,0 +1,17 @@
+from django.core.management.base import BaseCommand
+
+from registry.demo import DEMO_PASSWORD, DEMO_USERS, load_demo_cohort
+
+
+class Command(BaseCommand):
+    help = "Load the synthetic demo cohort (42 patients, two sites) and one demo user per role. Idempotent."
+
+    def handle(self, *args, **options):
+        report = load_demo_cohort()
+        self.stdout.write(
+            f"Demo cohort: {report.patients} patients, {report.sites} sites and {report.users} users added "
+            "(0 means they were already there)."
+        )
+        self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
+        for username, (role, sites) in DEMO_USERS.items():
+            self.stdout.write(f"  {username:12s} {role:13s} {', '.join(sites) or 'all sites'}")

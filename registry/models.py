@@ -1,0 +1,511 @@
+"""Registry facts: sites, patients, ¹³¹I courses, metastatic lesions, RAIR facts and eligibility assessments.
+
+Models hold facts and single-row invariants (``clean``). Derived values (stage, RAIR status, eligibility) are
+written only by ``registry.services``, which calls the pure cores and stamps the rule set used.
+Every clinical model is historised by django-simple-history (who, when, before/after).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from registry import choices as c
+
+
+def _today() -> dt.date:
+    return timezone.localdate()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+class Site(models.Model):
+    """A hospital or centre; study IDs are numbered per site (``NTC-0007``)."""
+
+    code = models.CharField(
+        max_length=10, unique=True, help_text="Short upper-case code used in study IDs, e.g. NTC."
+    )
+    name = models.CharField(max_length=200)
+    next_study_number = models.PositiveIntegerField(default=1, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+
+class SiteMembership(models.Model):
+    """A user works at a site; she sees only the patients of her sites (data managers see all)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_memberships")
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "site"], name="unique_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.site.code}"
+
+
+class PatientQuerySet(models.QuerySet):
+    def visible_to(self, user) -> PatientQuerySet:
+        """The one place where site scoping is decided (pages, API and reports all call it)."""
+        from registry.roles import is_data_manager
+
+        if not user.is_authenticated:
+            return self.none()
+        if is_data_manager(user):
+            return self
+        return self.filter(site__memberships__user=user)
+
+
+class Patient(models.Model):
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
+    study_id = models.CharField(max_length=20, unique=True, editable=False)
+    record_number = models.CharField("hospital record number", max_length=40)
+    family_name = models.CharField(max_length=100)
+    given_name = models.CharField(max_length=100)
+    sex = models.CharField(max_length=1, choices=c.Sex.choices)
+    birth_date = models.DateField("date of birth")
+    diagnosis_date = models.DateField("date of diagnosis")
+    histology = models.CharField(max_length=30, choices=c.Histology.choices)
+    histology_other = models.CharField("histology (other)", max_length=100, blank=True)
+    surgery_extent = models.CharField("initial surgery", max_length=20, choices=c.SurgeryExtent.choices, blank=True)
+    surgery_date = models.DateField("date of surgery", null=True, blank=True)
+    central_neck_dissection = models.BooleanField(null=True, blank=True)
+    lateral_neck_dissection = models.CharField(max_length=20, choices=c.NeckDissection.choices, blank=True)
+    ata_initial_risk = models.CharField("ATA initial risk", max_length=20, choices=c.AtaRisk.choices, blank=True)
+    t_category = models.CharField("T", max_length=4, choices=c.TCategory.choices, blank=True)
+    n_category = models.CharField("N", max_length=4, choices=c.NCategory.choices, blank=True)
+    m_category = models.CharField("M", max_length=4, choices=c.MCategory.choices, blank=True)
+    tsh_suppression = models.BooleanField("TSH-suppression therapy", null=True, blank=True)
+
+    # Derived (registry.services.recompute_patient); never edited by hand.
+    stage = models.CharField(max_length=8, blank=True, editable=False)
+    stage_reason = models.CharField(max_length=200, blank=True, editable=False)
+    stage_rule_set = models.CharField(max_length=20, blank=True, editable=False)
+    stage_signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+    stage_signed_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    eligibility_status = models.CharField(
+        max_length=20, choices=c.EligibilityStatus.choices, default=c.EligibilityStatus.NOT_ASSESSED, editable=False
+    )
+    lesion_seq = models.PositiveIntegerField(default=0, editable=False)
+    derived_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["derived_at"])
+
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["study_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["site", "record_number"], name="unique_record_number_per_site"),
+        ]
+        permissions = [("sign_off", "Can sign off eligibility, staging and dosimetry")]
+
+    def __str__(self) -> str:
+        return self.study_id
+
+    def age_on(self, day: dt.date) -> int:
+        from registry.staging import age_in_completed_years
+
+        return age_in_completed_years(self.birth_date, day)
+
+    def validate_constraints(self, exclude=None) -> None:
+        # The record-number constraint is checked in clean() with a message naming the value.
+        super().validate_constraints(exclude={*(exclude or ()), "record_number"})
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        today = _today()
+        if self.birth_date and self.birth_date > today:
+            errors["birth_date"] = f"Date of birth {self.birth_date} is in the future; it must be on or before {today}."
+        if self.diagnosis_date and self.diagnosis_date > today:
+            errors["diagnosis_date"] = (
+                f"Date of diagnosis {self.diagnosis_date} is in the future; it must be on or before {today}."
+            )
+        if self.birth_date and self.diagnosis_date and self.diagnosis_date < self.birth_date:
+            errors["diagnosis_date"] = (
+                f"Date of diagnosis {self.diagnosis_date} is before the date of birth {self.birth_date}; "
+                "it must be on or after it."
+            )
+        if self.birth_date and self.birth_date < today - dt.timedelta(days=int(365.25 * 120)):
+            errors["birth_date"] = f"Date of birth {self.birth_date} gives an age over 120 years."
+        if self.surgery_date:
+            if self.surgery_date > today:
+                errors["surgery_date"] = f"Date of surgery {self.surgery_date} is in the future."
+            elif self.birth_date and self.surgery_date < self.birth_date:
+                errors["surgery_date"] = f"Date of surgery {self.surgery_date} is before the date of birth."
+            if not self.surgery_extent:
+                errors["surgery_extent"] = "Give the extent of the surgery dated " f"{self.surgery_date}."
+        if self.site_id and self.record_number:
+            clash = Patient.objects.filter(site_id=self.site_id, record_number=self.record_number).exclude(pk=self.pk)
+            if clash.exists():
+                errors["record_number"] = (
+                    f"Record number {self.record_number} is already used at site {self.site.code}; "
+                    "record numbers must be unique within a site."
+                )
+        if self.histology == c.Histology.OTHER and not self.histology_other.strip():
+            errors["histology_other"] = "Name the histology when 'Other' is chosen."
+        if errors:
+            raise ValidationError(errors)
+
+
+class IodineCourse(models.Model):
+    """One ¹³¹I therapy course; activity kept as entered and in GBq."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="iodine_courses")
+    date = models.DateField()
+    activity_value = models.DecimalField("activity", max_digits=8, decimal_places=3)
+    activity_unit = models.CharField(max_length=4, choices=c.ActivityUnit.choices, default=c.ActivityUnit.GBQ)
+    activity_gbq = models.FloatField(editable=False)
+    notes = models.CharField(max_length=200, blank=True)
+    history = HistoricalRecords()
+
+    # A single therapeutic ¹³¹I course above 15 GBq (≈ 400 mCi) is not given in practice.
+    MAX_COURSE_GBQ = 15.0
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"¹³¹I {self.activity_gbq:.2f} GBq on {self.date}"
+
+    def clean(self) -> None:
+        from registry.units import UnitError, convert
+
+        errors: dict[str, str] = {}
+        if self.date and self.date > _today():
+            errors["date"] = f"Course date {self.date} is in the future; it must be on or before {_today()}."
+        elif self.date and self.patient_id and self.date < self.patient.birth_date:
+            errors["date"] = f"Course date {self.date} is before the date of birth {self.patient.birth_date}."
+        if self.activity_value is not None:
+            value = float(self.activity_value)
+            if value <= 0:
+                errors["activity_value"] = f"Activity {_fmt(value)} {self.activity_unit} must be greater than 0."
+            else:
+                try:
+                    gbq = convert("activity", value, self.activity_unit)
+                except UnitError as exc:
+                    errors["activity_unit"] = str(exc)
+                else:
+                    if gbq > self.MAX_COURSE_GBQ:
+                        errors["activity_value"] = (
+                            f"Activity {_fmt(value)} {self.activity_unit} = {gbq:.1f} GBq exceeds the plausible "
+                            f"maximum of {self.MAX_COURSE_GBQ:g} GBq for one course."
+                        )
+                    else:
+                        self.activity_gbq = gbq
+        if errors:
+            raise ValidationError(errors)
+
+
+class Lesion(models.Model):
+    """A metastatic lesion with a stable per-patient label (L1, L2, …) that follow-ups refer to."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="lesions")
+    label = models.CharField(max_length=8, editable=False)
+    region = models.CharField("anatomical site", max_length=20, choices=c.LesionRegion.choices)
+    cervical_level = models.CharField(max_length=4, choices=c.CervicalLevel.choices, blank=True)
+    side = models.CharField(max_length=10, choices=c.Side.choices, blank=True)
+    lung_lobe = models.CharField(max_length=4, choices=c.LungLobe.choices, blank=True)
+    site_detail = models.CharField("site detail", max_length=100, blank=True, help_text="Bone site, or 'other'.")
+    nodal = models.BooleanField("lymph node", default=True)
+    biopsy_date = models.DateField(null=True, blank=True)
+    biopsy_result = models.CharField(max_length=20, choices=c.BiopsyResult.choices, blank=True)
+    iodine_uptake = models.CharField(
+        "iodine uptake on imaging", max_length=8, choices=c.YesNoUnknown.choices, default=c.YesNoUnknown.UNKNOWN
+    )
+    fdg_avid = models.CharField("FDG avid", max_length=8, choices=c.YesNoUnknown.choices, default="unknown")
+    enhancement = models.CharField("contrast enhancement", max_length=8, choices=c.Enhancement.choices, blank=True)
+    baseline_long_mm = models.DecimalField("baseline long axis (mm)", max_digits=5, decimal_places=1, null=True,
+                                           blank=True)
+    baseline_short_mm = models.DecimalField("baseline short axis (mm)", max_digits=5, decimal_places=1, null=True,
+                                            blank=True)
+    baseline_third_mm = models.DecimalField("baseline third axis (mm)", max_digits=5, decimal_places=1, null=True,
+                                            blank=True)
+    baseline_volume_cm3 = models.DecimalField(
+        "baseline volume (cm³)", max_digits=7, decimal_places=2, null=True, blank=True,
+        help_text="Measured volume; left blank, the ellipsoid π/6·a·b·c of the three axes is used.",
+    )
+    history = HistoricalRecords()
+
+    MAX_AXIS_MM = 300
+
+    class Meta:
+        ordering = ["patient", "id"]
+        constraints = [models.UniqueConstraint(fields=["patient", "label"], name="unique_lesion_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.site_text}"
+
+    @property
+    def site_text(self) -> str:
+        region = c.LesionRegion(self.region)
+        if region == c.LesionRegion.CERVICAL_NODE:
+            return f"cervical level {self.cervical_level} {self.side}".strip()
+        if region == c.LesionRegion.LUNG:
+            return f"lung {self.lung_lobe}"
+        if region in (c.LesionRegion.BONE, c.LesionRegion.OTHER, c.LesionRegion.SOFT_TISSUE) and self.site_detail:
+            return f"{region.label.lower()}: {self.site_detail}"
+        side = f" {self.side}" if self.side else ""
+        return f"{region.label.lower()}{side}"
+
+    @property
+    def volume_cm3(self) -> float | None:
+        """Measured baseline volume, else the ellipsoid of the three axes, else None."""
+        if self.baseline_volume_cm3 is not None:
+            return float(self.baseline_volume_cm3)
+        axes = (self.baseline_long_mm, self.baseline_short_mm, self.baseline_third_mm)
+        if any(a is None for a in axes):
+            return None
+        from assessment.volumes import ellipsoid_volume_cm3
+
+        return ellipsoid_volume_cm3(*(float(a) for a in axes))
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        region = self.region
+        if region == c.LesionRegion.CERVICAL_NODE:
+            if not self.cervical_level:
+                errors["cervical_level"] = "A cervical nodal lesion needs its level (I–VII)."
+            if not self.side:
+                errors["side"] = "A cervical nodal lesion needs its side (left, right or midline)."
+        if region == c.LesionRegion.LUNG and not self.lung_lobe:
+            errors["lung_lobe"] = "A lung lesion needs its lobe."
+        if region in (c.LesionRegion.BONE, c.LesionRegion.OTHER) and not self.site_detail.strip():
+            errors["site_detail"] = f"Name the {'bone' if region == c.LesionRegion.BONE else 'site'} of the lesion."
+        if region in c.NODAL_REGIONS and not self.nodal:
+            errors["nodal"] = f"A lesion in '{c.LesionRegion(region).label}' is a lymph node; tick 'lymph node'."
+        if region in (c.LesionRegion.LUNG, c.LesionRegion.BONE) and self.nodal:
+            errors["nodal"] = f"A {region} lesion is not a lymph node; untick 'lymph node'."
+        for name in ("baseline_long_mm", "baseline_short_mm", "baseline_third_mm"):
+            value = getattr(self, name)
+            if value is not None and not (0 < value <= self.MAX_AXIS_MM):
+                label = self._meta.get_field(name).verbose_name
+                errors[name] = f"{label.capitalize()} {_fmt(float(value))} mm must be > 0 and ≤ {self.MAX_AXIS_MM} mm."
+        if (
+            self.baseline_long_mm is not None
+            and self.baseline_short_mm is not None
+            and "baseline_short_mm" not in errors
+            and self.baseline_short_mm > self.baseline_long_mm
+        ):
+            errors["baseline_short_mm"] = (
+                f"Short axis {_fmt(float(self.baseline_short_mm))} mm is longer than the long axis "
+                f"{_fmt(float(self.baseline_long_mm))} mm; the short axis must be ≤ the long axis."
+            )
+        if self.baseline_volume_cm3 is not None and not (0 < self.baseline_volume_cm3 <= 1000):
+            errors["baseline_volume_cm3"] = (
+                f"Volume {_fmt(float(self.baseline_volume_cm3))} cm³ must be > 0 and ≤ 1000 cm³."
+            )
+        if self.biopsy_date and self.biopsy_date > _today():
+            errors["biopsy_date"] = f"Biopsy date {self.biopsy_date} is in the future."
+        if self.biopsy_result and not self.biopsy_date:
+            errors["biopsy_date"] = "Give the date of the biopsy whose result is recorded."
+        if errors:
+            raise ValidationError(errors)
+
+
+class IodineUptake(models.Model):
+    """Post-therapy scan uptake of one lesion after one ¹³¹I course."""
+
+    course = models.ForeignKey(IodineCourse, on_delete=models.CASCADE, related_name="uptakes")
+    lesion = models.ForeignKey(Lesion, on_delete=models.CASCADE, related_name="uptakes")
+    uptake = models.CharField(max_length=8, choices=c.YesNoUnknown.choices, default=c.YesNoUnknown.UNKNOWN)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "lesion"], name="unique_uptake")]
+
+    def __str__(self) -> str:
+        return f"{self.lesion.label}: {self.uptake}"
+
+
+_BOOL_UNKNOWN = {"null": True, "blank": True}
+
+
+class RairClassification(models.Model):
+    """ATA 2015 RAIR-DTC criteria recorded as facts with evidence dates; the status is derived."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="rair")
+    rair1_present = models.BooleanField("RAIR-1: never concentrated RAI", **_BOOL_UNKNOWN)
+    rair1_date = models.DateField("RAIR-1 evidence date", null=True, blank=True)
+    rair1_evidence = models.CharField("RAIR-1 evidence", max_length=200, blank=True)
+    rair2_present = models.BooleanField("RAIR-2: lost the ability to concentrate RAI", **_BOOL_UNKNOWN)
+    rair2_date = models.DateField("RAIR-2 evidence date", null=True, blank=True)
+    rair2_evidence = models.CharField("RAIR-2 evidence", max_length=200, blank=True)
+    rair3_present = models.BooleanField("RAIR-3: uptake in some lesions but not others", **_BOOL_UNKNOWN)
+    rair3_date = models.DateField("RAIR-3 evidence date", null=True, blank=True)
+    rair3_evidence = models.CharField("RAIR-3 evidence", max_length=200, blank=True)
+    rair4_present = models.BooleanField("RAIR-4: progression despite significant uptake", **_BOOL_UNKNOWN)
+    rair4_date = models.DateField("RAIR-4 evidence date", null=True, blank=True)
+    rair4_evidence = models.CharField("RAIR-4 evidence", max_length=200, blank=True)
+    fdg_avid = models.BooleanField("FDG-avid disease", **_BOOL_UNKNOWN)
+    progression_within_12_months = models.BooleanField("progression within 12 months after RAI", **_BOOL_UNKNOWN)
+
+    # Derived by registry.services.
+    status = models.CharField(
+        max_length=20, choices=c.RairStatus.choices, default=c.RairStatus.UNDETERMINED, editable=False
+    )
+    deciding = models.JSONField(default=list, editable=False)
+    flags = models.JSONField(default=list, editable=False)
+    rule_set = models.CharField(max_length=20, blank=True, editable=False)
+    computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["computed_at"])
+
+    def __str__(self) -> str:
+        return f"RAIR {self.get_status_display()}"
+
+    def clean(self) -> None:
+        errors = {}
+        for i in range(1, 5):
+            day = getattr(self, f"rair{i}_date")
+            if day and day > _today():
+                errors[f"rair{i}_date"] = f"Evidence date {day} is in the future."
+            if day and getattr(self, f"rair{i}_present") is None:
+                errors[f"rair{i}_present"] = f"RAIR-{i} has an evidence date; record whether it is present."
+        if errors:
+            raise ValidationError(errors)
+
+
+class EligibilityAssessment(models.Model):
+    """Pre-procedure work-up: labs with units, inclusion and exclusion facts. The verdict is derived."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="eligibility_assessments")
+    assessment_date = models.DateField()
+    planned_implant_date = models.DateField(null=True, blank=True)
+    labs_date = models.DateField("date of the labs", null=True, blank=True)
+    wbc_value = models.DecimalField("WBC", max_digits=8, decimal_places=2, null=True, blank=True)
+    wbc_unit = models.CharField("WBC unit", max_length=20, default="×10⁹/L")
+    wbc_e9_per_l = models.FloatField(null=True, editable=False)
+    hemoglobin_value = models.DecimalField("haemoglobin", max_digits=6, decimal_places=1, null=True, blank=True)
+    hemoglobin_unit = models.CharField("haemoglobin unit", max_length=20, default="g/L")
+    hemoglobin_g_per_l = models.FloatField(null=True, editable=False)
+    platelets_value = models.DecimalField("platelets", max_digits=8, decimal_places=1, null=True, blank=True)
+    platelets_unit = models.CharField("platelets unit", max_length=20, default="×10⁹/L")
+    platelets_e9_per_l = models.FloatField(null=True, editable=False)
+    pta_pct = models.DecimalField("prothrombin activity (%)", max_digits=5, decimal_places=1, null=True, blank=True)
+    inr = models.DecimalField("INR (kept, not used by the rule)", max_digits=4, decimal_places=2, null=True,
+                              blank=True)
+    alt_u_per_l = models.DecimalField("ALT (U/L)", max_digits=7, decimal_places=1, null=True, blank=True)
+    alt_uln_u_per_l = models.DecimalField("ALT ULN (U/L)", max_digits=6, decimal_places=1, null=True, blank=True)
+    ast_u_per_l = models.DecimalField("AST (U/L)", max_digits=7, decimal_places=1, null=True, blank=True)
+    ast_uln_u_per_l = models.DecimalField("AST ULN (U/L)", max_digits=6, decimal_places=1, null=True, blank=True)
+    ecg = models.CharField("ECG", max_length=30, choices=c.Ecg.choices, blank=True)
+    kps = models.PositiveSmallIntegerField("KPS", null=True, blank=True, help_text="0–100 in steps of 10.")
+    tgab_iu_per_ml = models.DecimalField("TgAb (IU/mL)", max_digits=9, decimal_places=2, null=True, blank=True)
+    tgab_cutoff_iu_per_ml = models.DecimalField("TgAb assay cut-off (IU/mL)", max_digits=7, decimal_places=2,
+                                                null=True, blank=True)
+    tgab_assay = models.CharField("TgAb assay", max_length=100, blank=True)
+    tg_qualifier = models.CharField("Tg qualifier", max_length=1, choices=c.Qualifier.choices, default="=")
+    tg_ug_per_l = models.DecimalField("Tg (µg/L)", max_digits=9, decimal_places=2, null=True, blank=True)
+    # Inclusion facts not derivable from the rest of the registry.
+    biopsy_proven_metastasis = models.BooleanField(**_BOOL_UNKNOWN)
+    lesion_without_iodine_uptake = models.BooleanField("lesion without iodine uptake", **_BOOL_UNKNOWN)
+    # Exclusion facts (yes = excluded).
+    severe_cardiopulmonary_insufficiency = models.BooleanField(**_BOOL_UNKNOWN)
+    severe_hepatic_insufficiency = models.BooleanField(**_BOOL_UNKNOWN)
+    severe_renal_insufficiency = models.BooleanField(**_BOOL_UNKNOWN)
+    severe_coagulopathy = models.BooleanField(**_BOOL_UNKNOWN)
+    cachexia = models.BooleanField(**_BOOL_UNKNOWN)
+    concurrent_radio_or_chemotherapy = models.BooleanField("concurrent radio- or chemotherapy", **_BOOL_UNKNOWN)
+    immunotherapy = models.BooleanField(**_BOOL_UNKNOWN)
+
+    # Derived by registry.services.
+    status = models.CharField(
+        max_length=20, choices=c.EligibilityStatus.choices, default=c.EligibilityStatus.INCOMPLETE, editable=False
+    )
+    criteria = models.JSONField(default=list, editable=False)
+    rule_set = models.CharField(max_length=30, blank=True, editable=False)
+    computed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["computed_at"])
+
+    class Meta:
+        ordering = ["-assessment_date", "-id"]
+
+    def __str__(self) -> str:
+        return f"Eligibility {self.assessment_date}: {self.get_status_display()}"
+
+    LAB_FIELDS = {
+        # value field → (analyte for units / plausibility, unit field, standardised field)
+        "wbc_value": ("wbc", "wbc_unit", "wbc_e9_per_l"),
+        "hemoglobin_value": ("hemoglobin", "hemoglobin_unit", "hemoglobin_g_per_l"),
+        "platelets_value": ("platelets", "platelets_unit", "platelets_e9_per_l"),
+    }
+    PLAIN_LABS = {
+        "pta_pct": "pta",
+        "alt_u_per_l": "alt",
+        "ast_u_per_l": "ast",
+        "alt_uln_u_per_l": "uln",
+        "ast_uln_u_per_l": "uln",
+        "tgab_iu_per_ml": "tgab",
+        "tgab_cutoff_iu_per_ml": "tgab",
+        "tg_ug_per_l": "tg",
+    }
+
+    def clean(self) -> None:
+        from registry.eligibility import EligibilityInputError, check_plausible, validate_kps
+        from registry.units import UnitError, convert
+
+        errors: dict[str, str] = {}
+        today = _today()
+        for name in ("assessment_date", "labs_date"):
+            day = getattr(self, name)
+            if day and day > today:
+                errors[name] = f"{self._meta.get_field(name).verbose_name.capitalize()} {day} is in the future."
+        if self.labs_date and self.assessment_date and self.labs_date > self.assessment_date:
+            errors["labs_date"] = f"Labs dated {self.labs_date} are after the assessment ({self.assessment_date})."
+        if self.planned_implant_date and self.assessment_date and self.planned_implant_date < self.assessment_date:
+            errors["planned_implant_date"] = (
+                f"Planned implant {self.planned_implant_date} is before the assessment {self.assessment_date}; "
+                "the assessment must come first."
+            )
+        for value_field, (analyte, unit_field, std_field) in self.LAB_FIELDS.items():
+            value = getattr(self, value_field)
+            setattr(self, std_field, None)
+            if value is None:
+                continue
+            try:
+                std = convert(analyte, float(value), getattr(self, unit_field))
+            except UnitError as exc:
+                errors[unit_field] = str(exc)
+                continue
+            try:
+                check_plausible(analyte, std)
+            except EligibilityInputError as exc:
+                errors[value_field] = str(exc)
+                continue
+            setattr(self, std_field, std)
+        for field, analyte in self.PLAIN_LABS.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            try:
+                check_plausible(analyte, float(value))
+            except EligibilityInputError as exc:
+                errors[field] = str(exc)
+        if self.kps is not None:
+            try:
+                validate_kps(self.kps)
+            except EligibilityInputError as exc:
+                errors["kps"] = str(exc)
+        if self.tgab_iu_per_ml is not None and self.tgab_cutoff_iu_per_ml is None:
+            errors["tgab_cutoff_iu_per_ml"] = "Give the TgAb assay's positivity cut-off; TgAb values are assay-specific."
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,299 @@
+"""Writes to the registry. Each runs in one transaction, validates with the model's rules, records who did it
+(django-simple-history) and recomputes the derived values that depend on the changed facts.
+
+Views, forms, the API and the demo loader call these; none of them writes models directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from registry import choices as c
+from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
+from registry.iodine import cumulative_activity_gbq
+from registry.models import (
+    EligibilityAssessment,
+    IodineCourse,
+    IodineUptake,
+    Lesion,
+    Patient,
+    RairClassification,
+    Site,
+)
+from registry.rair import RairCriterion, RairCriterionFact, RairFacts, RairSettings, classify_rair
+from registry.roles import SIGN_OFF_PERMISSION
+from registry.staging import StagingError, stage_dtc
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _protocol(section: str) -> dict[str, Any]:
+    return settings.SEEDTRACK_PROTOCOL[section]
+
+
+def _save(instance: M, user, reason: str = "") -> M:
+    """Validate, then save with the acting user on the history row."""
+    instance.full_clean()
+    instance._history_user = user
+    if reason:
+        instance._change_reason = reason
+    instance.save()
+    return instance
+
+
+def _assign(instance: M, data: Mapping[str, Any]) -> M:
+    for key, value in data.items():
+        setattr(instance, key, value)
+    return instance
+
+
+# --- derived values --------------------------------------------------------------------------------------------
+
+def _stage(patient: Patient) -> tuple[str, str, str]:
+    if not (patient.t_category and patient.n_category and patient.m_category):
+        missing = [n for n, v in (("T", patient.t_category), ("N", patient.n_category), ("M", patient.m_category))
+                   if not v]
+        return "", f"not staged: {', '.join(missing)} not recorded", "AJCC8"
+    age = patient.age_on(patient.diagnosis_date)
+    try:
+        result = stage_dtc(age, patient.t_category, patient.n_category, patient.m_category)
+    except StagingError as exc:
+        return "", str(exc), "AJCC8"
+    return result.stage or "", result.reason, result.rule_set
+
+
+def _rair_facts(patient: Patient, rair: RairClassification, courses: list[IodineCourse]) -> RairFacts:
+    criteria = tuple(
+        RairCriterionFact(
+            criterion=criterion,
+            present=getattr(rair, f"rair{i}_present"),
+            evidence_date=getattr(rair, f"rair{i}_date"),
+            evidence=getattr(rair, f"rair{i}_evidence"),
+        )
+        for i, criterion in enumerate(
+            (RairCriterion.RAIR_1, RairCriterion.RAIR_2, RairCriterion.RAIR_3, RairCriterion.RAIR_4), start=1
+        )
+    )
+    return RairFacts(
+        criteria=criteria,
+        had_therapeutic_rai=bool(courses),
+        cumulative_activity_gbq=cumulative_activity_gbq(co.activity_gbq for co in courses) if courses else None,
+        fdg_avid=rair.fdg_avid,
+        progression_within_12_months=rair.progression_within_12_months,
+    )
+
+
+def _eligibility_facts(
+    patient: Patient, a: EligibilityAssessment, rair_status: str, courses: list[IodineCourse]
+) -> EligibilityFacts:
+    def num(value):
+        return None if value is None else float(value)
+
+    prior = [co for co in courses if co.date <= (a.planned_implant_date or a.assessment_date)]
+    thyroidectomy = (
+        None if not patient.surgery_extent
+        else patient.surgery_extent in (c.SurgeryExtent.TOTAL, c.SurgeryExtent.NEAR_TOTAL)
+    )
+    return EligibilityFacts(
+        assessment_date=a.assessment_date,
+        reference_date=a.planned_implant_date,
+        labs_date=a.labs_date,
+        wbc_e9_per_l=a.wbc_e9_per_l,
+        hemoglobin_g_per_l=a.hemoglobin_g_per_l,
+        platelets_e9_per_l=a.platelets_e9_per_l,
+        pta_pct=num(a.pta_pct),
+        alt_u_per_l=num(a.alt_u_per_l),
+        alt_uln_u_per_l=num(a.alt_uln_u_per_l),
+        ast_u_per_l=num(a.ast_u_per_l),
+        ast_uln_u_per_l=num(a.ast_uln_u_per_l),
+        ecg=a.ecg or None,
+        kps=a.kps,
+        tgab_iu_per_ml=num(a.tgab_iu_per_ml),
+        tgab_cutoff_iu_per_ml=num(a.tgab_cutoff_iu_per_ml),
+        thyroidectomy=thyroidectomy,
+        prior_iodine=bool(prior),
+        biopsy_proven_metastasis=a.biopsy_proven_metastasis,
+        lesion_without_iodine_uptake=a.lesion_without_iodine_uptake,
+        rair_status=rair_status,
+        cumulative_iodine_gbq=cumulative_activity_gbq(co.activity_gbq for co in prior) if prior else None,
+        last_iodine_date=max((co.date for co in prior), default=None),
+        severe_cardiopulmonary_insufficiency=a.severe_cardiopulmonary_insufficiency,
+        severe_hepatic_insufficiency=a.severe_hepatic_insufficiency,
+        severe_renal_insufficiency=a.severe_renal_insufficiency,
+        severe_coagulopathy=a.severe_coagulopathy,
+        cachexia=a.cachexia,
+        concurrent_radio_or_chemotherapy=a.concurrent_radio_or_chemotherapy,
+        immunotherapy=a.immunotherapy,
+    )
+
+
+def recompute_patient(patient: Patient) -> Patient:
+    """Recompute stage, RAIR status and every eligibility verdict of one patient from its stored facts.
+
+    Runs inside the caller's transaction; derived rows are saved without a history entry of their own when
+    nothing changed, so the audit trail shows facts, not recomputation noise.
+    """
+    now = timezone.now()
+    courses = list(patient.iodine_courses.all())
+
+    stage, reason, rule_set = _stage(patient)
+    rair, _ = RairClassification.objects.get_or_create(patient=patient)
+    rair_result = classify_rair(_rair_facts(patient, rair, courses), RairSettings(**_protocol("rair")))
+    new_rair = (rair_result.status, list(rair_result.deciding), list(rair_result.flags), rair_result.rule_set)
+    if new_rair != (rair.status, rair.deciding, rair.flags, rair.rule_set):
+        rair.status, rair.deciding, rair.flags, rair.rule_set = new_rair
+        rair.computed_at = now
+        rair.save_without_historical_record()
+
+    thresholds = EligibilityThresholds.from_mapping(_protocol("eligibility"))
+    latest_status = c.EligibilityStatus.NOT_ASSESSED
+    for i, a in enumerate(patient.eligibility_assessments.all()):  # newest first
+        result = evaluate_eligibility(_eligibility_facts(patient, a, rair.status, courses), thresholds)
+        criteria = [
+            {"key": r.key, "label": r.label, "kind": r.kind, "outcome": r.outcome, "message": r.message}
+            for r in result.criteria
+        ]
+        if (a.status, a.criteria, a.rule_set) != (result.status, criteria, result.rule_set):
+            a.status, a.criteria, a.rule_set, a.computed_at = result.status, criteria, result.rule_set, now
+            a.save_without_historical_record()
+        if i == 0:
+            latest_status = result.status
+
+    fields = {"stage": stage, "stage_reason": reason, "stage_rule_set": rule_set, "eligibility_status": latest_status}
+    if any(getattr(patient, k) != v for k, v in fields.items()):
+        Patient.objects.filter(pk=patient.pk).update(derived_at=now, **fields)
+        _assign(patient, fields)
+        patient.derived_at = now
+    return patient
+
+
+# --- patients --------------------------------------------------------------------------------------------------
+
+STAGE_INPUTS = ("birth_date", "diagnosis_date", "t_category", "n_category", "m_category")
+
+
+@transaction.atomic
+def patient_create(*, user, site: Site, data: Mapping[str, Any]) -> Patient:
+    site = Site.objects.select_for_update().get(pk=site.pk)
+    patient = _assign(Patient(site=site), data)
+    patient.study_id = f"{site.code}-{site.next_study_number:04d}"
+    _save(patient, user)
+    Site.objects.filter(pk=site.pk).update(next_study_number=models.F("next_study_number") + 1)
+    return recompute_patient(patient)
+
+
+@transaction.atomic
+def patient_update(*, user, patient: Patient, data: Mapping[str, Any]) -> Patient:
+    if any(getattr(patient, k) != v for k, v in data.items() if k in STAGE_INPUTS):
+        patient.stage_signed_off_by = None  # a sign-off covers the facts it saw
+        patient.stage_signed_off_at = None
+    _save(_assign(patient, data), user)
+    return recompute_patient(patient)
+
+
+# --- lesions, courses, RAIR, eligibility --------------------------------------------------------------------------
+
+@transaction.atomic
+def lesion_save(*, user, patient: Patient, data: Mapping[str, Any], lesion: Lesion | None = None) -> Lesion:
+    if lesion is None:
+        locked = Patient.objects.select_for_update().get(pk=patient.pk)
+        lesion = Lesion(patient=patient, label=f"L{locked.lesion_seq + 1}")
+        Patient.objects.filter(pk=patient.pk).update(lesion_seq=models.F("lesion_seq") + 1)
+    _save(_assign(lesion, data), user)
+    recompute_patient(patient)
+    return lesion
+
+
+@transaction.atomic
+def iodine_course_save(
+    *, user, patient: Patient, data: Mapping[str, Any], uptakes: Mapping[int, str] | None = None,
+    course: IodineCourse | None = None,
+) -> IodineCourse:
+    """Save a course and, optionally, the post-therapy scan uptake per lesion id ("yes" / "no" / "unknown")."""
+    course = _assign(course or IodineCourse(patient=patient), data)
+    _save(course, user)
+    lesions = {le.pk: le for le in patient.lesions.all()}
+    for lesion_id, value in (uptakes or {}).items():
+        if lesion_id not in lesions:
+            raise ValidationError({"uptakes": f"Lesion id {lesion_id} does not belong to {patient.study_id}."})
+        row = IodineUptake.objects.filter(course=course, lesion_id=lesion_id).first() or IodineUptake(
+            course=course, lesion=lesions[lesion_id]
+        )
+        if row.pk is None or row.uptake != value:
+            row.uptake = value
+            _save(row, user)
+    recompute_patient(patient)
+    return course
+
+
+@transaction.atomic
+def rair_update(*, user, patient: Patient, data: Mapping[str, Any]) -> RairClassification:
+    rair, _ = RairClassification.objects.get_or_create(patient=patient)
+    _save(_assign(rair, data), user)
+    recompute_patient(patient)
+    rair.refresh_from_db()
+    return rair
+
+
+ELIGIBILITY_FACTS_EXCLUDED = {"status", "criteria", "rule_set", "computed_at", "signed_off_by", "signed_off_at"}
+
+
+@transaction.atomic
+def eligibility_save(
+    *, user, patient: Patient, data: Mapping[str, Any], assessment: EligibilityAssessment | None = None
+) -> EligibilityAssessment:
+    assessment = _assign(assessment or EligibilityAssessment(patient=patient), data)
+    assessment.signed_off_by = None  # facts changed: the sign-off no longer applies
+    assessment.signed_off_at = None
+    _save(assessment, user)
+    recompute_patient(patient)
+    assessment.refresh_from_db()
+    return assessment
+
+
+def _require_sign_off(user) -> None:
+    if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):
+        raise PermissionDenied("Only a physician may sign off.")
+
+
+@transaction.atomic
+def eligibility_sign_off(*, user, assessment: EligibilityAssessment) -> EligibilityAssessment:
+    _require_sign_off(user)
+    if assessment.status == c.EligibilityStatus.INCOMPLETE:
+        raise ValidationError("An incomplete eligibility assessment cannot be signed off; record the missing items.")
+    assessment.signed_off_by = user
+    assessment.signed_off_at = timezone.now()
+    return _save(assessment, user, reason="signed off")
+
+
+@transaction.atomic
+def stage_sign_off(*, user, patient: Patient) -> Patient:
+    _require_sign_off(user)
+    if not patient.stage:
+        raise ValidationError("The patient has no stage to sign off; record T, N and M first.")
+    patient.stage_signed_off_by = user
+    patient.stage_signed_off_at = timezone.now()
+    return _save(patient, user, reason="stage signed off")
+
+
+@transaction.atomic
+def delete_with_reason(*, user, instance: models.Model, reason: str) -> None:
+    """Delete a clinical record; the reason goes on the history row (physicians and data managers only)."""
+    opts = instance._meta
+    if not user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"):
+        raise PermissionDenied(f"You may not delete a {opts.verbose_name}.")
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationError({"reason": "Give the reason for the deletion (at least 5 characters)."})
+    patient = instance if isinstance(instance, Patient) else getattr(instance, "patient", None)
+    instance._history_user = user
+    instance._change_reason = reason
+    instance.delete()
+    if patient is not None and not isinstance(instance, Patient):
+        recompute_patient(patient)

@@ -1,0 +1,247 @@
+"""Registry pages. Each view: find the object through the scoped selectors, check the role, call a service."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from registry import choices as c
+from registry import selectors, services
+from registry.audit import patient_history
+from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
+from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient
+from registry.roles import can_see_identifiers
+
+
+def _require(request: HttpRequest, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"Your role does not allow this ({perm}).")
+
+
+def _form_errors_from(exc: ValidationError, form) -> None:
+    """Attach a service's ValidationError to the form (field errors where the form has the field)."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("registry:patient_list")
+
+
+def patient_list(request: HttpRequest) -> HttpResponse:
+    _require(request, "registry.view_patient")
+    params = {k: request.GET.get(k, "").strip() for k in ("q", "site", "rair", "eligibility")}
+    qs = selectors.patient_list(request.user, **params)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "registry/patient_list.html", {
+        "page": page,
+        "params": params,
+        "querystring": query.urlencode(),
+        "sites": selectors.sites_for(request.user),
+        "rair_choices": c.RairStatus.choices,
+        "eligibility_choices": c.EligibilityStatus.choices,
+        "can_add": request.user.has_perm("registry.add_patient"),
+    })
+
+
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "registry.view_patient")
+    patient = selectors.get_patient_for(request.user, pk)
+    courses = list(patient.iodine_courses.prefetch_related("uptakes__lesion"))
+    lesions = list(patient.lesions.all())
+    cumulative = sum(co.activity_gbq for co in courses)
+    return render(request, "registry/patient_detail.html", {
+        "patient": patient,
+        "lesions": lesions,
+        "courses": courses,
+        "cumulative_gbq": cumulative,
+        "last_course": courses[-1] if courses else None,
+        "rair": getattr(patient, "rair", None),
+        "assessments": list(patient.eligibility_assessments.select_related("signed_off_by")),
+        "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
+        "age": patient.age_on(timezone.localdate()),
+        "can_change": request.user.has_perm("registry.change_patient"),
+        "can_delete": request.user.has_perm("registry.delete_patient"),
+        "can_sign_off": request.user.has_perm("registry.sign_off"),
+    })
+
+
+def patient_create(request: HttpRequest) -> HttpResponse:
+    _require(request, "registry.add_patient")
+    sites = selectors.sites_for(request.user)
+    form = PatientForm(request.POST or None, sites=sites)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "site"}
+        try:
+            patient = services.patient_create(user=request.user, site=form.cleaned_data["site"], data=data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Patient {patient.study_id} registered.")
+            return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", {"form": form, "title": "Register a patient"})
+
+
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "registry.change_patient")
+    patient = selectors.get_patient_for(request.user, pk)
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.patient_update(user=request.user, patient=patient, data=form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"{patient.study_id} saved.")
+            return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", {"form": form, "patient": patient, "title": f"Edit {patient}"})
+
+
+def _child_form(request, patient, form, save, title, **ctx):
+    if request.method == "POST" and form.is_valid():
+        try:
+            save()
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"{title}: saved.")
+            return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", {"form": form, "patient": patient, "title": title, **ctx})
+
+
+def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
+    if pk is None:
+        _require(request, "registry.add_lesion")
+        patient = selectors.get_patient_for(request.user, patient_pk)
+        lesion = None
+        form = LesionForm(request.POST or None, instance=Lesion(patient=patient))
+    else:
+        _require(request, "registry.change_lesion")
+        lesion = selectors.get_child_for(request.user, Lesion, pk)
+        patient = lesion.patient
+        form = LesionForm(request.POST or None, instance=lesion)
+    return _child_form(
+        request, patient, form,
+        lambda: services.lesion_save(user=request.user, patient=patient, data=form.cleaned_data, lesion=lesion),
+        f"{patient} — {'lesion ' + lesion.label if lesion else 'new lesion'}",
+    )
+
+
+def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
+    if pk is None:
+        _require(request, "registry.add_iodinecourse")
+        patient = selectors.get_patient_for(request.user, patient_pk)
+        course = None
+        instance = IodineCourse(patient=patient)
+        current = {}
+    else:
+        _require(request, "registry.change_iodinecourse")
+        course = selectors.get_child_for(request.user, IodineCourse, pk)
+        patient, instance = course.patient, course
+        current = {u.lesion_id: u.uptake for u in course.uptakes.all()}
+    form = IodineCourseForm(request.POST or None, instance=instance, lesions=patient.lesions.all(), uptakes=current)
+    return _child_form(
+        request, patient, form,
+        lambda: services.iodine_course_save(
+            user=request.user, patient=patient, data=form.fact_data(), uptakes=form.uptakes(), course=course
+        ),
+        f"{patient} — ¹³¹I course",
+    )
+
+
+def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    _require(request, "registry.change_rairclassification")
+    patient = selectors.get_patient_for(request.user, patient_pk)
+    rair = getattr(patient, "rair", None)
+    form = RairForm(request.POST or None, instance=rair)
+    return _child_form(
+        request, patient, form,
+        lambda: services.rair_update(user=request.user, patient=patient, data=form.cleaned_data),
+        f"{patient} — RAIR-DTC criteria (ATA 2015)",
+    )
+
+
+def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
+    if pk is None:
+        _require(request, "registry.add_eligibilityassessment")
+        patient = selectors.get_patient_for(request.user, patient_pk)
+        assessment = None
+        form = EligibilityForm(request.POST or None, instance=EligibilityAssessment(patient=patient))
+    else:
+        _require(request, "registry.change_eligibilityassessment")
+        assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
+        patient = assessment.patient
+        form = EligibilityForm(request.POST or None, instance=assessment)
+    from registry.units import ACCEPTED_UNITS
+
+    return _child_form(
+        request, patient, form,
+        lambda: services.eligibility_save(
+            user=request.user, patient=patient, data=form.cleaned_data, assessment=assessment
+        ),
+        f"{patient} — eligibility assessment",
+        unit_lists={"units-cell": list(ACCEPTED_UNITS["platelets"]), "units-hb": list(ACCEPTED_UNITS["hemoglobin"])},
+    )
+
+
+@require_POST
+def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+    assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
+    try:
+        services.eligibility_sign_off(user=request.user, assessment=assessment)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Eligibility signed off.")
+    return redirect("registry:patient_detail", pk=assessment.patient_id)
+
+
+@require_POST
+def stage_sign_off(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = selectors.get_patient_for(request.user, patient_pk)
+    try:
+        services.stage_sign_off(user=request.user, patient=patient)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Stage signed off.")
+    return redirect("registry:patient_detail", pk=patient.pk)
+
+
+DELETABLE = {"patient": Patient, "lesion": Lesion, "course": IodineCourse, "eligibility": EligibilityAssessment}
+
+
+def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    model = DELETABLE.get(kind)
+    if model is None:
+        from django.http import Http404
+
+        raise Http404
+    obj = selectors.get_patient_for(request.user, pk) if model is Patient else selectors.get_child_for(
+        request.user, model, pk)
+    _require(request, f"registry.delete_{model._meta.model_name}")
+    patient = obj if model is Patient else obj.patient
+    form = DeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delete_with_reason(user=request.user, instance=obj, reason=form.cleaned_data["reason"])
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"Deleted {obj} ({form.cleaned_data['reason']}).")
+            if model is Patient:
+                return redirect("registry:patient_list")
+            return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", {
+        "form": form, "patient": patient, "title": f"Delete {model._meta.verbose_name} {obj}", "danger": True,
+    })

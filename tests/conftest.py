@@ -1,0 +1,139 @@
+"""Shared fixtures: two sites, one user per role, and patients built through the real services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("django"):
+        from django.conf import settings
+
+        # A fast hasher: the suite logs users in hundreds of times (healthchecks does the same).
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+PASSWORD = "test-pass-123"
+
+
+@pytest.fixture
+def sites(db):
+    from registry.models import Site
+
+    return {
+        "A": Site.objects.create(code="AAA", name="Site A"),
+        "B": Site.objects.create(code="BBB", name="Site B"),
+    }
+
+
+@pytest.fixture
+def make_user(db, sites):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from registry.models import SiteMembership
+    from registry.roles import ensure_roles
+
+    ensure_roles()
+
+    def make(username: str, role: str, site_keys=("A",)):
+        user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+        user.groups.add(Group.objects.get(name=role))
+        for key in site_keys:
+            SiteMembership.objects.create(user=user, site=sites[key])
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users(make_user):
+    from registry import roles
+
+    return {
+        "nurse": make_user("nurse_a", roles.NURSE, ("A",)),
+        "nurse_b": make_user("nurse_b", roles.NURSE, ("B",)),
+        "physician": make_user("physician_a", roles.PHYSICIAN, ("A",)),
+        "data_manager": make_user("dm", roles.DATA_MANAGER, ()),
+        "reviewer": make_user("reviewer_a", roles.REVIEWER, ("A",)),
+    }
+
+
+PATIENT_DATA = {
+    "record_number": "MRN-1",
+    "family_name": "Doe",
+    "given_name": "Jane",
+    "sex": "F",
+    "birth_date": dt.date(1960, 5, 17),
+    "diagnosis_date": dt.date(2012, 3, 1),
+    "histology": "papillary",
+    "surgery_extent": "total",
+    "surgery_date": dt.date(2012, 3, 20),
+    "t_category": "T2",
+    "n_category": "N1b",
+    "m_category": "M0",
+}
+
+
+@pytest.fixture
+def make_patient(users, sites):
+    from registry import services
+
+    def make(site_key: str = "A", **overrides):
+        data = {**PATIENT_DATA, **overrides}
+        return services.patient_create(user=users["data_manager"], site=sites[site_key], data=data)
+
+    return make
+
+
+@pytest.fixture
+def eligible_patient(make_patient, users):
+    """A patient whose facts satisfy every default eligibility criterion."""
+    from registry import services
+
+    user = users["data_manager"]
+    patient = make_patient()
+    lesion = services.lesion_save(user=user, patient=patient, data={
+        "region": "cervical_node", "cervical_level": "III", "side": "left", "nodal": True,
+        "biopsy_date": dt.date(2018, 1, 5), "biopsy_result": "metastatic", "iodine_uptake": "no",
+        "baseline_long_mm": Decimal("28"), "baseline_short_mm": Decimal("20"), "baseline_third_mm": Decimal("24"),
+    })
+    for day in (dt.date(2013, 1, 10), dt.date(2014, 2, 10), dt.date(2015, 3, 10), dt.date(2016, 4, 10)):
+        services.iodine_course_save(user=user, patient=patient, data={
+            "date": day, "activity_value": Decimal("160"), "activity_unit": "mCi"}, uptakes={lesion.pk: "no"})
+    services.rair_update(user=user, patient=patient, data={
+        "rair2_present": True, "rair2_date": dt.date(2016, 6, 1), "rair2_evidence": "lost uptake"})
+    services.eligibility_save(user=user, patient=patient, data=ELIGIBLE_LABS)
+    patient.refresh_from_db()
+    return patient
+
+
+ELIGIBLE_LABS = {
+    "assessment_date": dt.date(2018, 2, 1),
+    "planned_implant_date": dt.date(2018, 2, 5),
+    "labs_date": dt.date(2018, 2, 1),
+    "wbc_value": Decimal("5.2"), "wbc_unit": "×10⁹/L",
+    "hemoglobin_value": Decimal("13.1"), "hemoglobin_unit": "g/dL",
+    "platelets_value": Decimal("210"), "platelets_unit": "×10⁹/L",
+    "pta_pct": Decimal("92"),
+    "alt_u_per_l": Decimal("30"), "alt_uln_u_per_l": Decimal("40"),
+    "ast_u_per_l": Decimal("28"), "ast_uln_u_per_l": Decimal("40"),
+    "ecg": "normal", "kps": 90,
+    "tgab_iu_per_ml": Decimal("12"), "tgab_cutoff_iu_per_ml": Decimal("115"),
+    "biopsy_proven_metastasis": True, "lesion_without_iodine_uptake": True,
+    "severe_cardiopulmonary_insufficiency": False, "severe_hepatic_insufficiency": False,
+    "severe_renal_insufficiency": False, "severe_coagulopathy": False, "cachexia": False,
+    "concurrent_radio_or_chemotherapy": False, "immunotherapy": False,
+}
+
+
+@pytest.fixture
+def login(client):
+    def do(user):
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return do
