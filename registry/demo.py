@@ -166,7 +166,7 @@ def load_demo_cohort() -> DemoReport:
             )
             course_date += dt.timedelta(days=gap)
         services.rair_update(user=author, patient=patient, data={
-            "rair1_present": False if i % 4 else True,
+            "rair1_present": not i % 4,
             "rair2_present": bool(i % 4),
             "rair2_date": implant - dt.timedelta(days=230) if i % 4 else None,
             "rair2_evidence": "No uptake in the node on the last post-therapy scan" if i % 4 else "",

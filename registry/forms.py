@@ -103,7 +103,15 @@ class RairForm(ClinicalForm):
 class EligibilityForm(ClinicalForm):
     class Meta:
         model = EligibilityAssessment
-        exclude = ["patient", "wbc_e9_per_l", "hemoglobin_g_per_l", "platelets_e9_per_l"]
+        fields = [
+            "assessment_date", "planned_implant_date", "labs_date", "wbc_value", "wbc_unit", "hemoglobin_value",
+            "hemoglobin_unit", "platelets_value", "platelets_unit", "pta_pct", "inr", "alt_u_per_l",
+            "alt_uln_u_per_l", "ast_u_per_l", "ast_uln_u_per_l", "ecg", "kps", "tgab_iu_per_ml",
+            "tgab_cutoff_iu_per_ml", "tgab_assay", "tg_qualifier", "tg_ug_per_l", "biopsy_proven_metastasis",
+            "lesion_without_iodine_uptake", "severe_cardiopulmonary_insufficiency", "severe_hepatic_insufficiency",
+            "severe_renal_insufficiency", "severe_coagulopathy", "cachexia", "concurrent_radio_or_chemotherapy",
+            "immunotherapy",
+        ]
         widgets = {
             "wbc_unit": forms.TextInput(attrs={"list": "units-cell", "size": 10}),
             "platelets_unit": forms.TextInput(attrs={"list": "units-cell", "size": 10}),

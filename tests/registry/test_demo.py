@@ -1,0 +1,48 @@
+"""The demo cohort is shaped like the index study and loading it twice changes nothing."""
+
+import io
+import statistics
+
+import pytest
+from django.core.management import call_command
+
+from registry.models import Lesion, Patient
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(db):
+    call_command("load_demo_cohort", stdout=io.StringIO())
+
+
+def test_cohort_shape_matches_the_study(demo):
+    patients = list(Patient.objects.prefetch_related("iodine_courses", "eligibility_assessments", "lesions"))
+    assert len(patients) == 42
+    assert sum(p.sex == "M" for p in patients) == 21
+    assert {p.histology for p in patients} == {"papillary", "follicular"}
+    ages = [p.age_on(p.eligibility_assessments.all()[0].planned_implant_date) for p in patients]
+    assert statistics.mean(ages) == pytest.approx(50.8, abs=0.5)
+    assert statistics.stdev(ages) == pytest.approx(12.8, abs=0.5)
+    assert min(sum(c.activity_gbq for c in p.iodine_courses.all()) for p in patients) > 22.2
+    treated = [p.lesions.all()[0] for p in patients]
+    assert all(le.region == "cervical_node" for le in treated)
+    volumes = [le.volume_cm3 for le in treated]
+    assert statistics.mean(volumes) == pytest.approx(6.87, abs=0.02)
+    assert statistics.stdev(volumes) == pytest.approx(1.67, abs=0.02)
+    tg = [float(p.eligibility_assessments.all()[0].tg_ug_per_l) for p in patients]
+    assert statistics.median(tg) == pytest.approx(53.5, abs=0.05)
+    assert Lesion.objects.exclude(region="cervical_node").exists()  # a few lung / bone metastases
+    assert {p.site.code for p in patients} == {"NTC", "DLH"}
+
+
+    # Derived values come out of the rules, not out of the generator.
+    assert set(Patient.objects.values_list("eligibility_status", flat=True)) == {"eligible"}
+    assert set(Patient.objects.values_list("rair__status", flat=True)) == {"refractory"}
+    assert Patient.objects.filter(stage="").count() == 0
+
+
+def test_loading_twice_changes_nothing(demo):
+    before = (Patient.objects.count(), Patient.history.count(), Lesion.history.count())
+    call_command("load_demo_cohort", stdout=io.StringIO())
+    assert (Patient.objects.count(), Patient.history.count(), Lesion.history.count()) == before
