@@ -1,0 +1,1613 @@
+"""RECIST 1.1 tumour-response engine (pure core, no Django).
+
+Implements ``/work/shared/reference/clinical-rules.md`` §1 (RECIST 1.1) with the conventions of §0:
+
+* every threshold is evaluated with exact arithmetic (``fractions.Fraction``), in the cross-multiplied forms
+  ``100·S ≤ (100 − pr_pct)·B`` (PR) and ``100·S ≥ (100 + pd_pct)·N and S − N ≥ pd_abs_mm`` (PD); boundaries are
+  inclusive;
+* sizes are millimetres: **short axis (SA) for lymph nodes, longest diameter (LD) otherwise**;
+* study day = assessment date − implant date (day 0 = implant; the baseline day is ≤ 0);
+* every derived result carries the rule-set stamp (``RECIST1.1``, or ``RECIST1.1-MODIFIED-PER-LESION`` for the
+  non-RECIST lesion-level mode), a one-line ``reason`` and a tuple of review ``flags``.
+
+Public API (all pure; bad input raises :class:`RecistError`, a ``ValueError``):
+
+* :func:`evaluate` — lesions + dated assessments → :class:`RecistResult` (time points, BOR unconfirmed/confirmed,
+  per-lesion block in ``per_lesion`` mode).
+* :func:`validate_target_selection` — strict-RECIST checks of the baseline target selection (list of errors).
+* :func:`overall_response` — RECIST Tables 1 and 2 (target × non-target × new lesions → overall).
+* :func:`best_overall_response` — BOR from dated time-point responses (§1.9), confirmed or not.
+* :func:`orr`, :func:`dcr` — objective-response / disease-control rates with numerator and denominator.
+* :func:`evaluate_contract` — the JSON contract used by the ``recist_evaluate`` management command.
+
+Reviewer decisions are never taken silently: a lesion reappearing after CR, a CR followed by PR, an equivocal new
+lesion and ultrasound measurements are reported as ``flags`` (see the ``FLAG_*`` constants; each flag string starts
+with one of them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from fractions import Fraction
+from typing import Any
+
+RULE_SET = "RECIST1.1"
+RULE_SET_PER_LESION = "RECIST1.1-MODIFIED-PER-LESION"
+
+FLAG_REAPPEARANCE = "reappearance after CR — reviewer decision"
+FLAG_CR_THEN_PR = "CR followed by PR — reviewer decision"
+FLAG_EQUIVOCAL_NEW_LESION = "equivocal new lesion — re-image"
+FLAG_NEW_LESION_AFTER_EQUIVOCAL = "unequivocal new lesion after an equivocal one — reviewer decision"
+FLAG_ULTRASOUND = "ultrasound measurement ignored"
+FLAG_NODE_DISAPPEARED_WITHOUT_SA = "nodal target marked disappeared without its short axis"
+FLAG_AFTER_NEW_THERAPY = "after new anticancer therapy — excluded from BOR"
+FLAG_BASELINE_TIMING = "baseline imaging more than the allowed interval before implant"
+FLAG_OUTSIDE_STRICT_SELECTION = "target outside strict RECIST selection rules (allowed in per-lesion mode)"
+
+
+class RecistError(ValueError):
+    """Invalid RECIST input. The message names the field, the value and what is allowed (one line)."""
+
+
+class ContractError(RecistError):
+    """Invalid payload given to :func:`evaluate_contract` (one line naming the problem)."""
+
+
+class Role(StrEnum):
+    TARGET = "target"
+    NON_TARGET = "non-target"
+
+
+class MeasurementKind(StrEnum):
+    MEASURED = "measured"  # a number in mm (SA for nodes, LD otherwise)
+    TOO_SMALL = "too_small"  # present but too small to measure → too_small_mm (5 mm) unless a number is given
+    DISAPPEARED = "disappeared"  # non-nodal → 0 mm; nodal → record the real SA (< 10 mm)
+    NOT_ASSESSED = "not_assessed"  # not imaged / unreadable → missing
+    NOT_EVALUABLE_ARTEFACT = (
+        "not_evaluable_artefact"  # seed streak artefact, radiologist cannot measure → missing
+    )
+
+
+class Modality(StrEnum):
+    CT = "ct"
+    MRI = "mri"
+    CLINICAL = "clinical"  # caliper
+    XRAY = "xray"
+    ULTRASOUND = "ultrasound"  # never drives RECIST (§1.2, §1.11.8)
+
+
+class NonTargetStatus(StrEnum):
+    ABSENT = "absent"  # disappeared (a node: SA < 10 mm)
+    PRESENT = "present"
+    PROGRESSION = "progression"  # unequivocal progression
+    NOT_EVALUATED = "not_evaluated"
+
+
+class NewLesions(StrEnum):
+    NO = "no"
+    EQUIVOCAL = "equivocal"
+    YES = "yes"  # unequivocal
+
+
+class Response(StrEnum):
+    CR = "CR"
+    PR = "PR"
+    SD = "SD"
+    PD = "PD"
+    NE = "NE"
+    NON_CR_NON_PD = "NON_CR_NON_PD"
+    NA = "NA"  # the patient has no lesions of that kind (target / non-target)
+
+
+class Mode(StrEnum):
+    STRICT = "strict"  # patient-level RECIST 1.1
+    PER_LESION = "per_lesion"  # "modified RECIST": every target assessed on its own diameter (non-RECIST)
+
+
+class CrThenPr(StrEnum):
+    """How the BOR treats a PR that follows a CR (§1.9 table row "CR | PR", RECIST Table 3 footnote)."""
+
+    CR_REAL = "cr_real"  # the CR was real → the later PR is disease reappearing → PD for the BOR
+    RELABEL_PR = "relabel_pr"  # the CR was not real → earlier CRs are re-labelled PR
+
+
+# --------------------------------------------------------------------------------------------- exact numbers
+
+
+def _exact(value: Any, name: str, *, allowed: str = "a finite number") -> Fraction:
+    """Convert int / Fraction / Decimal / finite float to an exact Fraction (floats via their shortest repr)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Fraction | Decimal):
+        raise RecistError(f"{name}: {value!r} is not a number (allowed: {allowed})")
+    if isinstance(value, float | Decimal) and not math.isfinite(value):
+        raise RecistError(f"{name}: {value!r} is not finite (allowed: {allowed})")
+    if isinstance(value, float):
+        return Fraction(Decimal(repr(value)))
+    return Fraction(value)
+
+
+def _round_half_away(x: Fraction, decimals: int = 1) -> Fraction:
+    scale = 10**decimals
+    q = abs(x) * scale
+    n = math.floor(q + Fraction(1, 2))
+    return Fraction(n if x >= 0 else -n, scale)
+
+
+def _fmt_mm(x: Fraction) -> str:
+    if x.denominator == 1:
+        return str(x.numerator)
+    d = (Decimal(x.numerator) / Decimal(x.denominator)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return f"{d.normalize():f}"
+
+
+def _fmt_signed_mm(x: Fraction) -> str:
+    return ("+" if x >= 0 else "−") + _fmt_mm(abs(x))
+
+
+def _fmt_pct(x: Fraction) -> str:
+    r = _round_half_away(x, 1)
+    d = (Decimal(abs(r.numerator)) / Decimal(r.denominator)).quantize(Decimal("0.1"))
+    sign = "" if r == 0 else ("+" if r > 0 else "−")
+    return f"{sign}{d}%"
+
+
+def _pct_change(current: Fraction, reference: Fraction) -> Fraction | None:
+    """Exact % change of ``current`` vs ``reference``; None when the reference is 0."""
+    if reference == 0:
+        return None
+    return (current - reference) * 100 / reference
+
+
+# ----------------------------------------------------------------------------------------------- settings
+
+_EXACT_SETTINGS = (
+    "pd_pct",
+    "pd_abs_mm",
+    "pr_pct",
+    "too_small_mm",
+    "node_normal_mm",
+    "node_measurable_mm",
+    "non_nodal_measurable_mm",
+)
+_INT_SETTINGS = (
+    "max_targets",
+    "max_targets_per_organ",
+    "sd_min_days",
+    "confirmation_min_days",
+    "max_ne_between_confirmation",
+    "baseline_max_days_before_implant",
+)
+
+
+@dataclass(frozen=True)
+class RecistSettings:
+    """Protocol thresholds (defaults = RECIST 1.1 / reference §1). Numeric thresholds are stored as Fraction.
+
+    * ``pd_pct`` (%, vs nadir), ``pd_abs_mm`` (mm), ``pr_pct`` (%, vs baseline);
+    * ``too_small_mm`` — value used for "too small to measure" when no number is given;
+    * ``node_normal_mm`` — a node with SA below this is normal (CR); ``node_measurable_mm`` /
+      ``non_nodal_measurable_mm`` — strict baseline measurability of targets (SA / LD);
+    * ``max_targets`` / ``max_targets_per_organ`` — strict selection limits (all lymph nodes = one organ);
+    * ``sd_min_days`` — [DESIGN DECISION] SD counts for BOR only at study day ≥ this (day 0 = implant);
+    * ``confirmation_min_days`` — CR/PR confirmed by a CR/PR at least this many days later;
+    * ``max_ne_between_confirmation`` — NE assessments allowed between a response and its confirmation;
+    * ``mode`` — ``strict`` or ``per_lesion`` ("modified RECIST", §1.3 / §11.6);
+    * ``cr_then_pr`` — BOR handling of CR followed by PR (default: the CR was real);
+    * ``require_tg_normalisation`` — [DESIGN DECISION] default False: Tg is not used for RECIST CR; when True
+      and Tg was above normal at baseline (``Assessment.tg_normal is False`` at baseline), non-target CR also
+      needs ``tg_normal is True`` (False → NON_CR_NON_PD, unknown → NE);
+    * ``baseline_max_days_before_implant`` — older baselines get a flag (RECIST: ≤ 4 weeks).
+    """
+
+    pd_pct: Fraction | int = 20
+    pd_abs_mm: Fraction | int = 5
+    pr_pct: Fraction | int = 30
+    too_small_mm: Fraction | int = 5
+    node_normal_mm: Fraction | int = 10
+    node_measurable_mm: Fraction | int = 15
+    non_nodal_measurable_mm: Fraction | int = 10
+    max_targets: int = 5
+    max_targets_per_organ: int = 2
+    sd_min_days: int = 42
+    confirmation_min_days: int = 28
+    max_ne_between_confirmation: int = 1
+    mode: Mode = Mode.STRICT
+    cr_then_pr: CrThenPr = CrThenPr.CR_REAL
+    require_tg_normalisation: bool = False
+    baseline_max_days_before_implant: int = 28
+
+    def __post_init__(self) -> None:
+        for name in _EXACT_SETTINGS:
+            value = _exact(getattr(self, name), f"settings.{name}", allowed="a number ≥ 0")
+            if value < 0:
+                raise RecistError(
+                    f"settings.{name}: {getattr(self, name)!r} is negative (allowed: a number ≥ 0)"
+                )
+            object.__setattr__(self, name, value)
+        if not 0 < self.pr_pct < 100:
+            raise RecistError(f"settings.pr_pct: {self.pr_pct} is not allowed (allowed: 0 < pr_pct < 100)")
+        for name in _INT_SETTINGS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise RecistError(f"settings.{name}: {value!r} is not allowed (allowed: an integer ≥ 0)")
+        for name, enum in (("mode", Mode), ("cr_then_pr", CrThenPr)):
+            value = getattr(self, name)
+            try:
+                object.__setattr__(self, name, enum(value))
+            except ValueError:
+                allowed = ", ".join(repr(m.value) for m in enum)
+                raise RecistError(f"settings.{name}: {value!r} is not allowed (allowed: {allowed})") from None
+        if not isinstance(self.require_tg_normalisation, bool):
+            raise RecistError(
+                f"settings.require_tg_normalisation: {self.require_tg_normalisation!r} is not allowed "
+                "(allowed: true or false)"
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (Fractions → int/float, enums → their value)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Fraction):
+                value = _num_out(value)
+            elif isinstance(value, StrEnum):
+                value = value.value
+            out[f.name] = value
+        return out
+
+
+# ------------------------------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """A lesion followed under RECIST. ``nodal`` lesions are measured in short axis; all nodes are one organ."""
+
+    lesion_id: str
+    organ: str
+    nodal: bool
+    role: Role
+    previously_irradiated: bool = False
+    progressed_after_irradiation: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lesion_id, str) or not self.lesion_id.strip():
+            raise RecistError(f"lesion.id: {self.lesion_id!r} is not allowed (allowed: a non-empty string)")
+        if not isinstance(self.organ, str) or not self.organ.strip():
+            raise RecistError(
+                f"{self.lesion_id}.organ: {self.organ!r} is not allowed (allowed: a non-empty string)"
+            )
+        for name in ("nodal", "previously_irradiated", "progressed_after_irradiation"):
+            if not isinstance(getattr(self, name), bool):
+                raise RecistError(
+                    f"{self.lesion_id}.{name}: {getattr(self, name)!r} is not allowed (allowed: true or false)"
+                )
+        try:
+            object.__setattr__(self, "role", Role(self.role))
+        except ValueError:
+            raise RecistError(
+                f"{self.lesion_id}.role: {self.role!r} is not allowed (allowed: 'target', 'non-target')"
+            ) from None
+
+    @property
+    def organ_group(self) -> str:
+        """Organ used for the per-organ limit: every lymph node counts as the single organ "lymph node"."""
+        return "lymph node" if self.nodal else self.organ.strip().lower()
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One target-lesion observation. ``value_mm`` is SA for nodes, LD otherwise (exact Fraction).
+
+    Use the constructors: :meth:`mm`, :meth:`too_small`, :meth:`disappeared`, :meth:`not_assessed`,
+    :meth:`artefact`. An ``ULTRASOUND`` modality makes the measurement unusable for RECIST (treated as missing).
+    """
+
+    kind: MeasurementKind
+    value_mm: Fraction | None = None
+    modality: Modality = Modality.CT
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "kind", MeasurementKind(self.kind))
+            object.__setattr__(self, "modality", Modality(self.modality))
+        except ValueError as exc:
+            raise RecistError(f"measurement: {exc}") from None
+        if self.value_mm is not None:
+            value = _exact(self.value_mm, "measurement.value_mm", allowed="a size ≥ 0 mm")
+            if value < 0:
+                raise RecistError(
+                    f"measurement.value_mm: {_fmt_mm(value)} is negative (allowed: a size ≥ 0 mm)"
+                )
+            object.__setattr__(self, "value_mm", value)
+        if self.kind is MeasurementKind.MEASURED and self.value_mm is None:
+            raise RecistError(
+                "measurement.value_mm: None is not allowed for a measured lesion (give the size in mm)"
+            )
+        if self.kind in (MeasurementKind.NOT_ASSESSED, MeasurementKind.NOT_EVALUABLE_ARTEFACT) and (
+            self.value_mm is not None
+        ):
+            raise RecistError(
+                f"measurement.value_mm: {self.kind.value} lesions carry no size, got {self.value_mm}"
+            )
+
+    @classmethod
+    def mm(cls, value_mm: int | Fraction | Decimal | float, modality: Modality = Modality.CT) -> Measurement:
+        return cls(MeasurementKind.MEASURED, _exact(value_mm, "measurement.value_mm"), modality)
+
+    @classmethod
+    def too_small(cls, value_mm: int | Fraction | Decimal | float | None = None) -> Measurement:
+        return cls(
+            MeasurementKind.TOO_SMALL, None if value_mm is None else _exact(value_mm, "measurement.value_mm")
+        )
+
+    @classmethod
+    def disappeared(cls, short_axis_mm: int | Fraction | Decimal | float | None = None) -> Measurement:
+        value = None if short_axis_mm is None else _exact(short_axis_mm, "measurement.short_axis_mm")
+        return cls(MeasurementKind.DISAPPEARED, value)
+
+    @classmethod
+    def not_assessed(cls) -> Measurement:
+        return cls(MeasurementKind.NOT_ASSESSED)
+
+    @classmethod
+    def artefact(cls) -> Measurement:
+        return cls(MeasurementKind.NOT_EVALUABLE_ARTEFACT)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One imaging time point. The first assessment given to :func:`evaluate` is the baseline.
+
+    ``target`` maps target-lesion id → :class:`Measurement` (missing id = not assessed); ``non_target`` maps
+    non-target id → :class:`NonTargetStatus` (missing id = not evaluated); ``tg_normal`` is only used when
+    ``RecistSettings.require_tg_normalisation`` is on.
+    """
+
+    assessment_date: date
+    target: Mapping[str, Measurement] = field(default_factory=dict)
+    non_target: Mapping[str, NonTargetStatus] = field(default_factory=dict)
+    new_lesions: NewLesions = NewLesions.NO
+    tg_normal: bool | None = None
+
+
+@dataclass(frozen=True)
+class BorPoint:
+    """A dated time-point response, the input of :func:`best_overall_response`. ``day`` = date − implant."""
+
+    assessment_date: date
+    day: int
+    response: Response
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    """Patient-level result at one assessment (baseline: categories None, nadir None).
+
+    ``sum_mm`` is the full sum (None if a target was not assessed; ``assessed_sum_mm`` then holds the partial
+    sum). Percentages are exact Fractions (rounded only in :func:`evaluate_contract`); ``change_from_nadir_pct``
+    is None when the nadir is 0. ``nadir_mm`` is the nadir *used* at this visit.
+    """
+
+    assessment_date: date
+    day: int
+    is_baseline: bool
+    sum_mm: Fraction | None
+    assessed_sum_mm: Fraction | None
+    change_from_baseline_pct: Fraction | None
+    nadir_mm: Fraction | None
+    change_from_nadir_pct: Fraction | None
+    target: Response | None
+    non_target: Response | None
+    new_lesions: NewLesions | None
+    overall: Response | None
+    reason: str
+    target_reason: str | None
+    flags: tuple[str, ...]
+    counts_for_bor: bool
+
+
+@dataclass(frozen=True)
+class BestResponse:
+    """Best overall response with its reason; ``assessment_date`` is the time point that decided it."""
+
+    response: Response
+    reason: str
+    assessment_date: date | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LesionTimePoint:
+    """Per-lesion ("modified RECIST") result at one assessment; ``size_mm`` None = not assessed."""
+
+    assessment_date: date
+    day: int
+    is_baseline: bool
+    size_mm: Fraction | None
+    change_from_baseline_pct: Fraction | None
+    nadir_mm: Fraction | None
+    change_from_nadir_pct: Fraction | None
+    response: Response | None
+    reason: str
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LesionResult:
+    lesion_id: str
+    timepoints: tuple[LesionTimePoint, ...]
+    bor_unconfirmed: BestResponse
+    bor_confirmed: BestResponse
+
+
+@dataclass(frozen=True)
+class RecistResult:
+    """Everything :func:`evaluate` derives. ``measurable_disease`` False = non-target disease only (Table 2);
+    such patients are not evaluable for ORR when the protocol requires measurable disease (§1.3, §1.11.3)."""
+
+    rule_set: str
+    settings: RecistSettings
+    implant_date: date
+    new_therapy_date: date | None
+    timepoints: tuple[TimePoint, ...]
+    bor_unconfirmed: BestResponse
+    bor_confirmed: BestResponse
+    measurable_disease: bool
+    per_lesion: tuple[LesionResult, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A proportion with its numerator and denominator (``proportion`` None when the denominator is 0)."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def proportion(self) -> Fraction | None:
+        return None if self.denominator == 0 else Fraction(self.numerator, self.denominator)
+
+    def percent(self, decimals: int = 2) -> float | None:
+        """Percentage rounded half away from zero (e.g. 25/42 → 59.52)."""
+        p = self.proportion
+        return None if p is None else float(_round_half_away(p * 100, decimals))
+
+
+# ------------------------------------------------------------------------------------ selection validation
+
+
+def validate_target_selection(
+    lesions: Sequence[Lesion], baseline: Assessment, settings: RecistSettings | None = None
+) -> tuple[str, ...]:
+    """Check the baseline target selection against strict RECIST 1.1 (§1.2, §1.3).
+
+    Returns one message per violation (empty tuple = valid), each naming the lesion and the rule: ≤ ``max_targets``
+    targets, ≤ ``max_targets_per_organ`` per organ (all lymph nodes are one organ), nodal targets SA ≥
+    ``node_measurable_mm``, non-nodal targets LD ≥ ``non_nodal_measurable_mm``, no target in a previously
+    irradiated area unless it progressed. Sizes come from ``baseline.target``.
+    """
+    s = settings or RecistSettings()
+    errors: list[str] = []
+    targets = [lesion for lesion in lesions if lesion.role is Role.TARGET]
+    if len(targets) > s.max_targets:
+        extra = ", ".join(t.lesion_id for t in targets[s.max_targets :])
+        errors.append(
+            f"{extra}: strict RECIST allows at most {s.max_targets} target lesions, got {len(targets)}"
+        )
+    by_organ: dict[str, list[str]] = {}
+    for t in targets:
+        by_organ.setdefault(t.organ_group, []).append(t.lesion_id)
+    for organ, ids in by_organ.items():
+        if len(ids) > s.max_targets_per_organ:
+            extra = ", ".join(ids[s.max_targets_per_organ :])
+            note = " (all lymph nodes count as one organ)" if organ == "lymph node" else ""
+            errors.append(
+                f"{extra}: strict RECIST allows at most {s.max_targets_per_organ} targets per organ{note}; "
+                f"organ '{organ}' has {len(ids)} ({', '.join(ids)})"
+            )
+    for t in targets:
+        m = baseline.target.get(t.lesion_id)
+        value = m.value_mm if m is not None else None
+        if value is not None:
+            if t.nodal and value < s.node_measurable_mm:
+                errors.append(
+                    f"{t.lesion_id}: nodal target short axis {_fmt_mm(value)} mm is below "
+                    f"{_fmt_mm(Fraction(s.node_measurable_mm))} mm (nodes 10–<15 mm SA are non-target only)"
+                )
+            if not t.nodal and value < s.non_nodal_measurable_mm:
+                errors.append(
+                    f"{t.lesion_id}: non-nodal target longest diameter {_fmt_mm(value)} mm is below "
+                    f"{_fmt_mm(Fraction(s.non_nodal_measurable_mm))} mm (not measurable)"
+                )
+        if t.previously_irradiated and not t.progressed_after_irradiation:
+            errors.append(
+                f"{t.lesion_id}: a lesion in a previously irradiated area is not measurable unless it has "
+                "progressed (set progressed_after_irradiation)"
+            )
+    return tuple(errors)
+
+
+# --------------------------------------------------------------------------------- time-point components
+
+
+def _target_values(
+    targets: Sequence[Lesion], assessment: Assessment, settings: RecistSettings, where: str
+) -> tuple[dict[str, Fraction | None], dict[str, str], list[str]]:
+    """Resolve each target's value in mm (None = missing) with a phrase for missing ones, plus flags."""
+    values: dict[str, Fraction | None] = {}
+    missing: dict[str, str] = {}
+    flags: list[str] = []
+    for lesion in targets:
+        lid = lesion.lesion_id
+        m = assessment.target.get(lid)
+        if m is None or m.kind is MeasurementKind.NOT_ASSESSED:
+            values[lid] = None
+            missing[lid] = f"{lid} not assessed"
+            continue
+        if m.kind is MeasurementKind.NOT_EVALUABLE_ARTEFACT:
+            values[lid] = None
+            missing[lid] = f"{lid} not evaluable (seed artefact)"
+            continue
+        if m.modality is Modality.ULTRASOUND:
+            values[lid] = None
+            missing[lid] = f"{lid} measured by ultrasound only"
+            flags.append(f"{FLAG_ULTRASOUND}: {lid} (RECIST forbids ultrasound measurement)")
+            continue
+        if m.kind is MeasurementKind.MEASURED:
+            values[lid] = m.value_mm
+        elif m.kind is MeasurementKind.TOO_SMALL:
+            values[lid] = m.value_mm if m.value_mm is not None else Fraction(settings.too_small_mm)
+        else:  # DISAPPEARED
+            if not lesion.nodal:
+                if m.value_mm not in (None, 0):
+                    raise RecistError(
+                        f"{where}.target.{lid}: a disappeared non-nodal lesion is 0 mm, got {_fmt_mm(m.value_mm)} mm"
+                    )
+                values[lid] = Fraction(0)
+            elif m.value_mm is None:
+                values[lid] = Fraction(0)
+                flags.append(
+                    f"{FLAG_NODE_DISAPPEARED_WITHOUT_SA}: {lid} counted as 0 mm — record the real short axis"
+                )
+            else:
+                if m.value_mm >= settings.node_normal_mm:
+                    raise RecistError(
+                        f"{where}.target.{lid}: a disappeared node must have SA < "
+                        f"{_fmt_mm(Fraction(settings.node_normal_mm))} mm, got {_fmt_mm(m.value_mm)} mm"
+                    )
+                values[lid] = m.value_mm
+    return values, missing, flags
+
+
+def _is_pd(current: Fraction, nadir: Fraction, s: RecistSettings) -> bool:
+    return current * 100 >= nadir * (100 + s.pd_pct) and current - nadir >= s.pd_abs_mm
+
+
+def _is_pr(current: Fraction, baseline: Fraction, s: RecistSettings) -> bool:
+    return current * 100 <= baseline * (100 - s.pr_pct)
+
+
+def _lesion_absent(lesion: Lesion, value: Fraction, s: RecistSettings) -> bool:
+    return value < s.node_normal_mm if lesion.nodal else value == 0
+
+
+def _target_response(
+    targets: Sequence[Lesion],
+    values: Mapping[str, Fraction | None],
+    missing: Mapping[str, str],
+    baseline_sum: Fraction,
+    nadir: Fraction,
+    s: RecistSettings,
+    *,
+    noun: str = "sum",
+) -> tuple[Response, str, Fraction | None, Fraction]:
+    """§1.5 ordered pseudo-spec. Returns (response, detail without category, full sum or None, assessed sum)."""
+    assessed = sum((v for v in values.values() if v is not None), Fraction(0))
+    pd_pct = _fmt_mm(Fraction(100 + s.pd_pct))
+    single = len(targets) == 1
+    if missing:
+        what = ", ".join(missing.values())
+        if _is_pd(assessed, nadir, s):
+            detail = (
+                f"assessed targets alone {noun} {_fmt_mm(assessed)} mm ≥ {pd_pct}% of nadir {_fmt_mm(nadir)} mm "
+                f"and {_fmt_signed_mm(assessed - nadir)} mm ({what}; missing values can only add)"
+            )
+            return Response.PD, detail, None, assessed
+        if single:
+            return Response.NE, what, None, assessed
+        return Response.NE, f"{what} and the assessed lesions do not prove PD", None, assessed
+    total = assessed
+    if _is_pd(total, nadir, s):
+        detail = f"{noun} {_fmt_mm(total)} mm ≥ {pd_pct}% of nadir {_fmt_mm(nadir)} mm and {_fmt_signed_mm(total - nadir)} mm"
+        return Response.PD, detail, total, assessed
+    if all(_lesion_absent(t, values[t.lesion_id] or Fraction(0), s) for t in targets):
+        normal = _fmt_mm(Fraction(s.node_normal_mm))
+        if single:
+            t = targets[0]
+            if t.nodal:
+                detail = f"{t.lesion_id} {_fmt_mm(total)} mm SA < {normal} mm (nodal CR does not need 0 mm)"
+            else:
+                detail = f"{t.lesion_id} disappeared (0 mm)"
+        elif any(t.nodal for t in targets):
+            parts = []
+            if any(not t.nodal for t in targets):
+                parts.append("every non-nodal target 0 mm")
+            parts.append(f"every nodal target < {normal} mm SA")
+            detail = " and ".join(parts) + f" ({noun} {_fmt_mm(total)} mm; nodal CR does not need 0 mm)"
+        else:
+            detail = f"every target disappeared ({noun} {_fmt_mm(total)} mm)"
+        return Response.CR, detail, total, assessed
+    change_bl = _pct_change(total, baseline_sum)
+    change_bl_txt = _fmt_pct(change_bl) if change_bl is not None else "n/a"
+    if _is_pr(total, baseline_sum, s):
+        detail = (
+            f"{noun} {_fmt_mm(total)} mm is {change_bl_txt} from baseline {_fmt_mm(baseline_sum)} mm "
+            f"(≤ −{_fmt_mm(Fraction(s.pr_pct))}%)"
+        )
+        return Response.PR, detail, total, assessed
+    change_n = _pct_change(total, nadir)
+    vs_nadir = (
+        f"{_fmt_pct(change_n)} / " if change_n is not None else ""
+    ) + f"{_fmt_signed_mm(total - nadir)} mm"
+    detail = (
+        f"{noun} {_fmt_mm(total)} mm is {change_bl_txt} from baseline {_fmt_mm(baseline_sum)} mm "
+        f"(PR needs ≤ −{_fmt_mm(Fraction(s.pr_pct))}%) and {vs_nadir} from nadir {_fmt_mm(nadir)} mm "
+        f"(PD needs ≥ +{_fmt_mm(Fraction(s.pd_pct))}% and ≥ +{_fmt_mm(Fraction(s.pd_abs_mm))} mm)"
+    )
+    return Response.SD, detail, total, assessed
+
+
+def _non_target_response(
+    non_targets: Sequence[Lesion], assessment: Assessment, marker_required: bool
+) -> tuple[Response, str]:
+    """§1.6: PD > NE > CR / NON_CR_NON_PD; NA without non-target lesions. Optional Tg condition for CR."""
+    statuses = {
+        n.lesion_id: assessment.non_target.get(n.lesion_id, NonTargetStatus.NOT_EVALUATED)
+        for n in non_targets
+    }
+    progressed = [lid for lid, st in statuses.items() if st is NonTargetStatus.PROGRESSION]
+    not_evaluated = [lid for lid, st in statuses.items() if st is NonTargetStatus.NOT_EVALUATED]
+    present = [lid for lid, st in statuses.items() if st is NonTargetStatus.PRESENT]
+    if progressed:
+        return Response.PD, f"unequivocal progression of non-target {', '.join(progressed)}"
+    if not_evaluated:
+        return Response.NE, f"non-target {', '.join(not_evaluated)} not evaluated"
+    if present:
+        return Response.NON_CR_NON_PD, f"non-target {', '.join(present)} present"
+    response, detail = (
+        (Response.CR, "all non-target lesions absent") if statuses else (Response.NA, "no non-target lesions")
+    )
+    if marker_required:
+        if assessment.tg_normal is False:
+            return Response.NON_CR_NON_PD, f"{detail} but Tg still above normal"
+        if assessment.tg_normal is None:
+            return Response.NE, f"{detail} but Tg normalisation not documented"
+    return response, detail
+
+
+def _combine(
+    target: Response, t_detail: str, non_target: Response, nt_detail: str, new_lesions: NewLesions
+) -> tuple[Response, str]:
+    """RECIST Table 1 (target disease) / Table 2 (non-target only, ``target`` = NA)."""
+    causes = []
+    if target is Response.PD:
+        causes.append(t_detail)
+    if non_target is Response.PD:
+        causes.append(nt_detail)
+    if new_lesions is NewLesions.YES:
+        causes.append("unequivocal new lesion")
+    if causes:
+        return Response.PD, "PD: " + "; ".join(causes)
+    if target is Response.NA:
+        if non_target is Response.NA:
+            raise RecistError("lesions: no target and no non-target lesions (allowed: at least one lesion)")
+        if non_target is Response.NE:
+            return Response.NE, f"NE: {nt_detail}"
+        return (
+            non_target,
+            f"{non_target.value}: {nt_detail}; no new lesion (non-target disease only, Table 2)",
+        )
+    if target is Response.NE:
+        return Response.NE, f"NE: {t_detail}"
+    if target is Response.CR:
+        if non_target in (Response.CR, Response.NA):
+            return Response.CR, f"CR: {t_detail}; {nt_detail}; no new lesion"
+        if non_target is Response.NON_CR_NON_PD:
+            return (
+                Response.PR,
+                f"PR: targets CR ({t_detail}) but {nt_detail} (Table 1: CR + non-CR/non-PD → PR)",
+            )
+        return Response.PR, f"PR: targets CR ({t_detail}) but {nt_detail} (Table 1: CR + not evaluated → PR)"
+    if target in (Response.PR, Response.SD):
+        return target, f"{target.value}: {t_detail}"
+    raise RecistError(f"target: {target!r} is not a target response (allowed: CR, PR, SD, PD, NE, NA)")
+
+
+def overall_response(
+    target: Response | str, non_target: Response | str, new_lesions: NewLesions | str | bool
+) -> tuple[Response, str]:
+    """Overall time-point response from RECIST Table 1 / Table 2 (§1.8), with a one-line reason.
+
+    ``target`` = ``NA`` selects Table 2 (non-target disease only); ``non_target`` = ``NA`` means no non-target
+    lesions at baseline (treated as CR when combined with target CR). ``new_lesions``: NewLesions or bool.
+    """
+    t = Response(target)
+    nt = Response(non_target)
+    if isinstance(new_lesions, bool):
+        new = NewLesions.YES if new_lesions else NewLesions.NO
+    else:
+        new = NewLesions(new_lesions)
+    if t not in (Response.CR, Response.PR, Response.SD, Response.PD, Response.NE, Response.NA):
+        raise RecistError(f"target: {t.value!r} is not allowed (allowed: CR, PR, SD, PD, NE, NA)")
+    if nt not in (Response.CR, Response.NON_CR_NON_PD, Response.PD, Response.NE, Response.NA):
+        raise RecistError(f"non_target: {nt.value!r} is not allowed (allowed: CR, NON_CR_NON_PD, PD, NE, NA)")
+    nt_text = {
+        Response.CR: "non-target CR",
+        Response.NON_CR_NON_PD: "non-target non-CR/non-PD",
+        Response.PD: "non-target unequivocal progression",
+        Response.NE: "non-target not evaluated",
+        Response.NA: "no non-target lesions",
+    }[nt]
+    return _combine(t, f"target {t.value}", nt, nt_text, new)
+
+
+# ---------------------------------------------------------------------------------------------------- BOR
+
+
+_RESPONSE_LIKE = (Response.CR, Response.PR, Response.SD, Response.NON_CR_NON_PD)
+
+
+def _span(points: Sequence[BorPoint], i: int, j: int) -> int:
+    return (points[j].assessment_date - points[i].assessment_date).days
+
+
+def _confirmed_at(
+    points: Sequence[BorPoint],
+    i: int,
+    confirm_with: tuple[Response, ...],
+    between: tuple[Response, ...],
+    s: RecistSettings,
+) -> int | None:
+    """Index of the first assessment confirming points[i] (≥ confirmation_min_days later), else None."""
+    ne_count = 0
+    for j in range(i + 1, len(points)):
+        r = points[j].response
+        if r in confirm_with and _span(points, i, j) >= s.confirmation_min_days:
+            return j
+        if r is Response.NE:
+            ne_count += 1
+            if ne_count > s.max_ne_between_confirmation:
+                return None
+        elif r not in between:
+            return None
+    return None
+
+
+def best_overall_response(
+    points: Sequence[BorPoint],
+    settings: RecistSettings | None = None,
+    *,
+    confirmed: bool,
+    new_therapy_date: date | None = None,
+    non_target_only: bool = False,
+) -> BestResponse:
+    """Best overall response (§1.9) over post-baseline time points in date order.
+
+    Window: assessments dated on or before ``new_therapy_date`` (a scan on the day therapy starts is taken
+    before it), up to and including the first PD. SD / NON_CR_NON_PD (and an unconfirmed CR/PR used as SD)
+    count only at day ≥ ``sd_min_days``. Confirmed mode: CR needs a CR, PR a CR or PR, at least
+    ``confirmation_min_days`` later with only CR/PR/NE (≤ ``max_ne_between_confirmation`` NE) in between.
+    A PR after a CR is handled per ``settings.cr_then_pr`` and flagged. ``non_target_only`` reports the SD
+    level as NON_CR_NON_PD (Table 2 patients).
+    """
+    s = settings or RecistSettings()
+    for k in range(1, len(points)):
+        if points[k].assessment_date <= points[k - 1].assessment_date:
+            raise RecistError(
+                f"points[{k}].assessment_date: {points[k].assessment_date} is not after "
+                f"{points[k - 1].assessment_date} (allowed: strictly increasing dates)"
+            )
+    if not points:
+        return BestResponse(Response.NE, "NE: no post-baseline assessment")
+    window: list[BorPoint] = []
+    excluded = 0
+    for p in points:
+        if new_therapy_date is not None and p.assessment_date > new_therapy_date:
+            excluded += 1
+            continue
+        if not window or window[-1].response is not Response.PD:
+            window.append(p)
+    note = (
+        f" ({excluded} assessment(s) after new anticancer therapy on {new_therapy_date} excluded)"
+        if excluded
+        else ""
+    )
+    if not window:
+        return BestResponse(
+            Response.NE, f"NE: no assessment before new anticancer therapy on {new_therapy_date}"
+        )
+
+    flags: list[str] = []
+    first_cr = next((k for k, p in enumerate(window) if p.response is Response.CR), None)
+    pr_after_cr = None
+    if first_cr is not None:
+        pr_after_cr = next(
+            (k for k in range(first_cr + 1, len(window)) if window[k].response is Response.PR), None
+        )
+    if pr_after_cr is not None:
+        cr_p, pr_p = window[first_cr], window[pr_after_cr]  # type: ignore[index]
+        if s.cr_then_pr is CrThenPr.CR_REAL:
+            window = window[:pr_after_cr] + [BorPoint(pr_p.assessment_date, pr_p.day, Response.PD)]
+            flags.append(
+                f"{FLAG_CR_THEN_PR}: PR on {pr_p.assessment_date} after CR on {cr_p.assessment_date} counted as PD "
+                "(CR taken as real; if the CR was doubtful use cr_then_pr='relabel_pr')"
+            )
+        else:
+            window = [
+                BorPoint(p.assessment_date, p.day, Response.PR)
+                if k < pr_after_cr and p.response is Response.CR
+                else p
+                for k, p in enumerate(window)
+            ]
+            flags.append(
+                f"{FLAG_CR_THEN_PR}: CR before {pr_p.assessment_date} re-labelled PR (CR taken as doubtful; "
+                "if it was real use cr_then_pr='cr_real')"
+            )
+
+    sd_level = Response.NON_CR_NON_PD if non_target_only else Response.SD
+
+    def result(response: Response, reason: str, when: date | None) -> BestResponse:
+        return BestResponse(response, reason + note, when, tuple(flags))
+
+    if confirmed:
+        for wanted, confirm_with, between in (
+            (Response.CR, (Response.CR,), (Response.CR,)),
+            (Response.PR, (Response.CR, Response.PR), (Response.CR, Response.PR)),
+        ):
+            for i, p in enumerate(window):
+                if p.response is not wanted:
+                    continue
+                j = _confirmed_at(window, i, confirm_with, between, s)
+                if j is not None:
+                    q = window[j]
+                    return result(
+                        wanted,
+                        f"{wanted.value}: {wanted.value} on {p.assessment_date} (day {p.day}) confirmed by "
+                        f"{q.response.value} on {q.assessment_date} ({_span(window, i, j)} days later, "
+                        f"≥ {s.confirmation_min_days})",
+                        p.assessment_date,
+                    )
+    else:
+        for wanted in (Response.CR, Response.PR):
+            p = next((p for p in window if p.response is wanted), None)
+            if p is not None:
+                return result(
+                    wanted,
+                    f"{wanted.value}: best time-point response {wanted.value} on {p.assessment_date} (day {p.day})",
+                    p.assessment_date,
+                )
+
+    sd_ok = next((p for p in window if p.response in _RESPONSE_LIKE and p.day >= s.sd_min_days), None)
+    if sd_ok is not None:
+        if confirmed and sd_ok.response in (Response.CR, Response.PR):
+            text = (
+                f"{sd_ok.response.value} on {sd_ok.assessment_date} (day {sd_ok.day}) not confirmed (needs CR/PR "
+                f"≥ {s.confirmation_min_days} days later); day {sd_ok.day} ≥ {s.sd_min_days} meets the SD minimum"
+            )
+        else:
+            text = (
+                f"{sd_ok.response.value} on {sd_ok.assessment_date} (day {sd_ok.day} ≥ {s.sd_min_days}) "
+                "meets the SD minimum"
+            )
+            if confirmed and any(p.response in (Response.CR, Response.PR) for p in window):
+                text += "; no confirmed CR/PR"
+        return result(sd_level, f"{sd_level.value}: {text}", sd_ok.assessment_date)
+    early = next((p for p in window if p.response in _RESPONSE_LIKE), None)
+    last = window[-1]
+    if last.response is Response.PD:
+        extra = (
+            f" ({early.response.value} on day {early.day} is before the {s.sd_min_days}-day SD minimum)"
+            if early
+            else ""
+        )
+        return result(
+            Response.PD, f"PD: PD on {last.assessment_date} (day {last.day}){extra}", last.assessment_date
+        )
+    if early is not None:
+        return result(
+            Response.NE,
+            f"NE: {early.response.value} on {early.assessment_date} (day {early.day}) is before the "
+            f"{s.sd_min_days}-day SD minimum and no later evaluable assessment",
+            None,
+        )
+    return result(Response.NE, "NE: no evaluable post-baseline assessment (all NE)", None)
+
+
+def _bor_input(value: Response | str, k: int) -> Response:
+    try:
+        r = Response(value)
+    except ValueError:
+        r = None
+    if r is None or r is Response.NA:
+        raise RecistError(f"bors[{k}]: {value!r} is not a BOR (allowed: CR, PR, SD, NON_CR_NON_PD, PD, NE)")
+    return r
+
+
+def orr(bors: Iterable[Response | str], *, exclude_ne: bool = False) -> Rate:
+    """Objective response rate: BOR ∈ {CR, PR} / patients given (ITT). ``exclude_ne`` drops NE patients from
+    the denominator. Pass only patients evaluable for ORR (e.g. with measurable disease) per the protocol."""
+    rs = [_bor_input(b, k) for k, b in enumerate(bors)]
+    denominator = [r for r in rs if not (exclude_ne and r is Response.NE)]
+    return Rate(sum(r in (Response.CR, Response.PR) for r in denominator), len(denominator))
+
+
+def dcr(
+    bors: Iterable[Response | str], *, exclude_ne: bool = False, include_non_cr_non_pd: bool = True
+) -> Rate:
+    """Disease control rate: BOR ∈ {CR, PR, SD [, NON_CR_NON_PD]} / patients given (ITT unless ``exclude_ne``)."""
+    rs = [_bor_input(b, k) for k, b in enumerate(bors)]
+    denominator = [r for r in rs if not (exclude_ne and r is Response.NE)]
+    ok = {Response.CR, Response.PR, Response.SD} | (
+        {Response.NON_CR_NON_PD} if include_non_cr_non_pd else set()
+    )
+    return Rate(sum(r in ok for r in denominator), len(denominator))
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+
+
+def _check_inputs(
+    lesions: Sequence[Lesion], assessments: Sequence[Assessment], implant_date: date, s: RecistSettings
+) -> tuple[list[Lesion], list[Lesion]]:
+    if not lesions:
+        raise RecistError("lesions: empty (allowed: at least one target or non-target lesion)")
+    seen: set[str] = set()
+    for k, lesion in enumerate(lesions):
+        if not isinstance(lesion, Lesion):
+            raise RecistError(f"lesions[{k}]: {lesion!r} is not a Lesion")
+        if lesion.lesion_id in seen:
+            raise RecistError(
+                f"lesions[{k}].id: duplicate lesion id {lesion.lesion_id!r} (allowed: unique ids)"
+            )
+        seen.add(lesion.lesion_id)
+    targets = [x for x in lesions if x.role is Role.TARGET]
+    non_targets = [x for x in lesions if x.role is Role.NON_TARGET]
+    target_ids = {x.lesion_id for x in targets}
+    non_target_ids = {x.lesion_id for x in non_targets}
+    if not assessments:
+        raise RecistError("assessments: empty (allowed: the baseline assessment first, then follow-ups)")
+    for k, a in enumerate(assessments):
+        where = f"assessments[{k}]"
+        if not isinstance(a, Assessment):
+            raise RecistError(f"{where}: {a!r} is not an Assessment")
+        if not isinstance(a.assessment_date, date):
+            raise RecistError(f"{where}.date: {a.assessment_date!r} is not a date")
+        if k and a.assessment_date <= assessments[k - 1].assessment_date:
+            raise RecistError(
+                f"{where}.date: {a.assessment_date} is not after the previous assessment "
+                f"{assessments[k - 1].assessment_date} (allowed: strictly increasing dates, baseline first)"
+            )
+        for lid, m in a.target.items():
+            if lid not in target_ids:
+                kind = "a non-target lesion" if lid in non_target_ids else "an unknown lesion id"
+                raise RecistError(
+                    f"{where}.target.{lid}: {kind} (allowed: {', '.join(sorted(target_ids)) or 'none'})"
+                )
+            if not isinstance(m, Measurement):
+                raise RecistError(f"{where}.target.{lid}: {m!r} is not a Measurement")
+        for lid, st in a.non_target.items():
+            if lid not in non_target_ids:
+                kind = "a target lesion" if lid in target_ids else "an unknown lesion id"
+                raise RecistError(
+                    f"{where}.non_target.{lid}: {kind} (allowed: {', '.join(sorted(non_target_ids)) or 'none'})"
+                )
+            if not isinstance(st, NonTargetStatus):
+                raise RecistError(f"{where}.non_target.{lid}: {st!r} is not a NonTargetStatus")
+        if not isinstance(a.new_lesions, NewLesions):
+            raise RecistError(f"{where}.new_lesions: {a.new_lesions!r} is not a NewLesions value")
+        if k == 0:
+            if a.assessment_date > implant_date:
+                raise RecistError(
+                    f"{where}.date: baseline {a.assessment_date} is after the implant date {implant_date} "
+                    "(allowed: on or before the implant date)"
+                )
+            if a.new_lesions is not NewLesions.NO:
+                raise RecistError(f"{where}.new_lesions: {a.new_lesions.value!r} at baseline (allowed: no)")
+            for t in targets:
+                m = a.target.get(t.lesion_id)
+                if m is None or m.kind is not MeasurementKind.MEASURED or not m.value_mm:
+                    got = (
+                        "nothing"
+                        if m is None
+                        else f"{m.kind.value} {'' if m.value_mm is None else _fmt_mm(m.value_mm)}".strip()
+                    )
+                    raise RecistError(
+                        f"{where}.target.{t.lesion_id}: baseline needs a measured size > 0 mm, got {got}"
+                    )
+                if m.modality is Modality.ULTRASOUND:
+                    raise RecistError(
+                        f"{where}.target.{t.lesion_id}: baseline measured by ultrasound (RECIST forbids it; use CT/MRI)"
+                    )
+            for lid, st in a.non_target.items():
+                if st is not NonTargetStatus.PRESENT:
+                    raise RecistError(
+                        f"{where}.non_target.{lid}: {st.value!r} at baseline (allowed: present)"
+                    )
+        elif a.assessment_date <= implant_date:
+            raise RecistError(
+                f"{where}.date: follow-up {a.assessment_date} is not after the implant date {implant_date}"
+            )
+    if s.mode is Mode.STRICT:
+        errors = validate_target_selection(lesions, assessments[0], s)
+        if errors:
+            raise RecistError("; ".join(errors) + " (use mode 'per_lesion' for a lesion-level analysis)")
+    return targets, non_targets
+
+
+class _ReappearanceTracker:
+    """Remembers dates of CR for one lesion set and builds the reappearance flag (§1.7, §11.13)."""
+
+    def __init__(self, s: RecistSettings) -> None:
+        self.cr_dates: list[date] = []
+        self.s = s
+
+    def confirmed_cr(self) -> date | None:
+        for i, d1 in enumerate(self.cr_dates):
+            for d2 in self.cr_dates[i + 1 :]:
+                if (d2 - d1).days >= self.s.confirmation_min_days:
+                    return d2
+        return None
+
+    def flag(self, what: str) -> str:
+        last = self.cr_dates[-1]
+        conf = self.confirmed_cr()
+        tail = (
+            f"; CR was confirmed on {conf}, so RECIST calls this PD"
+            if conf
+            else "; real CR → PD, doubtful CR → re-label the CR as PR"
+        )
+        return f"{FLAG_REAPPEARANCE}: {what} after CR on {last}{tail}"
+
+
+def _num_out(x: Fraction) -> int | float:
+    return x.numerator if x.denominator == 1 else float(x)
+
+
+def _pct_out(x: Fraction | None) -> float | None:
+    if x is None:
+        return None
+    r = float(_round_half_away(x, 1))
+    return 0.0 if r == 0 else r
+
+
+def evaluate(
+    lesions: Sequence[Lesion],
+    assessments: Sequence[Assessment],
+    implant_date: date,
+    settings: RecistSettings | None = None,
+    new_therapy_date: date | None = None,
+) -> RecistResult:
+    """Evaluate RECIST 1.1 for one patient.
+
+    ``assessments[0]`` is the baseline (on or before ``implant_date``; every target measured > 0 mm); follow-ups
+    must be after the implant, in strictly increasing date order. ``new_therapy_date`` (repeat implant, surgery,
+    RAI, EBRT, TKI) ends the BOR window (§1.9); later time points are still computed and flagged.
+    Strict mode raises :class:`RecistError` on an invalid target selection; per-lesion mode only flags it.
+    """
+    s = settings or RecistSettings()
+    if not isinstance(implant_date, date):
+        raise RecistError(f"implant_date: {implant_date!r} is not a date")
+    if new_therapy_date is not None and not isinstance(new_therapy_date, date):
+        raise RecistError(f"new_therapy_date: {new_therapy_date!r} is not a date (or None)")
+    targets, non_targets = _check_inputs(lesions, assessments, implant_date, s)
+    baseline = assessments[0]
+    marker_required = s.require_tg_normalisation and baseline.tg_normal is False
+    result_flags: list[str] = []
+
+    baseline_values = {t.lesion_id: baseline.target[t.lesion_id].value_mm for t in targets}
+    baseline_sum = sum((v for v in baseline_values.values() if v is not None), Fraction(0))
+    baseline_flags: list[str] = []
+    bl_day = (baseline.assessment_date - implant_date).days
+    if -bl_day > s.baseline_max_days_before_implant:
+        baseline_flags.append(
+            f"{FLAG_BASELINE_TIMING}: baseline {-bl_day} days before implant (> {s.baseline_max_days_before_implant})"
+        )
+    if s.mode is Mode.PER_LESION:
+        for err in validate_target_selection(lesions, baseline, s):
+            baseline_flags.append(f"{FLAG_OUTSIDE_STRICT_SELECTION}: {err}")
+    if targets:
+        parts = ", ".join(
+            f"{t.lesion_id} {_fmt_mm(baseline_values[t.lesion_id] or Fraction(0))} mm {'SA' if t.nodal else 'LD'}"
+            for t in targets
+        )
+        bl_reason = (
+            f"baseline: sum {_fmt_mm(baseline_sum)} mm ({parts}); {len(non_targets)} non-target lesion(s)"
+        )
+    else:
+        bl_reason = f"baseline: no target lesions — non-target disease only (Table 2); {len(non_targets)} non-target lesion(s)"
+    timepoints: list[TimePoint] = [
+        TimePoint(
+            baseline.assessment_date,
+            bl_day,
+            True,
+            baseline_sum if targets else None,
+            baseline_sum if targets else None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            bl_reason,
+            None,
+            tuple(baseline_flags),
+            False,
+        )
+    ]
+
+    nadir = baseline_sum
+    target_tracker = _ReappearanceTracker(s)
+    non_target_tracker = _ReappearanceTracker(s)
+    equivocal_dates: list[date] = []
+    for k, a in enumerate(assessments[1:], start=1):
+        where = f"assessments[{k}]"
+        day = (a.assessment_date - implant_date).days
+        flags: list[str] = []
+        nadir_used = nadir
+        values: dict[str, Fraction | None] = {}
+        if targets:
+            values, missing, vflags = _target_values(targets, a, s, where)
+            flags.extend(vflags)
+            t_resp, t_detail, total, assessed = _target_response(
+                targets, values, missing, baseline_sum, nadir, s
+            )
+        else:
+            t_resp, t_detail, total, assessed = Response.NA, "no target lesions", None, None
+        nt_resp, nt_detail = _non_target_response(non_targets, a, marker_required)
+        overall, reason = _combine(t_resp, t_detail, nt_resp, nt_detail, a.new_lesions)
+
+        if target_tracker.cr_dates and t_resp in (Response.PR, Response.SD) and overall is not Response.PD:
+            back = [
+                f"{t.lesion_id} {_fmt_mm(values[t.lesion_id] or Fraction(0))} mm"
+                for t in targets
+                if not _lesion_absent(t, values[t.lesion_id] or Fraction(0), s)
+            ]
+            flags.append(target_tracker.flag(f"target {', '.join(back)} present again"))
+        if non_target_tracker.cr_dates and nt_resp is Response.NON_CR_NON_PD and overall is not Response.PD:
+            flags.append(non_target_tracker.flag(nt_detail))
+        if t_resp is Response.CR:
+            target_tracker.cr_dates.append(a.assessment_date)
+        if nt_resp is Response.CR:
+            non_target_tracker.cr_dates.append(a.assessment_date)
+
+        if a.new_lesions is NewLesions.EQUIVOCAL:
+            flags.append(
+                f"{FLAG_EQUIVOCAL_NEW_LESION}: not PD now; if confirmed later, PD is dated to {a.assessment_date}"
+            )
+            equivocal_dates.append(a.assessment_date)
+        elif a.new_lesions is NewLesions.YES and equivocal_dates:
+            flags.append(
+                f"{FLAG_NEW_LESION_AFTER_EQUIVOCAL}: equivocal new lesion first seen on {equivocal_dates[0]} — "
+                f"if it is the same lesion, PD dates to {equivocal_dates[0]}"
+            )
+        counts = new_therapy_date is None or a.assessment_date <= new_therapy_date
+        if not counts:
+            flags.append(f"{FLAG_AFTER_NEW_THERAPY}: new anticancer therapy started {new_therapy_date}")
+
+        change_bl = _pct_change(total, baseline_sum) if total is not None else None
+        change_n = _pct_change(total, nadir_used) if total is not None else None
+        timepoints.append(
+            TimePoint(
+                a.assessment_date,
+                day,
+                False,
+                total,
+                assessed,
+                change_bl,
+                nadir_used if targets else None,
+                change_n,
+                t_resp,
+                nt_resp,
+                a.new_lesions,
+                overall,
+                reason,
+                f"{t_resp.value}: {t_detail}" if targets else None,
+                tuple(flags),
+                counts,
+            )
+        )
+        if targets and t_resp is not Response.NE and total is not None:
+            nadir = min(nadir, total)
+
+    points = [
+        BorPoint(tp.assessment_date, tp.day, tp.overall) for tp in timepoints[1:] if tp.overall is not None
+    ]
+    non_target_only = not targets
+    bor_u = best_overall_response(
+        points, s, confirmed=False, new_therapy_date=new_therapy_date, non_target_only=non_target_only
+    )
+    bor_c = best_overall_response(
+        points, s, confirmed=True, new_therapy_date=new_therapy_date, non_target_only=non_target_only
+    )
+    per_lesion: tuple[LesionResult, ...] = ()
+    if s.mode is Mode.PER_LESION:
+        per_lesion = tuple(_per_lesion(t, assessments, implant_date, s, new_therapy_date) for t in targets)
+        result_flags.append("per-lesion mode: modified RECIST (non-RECIST), every target assessed on its own")
+    return RecistResult(
+        RULE_SET_PER_LESION if s.mode is Mode.PER_LESION else RULE_SET,
+        s,
+        implant_date,
+        new_therapy_date,
+        tuple(timepoints),
+        bor_u,
+        bor_c,
+        bool(targets),
+        per_lesion,
+        tuple(result_flags),
+    )
+
+
+def _per_lesion(
+    lesion: Lesion,
+    assessments: Sequence[Assessment],
+    implant_date: date,
+    s: RecistSettings,
+    therapy: date | None,
+) -> LesionResult:
+    """One target assessed on its own diameter with the RECIST thresholds (§1.3 LESION_LEVEL_MODIFIED)."""
+    lid = lesion.lesion_id
+    base = assessments[0].target[lid].value_mm or Fraction(0)
+    axis = "SA" if lesion.nodal else "LD"
+    tps = [
+        LesionTimePoint(
+            assessments[0].assessment_date,
+            (assessments[0].assessment_date - implant_date).days,
+            True,
+            base,
+            None,
+            None,
+            None,
+            None,
+            f"baseline: {lid} {_fmt_mm(base)} mm {axis}",
+            (),
+        )
+    ]
+    nadir = base
+    tracker = _ReappearanceTracker(s)
+    for k, a in enumerate(assessments[1:], start=1):
+        values, missing, flags = _target_values([lesion], a, s, f"assessments[{k}]")
+        resp, detail, total, _ = _target_response([lesion], values, missing, base, nadir, s, noun="size")
+        if tracker.cr_dates and resp in (Response.PR, Response.SD):
+            flags.append(tracker.flag(f"{lid} {_fmt_mm(total or Fraction(0))} mm present again"))
+        if resp is Response.CR:
+            tracker.cr_dates.append(a.assessment_date)
+        if therapy is not None and a.assessment_date > therapy:
+            flags.append(f"{FLAG_AFTER_NEW_THERAPY}: new anticancer therapy started {therapy}")
+        tps.append(
+            LesionTimePoint(
+                a.assessment_date,
+                (a.assessment_date - implant_date).days,
+                False,
+                total,
+                _pct_change(total, base) if total is not None else None,
+                nadir,
+                _pct_change(total, nadir) if total is not None else None,
+                resp,
+                f"{resp.value}: {detail}",
+                tuple(flags),
+            )
+        )
+        if resp is not Response.NE and total is not None:
+            nadir = min(nadir, total)
+    points = [BorPoint(tp.assessment_date, tp.day, tp.response) for tp in tps[1:] if tp.response is not None]
+    return LesionResult(
+        lid,
+        tuple(tps),
+        best_overall_response(points, s, confirmed=False, new_therapy_date=therapy),
+        best_overall_response(points, s, confirmed=True, new_therapy_date=therapy),
+    )
+
+
+# ------------------------------------------------------------------------------------------ JSON contract
+
+_TOP_KEYS = {"implant_date", "settings", "lesions", "assessments", "new_therapy_date"}
+_LESION_KEYS = {"id", "organ", "nodal", "role", "previously_irradiated", "progressed_after_irradiation"}
+_ASSESSMENT_KEYS = {"date", "target", "non_target", "new_lesions", "tg_normal"}
+_TARGET_WORDS = {
+    "too_small": MeasurementKind.TOO_SMALL,
+    "disappeared": MeasurementKind.DISAPPEARED,
+    "not_evaluable_artefact": MeasurementKind.NOT_EVALUABLE_ARTEFACT,
+}
+_TARGET_ALLOWED = 'a size ≥ 0 mm, "too_small", "disappeared", "not_evaluable_artefact" or null'
+
+
+def _j(value: Any) -> str:
+    """A value as JSON text for error messages (true/null rather than True/None)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _c_date(value: Any, name: str) -> date:
+    if not isinstance(value, str):
+        raise ContractError(f'{name}: {_j(value)} is not a date (allowed: "YYYY-MM-DD")')
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ContractError(f'{name}: {_j(value)} is not a date (allowed: "YYYY-MM-DD")') from None
+
+
+def _c_obj(value: Any, name: str, keys: set[str]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ContractError(f"{name}: expected an object, got {type(value).__name__}")
+    unknown = sorted(set(value) - keys)
+    if unknown:
+        raise ContractError(f"{name}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(keys))})")
+    return value
+
+
+def _c_settings(raw: Any) -> RecistSettings:
+    names = {f.name for f in fields(RecistSettings)}
+    obj = _c_obj({} if raw is None else raw, "settings", names)
+    for key, value in obj.items():
+        if key in _EXACT_SETTINGS and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ContractError(f"settings.{key}: {_j(value)} is not a number (allowed: a number ≥ 0)")
+    try:
+        return RecistSettings(**obj)
+    except RecistError as exc:
+        raise ContractError(str(exc)) from None
+
+
+def _c_lesions(raw: Any) -> list[Lesion]:
+    if not isinstance(raw, list) or not raw:
+        raise ContractError(f"lesions: expected a non-empty list, got {_j(raw)}"[:200])
+    out: list[Lesion] = []
+    for k, item in enumerate(raw):
+        name = f"lesions[{k}]"
+        obj = _c_obj(item, name, _LESION_KEYS)
+        for key in ("id", "organ", "nodal", "role"):
+            if key not in obj:
+                raise ContractError(f"{name}.{key}: missing (required: id, organ, nodal, role)")
+        if not isinstance(obj["id"], str) or not obj["id"].strip():
+            raise ContractError(f"{name}.id: {_j(obj['id'])} is not allowed (allowed: a non-empty string)")
+        if not isinstance(obj["organ"], str) or not obj["organ"].strip():
+            raise ContractError(
+                f"{name}.organ: {_j(obj['organ'])} is not allowed (allowed: a non-empty string)"
+            )
+        for key in ("nodal", "previously_irradiated", "progressed_after_irradiation"):
+            if key in obj and not isinstance(obj[key], bool):
+                raise ContractError(f"{name}.{key}: {_j(obj[key])} is not allowed (allowed: true or false)")
+        if obj["role"] not in ("target", "non-target"):
+            raise ContractError(
+                f'{name}.role: {_j(obj["role"])} is not allowed (allowed: "target", "non-target")'
+            )
+        out.append(
+            Lesion(
+                obj["id"],
+                obj["organ"],
+                obj["nodal"],
+                Role(obj["role"]),
+                obj.get("previously_irradiated", False),
+                obj.get("progressed_after_irradiation", False),
+            )
+        )
+    return out
+
+
+def _c_target_value(value: Any, name: str) -> Measurement:
+    if value is None:
+        return Measurement.not_assessed()
+    if isinstance(value, str):
+        if value not in _TARGET_WORDS:
+            raise ContractError(f"{name}: {_j(value)} is not allowed (allowed: {_TARGET_ALLOWED})")
+        return Measurement(_TARGET_WORDS[value])
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ContractError(f"{name}: {_j(value)} is not allowed (allowed: {_TARGET_ALLOWED})")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ContractError(f"{name}: {_j(value)} is not finite (allowed: {_TARGET_ALLOWED})")
+    if value < 0:
+        raise ContractError(f"{name}: {_j(value)} is negative (allowed: {_TARGET_ALLOWED})")
+    return Measurement.mm(value)
+
+
+def _c_assessments(raw: Any) -> list[Assessment]:
+    if not isinstance(raw, list) or not raw:
+        raise ContractError("assessments: expected a non-empty list (baseline first)")
+    out: list[Assessment] = []
+    for k, item in enumerate(raw):
+        name = f"assessments[{k}]"
+        obj = _c_obj(item, name, _ASSESSMENT_KEYS)
+        if "date" not in obj:
+            raise ContractError(f'{name}.date: missing (required: "YYYY-MM-DD")')
+        when = _c_date(obj["date"], f"{name}.date")
+        target_raw = obj.get("target", {})
+        if not isinstance(target_raw, dict):
+            raise ContractError(
+                f"{name}.target: expected an object of lesion id → size, got {type(target_raw).__name__}"
+            )
+        target = {lid: _c_target_value(v, f"{name}.target.{lid}") for lid, v in target_raw.items()}
+        nt_raw = obj.get("non_target", {})
+        if not isinstance(nt_raw, dict):
+            raise ContractError(
+                f"{name}.non_target: expected an object of lesion id → status, got {type(nt_raw).__name__}"
+            )
+        non_target: dict[str, NonTargetStatus] = {}
+        for lid, v in nt_raw.items():
+            if v not in {m.value for m in NonTargetStatus}:
+                raise ContractError(
+                    f"{name}.non_target.{lid}: {_j(v)} is not allowed "
+                    '(allowed: "absent", "present", "progression", "not_evaluated")'
+                )
+            non_target[lid] = NonTargetStatus(v)
+        if "new_lesions" in obj:
+            nl = obj["new_lesions"]
+        elif k == 0:
+            nl = False
+        else:
+            raise ContractError(
+                f'{name}.new_lesions: missing (required at follow-up: true, false or "equivocal")'
+            )
+        if nl is True:
+            new = NewLesions.YES
+        elif nl is False:
+            new = NewLesions.NO
+        elif nl == "equivocal":
+            new = NewLesions.EQUIVOCAL
+        else:
+            raise ContractError(
+                f'{name}.new_lesions: {_j(nl)} is not allowed (allowed: true, false or "equivocal")'
+            )
+        tg = obj.get("tg_normal")
+        if tg is not None and not isinstance(tg, bool):
+            raise ContractError(f"{name}.tg_normal: {_j(tg)} is not allowed (allowed: true, false or null)")
+        out.append(Assessment(when, target, non_target, new, tg))
+    return out
+
+
+def _bor_out(u: BestResponse, c: BestResponse) -> tuple[dict[str, str], dict[str, str]]:
+    return {"unconfirmed": u.response.value, "confirmed": c.response.value}, {
+        "unconfirmed": u.reason,
+        "confirmed": c.reason,
+    }
+
+
+def _cat(r: Response | None) -> str | None:
+    return None if r is None else r.value
+
+
+def to_contract_output(result: RecistResult) -> dict[str, Any]:
+    """Serialise a :class:`RecistResult` to the JSON contract of :func:`evaluate_contract`."""
+    tps = []
+    for tp in result.timepoints:
+        tps.append(
+            {
+                "date": tp.assessment_date.isoformat(),
+                "day": tp.day,
+                "sum_mm": None if tp.sum_mm is None else _num_out(tp.sum_mm),
+                "change_from_baseline_pct": _pct_out(tp.change_from_baseline_pct),
+                "nadir_mm": None if tp.nadir_mm is None else _num_out(tp.nadir_mm),
+                "change_from_nadir_pct": _pct_out(tp.change_from_nadir_pct),
+                "target": _cat(tp.target),
+                "non_target": _cat(tp.non_target),
+                "new_lesions": None if tp.new_lesions is None else tp.new_lesions.value,
+                "overall": _cat(tp.overall),
+                "reason": tp.reason,
+                "flags": list(tp.flags),
+            }
+        )
+    bor, bor_reasons = _bor_out(result.bor_unconfirmed, result.bor_confirmed)
+    out: dict[str, Any] = {
+        "rule_set": result.rule_set,
+        "timepoints": tps,
+        "best_overall_response": bor,
+        "best_overall_response_reasons": bor_reasons,
+        "measurable_disease": result.measurable_disease,
+        "flags": list(result.flags)
+        + [f for f in result.bor_unconfirmed.flags + result.bor_confirmed.flags if f not in result.flags],
+        "settings": result.settings.as_dict(),
+    }
+    out["flags"] = list(dict.fromkeys(out["flags"]))
+    if result.settings.mode is Mode.PER_LESION:
+        blocks = []
+        for lr in result.per_lesion:
+            lbor, lreasons = _bor_out(lr.bor_unconfirmed, lr.bor_confirmed)
+            blocks.append(
+                {
+                    "lesion_id": lr.lesion_id,
+                    "timepoints": [
+                        {
+                            "date": t.assessment_date.isoformat(),
+                            "day": t.day,
+                            "size_mm": None if t.size_mm is None else _num_out(t.size_mm),
+                            "change_from_baseline_pct": _pct_out(t.change_from_baseline_pct),
+                            "nadir_mm": None if t.nadir_mm is None else _num_out(t.nadir_mm),
+                            "change_from_nadir_pct": _pct_out(t.change_from_nadir_pct),
+                            "response": _cat(t.response),
+                            "reason": t.reason,
+                            "flags": list(t.flags),
+                        }
+                        for t in lr.timepoints
+                    ],
+                    "best_overall_response": lbor,
+                    "best_overall_response_reasons": lreasons,
+                }
+            )
+        out["per_lesion"] = blocks
+    return out
+
+
+def evaluate_contract(payload: dict[str, Any]) -> dict[str, Any]:
+    """The scripted RECIST contract (used by ``manage.py recist_evaluate``): JSON-like dict in, dict out.
+
+    Input::
+
+        {"implant_date": "YYYY-MM-DD",
+         "settings": {...any RecistSettings field, all optional...},
+         "lesions": [{"id", "organ", "nodal": bool, "role": "target"|"non-target",
+                      optional "previously_irradiated", "progressed_after_irradiation": bool}],
+         "assessments": [{"date", "target": {id: mm | "too_small" | "disappeared" | "not_evaluable_artefact"
+                          | null}, "non_target": {id: "absent"|"present"|"progression"|"not_evaluated"},
+                          "new_lesions": true|false|"equivocal", optional "tg_normal": bool|null}],
+         optional "new_therapy_date": "YYYY-MM-DD" | null}
+
+    The first assessment is the baseline (``new_lesions`` optional there, required at follow-ups). A missing
+    target key / null = not assessed; a missing non-target key = not evaluated. Numbers are mm (nodes: SA);
+    JSON floats are read exactly through their decimal text (12.3 → 123/10).
+
+    Output::
+
+        {"rule_set": "RECIST1.1" (per_lesion mode: "RECIST1.1-MODIFIED-PER-LESION"),
+         "timepoints": [{"date", "day", "sum_mm", "change_from_baseline_pct", "nadir_mm",
+                         "change_from_nadir_pct", "target", "non_target", "new_lesions", "overall",
+                         "reason", "flags"}, ...],           # one per assessment, baseline first
+         "best_overall_response": {"unconfirmed": C, "confirmed": C},
+         "best_overall_response_reasons": {"unconfirmed": str, "confirmed": str},
+         "measurable_disease": bool, "flags": [str], "settings": {effective settings},
+         "per_lesion": [...]}                                # only in per_lesion mode
+
+    Decisions: ``day`` = date − implant_date in days (baseline ≤ 0). Percentages are rounded half away from zero
+    to 1 decimal (thresholds are decided on exact values before rounding); ``change_from_nadir_pct`` is null when
+    the nadir is 0. ``sum_mm`` is the full sum (int when whole, else float) or null when a target was not
+    assessed (the partial sum is in the reason); at baseline ``sum_mm`` is the baseline sum and ``nadir_mm``,
+    percentages and all categories are null. ``nadir_mm`` is the nadir used at that visit. ``new_lesions`` shows
+    "no", "equivocal" or "yes" (null at baseline). Categories: "CR", "PR", "SD", "PD", "NE", "NON_CR_NON_PD";
+    "NA" for target / non-target when the patient has no such lesions.
+
+    ``per_lesion`` mode: the strict keys are kept (patient-level sum over *all* targets, no selection limits,
+    rule_set marks the modification) and ``per_lesion`` adds, per target in input order,
+    ``{"lesion_id", "timepoints": [{"date", "day", "size_mm", "change_from_baseline_pct", "nadir_mm",
+    "change_from_nadir_pct", "response", "reason", "flags"}], "best_overall_response",
+    "best_overall_response_reasons"}``; a lesion's response uses only its own diameter (non-target lesions and
+    new lesions do not enter it).
+
+    Raises :class:`ContractError` (one line) on invalid input; an assessment the rules cannot classify is NE
+    with its reason.
+    """
+    obj = _c_obj(payload, "payload", _TOP_KEYS)
+    if "implant_date" not in obj:
+        raise ContractError('implant_date: missing (required: "YYYY-MM-DD")')
+    implant = _c_date(obj["implant_date"], "implant_date")
+    settings = _c_settings(obj.get("settings"))
+    lesions = _c_lesions(obj.get("lesions"))
+    assessments = _c_assessments(obj.get("assessments"))
+    therapy_raw = obj.get("new_therapy_date")
+    therapy = None if therapy_raw is None else _c_date(therapy_raw, "new_therapy_date")
+    try:
+        result = evaluate(lesions, assessments, implant, settings, therapy)
+    except ContractError:
+        raise
+    except RecistError as exc:
+        raise ContractError(str(exc)) from None
+    return to_contract_output(result)
