@@ -30,6 +30,13 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         "months_since_last_iodine_min": 6,  # ≥ completed calendar months
         "require_tgab_negative": True,
     },
+    # dosimetry.md and the index study: the protocol's prescription range warns, it does not refuse.
+    "dosimetry": {
+        "prescription_min_gy": 110,
+        "prescription_max_gy": 140,
+        "tg43_flag_pct": 5,  # TG-43 recomputation vs the planning system: D90 / V100 differences above this are flagged
+        "dvh_supersampling": 4,  # in-plane sub-voxel supersampling when rasterising RTSTRUCT contours
+    },
     # §2.2 RAIR-DTC classification.
     "rair": {
         "high_cumulative_activity_gbq": 22.2,  # flag only: cumulative activity alone is not RAIR

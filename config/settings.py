@@ -175,3 +175,9 @@ LOGGING = {
 
 # Clinical protocol thresholds (defaults documented in config/protocol.py).
 SEEDTRACK_PROTOCOL = load_protocol(env_str("SEEDTRACK_PROTOCOL_FILE") or None)
+
+# DICOM imports run in a background thread and the page shows their progress; tests run them inline.
+DOSIMETRY_IMPORT_ASYNC = env_bool("DOSIMETRY_IMPORT_ASYNC", True)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024  # an RTDOSE export can be tens of MB
+FILE_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 500

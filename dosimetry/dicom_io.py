@@ -1043,3 +1043,13 @@ def check_same_frame_of_reference(*objects: HasFrameOfReference) -> None:
                 f"{reference.file_name}'s {reference.frame_of_reference_uid}",
                 "FrameOfReferenceUID",
             )
+
+
+def sniff_modality(src: DicomSource, name: str | None = None) -> str:
+    """The Modality (0008,0060) of a file, read without its pixel data (to sort an upload into RT objects)."""
+    file_name = _display_name(src, name)
+    ds = _dcmread(src, file_name, stop_before_pixels=True)
+    modality = str(ds.get("Modality", "")).strip().upper()
+    if not modality:
+        raise DicomImportError(file_name, f"{tag_label('Modality')} is missing")
+    return modality

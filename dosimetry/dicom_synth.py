@@ -71,8 +71,18 @@ _DEFAULT_PATIENT = SyntheticPatient()
 
 
 def _ds(value: float) -> str:
-    """A float as a DICOM DS string (at most 16 characters)."""
-    return format_number_as_ds(float(value))
+    """A float as a DICOM DS string (at most 16 characters).
+
+    pydicom's formatter can return 17 characters for some values (e.g. rounding noise such as
+    -1.1000000000000001e-05) and then warns; fall back to fewer significant digits until it fits.
+    """
+    v = float(value) + 0.0  # + 0.0 turns -0.0 into 0.0
+    text = format_number_as_ds(v)
+    digits = 12
+    while len(text) > 16 and digits > 1:
+        text = f"{v:.{digits}g}"
+        digits -= 1
+    return text
 
 
 def _ds_list(values: Sequence[float] | np.ndarray) -> list[str]:

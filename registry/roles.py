@@ -15,6 +15,7 @@ ROLES = (NURSE, PHYSICIAN, DATA_MANAGER, REVIEWER)
 # Clinical models of every app: nurses add and change them, physicians also delete; reviewers only view.
 CLINICAL_MODELS = {
     "registry": ["patient", "lesion", "iodinecourse", "iodineuptake", "rairclassification", "eligibilityassessment"],
+    "dosimetry": ["implantprocedure", "doseplan", "structuredose", "dicomimport", "dicomfile"],
 }
 SIGN_OFF_PERMISSION = "sign_off"  # registry.sign_off: eligibility / staging / dosimetry sign-off
 
@@ -27,7 +28,7 @@ def grants() -> dict[str, set[str]]:
             view.add(f"{app}.view_{model}")
             add_change |= {f"{app}.add_{model}", f"{app}.change_{model}"}
             delete.add(f"{app}.delete_{model}")
-    view.add("registry.view_site")
+    view |= {"registry.view_site", "dosimetry.view_seedmodel"}
     nurse = view | add_change
     physician = nurse | delete | {f"registry.{SIGN_OFF_PERMISSION}"}
     data_manager = physician | {

@@ -68,6 +68,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "last_course": courses[-1] if courses else None,
         "rair": getattr(patient, "rair", None),
         "assessments": list(patient.eligibility_assessments.select_related("signed_off_by")),
+        "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
         "age": patient.age_on(timezone.localdate()),
         "can_change": request.user.has_perm("registry.change_patient"),

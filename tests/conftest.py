@@ -14,6 +14,11 @@ def pytest_configure(config):
 
         # A fast hasher: the suite logs users in hundreds of times (healthchecks does the same).
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+        # Uploaded DICOM files go to a throw-away folder; imports run inline so tests see their result.
+        import tempfile
+
+        settings.MEDIA_ROOT = tempfile.mkdtemp(prefix="seedtrack-media-")
+        settings.DOSIMETRY_IMPORT_ASYNC = False
 
 
 PASSWORD = "test-pass-123"

@@ -8,9 +8,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = load_demo_cohort()
+        from django.contrib.auth import get_user_model
+
+        from dosimetry.demo import add_demo_procedures
+
+        procedures = add_demo_procedures(get_user_model().objects.get(username="datamanager"))
         self.stdout.write(
             f"Demo cohort: {report.patients} patients, {report.sites} sites and {report.users} users added "
-            "(0 means they were already there)."
+            f"and {procedures} implant procedures with their plans (0 means they were already there)."
         )
         self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
         for username, (role, sites) in DEMO_USERS.items():

@@ -1,0 +1,83 @@
+"""Dosimetry forms: collect input; models and services validate and save."""
+
+from __future__ import annotations
+
+from django import forms
+
+from dosimetry.models import ImplantProcedure, StructureRole
+from registry.forms import ClinicalForm
+
+
+class ProcedureForm(ClinicalForm):
+    class Meta:
+        model = ImplantProcedure
+        fields = [
+            "date", "lesions", "operator", "ct_scanner", "anaesthesia", "positioning_aids", "needles", "seed_model",
+            "seeds_implanted", "activity_per_seed_mbq", "activity_calibration_date", "prescription_gy",
+            "intraoperative_events", "deviation_from_plan", "deviation_reason",
+        ]
+        widgets = {"lesions": forms.CheckboxSelectMultiple, "intraoperative_events": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, patient=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lesions"].queryset = patient.lesions.all()
+        self.fields["prescription_gy"].help_text = "Protocol range 110–140 Gy (outside it: a warning, not a refusal)."
+
+
+class PlanHeaderForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("pre", "Pre-plan"), ("post", "Post-implant verification")])
+    seed_count = forms.IntegerField(min_value=1, max_value=300, required=False, label="Seeds in the plan")
+    prescription_gy = forms.DecimalField(max_digits=6, decimal_places=1, label="Prescription (Gy)")
+    tps_name = forms.CharField(max_length=100, required=False, label="Planning system")
+
+
+class StructureMetricsForm(forms.Form):
+    role = forms.ChoiceField(choices=[("", "—")] + list(StructureRole.choices), required=False)
+    name = forms.CharField(max_length=64, required=False, label="Name in the TPS")
+    volume_cm3 = forms.FloatField(required=False, label="Volume (cm³)")
+    d90_gy = forms.FloatField(required=False, label="D90 (Gy)")
+    d100_gy = forms.FloatField(required=False, label="D100 (Gy)")
+    dmean_gy = forms.FloatField(required=False, label="Dmean (Gy)")
+    dmax_gy = forms.FloatField(required=False, label="Dmax (Gy)")
+    v100_pct = forms.FloatField(required=False, label="V100 (%)")
+    v150_pct = forms.FloatField(required=False, label="V150 (%)")
+    v200_pct = forms.FloatField(required=False, label="V200 (%)")
+    ci = forms.FloatField(required=False, label="CI")
+    ei = forms.FloatField(required=False, label="EI")
+
+    def row(self) -> dict | None:
+        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return data if data.get("role") else None
+
+
+StructureFormSet = forms.formset_factory(StructureMetricsForm, extra=4, max_num=10)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class DicomUploadForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("pre", "Pre-plan"), ("post", "Post-implant verification")])
+    files = forms.FileField(
+        widget=MultipleFileInput(attrs={"multiple": True}),
+        label="DICOM RT export (RTDOSE, RTSTRUCT and, for the TG-43 check, RTPLAN; CT slices are ignored)",
+    )
+
+    def clean_files(self):
+        return self.files.getlist("files")
+
+
+class MappingForm(forms.Form):
+    def __init__(self, *args, roi_names=(), initial_mapping=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        for i, name in enumerate(roi_names):
+            self.fields[f"roi_{i}"] = forms.ChoiceField(
+                label=f"Structure “{name}”", required=False,
+                choices=[("", "ignore")] + list(StructureRole.choices),
+                initial=(initial_mapping or {}).get(name, ""),
+            )
+        self.roi_names = list(roi_names)
+
+    def mapping(self) -> dict[str, str]:
+        return {name: self.cleaned_data[f"roi_{i}"] for i, name in enumerate(self.roi_names)}

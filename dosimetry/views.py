@@ -1,0 +1,167 @@
+"""Dosimetry pages: procedure, hand-entered plan, DICOM upload → mapping → progress, pre vs post, Table 4."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+
+from dosimetry import services
+from dosimetry.forms import DicomUploadForm, MappingForm, PlanHeaderForm, ProcedureForm, StructureFormSet
+from dosimetry.models import DicomImport, ImplantProcedure
+from registry import selectors
+from registry.views import _form_errors_from, _require
+from reports import plots
+
+
+def _procedure_for(user, pk: int) -> ImplantProcedure:
+    try:
+        return ImplantProcedure.objects.select_related("patient__site", "seed_model").get(
+            pk=pk, patient__in=selectors.patients_for(user))
+    except ImplantProcedure.DoesNotExist:
+        raise Http404("No such procedure") from None
+
+
+def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
+    if pk is None:
+        _require(request, "dosimetry.add_implantprocedure")
+        patient = selectors.get_patient_for(request.user, patient_pk)
+        procedure, instance = None, ImplantProcedure(patient=patient)
+    else:
+        _require(request, "dosimetry.change_implantprocedure")
+        procedure = instance = _procedure_for(request.user, pk)
+        patient = procedure.patient
+    form = ProcedureForm(request.POST or None, instance=instance, patient=patient)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "lesions"}
+        try:
+            saved, warnings = services.procedure_save(user=request.user, patient=patient, data=data,
+                                                      lesions=form.cleaned_data["lesions"], procedure=procedure)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"{saved} saved.")
+            for w in warnings:
+                messages.warning(request, w)
+            return redirect("dosimetry:procedure_detail", pk=saved.pk)
+    return render(request, "registry/form.html", {"form": form, "patient": patient,
+                                                  "title": f"{patient} — implant procedure"})
+
+
+def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "dosimetry.view_implantprocedure")
+    procedure = _procedure_for(request.user, pk)
+    comparison = services.compare_pre_post(procedure)
+    curves = []
+    for plan, style in ((comparison.pre, "solid"), (comparison.post, "dashed")):
+        target = services.target_of(plan)
+        if target is not None and target.dvh.get("dose_gy"):
+            curves.append(plots.DvhCurve(f"{plan.get_kind_display()} {target.role}", target.dvh["dose_gy"],
+                                         target.dvh["volume_pct"], style))
+    svg = plots.svg_inline(plots.dvh_figure(curves, float(procedure.prescription_gy),
+                                            f"{procedure.patient.study_id} — cumulative DVH")) if curves else ""
+    return render(request, "dosimetry/procedure_detail.html", {
+        "procedure": procedure, "patient": procedure.patient, "cmp": comparison, "dvh_svg": svg,
+        "plans": procedure.plans.prefetch_related("structures"),
+        "imports": procedure.dicom_imports.order_by("-created_at")[:5],
+        "warnings": procedure.warnings(),
+        "can_change": request.user.has_perm("dosimetry.change_implantprocedure"),
+    })
+
+
+def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "dosimetry.view_implantprocedure")
+    procedure = _procedure_for(request.user, pk)
+    cmp = services.compare_pre_post(procedure)
+    curves = [plots.DvhCurve(f"{p.get_kind_display()} {t.role}", t.dvh["dose_gy"], t.dvh["volume_pct"], "solid")
+              for p in (cmp.pre, cmp.post) if (t := services.target_of(p)) is not None and t.dvh.get("dose_gy")]
+    response = HttpResponse(plots.figure_csv(curves), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="dvh-{procedure.patient.study_id}.csv"'
+    return response
+
+
+def plan_entry(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "dosimetry.add_doseplan")
+    procedure = _procedure_for(request.user, pk)
+    header = PlanHeaderForm(request.POST or None, initial={"prescription_gy": procedure.prescription_gy})
+    formset = StructureFormSet(request.POST or None, prefix="s",
+                               initial=[{"role": "GTV"}, {"role": "PTV"}])
+    if request.method == "POST" and header.is_valid() and formset.is_valid():
+        rows = [r for f in formset if f.has_changed() and (r := f.row())]
+        data = {k: v for k, v in header.cleaned_data.items() if k != "kind"}
+        try:
+            services.plan_save(user=request.user, procedure=procedure, kind=header.cleaned_data["kind"],
+                               source="manual", plan_data=data, structures=rows)
+        except ValidationError as exc:
+            messages.error(request, "Not saved: " + " ".join(
+                f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v)
+                for k, v in getattr(exc, "message_dict", {"__all__": exc.messages}).items()))
+        else:
+            messages.success(request, "Plan saved.")
+            return redirect("dosimetry:procedure_detail", pk=procedure.pk)
+    return render(request, "dosimetry/plan_entry.html", {"procedure": procedure, "patient": procedure.patient,
+                                                         "header": header, "formset": formset})
+
+
+def dicom_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "dosimetry.add_doseplan")
+    procedure = _procedure_for(request.user, pk)
+    form = DicomUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        files = [(f.name, f.read()) for f in form.cleaned_data["files"]]
+        try:
+            imp = services.dicom_upload(user=request.user, procedure=procedure, kind=form.cleaned_data["kind"],
+                                        files=files)
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            return redirect("dosimetry:dicom_mapping", pk=imp.pk)
+    return render(request, "registry/form.html", {"form": form, "patient": procedure.patient, "multipart": True,
+                                                  "title": f"{procedure.patient} — import a DICOM RT export"})
+
+
+def _import_for(user, pk: int) -> DicomImport:
+    try:
+        return DicomImport.objects.select_related("procedure__patient").get(
+            pk=pk, procedure__patient__in=selectors.patients_for(user))
+    except DicomImport.DoesNotExist:
+        raise Http404("No such import") from None
+
+
+def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "dosimetry.add_doseplan")
+    imp = _import_for(request.user, pk)
+    if imp.status != DicomImport.Status.UPLOADED:
+        return redirect("dosimetry:dicom_status", pk=imp.pk)
+    form = MappingForm(request.POST or None, roi_names=imp.roi_names, initial_mapping=imp.mapping)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.dicom_import_confirm(user=request.user, imp=imp, mapping=form.mapping())
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            return redirect("dosimetry:dicom_status", pk=imp.pk)
+    return render(request, "registry/form.html", {
+        "form": form, "patient": imp.procedure.patient,
+        "title": f"Map the structures of the {imp.get_kind_display().lower()} export (remembered for this site)"})
+
+
+def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
+    imp = _import_for(request.user, pk)
+    if request.headers.get("Accept") == "application/json":
+        return JsonResponse({"status": imp.status, "progress_pct": imp.progress_pct, "text": imp.progress_text,
+                             "error": imp.error})
+    if imp.status == DicomImport.Status.DONE:
+        messages.success(request, f"{imp.get_kind_display()} imported from DICOM.")
+        return redirect("dosimetry:procedure_detail", pk=imp.procedure_id)
+    return render(request, "dosimetry/import_status.html", {"imp": imp, "patient": imp.procedure.patient})
+
+
+def cohort_table4(request: HttpRequest) -> HttpResponse:
+    _require(request, "dosimetry.view_doseplan")
+    if not request.user.has_perm("dosimetry.view_doseplan"):
+        raise PermissionDenied
+    procedures = ImplantProcedure.objects.filter(patient__in=selectors.patients_for(request.user)).prefetch_related(
+        "plans__structures")
+    return render(request, "dosimetry/table4.html", {"table": services.cohort_table4(procedures)})
