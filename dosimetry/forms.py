@@ -57,15 +57,24 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented pattern): cleans each, returns the list."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(d, initial) for d in data]
+        return [super().clean(data, initial)]
+
+
 class DicomUploadForm(forms.Form):
     kind = forms.ChoiceField(choices=[("pre", "Pre-plan"), ("post", "Post-implant verification")])
-    files = forms.FileField(
-        widget=MultipleFileInput(attrs={"multiple": True}),
+    files = MultipleFileField(
         label="DICOM RT export (RTDOSE, RTSTRUCT and, for the TG-43 check, RTPLAN; CT slices are ignored)",
     )
-
-    def clean_files(self):
-        return self.files.getlist("files")
 
 
 class MappingForm(forms.Form):

@@ -308,6 +308,10 @@ class Comparison:
     seeds_planned: int | None
     seeds_implanted: int
 
+    @property
+    def seeds_difference(self) -> int | None:
+        return None if self.seeds_planned is None else self.seeds_implanted - self.seeds_planned
+
 
 def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
     plans = list(procedure.plans.prefetch_related("structures"))

@@ -59,8 +59,11 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if target is not None and target.dvh.get("dose_gy"):
             curves.append(plots.DvhCurve(f"{plan.get_kind_display()} {target.role}", target.dvh["dose_gy"],
                                          target.dvh["volume_pct"], style))
-    svg = plots.svg_inline(plots.dvh_figure(curves, float(procedure.prescription_gy),
-                                            f"{procedure.patient.study_id} — cumulative DVH")) if curves else ""
+    rx = float(procedure.prescription_gy)
+    # The region that matters is around Rx; near-seed doses of thousands of Gy would squeeze it flat.
+    figure_settings = plots.PlotSettings(dose_axis_max_gy=3 * rx)
+    svg = plots.svg_inline(plots.dvh_figure(curves, rx, f"{procedure.patient.study_id} — cumulative DVH",
+                                            settings=figure_settings)) if curves else ""
     return render(request, "dosimetry/procedure_detail.html", {
         "procedure": procedure, "patient": procedure.patient, "cmp": comparison, "dvh_svg": svg,
         "plans": procedure.plans.prefetch_related("structures"),
