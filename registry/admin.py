@@ -4,6 +4,20 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import models as m
+from registry.services import recompute_patient
+
+
+class RecomputeMixin:
+    """Admin edits go through the same derived-value recomputation as the pages and the services."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        recompute_patient(obj if isinstance(obj, m.Patient) else obj.patient)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        recompute_patient(obj if isinstance(obj, m.Patient) else obj.patient)
 
 
 @admin.register(m.Site)
@@ -31,7 +45,7 @@ class CourseInline(admin.TabularInline):
 
 
 @admin.register(m.Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(RecomputeMixin, SimpleHistoryAdmin):
     list_display = ("study_id", "site", "sex", "histology", "stage", "eligibility_status")
     list_filter = ("site", "histology", "eligibility_status")
     search_fields = ("study_id", "record_number", "family_name")
@@ -39,5 +53,9 @@ class PatientAdmin(SimpleHistoryAdmin):
     inlines = [LesionInline, CourseInline]
 
 
-for model in (m.Lesion, m.IodineCourse, m.IodineUptake, m.RairClassification, m.EligibilityAssessment):
-    admin.site.register(model, SimpleHistoryAdmin)
+class ClinicalAdmin(RecomputeMixin, SimpleHistoryAdmin):
+    pass
+
+
+for model in (m.Lesion, m.IodineCourse, m.RairClassification, m.EligibilityAssessment):
+    admin.site.register(model, ClinicalAdmin)

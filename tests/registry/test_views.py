@@ -111,3 +111,20 @@ def test_login_is_throttled_after_repeated_failures(client, users):
 def test_login_with_the_right_password_works(client, users):
     response = client.post(reverse("login"), {"username": "nurse_a", "password": "test-pass-123"})
     assert response.status_code == 302 and response.url == reverse("registry:patient_list")
+
+
+def test_data_manager_edit_in_the_admin_recomputes_the_stage(client, users, eligible_patient):
+    users["data_manager"].is_staff = True
+    users["data_manager"].save()
+    client.force_login(users["data_manager"], backend="django.contrib.auth.backends.ModelBackend")
+    url = reverse("admin:registry_patient_change", args=[eligible_patient.pk])
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
+    data.update({"birth_date": "1950-01-01", "diagnosis_date": "2012-03-01", "surgery_date": "2012-03-20",
+                 "m_category": "M1", "site": eligible_patient.site_id})
+    for prefix in ("lesions", "iodine_courses"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    eligible_patient.refresh_from_db()
+    assert eligible_patient.stage == "IVB"  # 62 at diagnosis, M1
