@@ -402,12 +402,13 @@ class PairedComparison:
     def format_statistic(self) -> str:
         """ "t = -3.267, df = 9, P = 0.010" or "Z = -2.429, P = 0.015"."""
         if self.test is PairedTest.PAIRED_T:
-            return f"t = {self.t:.3f}, df = {self.df}, P = {_fmt_p(self.p_value)}"
-        return f"Z = {self.z:.3f}, P = {_fmt_p(self.p_value)}"
+            return f"t = {self.t:.3f}, df = {self.df}, {_fmt_p(self.p_value)}"
+        return f"Z = {self.z:.3f}, {_fmt_p(self.p_value)}"
 
 
 def _fmt_p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """"P < 0.001" below one in a thousand, else "P = 0.015" (as papers print it)."""
+    return "P < 0.001" if p < 0.001 else f"P = {p:.3f}"
 
 
 def _substitute(v: LabValue, how: Substitution) -> float:

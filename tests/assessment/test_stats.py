@@ -394,3 +394,12 @@ def test_wald_exceeds_100_percent_for_41_of_42() -> None:
 def test_proportion_bad_input(x: object, n: object, field: str) -> None:
     with pytest.raises(StatsInputError, match=rf"^{field}: got"):
         proportion_ci(x, n)  # type: ignore[arg-type]
+
+
+def test_format_statistic_prints_small_p_as_papers_do():
+    from assessment.stats import paired_compare
+
+    strong = paired_compare([10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0],
+                            [5.0, 5.5, 6.2, 6.4, 7.1, 7.3, 8.2, 8.4])
+    assert strong.format_statistic().endswith("P < 0.001")
+    assert "P = < " not in strong.format_statistic()
