@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
@@ -163,8 +163,6 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 def cohort_table4(request: HttpRequest) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
-    if not request.user.has_perm("dosimetry.view_doseplan"):
-        raise PermissionDenied
     procedures = ImplantProcedure.objects.filter(patient__in=selectors.patients_for(request.user)).prefetch_related(
         "plans__structures")
     return render(request, "dosimetry/table4.html", {"table": services.cohort_table4(procedures)})
