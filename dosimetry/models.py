@@ -174,10 +174,6 @@ class DosePlan(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_source_display()})"
 
-    @property
-    def patient_id(self) -> int:
-        return self.procedure.patient_id
-
     def clean(self) -> None:
         if self.seed_count is not None and not (1 <= self.seed_count <= ImplantProcedure.MAX_SEEDS):
             raise ValidationError({"seed_count": f"Seed count {self.seed_count} must be between 1 and 300."})

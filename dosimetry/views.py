@@ -23,6 +23,17 @@ def _procedure_for(user, pk: int) -> ImplantProcedure:
         raise Http404("No such procedure") from None
 
 
+def _target_dvh_curves(comparison: services.Comparison) -> list[plots.DvhCurve]:
+    """The target's DVH of each plan (pre solid, post dashed): what the figure draws and the CSV holds."""
+    curves = []
+    for plan, style in ((comparison.pre, "solid"), (comparison.post, "dashed")):
+        target = services.target_of(plan)
+        if target is not None and target.dvh.get("dose_gy"):
+            curves.append(plots.DvhCurve(f"{plan.get_kind_display()} {target.role}", target.dvh["dose_gy"],
+                                         target.dvh["volume_pct"], style))
+    return curves
+
+
 def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
     if pk is None:
         _require(request, "dosimetry.add_implantprocedure")
@@ -53,12 +64,7 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
     comparison = services.compare_pre_post(procedure)
-    curves = []
-    for plan, style in ((comparison.pre, "solid"), (comparison.post, "dashed")):
-        target = services.target_of(plan)
-        if target is not None and target.dvh.get("dose_gy"):
-            curves.append(plots.DvhCurve(f"{plan.get_kind_display()} {target.role}", target.dvh["dose_gy"],
-                                         target.dvh["volume_pct"], style))
+    curves = _target_dvh_curves(comparison)
     rx = float(procedure.prescription_gy)
     # The region that matters is around Rx; near-seed doses of thousands of Gy would squeeze it flat.
     figure_settings = plots.PlotSettings(dose_axis_max_gy=3 * rx)
@@ -76,9 +82,7 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
-    cmp = services.compare_pre_post(procedure)
-    curves = [plots.DvhCurve(f"{p.get_kind_display()} {t.role}", t.dvh["dose_gy"], t.dvh["volume_pct"], "solid")
-              for p in (cmp.pre, cmp.post) if (t := services.target_of(p)) is not None and t.dvh.get("dose_gy")]
+    curves = _target_dvh_curves(services.compare_pre_post(procedure))
     response = HttpResponse(plots.figure_csv(curves), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="dvh-{procedure.patient.study_id}.csv"'
     return response

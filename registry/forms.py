@@ -23,14 +23,13 @@ class ClinicalForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
+        for field in self.fields.values():
             if isinstance(field, forms.DateField):
                 field.widget = DateInput()
             elif isinstance(field, forms.NullBooleanField):
                 field.widget = NULL_BOOLEAN
             if field.required:
                 field.widget.attrs.setdefault("required", True)
-            _ = name
 
 
 class PatientForm(ClinicalForm):

@@ -16,6 +16,7 @@ from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient
 from registry.roles import can_see_identifiers
+from registry.units import ACCEPTED_UNITS
 
 
 def _require(request: HttpRequest, perm: str) -> None:
@@ -120,17 +121,21 @@ def _child_form(request, patient, form, save, title, **ctx):
     return render(request, "registry/form.html", {"form": form, "patient": patient, "title": title, **ctx})
 
 
-def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
+def _child_for_edit(request: HttpRequest, model, pk: int | None, patient_pk: int | None):
+    """(patient, existing record or None, instance for the form): add needs add_*, change needs change_*."""
+    name = model._meta.model_name
     if pk is None:
-        _require(request, "registry.add_lesion")
+        _require(request, f"registry.add_{name}")
         patient = selectors.get_patient_for(request.user, patient_pk)
-        lesion = None
-        form = LesionForm(request.POST or None, instance=Lesion(patient=patient))
-    else:
-        _require(request, "registry.change_lesion")
-        lesion = selectors.get_child_for(request.user, Lesion, pk)
-        patient = lesion.patient
-        form = LesionForm(request.POST or None, instance=lesion)
+        return patient, None, model(patient=patient)
+    _require(request, f"registry.change_{name}")
+    existing = selectors.get_child_for(request.user, model, pk)
+    return existing.patient, existing, existing
+
+
+def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
+    patient, lesion, instance = _child_for_edit(request, Lesion, pk, patient_pk)
+    form = LesionForm(request.POST or None, instance=instance)
     return _child_form(
         request, patient, form,
         lambda: services.lesion_save(user=request.user, patient=patient, data=form.cleaned_data, lesion=lesion),
@@ -139,17 +144,8 @@ def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
 
 
 def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
-    if pk is None:
-        _require(request, "registry.add_iodinecourse")
-        patient = selectors.get_patient_for(request.user, patient_pk)
-        course = None
-        instance = IodineCourse(patient=patient)
-        current = {}
-    else:
-        _require(request, "registry.change_iodinecourse")
-        course = selectors.get_child_for(request.user, IodineCourse, pk)
-        patient, instance = course.patient, course
-        current = {u.lesion_id: u.uptake for u in course.uptakes.all()}
+    patient, course, instance = _child_for_edit(request, IodineCourse, pk, patient_pk)
+    current = {u.lesion_id: u.uptake for u in course.uptakes.all()} if course else {}
     form = IodineCourseForm(request.POST or None, instance=instance, lesions=patient.lesions.all(), uptakes=current)
     return _child_form(
         request, patient, form,
@@ -173,18 +169,8 @@ def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
-    if pk is None:
-        _require(request, "registry.add_eligibilityassessment")
-        patient = selectors.get_patient_for(request.user, patient_pk)
-        assessment = None
-        form = EligibilityForm(request.POST or None, instance=EligibilityAssessment(patient=patient))
-    else:
-        _require(request, "registry.change_eligibilityassessment")
-        assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
-        patient = assessment.patient
-        form = EligibilityForm(request.POST or None, instance=assessment)
-    from registry.units import ACCEPTED_UNITS
-
+    patient, assessment, instance = _child_for_edit(request, EligibilityAssessment, pk, patient_pk)
+    form = EligibilityForm(request.POST or None, instance=instance)
     return _child_form(
         request, patient, form,
         lambda: services.eligibility_save(
