@@ -83,6 +83,8 @@ def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
     curves = _target_dvh_curves(services.compare_pre_post(procedure))
+    if not curves:
+        raise Http404("No DVH curve stored for this procedure (hand-entered plans have none).")
     response = HttpResponse(plots.figure_csv(curves), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="dvh-{procedure.patient.study_id}.csv"'
     return response

@@ -73,3 +73,10 @@ def test_table4_page_counts_pairs(login, users, procedure):
     page = login(users["physician"]).get(reverse("dosimetry:table4")).content.decode()
     assert "1 procedures with both plans" in page
     assert 'id="d90-below">0<' in page
+
+
+def test_dvh_csv_without_a_stored_curve_is_404_not_an_error(login, users, procedure):
+    services.plan_save(user=users["nurse"], procedure=procedure, kind="pre", source="manual",
+                       plan_data={"prescription_gy": 120}, structures=[{"role": "GTV", "volume_cm3": 6.0}])
+    response = login(users["nurse"]).get(reverse("dosimetry:dvh_csv", args=[procedure.pk]))
+    assert response.status_code == 404
