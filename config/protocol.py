@@ -37,6 +37,34 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         "tg43_flag_pct": 5,  # TG-43 recomputation vs the planning system: D90 / V100 differences above this are flagged
         "dvh_supersampling": 4,  # in-plane sub-voxel supersampling when rasterising RTSTRUCT contours
     },
+    # §1 RECIST 1.1 (assessment/recist.py RecistSettings; percentages and mm, boundaries inclusive).
+    "recist": {
+        "mode": "strict",  # "strict" (patient-level RECIST 1.1) or "per_lesion" (labelled "modified RECIST")
+        "sd_min_days": 42,  # [DESIGN DECISION] SD counts for the best response only from this study day
+        "confirmation_min_days": 28,  # CR/PR confirmed by a CR/PR at least this many days later
+        "pr_pct": 30,  # PR: sum ≥ 30 % below baseline
+        "pd_pct": 20,  # PD: sum ≥ 20 % above nadir ...
+        "pd_abs_mm": 5,  # ... and ≥ 5 mm above it
+        "too_small_mm": 5,  # "too small to measure" without a number
+        "require_tg_normalisation": False,  # [DESIGN DECISION] Tg is judged with ATA rules, not in RECIST CR
+        "cr_then_pr": "cr_real",  # BOR of CR followed by PR: "cr_real" (→ PD) or "relabel_pr"
+    },
+    # Visit schedule per implant (assessment/schedule.py): windows around 2, 6 and 12 months.
+    "schedule": {
+        "baseline_max_days_before": 28,
+        "m2_window_days": 14,
+        "m6_window_days": 30,
+        "m12_window_days": 30,
+        "missed_after_days": 30,  # [DESIGN DECISION] overdue this many days after the window closes, then missed
+    },
+    # Labs, toxicity and cohort rates (§2, §4, §6, §1.10).
+    "followup": {
+        "remission_definition": "dcr",  # "dcr" = CR+PR+SD (the index study) or "orr" = CR+PR
+        "tgab_default_cutoff_iu_ml": 4,  # [DESIGN DECISION] prefilled cut-off (functional sensitivity, §6.3)
+        "tg_dt_min_points": 4,  # Tg doubling time needs this many detectable values (hard minimum 3)
+        "rtog_acute_last_day": 90,  # RTOG acute skin scale up to this day since implant, late scale after
+        "ata_bir_comparison": ">=",  # ATA biochemical incomplete: Tg ≥ 1 / ≥ 10 (">=") or > (">")
+    },
     # §2.2 RAIR-DTC classification.
     "rair": {
         "high_cumulative_activity_gbq": 22.2,  # flag only: cumulative activity alone is not RAIR

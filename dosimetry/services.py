@@ -39,7 +39,7 @@ from dosimetry.models import (
 )
 from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
-from registry.services import _assign, _save
+from registry.services import _assign, _save, recompute_followup
 
 PROTOCOL = "dosimetry"
 METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy", "v100_pct", "v150_pct",
@@ -66,6 +66,7 @@ def procedure_save(
     procedure = _assign(procedure or ImplantProcedure(patient=patient), data)
     _save(procedure, user)
     procedure.lesions.set(lesions)
+    recompute_followup(patient)  # the implant date is day 0 of every follow-up category
     return procedure, procedure.warnings()
 
 

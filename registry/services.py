@@ -207,6 +207,7 @@ def lesion_save(*, user, patient: Patient, data: Mapping[str, Any], lesion: Lesi
         Patient.objects.filter(pk=patient.pk).update(lesion_seq=models.F("lesion_seq") + 1)
     _save(_assign(lesion, data), user)
     recompute_patient(patient)
+    recompute_followup(patient)
     return lesion
 
 
@@ -292,8 +293,18 @@ def delete_with_reason(*, user, instance: models.Model, reason: str) -> None:
     if len(reason) < 5:
         raise ValidationError({"reason": "Give the reason for the deletion (at least 5 characters)."})
     patient = instance if isinstance(instance, Patient) else getattr(instance, "patient", None)
+    if patient is None and hasattr(instance, "visit"):  # a measurement or a new lesion
+        patient = instance.visit.patient
     instance._history_user = user
     instance._change_reason = reason
     instance.delete()
     if patient is not None and not isinstance(instance, Patient):
         recompute_patient(patient)
+        recompute_followup(patient)
+
+
+def recompute_followup(patient: Patient) -> None:
+    """Follow-up results depend on lesions and the implant too; the assessment app recomputes them."""
+    from assessment.services import recompute_followup as recompute
+
+    recompute(patient)

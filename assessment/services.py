@@ -1,0 +1,722 @@
+"""Follow-up writes and the recomputation of everything derived from them.
+
+Every write runs in one transaction, validates with the models' rules, records who did it (history) and then calls
+:func:`recompute_followup`, which loads the patient's facts, calls the pure cores (``assessment.recist``,
+``assessment.volumes``, ``assessment.thyroglobulin``, ``assessment.mda``, ``assessment.toxicity``) and replaces the
+derived rows, stamped with the rule set. Views, forms, the demo loader and commands call these functions; none of
+them writes follow-up models directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from assessment import choices as c
+from assessment import recist
+from assessment.mda import MdaError, mda_bone_response
+from assessment.models import (
+    FollowUpResult,
+    LabResult,
+    LesionDesignation,
+    LesionVisitResult,
+    Measurement,
+    NewLesion,
+    NewTherapy,
+    Toxicity,
+    Visit,
+    VisitResult,
+)
+from assessment.schedule import RecordedVisit, ScheduledVisit, ScheduleSettings, visit_schedule
+from assessment.thyroglobulin import (
+    AtaSettings,
+    BirComparison,
+    DoublingTimeSettings,
+    ImagingStatus,
+    TgAbReading,
+    TgPoint,
+    ThyroglobulinInputError,
+    classify_response_to_therapy,
+    tg_doubling_time,
+)
+from assessment.volumes import VolumeError, volume_change_pct
+from dosimetry.models import ImplantProcedure
+from registry.models import Lesion, Patient
+from registry.services import _assign, _save
+
+RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0"
+
+
+def _protocol(section: str) -> dict[str, Any]:
+    return settings.SEEDTRACK_PROTOCOL[section]
+
+
+def recist_settings(mode: str | None = None) -> recist.RecistSettings:
+    p = dict(_protocol("recist"))
+    if mode is not None:
+        p["mode"] = mode
+    return recist.RecistSettings(**p)
+
+
+def schedule_settings() -> ScheduleSettings:
+    return ScheduleSettings.from_protocol(_protocol("schedule"))
+
+
+def index_procedure(patient: Patient) -> ImplantProcedure | None:
+    """The implant whose date is day 0 of follow-up: the patient's first one."""
+    return patient.procedures.order_by("date", "id").first()
+
+
+def organ_of(lesion: Lesion) -> str:
+    if lesion.nodal:
+        return "lymph node"
+    return lesion.site_text if lesion.region in ("bone", "other") else lesion.get_region_display().lower()
+
+
+# --- target / non-target designation ---------------------------------------------------------------------------
+
+
+def recist_axis_mm(lesion: Lesion, long_mm, short_mm) -> Decimal | None:
+    """RECIST measures nodes in short axis, everything else in long axis."""
+    return short_mm if lesion.nodal else long_mm
+
+
+def propose_roles(lesions: Sequence[Lesion], baseline_sizes: Mapping[int, Decimal | None],
+                  s: recist.RecistSettings) -> dict[int, str]:
+    """Strict RECIST 1.1 selection (§1.3): largest measurable lesions first, ≤ max per organ (all nodes one organ)
+    and ≤ max in all; the rest are non-target. In per-lesion mode every measurable lesion is a target."""
+    roles: dict[int, str] = {}
+    per_organ: dict[str, int] = {}
+    chosen = 0
+    ranked = sorted(lesions, key=lambda les: (-(baseline_sizes.get(les.pk) or 0), les.pk))
+    for les in ranked:
+        size = baseline_sizes.get(les.pk)
+        threshold = s.node_measurable_mm if les.nodal else s.non_nodal_measurable_mm
+        organ = "lymph node" if les.nodal else organ_of(les)
+        measurable = size is not None and Fraction(str(size)) >= threshold
+        if measurable and (s.mode is recist.Mode.PER_LESION or (
+            chosen < s.max_targets and per_organ.get(organ, 0) < s.max_targets_per_organ
+        )):
+            roles[les.pk] = c.LesionRole.TARGET
+            per_organ[organ] = per_organ.get(organ, 0) + 1
+            chosen += 1
+        else:
+            roles[les.pk] = c.LesionRole.NON_TARGET
+    return roles
+
+
+def _baseline_sizes(patient: Patient, baseline: Visit | None) -> dict[int, Decimal | None]:
+    sizes: dict[int, Decimal | None] = {}
+    lesions = list(patient.lesions.all())
+    measured = {m.lesion_id: m for m in baseline.measurements.all()} if baseline else {}
+    for les in lesions:
+        m = measured.get(les.pk)
+        if m is not None:
+            sizes[les.pk] = recist_axis_mm(les, m.long_mm, m.short_mm) if m.qualifier == "measured" else None
+        else:
+            sizes[les.pk] = recist_axis_mm(les, les.baseline_long_mm, les.baseline_short_mm)
+    return sizes
+
+
+def lesion_roles(patient: Patient, baseline: Visit | None = None) -> tuple[dict[int, str], bool]:
+    """Role of every lesion: the stored designation, else the automatic proposal (second value True)."""
+    lesions = list(patient.lesions.all())
+    stored = {d.lesion_id: d.role for d in LesionDesignation.objects.filter(lesion__patient=patient)}
+    if stored:
+        return {les.pk: stored.get(les.pk, c.LesionRole.NON_TARGET) for les in lesions}, False
+    if baseline is None:
+        baseline = _baseline_visit(patient, index_procedure(patient))
+    return propose_roles(lesions, _baseline_sizes(patient, baseline), recist_settings()), True
+
+
+@transaction.atomic
+def designation_save(*, user, patient: Patient, roles: Mapping[int, str]) -> None:
+    """Store the target / non-target roles; in strict mode the selection must satisfy RECIST 1.1 §1.3."""
+    lesions = {les.pk: les for les in patient.lesions.all()}
+    for pk, role in roles.items():
+        if pk not in lesions:
+            raise ValidationError({"designation": f"Lesion id {pk} is not registered for patient {patient.study_id}."})
+        if role not in c.LesionRole.values:
+            raise ValidationError({f"role_{pk}": f"Role {role!r} is not one of: {', '.join(c.LesionRole.values)}."})
+    s = recist_settings()
+    if s.mode is recist.Mode.STRICT:
+        baseline = _baseline_visit(patient, index_procedure(patient))
+        sizes = _baseline_sizes(patient, baseline)
+        rl = [recist.Lesion(lesions[pk].label, organ_of(lesions[pk]), lesions[pk].nodal, role)
+              for pk, role in roles.items() if role != c.LesionRole.NOT_FOLLOWED]
+        bl = recist.Assessment(date.min, target={
+            lesions[pk].label: recist.Measurement.mm(sizes[pk]) for pk, role in roles.items()
+            if role == c.LesionRole.TARGET and sizes.get(pk) is not None
+        })
+        problems = recist.validate_target_selection(rl, bl, s)
+        if problems:
+            raise ValidationError({"designation": list(problems)})
+    for pk, role in roles.items():
+        d = LesionDesignation.objects.filter(lesion_id=pk).first() or LesionDesignation(lesion=lesions[pk])
+        if d.pk is None or d.role != role:
+            d.role = role
+            _save(d, user)
+    recompute_followup(patient)
+
+
+# --- visits ------------------------------------------------------------------------------------------------------
+
+
+def _prefixed(exc: ValidationError, prefix: RowKey) -> dict[str, list[str]]:
+    if hasattr(exc, "error_dict"):
+        return {f"{prefix}.{k}": [m for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+    return {f"{prefix}.__all__": exc.messages}
+
+
+def _check_recist_axis(m: Measurement, role: str) -> dict[str, str]:
+    """A measured target needs the axis RECIST uses (short for nodes, long otherwise)."""
+    les = m.lesion
+    if role != c.LesionRole.TARGET or m.qualifier != c.MeasurementQualifier.MEASURED:
+        return {}
+    if les.nodal and m.short_mm is None:
+        return {"short_mm": f"{les.label} is a nodal target: give its short axis (RECIST measures nodes in short axis)."}
+    if not les.nodal and m.long_mm is None:
+        return {"long_mm": f"{les.label} is a target: give its long axis (RECIST sums the longest diameters)."}
+    return {}
+
+
+@dataclass
+class VisitInput:
+    """Everything the visit form sends: the visit's own fields and its rows (plain dicts of model fields)."""
+
+    visit: Mapping[str, Any]
+    measurements: Mapping[int, Mapping[str, Any]]  # lesion pk → fields (rows without data are skipped)
+    new_lesions: Sequence[Mapping[str, Any]] = ()
+    labs: Sequence[Mapping[str, Any]] = ()
+    toxicities: Sequence[Mapping[str, Any]] = ()
+
+
+@transaction.atomic
+def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None) -> Visit:
+    """Create or change a visit with its measurements, new lesions, labs and toxicity scores, all or nothing.
+
+    Errors are collected from every row and raised together as one ValidationError whose keys are
+    ``"<row>.<field>"`` (``visit.visit_date``, ``measurement:L1.short_mm``, ``lab:tg.unit`` …), so the form can
+    put each message beside its input; nothing is saved when any row is wrong.
+    """
+    errors: dict[str, list[str]] = {}
+    procedure = index_procedure(patient)
+    if procedure is None:
+        raise ValidationError({"visit.__all__": ["Record the implant procedure first: follow-up counts from its date (day 0)."]})
+    visit = visit or Visit(patient=patient, procedure=procedure)
+    _assign(visit, data.visit)
+    try:
+        visit.full_clean(validate_unique=True)
+    except ValidationError as exc:
+        errors.update(_prefixed(exc, "visit"))
+        if "visit.__all__" in errors:  # the unique (patient, date) constraint
+            errors["visit.visit_date"] = [f"Patient {patient.study_id} already has a visit on {visit.visit_date}."]
+            del errors["visit.__all__"]
+        raise ValidationError(errors) from None
+    visit._history_user = user
+    visit.save()
+
+    lesions = {les.pk: les for les in patient.lesions.all()}
+    roles, _ = lesion_roles(patient, visit if visit.timepoint == c.Timepoint.BASELINE else None)
+    existing = {m.lesion_id: m for m in visit.measurements.all()}
+    for lesion_pk, fields in data.measurements.items():
+        les = lesions.get(lesion_pk)
+        if les is None:
+            errors[f"measurement:{lesion_pk}.lesion"] = [
+                f"Lesion id {lesion_pk} is not registered for patient {patient.study_id}; register it first."
+            ]
+            continue
+        m = existing.get(lesion_pk) or Measurement(visit=visit, lesion=les)
+        _assign(m, fields)
+        key = f"measurement:{les.label}"
+        try:
+            m.full_clean(exclude=["visit"])
+        except ValidationError as exc:
+            errors.update(_prefixed(exc, key))
+            continue
+        axis = _check_recist_axis(m, roles.get(les.pk, ""))
+        if axis:
+            errors.update({f"{key}.{k}": [v] for k, v in axis.items()})
+            continue
+        m._history_user = user
+        m.save()
+
+    for i, fields in enumerate(data.new_lesions):
+        n = NewLesion(visit=visit, **fields)
+        try:
+            n.full_clean(exclude=["visit"])
+        except ValidationError as exc:
+            errors.update(_prefixed(exc, f"new_lesion:{i}"))
+            continue
+        n._history_user = user
+        n.save()
+
+    for fields in data.labs:
+        lab = LabResult(patient=patient, visit=visit, sample_date=fields.get("sample_date") or visit.visit_date)
+        _assign(lab, {k: v for k, v in fields.items() if k != "sample_date"})
+        try:
+            lab.full_clean(exclude=["value_std"])
+        except ValidationError as exc:
+            errors.update(_prefixed(exc, f"lab:{fields.get('analyte', '?')}"))
+            continue
+        lab._history_user = user
+        lab.save()
+
+    for i, fields in enumerate(data.toxicities):
+        tox = Toxicity(patient=patient, procedure=procedure, visit=visit,
+                       onset_date=fields.get("onset_date") or visit.visit_date)
+        _assign(tox, {k: v for k, v in fields.items() if k != "onset_date"})
+        try:
+            tox.full_clean()
+        except ValidationError as exc:
+            errors.update(_prefixed(exc, f"toxicity:{i}"))
+            continue
+        tox._history_user = user
+        tox.save()
+
+    if errors:
+        raise ValidationError(errors)
+    recompute_followup(patient)
+    return visit
+
+
+@transaction.atomic
+def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any], reason: str = "") -> Measurement:
+    """Correct one past measurement; every later category is recomputed in the same transaction."""
+    _assign(measurement, data)
+    roles, _ = lesion_roles(measurement.visit.patient)
+    errors = _check_recist_axis(measurement, roles.get(measurement.lesion_id, ""))
+    measurement.full_clean()
+    if errors:
+        raise ValidationError(errors)
+    _save(measurement, user, reason)
+    recompute_followup(measurement.visit.patient)
+    return measurement
+
+
+@transaction.atomic
+def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
+    lab = lab or LabResult(patient=patient)
+    _assign(lab, data)
+    lab.full_clean(exclude=["value_std"])
+    lab._history_user = user
+    lab.save()
+    recompute_followup(patient)
+    return lab
+
+
+@transaction.atomic
+def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
+    toxicity = toxicity or Toxicity(patient=patient, procedure=index_procedure(patient))
+    _assign(toxicity, data)
+    _save(toxicity, user)
+    recompute_followup(patient)
+    return toxicity
+
+
+@transaction.atomic
+def therapy_save(*, user, patient: Patient, data: Mapping[str, Any], therapy: NewTherapy | None = None) -> NewTherapy:
+    therapy = therapy or NewTherapy(patient=patient)
+    _assign(therapy, data)
+    _save(therapy, user)
+    recompute_followup(patient)
+    return therapy
+
+
+# --- the recomputation -------------------------------------------------------------------------------------------
+
+
+def _baseline_visit(patient: Patient, procedure: ImplantProcedure | None) -> Visit | None:
+    if procedure is None:
+        return None
+    return (patient.visits.filter(timepoint=c.Timepoint.BASELINE, visit_date__lte=procedure.date)
+            .order_by("-visit_date").first())
+
+
+_MODALITY = {
+    c.Modality.CT: recist.Modality.CT,
+    c.Modality.MRI: recist.Modality.MRI,
+    c.Modality.PET_CT: recist.Modality.CT,  # the CT of the hybrid scan is measured
+    c.Modality.SPECT_CT: recist.Modality.CT,
+    c.Modality.ULTRASOUND: recist.Modality.ULTRASOUND,
+    c.Modality.CLINICAL: recist.Modality.CLINICAL,
+}
+
+
+def _target_measurement(les: Lesion, m: Measurement | None, modality: str) -> recist.Measurement:
+    if m is None:
+        return recist.Measurement.not_assessed()
+    q = m.qualifier
+    axis = recist_axis_mm(les, m.long_mm, m.short_mm)
+    if q == c.MeasurementQualifier.MEASURED:
+        if axis is None:
+            return recist.Measurement.not_assessed()
+        return recist.Measurement.mm(Fraction(str(axis)), _MODALITY[modality])
+    if q == c.MeasurementQualifier.TOO_SMALL:
+        return recist.Measurement.too_small(Fraction(str(axis)) if axis is not None else None)
+    if q == c.MeasurementQualifier.DISAPPEARED:
+        return recist.Measurement.disappeared(Fraction(str(m.short_mm)) if les.nodal and m.short_mm else None)
+    if q == c.MeasurementQualifier.NOT_EVALUABLE_ARTEFACT:
+        return recist.Measurement.artefact()
+    return recist.Measurement.not_assessed()
+
+
+def _non_target_status(m: Measurement | None) -> recist.NonTargetStatus:
+    if m is None:
+        return recist.NonTargetStatus.NOT_EVALUATED
+    if m.non_target_status:
+        return recist.NonTargetStatus(m.non_target_status)
+    return {
+        c.MeasurementQualifier.DISAPPEARED: recist.NonTargetStatus.ABSENT,
+        c.MeasurementQualifier.MEASURED: recist.NonTargetStatus.PRESENT,
+        c.MeasurementQualifier.TOO_SMALL: recist.NonTargetStatus.PRESENT,
+    }.get(m.qualifier, recist.NonTargetStatus.NOT_EVALUATED)
+
+
+def _new_lesions(visit: Visit) -> recist.NewLesions:
+    kinds = {n.certainty for n in visit.new_lesions.all()}
+    if c.NewLesionCertainty.UNEQUIVOCAL in kinds:
+        return recist.NewLesions.YES
+    if c.NewLesionCertainty.EQUIVOCAL in kinds:
+        return recist.NewLesions.EQUIVOCAL
+    return recist.NewLesions.NO
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """Everything the cores need for one patient, loaded once (also used by the cohort analysis)."""
+
+    patient: Patient
+    procedure: ImplantProcedure | None
+    baseline: Visit | None
+    followups: tuple[Visit, ...]
+    lesions: tuple[Lesion, ...]
+    roles: dict[int, str]
+    roles_proposed: bool
+    new_therapy_date: date | None
+
+
+def load_facts(patient: Patient) -> PatientFacts:
+    procedure = index_procedure(patient)
+    visits = list(patient.visits.prefetch_related("measurements", "new_lesions").order_by("visit_date"))
+    baseline = None
+    if procedure is not None:
+        pre = [v for v in visits if v.timepoint == c.Timepoint.BASELINE and v.visit_date <= procedure.date]
+        baseline = pre[-1] if pre else None
+    followups = tuple(v for v in visits if procedure is not None and v.visit_date > procedure.date)
+    roles, proposed = lesion_roles(patient, baseline) if procedure is not None else ({}, False)
+    therapy = None
+    if procedure is not None:
+        first = patient.new_therapies.filter(start_date__gt=procedure.date).order_by("start_date").first()
+        therapy = first.start_date if first else None
+    return PatientFacts(patient, procedure, baseline, followups, tuple(patient.lesions.all()), roles, proposed, therapy)
+
+
+def recist_inputs(f: PatientFacts, *, all_targets: bool = False) -> tuple[list[recist.Lesion], list[recist.Assessment]]:
+    """Core inputs from the facts. ``all_targets``: every followed lesion with a baseline size is a target (the
+    per-lesion "modified RECIST" analysis)."""
+    assert f.baseline is not None and f.procedure is not None
+    base_meas = {m.lesion_id: m for m in f.baseline.measurements.all()}
+    followed = [les for les in f.lesions if f.roles.get(les.pk) != c.LesionRole.NOT_FOLLOWED]
+    roles = {}
+    for les in followed:
+        role = f.roles.get(les.pk, c.LesionRole.NON_TARGET)
+        if all_targets:
+            m = base_meas.get(les.pk)
+            has_size = m is not None and m.qualifier == "measured" and recist_axis_mm(les, m.long_mm, m.short_mm)
+            role = c.LesionRole.TARGET if has_size else c.LesionRole.NON_TARGET
+        roles[les.pk] = role
+    rl = [recist.Lesion(les.label, organ_of(les), les.nodal, roles[les.pk]) for les in followed]
+    assessments = []
+    for v in (f.baseline, *f.followups):
+        meas = {m.lesion_id: m for m in v.measurements.all()}
+        target = {les.label: _target_measurement(les, meas.get(les.pk), v.modality)
+                  for les in followed if roles[les.pk] == c.LesionRole.TARGET}
+        non_target = {les.label: _non_target_status(meas.get(les.pk))
+                      for les in followed if roles[les.pk] == c.LesionRole.NON_TARGET}
+        assessments.append(recist.Assessment(v.visit_date, target, non_target, _new_lesions(v)))
+    return rl, assessments
+
+
+def evaluate_facts(f: PatientFacts, s: recist.RecistSettings) -> recist.RecistResult:
+    """RECIST for one patient's facts (raises RecistError when the facts cannot be evaluated)."""
+    if f.procedure is None:
+        raise recist.RecistError("no implant procedure recorded (day 0 unknown)")
+    if f.baseline is None:
+        raise recist.RecistError(
+            f"no baseline assessment on or before the implant ({f.procedure.date}); record the baseline visit"
+        )
+    lesions, assessments = recist_inputs(f, all_targets=s.mode is recist.Mode.PER_LESION)
+    return recist.evaluate(lesions, assessments, f.procedure.date, s, new_therapy_date=f.new_therapy_date)
+
+
+def _dec(x: Fraction | None) -> Decimal | None:
+    return None if x is None else Decimal(str(round(float(x), 1)))
+
+
+def _pct(x: Fraction | None) -> float | None:
+    return None if x is None else round(float(x), 2)
+
+
+def _volumes(f: PatientFacts, visits: Sequence[Visit]) -> tuple[dict[tuple[int, int], float | None], dict[int, float]]:
+    """Per (visit, lesion) ellipsoid volume and per lesion baseline volume (baseline visit, else registry)."""
+    per: dict[tuple[int, int], float | None] = {}
+    base: dict[int, float] = {}
+    for v in visits:
+        meas = {m.lesion_id: m for m in v.measurements.all()}
+        for les in f.lesions:
+            m = meas.get(les.pk)
+            vol = None
+            if m is not None:
+                vol = 0.0 if m.qualifier == c.MeasurementQualifier.DISAPPEARED and not les.nodal else m.volume_cm3
+            per[(v.pk, les.pk)] = vol
+    for les in f.lesions:
+        vol = per.get((f.baseline.pk, les.pk)) if f.baseline else None
+        if vol is None:
+            vol = les.volume_cm3
+        if vol is not None:
+            base[les.pk] = vol
+    return per, base
+
+
+def _ata(visit: Visit, overall: str, labs: Sequence[LabResult], previous_tgab: TgAbReading | None,
+         ata_settings: AtaSettings) -> tuple[str, str, TgAbReading | None]:
+    tg_supp = [lab.lab_value() for lab in labs if lab.analyte == c.Analyte.TG and lab.tsh_state != c.TshState.STIMULATED]
+    tg_stim = [lab.lab_value() for lab in labs if lab.analyte == c.Analyte.TG and lab.tsh_state == c.TshState.STIMULATED]
+    tgab_labs = [lab for lab in labs if lab.analyte == c.Analyte.TGAB]
+    tgab = None
+    if tgab_labs:
+        lab = tgab_labs[-1]
+        tgab = TgAbReading(lab.lab_value(), float(lab.tgab_cutoff_iu_ml), lab.assay or None)
+    meas = list(visit.measurements.all())
+    if visit.modality == c.Modality.CLINICAL or not meas:
+        return "", "ATA response not assessed: no imaging of the lesions at this visit", tgab
+    structural = overall not in ("CR",)
+    imaging = ImagingStatus.STRUCTURAL if structural else (
+        ImagingStatus.NON_SPECIFIC if visit.imaging_nonspecific else ImagingStatus.NEGATIVE)
+    if imaging is not ImagingStatus.STRUCTURAL and tgab is None:
+        return "", "ATA response not assessed: no TgAb at this visit (Tg cannot be interpreted without it)", tgab
+    if imaging is not ImagingStatus.STRUCTURAL and not (tg_supp or tg_stim) and not (tgab and tgab.positive):
+        return "", "ATA response not assessed: no Tg at this visit", tgab
+    r = classify_response_to_therapy(imaging=imaging, suppressed_tg=tg_supp, stimulated_tg=tg_stim, tgab=tgab,
+                                     previous_tgab=previous_tgab, settings=ata_settings)
+    why = "disease visible on imaging (RECIST overall " + (overall or "not evaluable") + ")" \
+        if imaging is ImagingStatus.STRUCTURAL else r.reason
+    return r.category.value, f"{r.category.label}: {why}", tgab
+
+
+def _tg_doubling(labs: Sequence[LabResult]) -> tuple[str, float | None, float | None, str]:
+    tgab_by_date = {}
+    for lab in labs:
+        if lab.analyte == c.Analyte.TGAB:
+            tgab_by_date[lab.sample_date] = TgAbReading(lab.lab_value(), float(lab.tgab_cutoff_iu_ml)).positive
+    tsh_by_date = {lab.sample_date: lab.value_std for lab in labs if lab.analyte == c.Analyte.TSH}
+    points, excluded = [], 0
+    for lab in labs:
+        if lab.analyte != c.Analyte.TG or lab.tsh_state == c.TshState.STIMULATED:
+            continue
+        if tgab_by_date.get(lab.sample_date):
+            excluded += 1
+            continue
+        points.append(TgPoint(lab.sample_date, lab.lab_value(), tsh_by_date.get(lab.sample_date)))
+    cfg = DoublingTimeSettings(min_points=int(_protocol("followup")["tg_dt_min_points"]))
+    try:
+        dt = tg_doubling_time(points, cfg)
+    except ThyroglobulinInputError as exc:
+        return "not computable", None, None, f"Tg doubling time not computable: {exc}"
+    text = dt.display()
+    if excluded:
+        text += f" ({excluded} Tg value(s) with positive TgAb left out)"
+    return dt.trend.value, dt.doubling_time_days, dt.doubling_rate_per_year, text
+
+
+def recompute_followup(patient: Patient) -> FollowUpResult | None:
+    """Replace every derived follow-up row of one patient (runs inside the caller's transaction)."""
+    now = timezone.now()
+    VisitResult.objects.filter(visit__patient=patient).delete()
+    LesionVisitResult.objects.filter(visit__patient=patient).delete()
+    FollowUpResult.objects.filter(patient=patient).delete()
+    f = load_facts(patient)
+    if f.procedure is None:
+        return None
+    s = recist_settings()
+    flags: list[str] = []
+    if f.roles_proposed and f.baseline is not None:
+        flags.append("target selection proposed automatically from baseline sizes — confirm the designation")
+    error = ""
+    try:
+        result = evaluate_facts(f, s)
+    except recist.RecistError as exc:
+        result, error = None, str(exc)
+    try:
+        per_lesion = evaluate_facts(f, recist_settings("per_lesion")) if s.mode is recist.Mode.STRICT else result
+    except recist.RecistError:
+        per_lesion = None
+
+    visits = ([f.baseline] if f.baseline else []) + list(f.followups)
+    labs = list(patient.lab_results.order_by("sample_date", "id"))
+    labs_by_visit: dict[int, list[LabResult]] = {}
+    for lab in labs:
+        if lab.visit_id:
+            labs_by_visit.setdefault(lab.visit_id, []).append(lab)
+    vol_per, vol_base = _volumes(f, visits)
+    ata_cfg = AtaSettings(bir_comparison=BirComparison(_protocol("followup")["ata_bir_comparison"]))
+    previous_tgab = None
+    last_ata = ("", "")
+    rows = []
+    tps = result.timepoints if result else ()
+    for k, v in enumerate(visits):
+        tp = tps[k] if k < len(tps) else None
+        if tp is None:
+            day = (v.visit_date - f.procedure.date).days
+            base = v is f.baseline
+            overall = "" if base else recist.Response.NE.value
+            reason = f"NE: {error}" if not base else f"baseline not evaluable: {error}"
+            rv = VisitResult(visit=v, rule_set=recist.RULE_SET if s.mode is recist.Mode.STRICT
+                             else recist.RULE_SET_PER_LESION, day=day, is_baseline=base,
+                             overall=overall, reason=reason, flags=[], counts_for_bor=False, computed_at=now)
+        else:
+            rv = VisitResult(
+                visit=v, rule_set=result.rule_set, day=tp.day, is_baseline=tp.is_baseline,
+                sum_mm=_dec(tp.sum_mm), assessed_sum_mm=_dec(tp.assessed_sum_mm),
+                change_from_baseline_pct=_pct(tp.change_from_baseline_pct), nadir_mm=_dec(tp.nadir_mm),
+                change_from_nadir_pct=_pct(tp.change_from_nadir_pct),
+                target=tp.target.value if tp.target else "", non_target=tp.non_target.value if tp.non_target else "",
+                new_lesions=tp.new_lesions.value if tp.new_lesions else "", overall=tp.overall.value if tp.overall else "",
+                reason=tp.reason, flags=list(tp.flags), counts_for_bor=tp.counts_for_bor, computed_at=now,
+            )
+        total, complete = 0.0, bool(vol_base)
+        for les_pk in vol_base:
+            vol = vol_base[les_pk] if v is f.baseline and vol_per.get((v.pk, les_pk)) is None else vol_per.get((v.pk, les_pk))
+            if vol is None:
+                complete = False
+                break
+            total += vol
+        if complete:
+            rv.volume_cm3 = round(total, 3)
+            base_total = sum(vol_base.values())
+            if v is not f.baseline and base_total > 0:
+                rv.volume_change_pct = round(volume_change_pct(base_total, total), 2)
+        if not rv.is_baseline:
+            try:
+                cat, why, tgab = _ata(v, rv.overall, labs_by_visit.get(v.pk, []), previous_tgab, ata_cfg)
+            except ThyroglobulinInputError as exc:
+                cat, why, tgab = "", f"ATA response not assessed: {exc}", None
+            rv.ata_category, rv.ata_reason, rv.ata_rule_set = cat, why, "ATA2015"
+            previous_tgab = tgab or previous_tgab
+            if cat:
+                last_ata = (cat, why)
+        rows.append(rv)
+    VisitResult.objects.bulk_create(rows)
+    LesionVisitResult.objects.bulk_create(_lesion_rows(f, visits, per_lesion, vol_per, vol_base))
+
+    tg_trend, dt_days, dr, dt_text = _tg_doubling(labs)
+    rtog, ctcae = [], []
+    for t in patient.toxicities.all():
+        (ctcae if t.kind == c.ToxicityKind.CTCAE else rtog).append(t.grade)
+    best_change = [tp.change_from_baseline_pct for tp in tps[1:]
+                   if tp.counts_for_bor and tp.change_from_baseline_pct is not None]
+    if result is not None:
+        flags += list(result.flags)
+    return FollowUpResult.objects.create(
+        patient=patient, rule_set=result.rule_set if result else recist.RULE_SET, mode=s.mode.value,
+        measurable_disease=result.measurable_disease if result else None,
+        bor_unconfirmed=result.bor_unconfirmed.response.value if result else "NE",
+        bor_unconfirmed_reason=result.bor_unconfirmed.reason if result else f"NE: {error}",
+        bor_confirmed=result.bor_confirmed.response.value if result else "NE",
+        bor_confirmed_reason=result.bor_confirmed.reason if result else f"NE: {error}",
+        best_change_pct=_pct(min(best_change)) if best_change else None,
+        error=error, flags=flags, tg_trend=tg_trend, tg_doubling_time_days=dt_days,
+        tg_doubling_rate_per_year=dr, tg_dt_text=dt_text, ata_category=last_ata[0], ata_reason=last_ata[1],
+        max_rtog_grade=max(rtog) if rtog else None, max_ctcae_grade=max(ctcae) if ctcae else None,
+        toxicity_rule_sets="RTOG-EORTC-1995, CTCAE5", computed_at=now,
+    )
+
+
+def _lesion_rows(f: PatientFacts, visits: Sequence[Visit], per_lesion: recist.RecistResult | None,
+                 vol_per, vol_base) -> list[LesionVisitResult]:
+    by_label = {lr.lesion_id: lr for lr in (per_lesion.per_lesion if per_lesion else ())}
+    rows = []
+    for les in f.lesions:
+        if f.roles.get(les.pk) == c.LesionRole.NOT_FOLLOWED:
+            continue
+        lr = by_label.get(les.label)
+        tps = {tp.assessment_date: tp for tp in lr.timepoints} if lr else {}
+        base_vol = vol_base.get(les.pk)
+        base_meas = None
+        for v in visits:
+            m = next((m for m in v.measurements.all() if m.lesion_id == les.pk), None)
+            if v is f.baseline:
+                base_meas = m
+            tp = tps.get(v.visit_date)
+            vol = vol_per.get((v.pk, les.pk))
+            if v is f.baseline and vol is None:
+                vol = base_vol
+            if m is None and tp is None and vol is None:
+                continue
+            row = LesionVisitResult(visit=v, lesion=les, volume_cm3=None if vol is None else round(vol, 3))
+            if vol is not None and base_vol and v is not f.baseline:
+                try:
+                    row.volume_change_pct = round(volume_change_pct(base_vol, vol), 2)
+                except VolumeError:
+                    row.volume_change_pct = None
+            if tp is not None:
+                row.size_mm, row.nadir_mm = _dec(tp.size_mm), _dec(tp.nadir_mm)
+                row.response = tp.response.value if tp.response else ""
+                row.reason = tp.reason
+            if m is not None and m.mda_modality and v is not f.baseline:
+                row.mda_response, row.mda_reason = _mda(m, base_meas, v, f)
+            rows.append(row)
+    return rows
+
+
+def _spd(m: Measurement | None) -> float | None:
+    if m is None or m.long_mm is None or m.short_mm is None or m.qualifier != "measured":
+        return None
+    return float(m.long_mm * m.short_mm)
+
+
+def _mda(m: Measurement, base: Measurement | None, v: Visit, f: PatientFacts) -> tuple[str, str]:
+    b, cur = _spd(base), _spd(m)
+    try:
+        r = mda_bone_response(
+            m.mda_modality, m.mda_findings or (),
+            baseline_spd_mm2=b if b is not None and cur is not None else None,
+            current_spd_mm2=cur if b is not None and cur is not None else None,
+            days_since_start=(v.visit_date - f.procedure.date).days, flare_excluded=m.flare_excluded,
+        )
+    except MdaError as exc:
+        return "NE", f"NE: {exc}"
+    return r.response.value, r.reason
+
+
+# --- schedule ----------------------------------------------------------------------------------------------------
+
+
+def patient_schedule(patient: Patient, today: date | None = None) -> tuple[ScheduledVisit, ...]:
+    """The protocol visits of the patient's index implant with their status (the one schedule function)."""
+    procedure = index_procedure(patient)
+    if procedure is None:
+        return ()
+    visits = [RecordedVisit(v.visit_date, v.timepoint) for v in patient.visits.all()]
+    therapy = patient.new_therapies.filter(start_date__gt=procedure.date).order_by("start_date").first()
+    return visit_schedule(procedure.date, visits, today or timezone.localdate(), schedule_settings(),
+                          follow_up_end=therapy.start_date if therapy else None)
+
+
+def recompute_all(patients: Iterable[Patient]) -> int:
+    n = 0
+    for p in patients:
+        with transaction.atomic():
+            recompute_followup(p)
+        n += 1
+    return n
