@@ -46,6 +46,7 @@ from types import MappingProxyType
 from dateutil.relativedelta import relativedelta
 
 __all__ = [
+    "BASELINE",
     "FOLLOW_UP_TIMEPOINTS",
     "PROTOCOL_MONTHS",
     "PROTOCOL_TIMEPOINTS",
@@ -356,7 +357,8 @@ def _status(
 
     if w.timepoint == BASELINE:
         if today > w.end:
-            return VisitStatus.MISSED, f"{label} missed: none recorded in the {window} (closed on the implant day)"
+            reason = f"{label} missed: none recorded in the {window} (closed on the implant day)"
+            return VisitStatus.MISSED, reason
         if today >= w.start:
             return VisitStatus.DUE, f"{label} due: {window} (closes on the implant day)"
         return (

@@ -260,8 +260,10 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         n._history_user = user
         n.save()
 
+    existing_labs = {lab.analyte: lab for lab in visit.labs.all()} if visit.pk else {}
     for fields in data.labs:
-        lab = LabResult(patient=patient, visit=visit, sample_date=fields.get("sample_date") or visit.visit_date)
+        lab = existing_labs.get(fields.get("analyte")) or LabResult(patient=patient, visit=visit)
+        lab.sample_date = fields.get("sample_date") or visit.visit_date
         _assign(lab, {k: v for k, v in fields.items() if k != "sample_date"})
         try:
             lab.full_clean(exclude=["value_std"])
@@ -271,9 +273,11 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         lab._history_user = user
         lab.save()
 
+    scored = {t.kind: t for t in visit.toxicities.exclude(kind=c.ToxicityKind.CTCAE)}
     for i, fields in enumerate(data.toxicities):
-        tox = Toxicity(patient=patient, procedure=procedure, visit=visit,
-                       onset_date=fields.get("onset_date") or visit.visit_date)
+        tox = (scored.get(fields.get("kind")) if fields.get("kind") != c.ToxicityKind.CTCAE else None) or Toxicity(
+            patient=patient, procedure=procedure, visit=visit)
+        tox.onset_date = fields.get("onset_date") or visit.visit_date
         _assign(tox, {k: v for k, v in fields.items() if k != "onset_date"})
         try:
             tox.full_clean()

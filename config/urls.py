@@ -12,4 +12,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("registry.urls")),
     path("", include("dosimetry.urls")),
+    path("", include("assessment.urls")),
 ]

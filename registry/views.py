@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from assessment.selectors import followup_context
 from registry import choices as c
 from registry import selectors, services
 from registry.audit import patient_history
@@ -71,6 +72,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "assessments": list(patient.eligibility_assessments.select_related("signed_off_by")),
         "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
+        "followup": followup_context(patient),
+        "can_add_visit": request.user.has_perm("assessment.add_visit"),
         "age": patient.age_on(timezone.localdate()),
         "can_change": request.user.has_perm("registry.change_patient"),
         "can_delete": request.user.has_perm("registry.delete_patient"),

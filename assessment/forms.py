@@ -1,0 +1,185 @@
+"""Visit-entry forms. They only collect and parse input; the models' clean() rules and
+``assessment.services.visit_save`` validate and save it (one transaction for the whole page)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+
+from assessment import choices as c
+from assessment.models import Visit
+from registry.forms import ClinicalForm, DateInput
+
+_LAB_TEXT = re.compile(r"^\s*(?P<q>[<>=]?)\s*(?P<num>\d+(?:[.,]\d*)?|[.,]\d+)\s*$")
+AXIS = forms.NumberInput(attrs={"step": "0.1", "min": "0", "inputmode": "decimal", "class": "num"})
+
+
+class VisitForm(ClinicalForm):
+    class Meta:
+        model = Visit
+        fields = ["timepoint", "visit_date", "modality", "slice_thickness_mm", "reader", "imaging_nonspecific", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
+
+
+class MeasurementForm(forms.Form):
+    """One followed lesion. ``lesion``, ``role``, ``previous`` and ``nadir`` are set by the view for display."""
+
+    qualifier = forms.ChoiceField(choices=c.MeasurementQualifier.choices, initial=c.MeasurementQualifier.MEASURED)
+    long_mm = forms.DecimalField(required=False, widget=AXIS, max_digits=5, decimal_places=1)
+    short_mm = forms.DecimalField(required=False, widget=AXIS, max_digits=5, decimal_places=1)
+    third_mm = forms.DecimalField(required=False, widget=AXIS, max_digits=5, decimal_places=1)
+    non_target_status = forms.ChoiceField(choices=[("", "—"), *c.NonTargetStatus.choices], required=False)
+    enhancement = forms.ChoiceField(choices=[("", "—"), *c.Enhancement.choices], required=False)
+
+    def __init__(self, *args, lesion=None, role="", previous=None, nadir=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lesion, self.role, self.previous, self.nadir = lesion, role, previous, nadir
+        names = {"qualifier": "finding", "long_mm": "long axis (mm)", "short_mm": "short axis (mm)",
+                 "third_mm": "third axis (mm)", "non_target_status": "non-target status", "enhancement": "enhancement"}
+        for name, text in names.items():
+            self.fields[name].label = f"{lesion.label} {text}" if lesion else text
+        if role != c.LesionRole.NON_TARGET:
+            del self.fields["non_target_status"]
+
+    def values(self) -> dict:
+        d = dict(self.cleaned_data)
+        if "non_target_status" not in d:
+            d["non_target_status"] = ""
+        return d
+
+
+class LabForm(forms.Form):
+    """Tg, TgAb or TSH typed as reported: "3.2", "<0.2", ">1000"."""
+
+    result = forms.CharField(required=False, max_length=20)
+    unit = forms.ChoiceField(choices=())
+    assay = forms.CharField(required=False, max_length=60)
+    loq = forms.DecimalField(label="limit of quantification", required=False, widget=AXIS)
+    tsh_state = forms.ChoiceField(choices=c.TshState.choices, initial=c.TshState.SUPPRESSED)
+    tgab_cutoff_iu_ml = forms.DecimalField(label="positivity cut-off (IU/mL)", required=False, widget=AXIS)
+
+    def __init__(self, *args, analyte: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.analyte = analyte
+        name = c.Analyte(analyte).label
+        self.fields["unit"].choices = [(u, u) for u in c.ANALYTE_UNITS[c.Analyte(analyte)]]
+        self.fields["result"].label = f"{name} result"
+        self.fields["result"].widget.attrs.update({"placeholder": "e.g. 3.2 or <0.2", "class": "num"})
+        for f in ("unit", "assay", "loq", "tsh_state", "tgab_cutoff_iu_ml"):
+            self.fields[f].label = f"{name} {self.fields[f].label or f}".replace("_", " ")
+        if analyte != c.Analyte.TG:
+            del self.fields["tsh_state"]
+        if analyte != c.Analyte.TGAB:
+            del self.fields["tgab_cutoff_iu_ml"]
+        if analyte == c.Analyte.TSH:
+            del self.fields["loq"]
+
+    def clean_result(self):
+        text = (self.cleaned_data.get("result") or "").strip()
+        if not text:
+            return None
+        m = _LAB_TEXT.match(text)
+        if m is None:
+            raise forms.ValidationError(
+                f"{c.Analyte(self.analyte).label} result {text!r} is not a number; allowed: a number ≥ 0, "
+                "optionally preceded by < or > (e.g. <0.2, >1000)."
+            )
+        try:
+            value = Decimal(m.group("num").replace(",", "."))
+        except InvalidOperation:  # pragma: no cover - the pattern admits only decimal text
+            raise forms.ValidationError(f"Result {text!r} is not a number.") from None
+        return (m.group("q") or "=", value)
+
+    def row(self) -> dict | None:
+        """The LabResult fields, or None when no result was typed."""
+        parsed = self.cleaned_data.get("result")
+        if not parsed:
+            return None
+        q, value = parsed
+        row = {"analyte": self.analyte, "qualifier": q, "value": value, "unit": self.cleaned_data["unit"],
+               "assay": self.cleaned_data.get("assay", "")}
+        for f in ("loq", "tsh_state", "tgab_cutoff_iu_ml"):
+            if f in self.cleaned_data:
+                row[f] = self.cleaned_data[f]
+        return row
+
+
+class NewLesionForm(forms.Form):
+    site = forms.CharField(required=False, max_length=100, label="new lesion site")
+    certainty = forms.ChoiceField(choices=[("", "—"), *c.NewLesionCertainty.choices], required=False,
+                                  label="new lesion certainty")
+    modality = forms.ChoiceField(choices=c.Modality.choices, initial=c.Modality.CT, label="new lesion modality")
+
+    def clean(self):
+        d = super().clean()
+        if d.get("site") and not d.get("certainty"):
+            self.add_error("certainty", "Say whether the new lesion is equivocal or unequivocal.")
+        if d.get("certainty") and not d.get("site"):
+            self.add_error("site", "Name the site of the new lesion.")
+        return d
+
+    def row(self) -> dict | None:
+        d = self.cleaned_data
+        return {"site": d["site"], "certainty": d["certainty"], "modality": d["modality"]} if d.get("site") else None
+
+
+GRADE_CHOICES = [("", "not scored"), *[(str(g), f"grade {g}") for g in range(0, 5)]]
+
+
+class SkinForm(forms.Form):
+    """RTOG/EORTC skin score at the visit; acute or late is decided from the date (day 90), not chosen here."""
+
+    grade = forms.ChoiceField(choices=GRADE_CHOICES, required=False, label="RTOG/EORTC skin grade")
+    subcutaneous_grade = forms.ChoiceField(choices=GRADE_CHOICES, required=False,
+                                           label="RTOG/EORTC late subcutaneous grade (after day 90)")
+
+    def rows(self) -> list[dict]:
+        out = []
+        if self.cleaned_data.get("grade"):
+            out.append({"kind": c.ToxicityKind.RTOG_SKIN, "grade": int(self.cleaned_data["grade"])})
+        if self.cleaned_data.get("subcutaneous_grade"):
+            out.append({"kind": c.ToxicityKind.RTOG_SUBCUTANEOUS,
+                        "grade": int(self.cleaned_data["subcutaneous_grade"])})
+        return out
+
+
+class ComplicationForm(forms.Form):
+    ctcae_term = forms.ChoiceField(choices=[("", "—"), *c.CTCAE_TERM_CHOICES], required=False,
+                                   label="complication (CTCAE v5 term)")
+    grade = forms.ChoiceField(choices=[("", "—"), *[(str(g), f"grade {g}") for g in range(1, 6)]], required=False,
+                              label="complication grade")
+    specify = forms.CharField(required=False, max_length=100, label="specify (Other, specify)")
+    onset_date = forms.DateField(required=False, widget=DateInput(), label="complication onset")
+    resolution_date = forms.DateField(required=False, widget=DateInput(), label="complication resolved")
+    treatment = forms.CharField(required=False, max_length=200, label="complication treatment")
+
+    def clean(self):
+        d = super().clean()
+        if d.get("ctcae_term") and not d.get("grade"):
+            self.add_error("grade", "Give the CTCAE grade (1–5) of the complication.")
+        return d
+
+    def row(self) -> dict | None:
+        d = self.cleaned_data
+        if not d.get("ctcae_term"):
+            return None
+        return {"kind": c.ToxicityKind.CTCAE, "ctcae_term": d["ctcae_term"], "grade": int(d["grade"]),
+                "specify": d.get("specify", ""), "onset_date": d.get("onset_date"),
+                "resolution_date": d.get("resolution_date"), "treatment": d.get("treatment", "")}
+
+
+class DesignationForm(forms.Form):
+    """Target / non-target role of each lesion (strict RECIST rules are checked by the service)."""
+
+    def __init__(self, *args, lesions=(), roles=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lesions = list(lesions)
+        for les in self.lesions:
+            self.fields[f"role_{les.pk}"] = forms.ChoiceField(
+                choices=c.LesionRole.choices, label=f"{les.label} {les.site_text}",
+                initial=(roles or {}).get(les.pk, c.LesionRole.NON_TARGET))
+
+    def roles(self) -> dict[int, str]:
+        return {les.pk: self.cleaned_data[f"role_{les.pk}"] for les in self.lesions}

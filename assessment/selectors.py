@@ -1,0 +1,100 @@
+"""Reads for the follow-up pages (scoped through registry.selectors; no writes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.http import Http404
+
+from assessment import choices as c
+from assessment import services
+from assessment.models import FollowUpResult, LabResult, Visit
+from registry.models import Lesion, Patient
+from registry.selectors import patients_for
+
+
+def get_visit_for(user, pk: int) -> Visit:
+    visit = Visit.objects.filter(pk=pk, patient__in=patients_for(user)).select_related("patient", "procedure").first()
+    if visit is None:
+        raise Http404("No such visit among your patients.")
+    return visit
+
+
+@dataclass(frozen=True)
+class LesionHistory:
+    """What the nurse sees beside each input: the previous RECIST value and the lesion's nadir so far."""
+
+    previous_mm: Decimal | None
+    previous_date: date | None
+    nadir_mm: Decimal | None
+    axis: str  # "SA" for nodes, "LD" otherwise
+
+
+def lesion_histories(patient: Patient, before: date | None) -> dict[int, LesionHistory]:
+    procedure = services.index_procedure(patient)
+    out: dict[int, LesionHistory] = {}
+    visits = list(patient.visits.prefetch_related("measurements").order_by("visit_date"))
+    for les in patient.lesions.all():
+        prev, prev_date, nadir = None, None, None
+        for v in visits:
+            if before is not None and v.visit_date >= before:
+                break
+            if procedure is not None and v.visit_date <= procedure.date and v.timepoint != c.Timepoint.BASELINE:
+                continue
+            m = next((m for m in v.measurements.all() if m.lesion_id == les.pk), None)
+            if m is None or v.modality == c.Modality.ULTRASOUND:
+                continue
+            if m.qualifier == c.MeasurementQualifier.MEASURED:
+                value = services.recist_axis_mm(les, m.long_mm, m.short_mm)
+            elif m.qualifier == c.MeasurementQualifier.DISAPPEARED:
+                value = m.short_mm if les.nodal else Decimal(0)
+            else:
+                continue
+            if value is None:
+                continue
+            prev, prev_date = value, v.visit_date
+            nadir = value if nadir is None else min(nadir, value)
+        out[les.pk] = LesionHistory(prev, prev_date, nadir, "SA" if les.nodal else "LD")
+    return out
+
+
+def followed_lesions(patient: Patient) -> list[tuple[Lesion, str]]:
+    roles, _ = services.lesion_roles(patient)
+    return [(les, roles.get(les.pk, c.LesionRole.NON_TARGET)) for les in patient.lesions.all()
+            if roles.get(les.pk) != c.LesionRole.NOT_FOLLOWED]
+
+
+@dataclass(frozen=True)
+class LabRow:
+    sample_date: date
+    tg: LabResult | None
+    tgab: LabResult | None
+    tsh: LabResult | None
+
+
+def lab_table(patient: Patient) -> list[LabRow]:
+    by_date: dict[date, dict[str, LabResult]] = {}
+    for lab in patient.lab_results.order_by("sample_date", "id"):
+        by_date.setdefault(lab.sample_date, {})[lab.analyte] = lab
+    return [LabRow(d, v.get("tg"), v.get("tgab"), v.get("tsh")) for d, v in sorted(by_date.items())]
+
+
+def followup_context(patient: Patient) -> dict:
+    """Everything the patient page shows about follow-up (derived values are read, never computed here)."""
+    procedure = services.index_procedure(patient)
+    visits = list(patient.visits.select_related("result").prefetch_related(
+        "lesion_results__lesion", "new_lesions").order_by("visit_date"))
+    roles, proposed = services.lesion_roles(patient) if procedure else ({}, False)
+    return {
+        "procedure": procedure,
+        "schedule": services.patient_schedule(patient) if procedure else (),
+        "visits": visits,
+        "result": FollowUpResult.objects.filter(patient=patient).first(),
+        "labs": lab_table(patient),
+        "toxicities": list(patient.toxicities.all()),
+        "therapies": list(patient.new_therapies.all()),
+        "roles": [(les, roles.get(les.pk, "")) for les in patient.lesions.all()],
+        "roles_proposed": proposed,
+    }

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from assessment import views
+
+app_name = "assessment"
+
+urlpatterns = [
+    path("patients/<int:patient_pk>/visits/new/", views.visit_edit, name="visit_create"),
+    path("visits/<int:pk>/", views.visit_detail, name="visit_detail"),
+    path("visits/<int:pk>/edit/", views.visit_edit, name="visit_edit"),
+    path("patients/<int:patient_pk>/designation/", views.designation_edit, name="designation_edit"),
+    path("patients/<int:patient_pk>/therapies/new/", views.therapy_create, name="therapy_create"),
+]

@@ -1,0 +1,185 @@
+"""Follow-up pages: the visit form (nurses), the visit result, target designation, new therapy.
+
+Each view finds its objects through the scoped selectors, checks the role, and calls ``assessment.services``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from assessment import choices as c
+from assessment import selectors, services
+from assessment.forms import (
+    ComplicationForm,
+    DesignationForm,
+    LabForm,
+    MeasurementForm,
+    NewLesionForm,
+    SkinForm,
+    VisitForm,
+)
+from assessment.models import NewTherapy, Visit
+from assessment.schedule import suggest_timepoint
+from registry import selectors as registry_selectors
+from registry.forms import ClinicalForm
+from registry.views import _child_form, _require
+
+ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
+N_NEW_LESION_ROWS = 2
+
+
+class _Forms:
+    """All the forms of one visit page, bound together so they validate and save as one."""
+
+    def __init__(self, request: HttpRequest, patient, visit: Visit | None, procedure):
+        data = request.POST if request.method == "POST" else None
+        today = timezone.localdate()
+        initial = {}
+        if visit is None:
+            when = today
+            tp = request.GET.get("timepoint") or suggest_timepoint(procedure.date, when, services.schedule_settings())
+            initial = {"visit_date": when, "timepoint": tp, "modality": c.Modality.CT}
+        self.visit = VisitForm(data, instance=visit or Visit(patient=patient, procedure=procedure), initial=initial,
+                               prefix="visit")
+        existing = {m.lesion_id: m for m in visit.measurements.all()} if visit else {}
+        histories = selectors.lesion_histories(patient, visit.visit_date if visit else None)
+        self.lesions = []
+        for les, role in selectors.followed_lesions(patient):
+            m = existing.get(les.pk)
+            init = {f: getattr(m, f) for f in ("qualifier", "long_mm", "short_mm", "third_mm", "non_target_status",
+                                               "enhancement")} if m else {}
+            h = histories.get(les.pk)
+            self.lesions.append(MeasurementForm(data, prefix=f"m{les.pk}", initial=init, lesion=les, role=role,
+                                                previous=h, nadir=h.nadir_mm if h else None))
+        labs = {lab.analyte: lab for lab in visit.labs.all()} if visit else {}
+        cutoff = services._protocol("followup")["tgab_default_cutoff_iu_ml"]
+        self.labs = []
+        for analyte in ANALYTES:
+            lab = labs.get(analyte)
+            init = {"unit": c.ANALYTE_UNITS[analyte][0], "tgab_cutoff_iu_ml": cutoff}
+            if lab:
+                init.update(result=lab.text, unit=lab.unit, assay=lab.assay, loq=lab.loq, tsh_state=lab.tsh_state,
+                            tgab_cutoff_iu_ml=lab.tgab_cutoff_iu_ml)
+            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte))
+        self.new_lesions = [NewLesionForm(data, prefix=f"new{i}") for i in range(N_NEW_LESION_ROWS)]
+        scored = {t.kind: t.grade for t in visit.toxicities.all()} if visit else {}
+        self.skin = SkinForm(data, prefix="skin", initial={
+            "grade": scored.get(c.ToxicityKind.RTOG_SKIN, ""),
+            "subcutaneous_grade": scored.get(c.ToxicityKind.RTOG_SUBCUTANEOUS, "")})
+        self.complication = ComplicationForm(data, prefix="ctcae")
+
+    def all(self):
+        return [self.visit, *self.lesions, *self.labs, *self.new_lesions, self.skin, self.complication]
+
+    def is_valid(self) -> bool:
+        return all([f.is_valid() for f in self.all()])  # a list, so every form shows its errors
+
+    def visit_input(self) -> services.VisitInput:
+        d = self.visit.cleaned_data
+        return services.VisitInput(
+            visit={k: d[k] for k in VisitForm.Meta.fields},
+            measurements={f.lesion.pk: f.values() for f in self.lesions},
+            new_lesions=[r for f in self.new_lesions if (r := f.row())],
+            labs=[r for f in self.labs if (r := f.row())],
+            toxicities=[*self.skin.rows(), *([r] if (r := self.complication.row()) else [])],
+        )
+
+    def attach(self, exc: ValidationError) -> None:
+        """Put each ``"<row>.<field>"`` error of the service beside its input."""
+        by_row = {"visit": self.visit, "toxicity": self.skin}
+        by_row |= {f"measurement:{f.lesion.label}": f for f in self.lesions}
+        by_row |= {f"measurement:{f.lesion.pk}": f for f in self.lesions}
+        by_row |= {f"lab:{f.analyte}": f for f in self.labs}
+        skin_rows = self.skin.rows()
+        for key, errors in exc.message_dict.items():
+            row, _, field = key.rpartition(".")
+            if row.startswith("toxicity:"):
+                i = int(row.split(":")[1])
+                if i < len(skin_rows):
+                    form = self.skin
+                    field = "grade" if skin_rows[i]["kind"] == c.ToxicityKind.RTOG_SKIN else "subcutaneous_grade"
+                else:
+                    form = self.complication
+            elif row.startswith("new_lesion:"):
+                form = [f for f in self.new_lesions if f.row()][int(row.split(":")[1])]
+            else:
+                form = by_row.get(row, self.visit)
+            if row.startswith("lab:") and field == "value":
+                field = "result"
+            form.add_error(field if field in form.fields else None, errors)
+
+
+def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | None = None) -> HttpResponse:
+    if pk is None:
+        _require(request, "assessment.add_visit")
+        patient = registry_selectors.get_patient_for(request.user, patient_pk)
+        visit = None
+    else:
+        _require(request, "assessment.change_visit")
+        visit = selectors.get_visit_for(request.user, pk)
+        patient = visit.patient
+    procedure = services.index_procedure(patient)
+    if procedure is None:
+        messages.error(request, "Record the implant procedure first: follow-up counts from its date (day 0).")
+        return redirect("registry:patient_detail", pk=patient.pk)
+    forms = _Forms(request, patient, visit, procedure)
+    if request.method == "POST" and forms.is_valid():
+        try:
+            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
+        except ValidationError as exc:
+            forms.attach(exc)
+        else:
+            messages.success(request, f"{saved}: saved; categories recomputed.")
+            return redirect("assessment:visit_detail", pk=saved.pk)
+    return render(request, "assessment/visit_form.html", {
+        "patient": patient, "visit": visit, "procedure": procedure, "forms": forms,
+        "errors": any(f.errors for f in forms.all()),
+        "title": f"{patient.study_id} — {'edit ' + str(visit) if visit else 'record a visit'}",
+    })
+
+
+def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "assessment.view_visit")
+    visit = selectors.get_visit_for(request.user, pk)
+    return render(request, "assessment/visit_detail.html", {
+        "visit": visit, "patient": visit.patient, "result": getattr(visit, "result", None),
+        "lesion_results": visit.lesion_results.select_related("lesion"),
+        "measurements": visit.measurements.select_related("lesion"),
+        "labs": visit.labs.all(), "toxicities": visit.toxicities.all(), "new_lesions": visit.new_lesions.all(),
+        "can_change": request.user.has_perm("assessment.change_visit"),
+    })
+
+
+def designation_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    _require(request, "assessment.change_lesiondesignation")
+    patient = registry_selectors.get_patient_for(request.user, patient_pk)
+    roles, _ = services.lesion_roles(patient)
+    form = DesignationForm(request.POST or None, lesions=patient.lesions.all(), roles=roles)
+    mode = services.recist_settings().mode.value
+    return _child_form(
+        request, patient, form,
+        lambda: services.designation_save(user=request.user, patient=patient, roles=form.roles()),
+        f"{patient} — target / non-target lesions ({'strict RECIST 1.1' if mode == 'strict' else 'modified RECIST'})",
+    )
+
+
+class TherapyForm(ClinicalForm):
+    class Meta:
+        model = NewTherapy
+        fields = ["kind", "start_date", "notes"]
+
+
+def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    _require(request, "assessment.add_newtherapy")
+    patient = registry_selectors.get_patient_for(request.user, patient_pk)
+    form = TherapyForm(request.POST or None, instance=NewTherapy(patient=patient))
+    return _child_form(
+        request, patient, form,
+        lambda: services.therapy_save(user=request.user, patient=patient, data=form.cleaned_data),
+        f"{patient} — new anticancer therapy (ends the response-assessment window)",
+    )
+
