@@ -67,8 +67,9 @@ class LabForm(forms.Form):
         self.fields["unit"].choices = [(u, u) for u in c.ANALYTE_UNITS[c.Analyte(analyte)]]
         self.fields["result"].label = f"{name} result"
         self.fields["result"].widget.attrs.update({"placeholder": "e.g. 3.2 or <0.2", "class": "num"})
-        for f in ("unit", "assay", "loq", "tsh_state", "tgab_cutoff_iu_ml"):
-            self.fields[f].label = f"{name} {self.fields[f].label or f}".replace("_", " ")
+        for f, text in (("unit", "unit"), ("assay", "assay"), ("loq", "limit of quantification"),
+                        ("tsh_state", "drawn under"), ("tgab_cutoff_iu_ml", "positivity cut-off (IU/mL)")):
+            self.fields[f].label = f"{name} {text}"
         if analyte != c.Analyte.TG:
             del self.fields["tsh_state"]
         if analyte != c.Analyte.TGAB:

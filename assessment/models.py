@@ -295,7 +295,15 @@ class Toxicity(models.Model):
         verbose_name_plural = "toxicities"
 
     def __str__(self) -> str:
-        return f"{self.scale or self.kind} grade {self.grade} ({self.onset_date})"
+        return f"{self.scale_label} grade {self.grade} ({self.onset_date})"
+
+    SCALE_LABELS = {"rtog_acute_skin": "RTOG/EORTC acute skin", "rtog_late_skin": "RTOG/EORTC late skin",
+                    "rtog_late_subcutaneous": "RTOG/EORTC late subcutaneous"}
+
+    @property
+    def scale_label(self) -> str:
+        """The scale in words (acute/late RTOG), or the CTCAE term."""
+        return self.SCALE_LABELS.get(self.scale, self.scale or self.get_kind_display())
 
     def clean(self) -> None:
         from assessment.toxicity import (
