@@ -98,3 +98,55 @@ def followup_context(patient: Patient) -> dict:
         "roles": [(les, roles.get(les.pk, "")) for les in patient.lesions.all()],
         "roles_proposed": proposed,
     }
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    patient_id: int
+    study_id: str
+    site: str
+    implant_date: date
+    visit: object  # assessment.schedule.ScheduledVisit
+    closes_this_week: bool
+
+
+WORKLIST_STATUSES = ("overdue", "due", "missed")
+
+
+def worklist_for(user, today: date, *, missed_within_days: int = 90, site: str = "") -> list[WorklistRow]:
+    """Protocol visits due, overdue or recently missed for the user's patients, most urgent first.
+
+    Four queries whatever the cohort size: patients with their index implant date, their visits, their first new
+    therapy, nothing per patient. Missed visits older than ``missed_within_days`` after their window closed are
+    left out (they are history, not work).
+    """
+    from django.db.models import Min
+
+    from assessment.models import NewTherapy
+    from assessment.schedule import RecordedVisit, urgency_key, visit_schedule
+
+    patients = patients_for(user).annotate(implant=Min("procedures__date")).filter(implant__isnull=False)
+    if site:
+        patients = patients.filter(site__code=site)
+    rows = list(patients.values_list("pk", "study_id", "site__code", "implant"))
+    visits: dict[int, list[RecordedVisit]] = {}
+    for pid, when, tp in Visit.objects.filter(patient__in=patients).values_list("patient_id", "visit_date",
+                                                                                 "timepoint"):
+        visits.setdefault(pid, []).append(RecordedVisit(when, tp))
+    therapy = dict(NewTherapy.objects.filter(patient__in=patients).values("patient_id")
+                   .annotate(first=Min("start_date")).values_list("patient_id", "first"))
+    settings = services.schedule_settings()
+    out: list[WorklistRow] = []
+    for pid, study_id, site_code, implant in rows:
+        end = therapy.get(pid)
+        if end is not None and end < implant:
+            end = None
+        for sv in visit_schedule(implant, visits.get(pid, ()), today, settings, follow_up_end=end):
+            if sv.status not in WORKLIST_STATUSES:
+                continue
+            if sv.status == "missed" and sv.days_overdue > missed_within_days:
+                continue
+            out.append(WorklistRow(pid, study_id, site_code, implant, sv,
+                                   sv.status == "due" and (sv.window_end - today).days <= 7))
+    out.sort(key=lambda r: (urgency_key(r.visit), r.study_id))
+    return out

@@ -6,6 +6,9 @@ app_name = "assessment"
 
 urlpatterns = [
     path("patients/<int:patient_pk>/visits/new/", views.visit_edit, name="visit_create"),
+    path("worklist/", views.worklist, name="worklist"),
+    path("patients/<int:patient_pk>/visits/preview/", views.visit_preview, name="visit_preview"),
+    path("patients/<int:patient_pk>/visits/<int:pk>/preview/", views.visit_preview, name="visit_preview_edit"),
     path("visits/<int:pk>/", views.visit_detail, name="visit_detail"),
     path("visits/<int:pk>/edit/", views.visit_edit, name="visit_edit"),
     path("patients/<int:patient_pk>/designation/", views.designation_edit, name="designation_edit"),

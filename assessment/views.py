@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -22,7 +23,7 @@ from assessment.forms import (
     SkinForm,
     VisitForm,
 )
-from assessment.models import NewTherapy, Visit
+from assessment.models import NewTherapy, Visit, VisitResult
 from assessment.schedule import suggest_timepoint
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
@@ -183,3 +184,48 @@ def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
         f"{patient} — new anticancer therapy (ends the response-assessment window)",
     )
 
+
+
+def worklist(request: HttpRequest) -> HttpResponse:
+    """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
+    _require(request, "assessment.view_visit")
+    site = request.GET.get("site", "").strip()
+    rows = selectors.worklist_for(request.user, timezone.localdate(), site=site)
+    return render(request, "assessment/worklist.html", {
+        "rows": rows, "site": site, "sites": registry_selectors.sites_for(request.user),
+        "counts": {s: sum(1 for r in rows if r.visit.status == s) for s in selectors.WORKLIST_STATUSES},
+        "can_add_visit": request.user.has_perm("assessment.add_visit"),
+    })
+
+
+def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) -> JsonResponse:
+    """The provisional sum and category of the visit being typed, computed by saving it in a transaction that is
+    then rolled back: the same code path as the real save, so what is shown is what will be stored."""
+    if request.method != "POST":
+        return JsonResponse({"error": "POST the visit form"}, status=405)
+    _require(request, "assessment.change_visit" if pk else "assessment.add_visit")
+    patient = registry_selectors.get_patient_for(request.user, patient_pk)
+    visit = selectors.get_visit_for(request.user, pk) if pk else None
+    if visit is not None and visit.patient_id != patient.pk:
+        return JsonResponse({"error": "visit of another patient"}, status=404)
+    procedure = services.index_procedure(patient)
+    if procedure is None:
+        return JsonResponse({"ok": False, "message": "No implant recorded."})
+    forms = _Forms(request, patient, visit, procedure)
+    if not forms.is_valid():
+        return JsonResponse({"ok": False, "message": "Incomplete or invalid entries: " + "; ".join(
+            str(e) for f in forms.all() for errs in f.errors.values() for e in errs)[:400]})
+    out: dict = {"ok": False}
+    with transaction.atomic():
+        try:
+            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
+        except ValidationError as exc:
+            out["message"] = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)[:400]
+        else:
+            r = VisitResult.objects.filter(visit=saved).first()
+            if r is not None:
+                out = {"ok": True, "overall": r.overall, "label": "Baseline" if r.is_baseline else r.overall_label,
+                       "sum_mm": None if r.sum_mm is None else str(r.sum_mm), "reason": r.reason,
+                       "change_from_baseline_pct": r.change_from_baseline_pct, "rule_set": r.rule_set}
+        transaction.set_rollback(True)
+    return JsonResponse(out)

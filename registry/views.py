@@ -35,6 +35,12 @@ def _form_errors_from(exc: ValidationError, form) -> None:
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    """Nurses start on their follow-up worklist, everyone else on the patient list."""
+    from registry.roles import NURSE, roles_of
+
+    roles = roles_of(request.user)
+    if NURSE in roles:
+        return redirect("assessment:worklist")
     return redirect("registry:patient_list")
 
 
