@@ -3,7 +3,22 @@
 Plain data in (frozen dataclasses of floats and strings), a :class:`matplotlib.figure.Figure` out; never a
 Django model. :func:`render` turns a figure into SVG / PNG / PDF bytes, :func:`svg_inline` into an accessible
 ``<svg>`` element for a page. Every figure offers the exact data it draws as CSV (:func:`figure_csv`,
-:func:`waterfall_csv`).
+:func:`waterfall_csv` and ``<figure>_csv`` for each cohort figure).
+
+Figures: DVH (:func:`dvh_figure`), waterfall (:func:`waterfall_figure`) and the cohort figures of the
+physicians' dashboard: remission / response rates per visit (:func:`remission_bars_figure`), spider
+(:func:`spider_figure`), swimmer (:func:`swimmer_figure`), Kaplan–Meier with numbers at risk
+(:func:`km_figure`, fed by :func:`assessment.survival.kaplan_meier`), thyroglobulin on a log axis
+(:func:`tg_figure`), lesion volume per visit (:func:`volume_figure`) and D90 vs best change
+(:func:`dose_response_figure`).
+
+SVG ids (``gid``) of the cohort figures: each drawn item (bar, patient line, curve, point, box) has
+``<figure>-<label as slug>`` with a hyphen — ``rate-``, ``spider-``, ``swim-``, ``km-``, ``tg-``, ``volume-``,
+``dose-`` — and every other artist with an id has ``<figure>_<what>`` with an underscore (``spider_pd``,
+``tg_loq``, ``km_ci-<slug>``…). A slug has only ``[a-z0-9-]``, so ``[id^="spider-"]`` counts exactly the
+drawn patients. Each builder's docstring lists its ids. Large cohorts: the spider, swimmer and Tg figures
+draw at most ``PlotSettings.max_series`` patients and say "(showing N of M patients)" in the title; their
+CSV lists every patient.
 
 Rules kept here:
 
@@ -20,7 +35,8 @@ Rules kept here:
 * Lines are distinguishable without colour (line styles, hatches, text labels), colours are the
   colour-blind-safe Okabe–Ito palette.
 
-Units: doses in Gy, volumes in % of the structure volume (0–100), changes in % of baseline.
+Units: doses in Gy, DVH volumes in % of the structure volume (0–100), lesion volumes in cm³, changes in % of
+baseline, times in days since the implant, thyroglobulin in ng/mL.
 """
 
 from __future__ import annotations
@@ -28,31 +44,58 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 import math
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, TypeVar
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
+from assessment.survival import KaplanMeier
+
 __all__ = [
+    "DEFAULT_SETTINGS",
+    "DoseResponsePoint",
     "DvhCurve",
+    "KmCurve",
     "LineStyle",
     "PlotInputError",
     "PlotSettings",
+    "RateBar",
+    "SpiderSeries",
+    "SwimmerRow",
+    "TgSeries",
+    "VolumeGroup",
     "WaterfallRow",
+    "dose_response_csv",
+    "dose_response_figure",
     "dvh_figure",
     "dvh_gid",
     "figure_csv",
+    "km_csv",
+    "km_figure",
+    "remission_bars_csv",
+    "remission_bars_figure",
     "render",
     "simplify_curve",
+    "spider_csv",
+    "spider_figure",
     "svg_inline",
+    "swimmer_csv",
+    "swimmer_figure",
+    "tg_csv",
+    "tg_figure",
+    "volume_csv",
+    "volume_figure",
     "waterfall_csv",
     "waterfall_figure",
 ]
@@ -113,7 +156,15 @@ class PlotSettings:
     pd_guide_pct, pr_guide_pct: waterfall guide lines (RECIST 1.1: PD ≥ +20 %, PR ≤ −30 %; note PD is
         judged against the nadir, the bar shows the best change from baseline).
     max_bar_labels: the waterfall writes the response letters on the bars up to this many patients;
-        beyond that they would overlap and only colour, hatch and legend remain [DESIGN DECISION: 60].
+        beyond that they would overlap and only colour, hatch and legend remain [DESIGN DECISION: 60]. The
+        swimmer plot writes patient labels on its y axis up to this many patients.
+    max_series: the spider, swimmer and Tg figures draw at most this many patients (the first ones in the
+        order each documents) and then say "(showing N of M patients)" in the title; their CSV still lists
+        all [DESIGN DECISION: 200 — lines stay distinguishable and a 10 000-patient cohort renders in well
+        under a second].
+    max_scatter_artists: the dose–response figure gives each point its own artist and SVG id up to this many
+        points and draws one artist per category above it; the volume figure draws a group's individual
+        volumes as dots up to this many per group [DESIGN DECISION: 500].
     """
 
     figsize_in: tuple[float, float] = (6.4, 4.0)
@@ -126,12 +177,17 @@ class PlotSettings:
     pd_guide_pct: float = 20.0
     pr_guide_pct: float = -30.0
     max_bar_labels: int = 60
+    max_series: int = 200
+    max_scatter_artists: int = 500
 
     def __post_init__(self) -> None:
         w, h = self.figsize_in
         if not (_finite(w) and _finite(h) and w > 0 and h > 0):
             raise PlotInputError(f"figsize_in: got {self.figsize_in!r}; allowed: two positive finite inches")
-        for name, minimum in (("png_dpi", 1), ("max_points_per_curve", 2), ("max_bar_labels", 0)):
+        for name, minimum in (
+            ("png_dpi", 1), ("max_points_per_curve", 2), ("max_bar_labels", 0), ("max_series", 1),
+            ("max_scatter_artists", 0),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise PlotInputError(f"{name}: got {value!r}; allowed: an integer ≥ {minimum}")
@@ -552,6 +608,996 @@ def waterfall_csv(rows: Sequence[WaterfallRow]) -> str:
     writer.writerow(["position", "patient", "best_change_pct", "best_response"])
     writer.writerows((i, r.patient_label, repr(r.best_change_pct), r.best_response) for i, r in enumerate(ordered, 1))
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------- cohort figures: shared
+#
+# SVG id conventions of the cohort figures (the dashboard's browser test counts them):
+# * one id per drawn item, ``<figure>-<slug>`` (hyphen): rate-, spider-, swim-, km-, tg-, volume-, dose-;
+# * every other artist that carries an id uses ``<figure>_<what>`` (underscore), e.g. ``spider_pd``.
+# A slug only has [a-z0-9-], so ``[id^="spider-"]`` selects exactly the patient lines, never a guide.
+
+# RECIST category → (marker, size in points). With the colour of _BOR_STYLE; NE is drawn hollow.
+_BOR_MARKER: dict[str, tuple[str, float]] = {
+    "CR": ("*", 9.0),
+    "PR": ("^", 6.0),
+    "SD": ("s", 5.0),
+    "PD": ("X", 7.0),
+    "NE": ("o", 5.0),
+}
+_EDGE = "#222222"
+_MEASURE_HATCHES = ("", "///", "...", "xxx", "\\\\\\")
+_T = TypeVar("_T")
+_SERIES_LINE = "#555555"
+
+
+def _check_label(who: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PlotInputError(f"{who}: got {value!r}; allowed: a non-empty string")
+    return value
+
+
+def _check_number(who: str, value: object, allowed: str, ok: Callable[[float], bool]) -> float:
+    if not (_finite(value) and ok(float(value))):  # type: ignore[arg-type]
+        raise PlotInputError(f"{who} = {value!r}; allowed: {allowed}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _check_response(who: str, value: object) -> str:
+    if str(value) not in _BOR_ORDER:
+        raise PlotInputError(f"{who} = {value!r}; allowed: {', '.join(_BOR_ORDER)}")
+    return str(value)
+
+
+def _check_items(items: Sequence[_T], kind: type[_T], name: str, gid_prefix: str, key: Callable[[_T], str]) -> list[_T]:
+    """Non-empty, all of ``kind``, distinct ``key`` slugs (they become SVG ids ``<gid_prefix>-<slug>``)."""
+    if isinstance(items, str | bytes):
+        raise PlotInputError(f"{name}: got a string; allowed: a sequence of {kind.__name__}")
+    out = list(items)
+    if not out:
+        raise PlotInputError(f"{name}: got 0 items; allowed: at least one {kind.__name__}")
+    seen: set[str] = set()
+    for i, item in enumerate(out):
+        if not isinstance(item, kind):
+            raise PlotInputError(f"{name}[{i}]: got {type(item).__name__}; allowed: {kind.__name__}")
+        slug = _slug(key(item))
+        if slug in seen:
+            raise PlotInputError(
+                f"{name}[{i}]: {key(item)!r} repeats another item (as SVG id '{gid_prefix}-{slug}'); allowed: distinct labels"
+            )
+        seen.add(slug)
+    return out
+
+
+def _capped(ordered: list, settings: PlotSettings, title: str) -> tuple[list, str]:
+    """The first ``settings.max_series`` items and the title, with "(showing N of M patients)" when capped."""
+    shown = ordered[: settings.max_series]
+    if len(shown) < len(ordered):
+        title = f"{title} (showing {len(shown)} of {len(ordered)} patients)"
+    return shown, title
+
+
+def _new_figure(title: str, settings: PlotSettings) -> Figure:
+    _pin_rc()
+    fig = Figure(figsize=settings.figsize_in, layout="constrained")
+    fig.set_label(title)
+    return fig
+
+
+def _marker_style(category: str, scale: float = 1.0) -> dict[str, object]:
+    marker, size = _BOR_MARKER[category]
+    colour = _BOR_STYLE[category][0]
+    return {
+        "linestyle": "none",
+        "marker": marker,
+        "markersize": size * scale,
+        "markerfacecolor": "white" if category == "NE" else colour,
+        "markeredgecolor": colour if category == "NE" else _EDGE,
+        "markeredgewidth": 1.2 if category == "NE" else 0.5,
+        "color": colour,
+    }
+
+
+def _response_handles(present: Sequence[str]) -> list[Line2D]:
+    return [Line2D([], [], label=_BOR_STYLE[c][2], **_marker_style(c)) for c in _BOR_ORDER if c in present]
+
+
+def _guides(ax: Axes, prefix: str, settings: PlotSettings, changes_pct: Sequence[float]) -> None:
+    """RECIST guide lines at +20 % (dashed, ``<prefix>_pd``) and −30 % (dotted, ``<prefix>_pr``), labelled; the
+    y axis spans the changes and both guides with a margin."""
+    lo = min(min(changes_pct, default=0.0), settings.pr_guide_pct, 0.0)
+    hi = max(max(changes_pct, default=0.0), settings.pd_guide_pct, 0.0)
+    pad = 0.06 * (hi - lo)
+    ax.set_ylim(max(lo - pad, -105.0), hi + pad)
+    ax.axhline(0.0, color=_EDGE, linewidth=0.8)
+    for name, value, ls in (("pd", settings.pd_guide_pct, "--"), ("pr", settings.pr_guide_pct, ":")):
+        ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0, gid=f"{prefix}_{name}")
+        ax.text(
+            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
+            ha="left", va="center", fontsize=8, color=_EDGE, clip_on=False,
+        )
+
+
+def _csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _num_csv(value: float) -> str:
+    """A float for the CSV: ``repr`` reads back as the same float; integral values stay as e.g. '61.0'."""
+    return repr(float(value))
+
+
+# --------------------------------------------------------------------------------------- remission bars
+
+
+@dataclass(frozen=True)
+class RateBar:
+    """One bar of :func:`remission_bars_figure`: a rate at one time point with its confidence interval.
+
+    timepoint: the group on the x axis, e.g. "2 months", "6 months", "12 months" (drawn in order of first
+        appearance in the rows).
+    measure: the bar within a group, e.g. "Remission (CR+PR+SD)", "ORR (CR+PR)" (order of first appearance).
+    numerator, denominator: patients with the outcome / evaluable patients (integers, 0 ≤ n ≤ N, N ≥ 1).
+    ci_low_pct, ci_high_pct: the interval of the rate in %, 0 ≤ low ≤ 100·n/N ≤ high ≤ 100 (e.g. from
+        ``assessment.stats.proportion_ci`` × 100; a rounding slack of 1e-6 % is allowed).
+    """
+
+    timepoint: str
+    measure: str
+    numerator: int
+    denominator: int
+    ci_low_pct: float
+    ci_high_pct: float
+
+    def __post_init__(self) -> None:
+        _check_label("RateBar.timepoint", self.timepoint)
+        _check_label("RateBar.measure", self.measure)
+        who = f"RateBar {self.timepoint!r}/{self.measure!r}"
+        for name, minimum in (("denominator", 1), ("numerator", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
+                raise PlotInputError(f"{who}: {name} = {value!r}; allowed: an integer ≥ {minimum}")
+        if self.numerator > self.denominator:
+            raise PlotInputError(
+                f"{who}: numerator = {self.numerator!r} exceeds denominator = {self.denominator!r}; allowed: n ≤ N"
+            )
+        rate = self.rate_pct
+        low = _check_number(f"{who}: ci_low_pct", self.ci_low_pct, f"a % in 0–{rate:.4g} (≤ the rate)",
+                            lambda v: -1e-6 <= v <= rate + 1e-6)
+        high = _check_number(f"{who}: ci_high_pct", self.ci_high_pct, f"a % in {rate:.4g}–100 (≥ the rate)",
+                             lambda v: rate - 1e-6 <= v <= 100.0 + 1e-6)
+        object.__setattr__(self, "numerator", int(self.numerator))
+        object.__setattr__(self, "denominator", int(self.denominator))
+        object.__setattr__(self, "ci_low_pct", low)
+        object.__setattr__(self, "ci_high_pct", high)
+
+    @property
+    def rate_pct(self) -> float:
+        """100 · numerator / denominator."""
+        return 100.0 * self.numerator / self.denominator
+
+    @property
+    def gid(self) -> str:
+        """SVG id of the bar: ``rate-<timepoint slug>-<measure slug>`` ("6 months", "ORR (CR+PR)" →
+        "rate-6-months-orr-cr-pr")."""
+        return f"rate-{_slug(self.timepoint)}-{_slug(self.measure)}"
+
+
+def _rate_layout(rows: Sequence[RateBar]) -> tuple[list[str], list[str], list[RateBar]]:
+    items = _check_items(rows, RateBar, "rows", "rate", lambda r: f"{r.timepoint} {r.measure}")
+    seen_gid: set[str] = set()
+    for i, r in enumerate(items):
+        if r.gid in seen_gid:  # e.g. "a b"/"c" and "a"/"b c": same id
+            raise PlotInputError(f"rows[{i}]: SVG id {r.gid!r} repeats; allowed: distinct time point / measure pairs")
+        seen_gid.add(r.gid)
+    timepoints = list(dict.fromkeys(r.timepoint for r in items))
+    measures = list(dict.fromkeys(r.measure for r in items))
+    ordered = sorted(items, key=lambda r: (timepoints.index(r.timepoint), measures.index(r.measure)))
+    return timepoints, measures, ordered
+
+
+def remission_bars_figure(
+    rows: Sequence[RateBar], title: str, settings: PlotSettings = DEFAULT_SETTINGS
+) -> Figure:
+    """Grouped bars of rates (%) per time point with confidence-interval error bars, one bar per measure in
+    each group (a time point without a row for a measure leaves that slot empty). Measures differ by colour
+    *and* hatch and are named in a legend below the plot; each bar is labelled "n/N" above its error bar.
+
+    SVG ids: each bar ``rate-<timepoint slug>-<measure slug>`` (:attr:`RateBar.gid`; 3 time points × 2
+    measures = 6 ids starting ``rate-``), the error bars of a measure ``rate_ci-<measure slug>``, each "n/N"
+    label ``rate_label-<timepoint slug>-<measure slug>``."""
+    timepoints, measures, ordered = _rate_layout(rows)
+    _check_title(title)
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    width = 0.8 / len(measures)
+    handles = []
+    for j, measure in enumerate(measures):
+        colour = _OKABE_ITO[j % len(_OKABE_ITO)]
+        hatch = _MEASURE_HATCHES[j % len(_MEASURE_HATCHES)]
+        mine = [r for r in ordered if r.measure == measure]
+        x = np.array([timepoints.index(r.timepoint) + (j - (len(measures) - 1) / 2) * width for r in mine])
+        rates = np.array([r.rate_pct for r in mine])
+        bars = ax.bar(x, rates, width=width * 0.92, color=colour, edgecolor=_EDGE, linewidth=0.6, hatch=hatch)
+        for bar, r in zip(bars.patches, mine, strict=True):
+            bar.set_gid(r.gid)
+        err = ax.errorbar(
+            x, rates,
+            yerr=[rates - [r.ci_low_pct for r in mine], [r.ci_high_pct for r in mine] - rates],
+            fmt="none", ecolor=_EDGE, elinewidth=1.0, capsize=3,
+        )
+        for coll in err.lines[2]:
+            coll.set_gid(f"rate_ci-{_slug(measure)}")
+        for xi, r in zip(x, mine, strict=True):
+            ax.text(
+                float(xi), r.ci_high_pct + 1.5, f"{r.numerator}/{r.denominator}", ha="center", va="bottom",
+                fontsize=7, gid=f"rate_label-{_slug(r.timepoint)}-{_slug(r.measure)}",
+            )
+        handles.append(Patch(facecolor=colour, hatch=hatch, edgecolor=_EDGE, label=measure))
+
+    ax.set_xticks(range(len(timepoints)), timepoints)
+    ax.set_xlim(-0.6, len(timepoints) - 0.4)
+    ax.set_ylim(0.0, 112.0)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("Patients (%)")
+    ax.set_xlabel("Time since implant")
+    ax.set_title(title)
+    ax.grid(True, axis="y", color="#cccccc", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
+    return fig
+
+
+def remission_bars_csv(rows: Sequence[RateBar]) -> str:
+    """CSV of the bars of :func:`remission_bars_figure`, in drawing order (time points, then measures):
+    header ``timepoint,measure,numerator,denominator,rate_pct,ci_low_pct,ci_high_pct``."""
+    _, _, ordered = _rate_layout(rows)
+    return _csv(
+        ["timepoint", "measure", "numerator", "denominator", "rate_pct", "ci_low_pct", "ci_high_pct"],
+        (
+            (r.timepoint, r.measure, r.numerator, r.denominator, _num_csv(r.rate_pct), _num_csv(r.ci_low_pct),
+             _num_csv(r.ci_high_pct))
+            for r in ordered
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- spider
+
+
+@dataclass(frozen=True)
+class SpiderSeries:
+    """One patient's line in :func:`spider_figure`.
+
+    patient_label: a study number (never a name), unique in the figure.
+    days: days since implant of each post-baseline assessment, strictly increasing, after ``baseline_day``.
+    change_pct: % change of the sum of target-lesion diameters from baseline at each day, finite, ≥ −100.
+    responses: the RECIST 1.1 overall response at each day: CR, PR, SD, PD or NE.
+    baseline_day: day of the baseline measurement (the line starts at (baseline_day, 0 %)); default 0 = the
+        implant; negative when the baseline scan was before the implant.
+    """
+
+    patient_label: str
+    days: Sequence[float]
+    change_pct: Sequence[float]
+    responses: Sequence[str]
+    baseline_day: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_label("SpiderSeries.patient_label", self.patient_label)
+        who = f"SpiderSeries {self.patient_label!r}"
+        base = _check_number(f"{who}: baseline_day", self.baseline_day, "a finite number of days", lambda v: True)
+        days = _float_tuple(who, "days", self.days)
+        change = _float_tuple(who, "change_pct", self.change_pct)
+        if isinstance(self.responses, str):
+            raise PlotInputError(f"{who}: responses is a string; allowed: a sequence of {', '.join(_BOR_ORDER)}")
+        responses = tuple(_check_response(f"{who}: responses[{i}]", r) for i, r in enumerate(self.responses))
+        if not len(days) == len(change) == len(responses):
+            raise PlotInputError(
+                f"{who}: days, change_pct, responses have {len(days)}, {len(change)}, {len(responses)} values; "
+                "they must have the same length"
+            )
+        if not days:
+            raise PlotInputError(f"{who}: days has 0 values; allowed: at least one assessment (leave the patient out)")
+        d = np.asarray(days)
+        _check_values(who, "days", d, f"finite days after baseline_day = {_fmt_num(base)}",
+                      lambda a: np.isfinite(a) & (a > base))
+        _check_values(who, "change_pct", np.asarray(change), "a finite % ≥ −100", lambda a: np.isfinite(a) & (a >= -100))
+        bad = np.flatnonzero(np.diff(d) <= 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise PlotInputError(f"{who}: days[{i}] = {days[i]!r} is not after days[{i - 1}] = {days[i - 1]!r}; allowed: increasing days")
+        object.__setattr__(self, "baseline_day", base)
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "change_pct", change)
+        object.__setattr__(self, "responses", responses)
+
+
+def _by_label(items: list[_T], key: Callable[[_T], str]) -> list[_T]:
+    return sorted(items, key=key)
+
+
+def _spider_order(series: Sequence[SpiderSeries]) -> list[SpiderSeries]:
+    items = _check_items(series, SpiderSeries, "series", "spider", lambda s: s.patient_label)
+    return _by_label(items, lambda s: s.patient_label)
+
+
+def spider_figure(
+    series: Sequence[SpiderSeries], title: str, settings: PlotSettings = DEFAULT_SETTINGS
+) -> Figure:
+    """Spider plot: % change of the sum of diameters from baseline against days since implant, one grey line
+    per patient from (baseline_day, 0 %) through its assessments, with a marker per assessment whose shape
+    *and* colour give the RECIST category (legend below), and the +20 % / −30 % guides.
+
+    Patients are drawn in order of ``patient_label`` (string order); beyond ``settings.max_series`` only the
+    first that many are drawn and the title ends "(showing N of M patients)"; :func:`spider_csv` lists all.
+
+    SVG ids: each patient's line ``spider-<patient slug>`` (so the ids starting ``spider-`` are exactly the
+    drawn patients); the markers of one category ``spider_markers-<category, lower case>`` (one artist for all
+    patients); the guides ``spider_pd`` and ``spider_pr``."""
+    ordered = _spider_order(series)
+    _check_title(title)
+    shown, full_title = _capped(ordered, settings, title)
+    fig = _new_figure(full_title, settings)
+    ax = fig.add_subplot()
+    points: dict[str, tuple[list[float], list[float]]] = {c: ([], []) for c in _BOR_ORDER}
+    for s in shown:
+        ax.plot(
+            (s.baseline_day, *s.days), (0.0, *s.change_pct), color=_SERIES_LINE, linewidth=0.9, alpha=0.8,
+            gid=f"spider-{_slug(s.patient_label)}", zorder=2,
+        )
+        for day, change, response in zip(s.days, s.change_pct, s.responses, strict=True):
+            points[response][0].append(day)
+            points[response][1].append(change)
+    for c in _BOR_ORDER:
+        if points[c][0]:
+            ax.plot(*points[c], gid=f"spider_markers-{c.lower()}", zorder=3, **_marker_style(c))
+    _guides(ax, "spider", settings, [c for s in shown for c in s.change_pct])
+    ax.set_xlabel("Days since implant")
+    ax.set_ylabel("Change in sum of diameters from baseline (%)")
+    ax.set_title(full_title)
+    ax.grid(True, color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    handles = _response_handles([c for c in _BOR_ORDER if points[c][0]])
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
+    return fig
+
+
+def spider_csv(series: Sequence[SpiderSeries]) -> str:
+    """CSV of every patient's line (all patients, also those beyond ``max_series``), in the figure's order:
+    header ``patient,day,change_pct,response``; each patient starts with its baseline row
+    (baseline_day, 0.0, "baseline"), where the line starts without a marker."""
+    rows: list[tuple[str, str, str, str]] = []
+    for s in _spider_order(series):
+        rows.append((s.patient_label, _num_csv(s.baseline_day), "0.0", "baseline"))
+        rows.extend(
+            (s.patient_label, _num_csv(d), _num_csv(c), r) for d, c, r in zip(s.days, s.change_pct, s.responses, strict=True)
+        )
+    return _csv(["patient", "day", "change_pct", "response"], rows)
+
+
+# ---------------------------------------------------------------------------------------------- swimmer
+
+_SWIM_EVENTS: dict[str, tuple[str, str]] = {"NEW_THERAPY": ("D", "New therapy")}
+_SWIM_KINDS = (*_BOR_ORDER, *_SWIM_EVENTS)
+
+
+@dataclass(frozen=True)
+class SwimmerRow:
+    """One patient's bar in :func:`swimmer_figure`.
+
+    patient_label: a study number, unique in the figure.
+    last_follow_up_day: days from implant to the last follow-up (the bar's end), finite, ≥ 0.
+    events: (day, kind) pairs, 0 ≤ day ≤ last_follow_up_day; kind is a RECIST 1.1 assessment (CR, PR, SD,
+        PD — progression — or NE) or "NEW_THERAPY" (start of another treatment, e.g. a kinase inhibitor).
+    ongoing: True when follow-up continues (an arrow after the bar's end).
+    """
+
+    patient_label: str
+    last_follow_up_day: float
+    events: Sequence[tuple[float, str]] = ()
+    ongoing: bool = False
+
+    def __post_init__(self) -> None:
+        _check_label("SwimmerRow.patient_label", self.patient_label)
+        who = f"SwimmerRow {self.patient_label!r}"
+        end = _check_number(f"{who}: last_follow_up_day", self.last_follow_up_day, "a finite number of days ≥ 0",
+                            lambda v: v >= 0)
+        if not isinstance(self.ongoing, bool | np.bool_):
+            raise PlotInputError(f"{who}: ongoing = {self.ongoing!r}; allowed: True or False")
+        if isinstance(self.events, str):
+            raise PlotInputError(f"{who}: events is a string; allowed: a sequence of (day, kind) pairs")
+        events = []
+        for i, ev in enumerate(self.events):
+            if isinstance(ev, str) or not isinstance(ev, Sequence) or len(ev) != 2:
+                raise PlotInputError(f"{who}: events[{i}] = {ev!r}; allowed: a (day, kind) pair")
+            day = _check_number(f"{who}: events[{i}] day", ev[0], f"a day in 0–{_fmt_num(end)} (last_follow_up_day)",
+                                lambda v: 0 <= v <= end)
+            if str(ev[1]) not in _SWIM_KINDS:
+                raise PlotInputError(f"{who}: events[{i}] kind = {ev[1]!r}; allowed: {', '.join(_SWIM_KINDS)}")
+            events.append((day, str(ev[1])))
+        object.__setattr__(self, "last_follow_up_day", end)
+        object.__setattr__(self, "events", tuple(sorted(events)))
+        object.__setattr__(self, "ongoing", bool(self.ongoing))
+
+
+def _swim_order(rows: Sequence[SwimmerRow]) -> list[SwimmerRow]:
+    items = _check_items(rows, SwimmerRow, "rows", "swim", lambda r: r.patient_label)
+    return sorted(items, key=lambda r: (-r.last_follow_up_day, r.patient_label))
+
+
+def _swim_style(kind: str) -> dict[str, object]:
+    if kind in _BOR_MARKER:
+        return _marker_style(kind)
+    marker, _ = _SWIM_EVENTS[kind]
+    return {"linestyle": "none", "marker": marker, "markersize": 5.5, "markerfacecolor": "#000000",
+            "markeredgecolor": "#000000", "color": "#000000"}
+
+
+def swimmer_figure(
+    rows: Sequence[SwimmerRow], title: str, settings: PlotSettings = DEFAULT_SETTINGS
+) -> Figure:
+    """Swimmer plot: one horizontal bar per patient from the implant (day 0) to the last follow-up, longest
+    on top (ties by label); markers at the assessments by RECIST category (shape and colour; the legend below
+    gives the words) and a black diamond at a new therapy; a black arrow "▶" just after the bar when follow-up is
+    ongoing. Patient labels are written on the y axis up to ``settings.max_bar_labels`` patients.
+
+    Beyond ``settings.max_series`` patients only the first that many in this order (the longest follow-ups)
+    are drawn and the title ends "(showing N of M patients)"; :func:`swimmer_csv` lists all.
+
+    SVG ids: each bar ``swim-<patient slug>``; the markers of one kind ``swim_marker-<kind slug>`` (cr, pr,
+    sd, pd, ne, new-therapy; one artist for all patients); the ongoing arrows ``swim_ongoing``."""
+    ordered = _swim_order(rows)
+    _check_title(title)
+    shown, full_title = _capped(ordered, settings, title)
+    fig = _new_figure(full_title, settings)
+    ax = fig.add_subplot()
+    y = np.arange(len(shown))
+    ends = np.array([r.last_follow_up_day for r in shown])
+    bars = ax.barh(y, ends, left=0.0, height=0.7, color="#56B4E9", edgecolor=_EDGE, linewidth=0.4, zorder=2)
+    for bar, r in zip(bars.patches, shown, strict=True):
+        bar.set_gid(f"swim-{_slug(r.patient_label)}")
+    x_max = max(float(ends.max()), 1.0)
+    present: dict[str, tuple[list[float], list[float]]] = {}
+    for yi, r in zip(y, shown, strict=True):
+        for day, kind in r.events:
+            xs, ys = present.setdefault(kind, ([], []))
+            xs.append(day)
+            ys.append(float(yi))
+    handles: list[Line2D] = []
+    for kind in _SWIM_KINDS:
+        if kind in present:
+            style = _swim_style(kind)
+            ax.plot(*present[kind], gid=f"swim_marker-{_slug(kind)}", zorder=3, **style)
+            label = _BOR_STYLE[kind][2] if kind in _BOR_STYLE else _SWIM_EVENTS[kind][1]
+            handles.append(Line2D([], [], label=label, **style))
+    ongoing = [(end, float(yi)) for yi, end, r in zip(y, ends, shown, strict=True) if r.ongoing]
+    if ongoing:
+        arrow = {"linestyle": "none", "marker": ">", "markersize": 5.0, "color": "#000000"}
+        ax.plot([e + 0.015 * x_max for e, _ in ongoing], [yy for _, yy in ongoing], gid="swim_ongoing", zorder=3,
+                **arrow)
+        handles.append(Line2D([], [], label="Follow-up ongoing", **arrow))
+    ax.set_xlim(0.0, x_max * 1.05)
+    ax.set_ylim(len(shown) - 0.5, -0.5)  # first patient on top
+    if len(shown) <= settings.max_bar_labels:
+        ax.set_yticks(y, [r.patient_label for r in shown], fontsize=7)
+    else:
+        ax.set_yticks([])
+    ax.set_ylabel(f"Patients (n = {len(shown)})")
+    ax.set_xlabel("Days since implant")
+    ax.set_title(full_title)
+    ax.grid(True, axis="x", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
+    return fig
+
+
+def swimmer_csv(rows: Sequence[SwimmerRow]) -> str:
+    """CSV of every patient (also those beyond ``max_series``) in the figure's order: header
+    ``patient,last_follow_up_day,ongoing,event_day,event``; one row per event (by day), or one row with empty
+    ``event_day`` and ``event`` for a patient without events. ``ongoing`` is "yes" or "no"."""
+    out: list[tuple[str, str, str, str, str]] = []
+    for r in _swim_order(rows):
+        head = (r.patient_label, _num_csv(r.last_follow_up_day), "yes" if r.ongoing else "no")
+        if not r.events:
+            out.append((*head, "", ""))
+        out.extend((*head, _num_csv(day), kind) for day, kind in r.events)
+    return _csv(["patient", "last_follow_up_day", "ongoing", "event_day", "event"], out)
+
+
+# ------------------------------------------------------------------------------------------ Kaplan–Meier
+
+_KM_LINESTYLES = ("-", "--", ":", "-.")
+# The confidence band is drawn through the rows where a bound has moved by more than this since the last drawn
+# step (S units; 0.001 is under half a pixel of the plot height); censoring ticks closer than this fraction of
+# the axes to the previous drawn tick are not drawn again. Keeps a 10 000-subject SVG small.
+_KM_BAND_TOLERANCE = 0.001
+
+
+def _band_steps(low: FloatArray, high: FloatArray, tol: float) -> NDArray[np.bool_]:
+    """Rows to draw the step band through: the first, the last, and each row where the low or high bound
+    differs by more than ``tol`` from the last kept row, so the drawn band is within ``tol`` of the exact one
+    at every time."""
+    keep = np.zeros(low.size, dtype=bool)
+    keep[0] = keep[-1] = True
+    last_lo, last_hi = low[0], high[0]
+    for i in range(1, low.size - 1):
+        if abs(low[i] - last_lo) > tol or abs(high[i] - last_hi) > tol:
+            keep[i] = True
+            last_lo, last_hi = low[i], high[i]
+    return keep
+
+
+def _distinct_ticks(
+    t: FloatArray, s: FloatArray, censored: NDArray[np.bool_], tol_x: float, tol_y: float
+) -> NDArray[np.bool_]:
+    """The censored rows whose tick is not drawn on top of the previous drawn tick (within tol_x and tol_y)."""
+    keep = np.zeros(t.size, dtype=bool)
+    last_x, last_y = -np.inf, -np.inf
+    for i in np.flatnonzero(censored):
+        if abs(t[i] - last_x) > tol_x or abs(s[i] - last_y) > tol_y:
+            keep[i] = True
+            last_x, last_y = t[i], s[i]
+    return keep
+
+
+@dataclass(frozen=True)
+class KmCurve:
+    """One curve of :func:`km_figure`: a label (legend, at-risk row, CSV) and the output of
+    :func:`assessment.survival.kaplan_meier` (times in days)."""
+
+    label: str
+    km: KaplanMeier
+
+    def __post_init__(self) -> None:
+        _check_label("KmCurve.label", self.label)
+        if not isinstance(self.km, KaplanMeier):
+            raise PlotInputError(
+                f"KmCurve {self.label!r}: km is a {type(self.km).__name__}; allowed: the KaplanMeier of assessment.survival.kaplan_meier"
+            )
+
+
+def _km_check(curves: Sequence[KmCurve]) -> list[KmCurve]:
+    return _check_items(curves, KmCurve, "curves", "km", lambda c: c.label)
+
+
+def _median_text(km: KaplanMeier) -> str:
+    return "median not reached" if km.median_days is None else f"median {_fmt_num(km.median_days)} days"
+
+
+def km_figure(
+    curves: Sequence[KmCurve],
+    times_at_risk_days: Sequence[float],
+    title: str,
+    settings: PlotSettings = DEFAULT_SETTINGS,
+    y_label: str = "Survival probability",
+) -> Figure:
+    """Kaplan–Meier curves against **days** since implant: steps (colour and line style per curve), the
+    pointwise confidence band (log(−log), as computed by ``kaplan_meier``) shaded, and a short vertical tick at
+    each censoring time. For large cohorts the band is drawn through the steps where a bound moves by more than
+    0.001 (the drawn band stays within 0.001 of the exact one; :func:`km_csv` has every row) and a censoring
+    tick is not drawn again on top of the previous one (within 0.001 of the axis ranges). Legend:
+    "<label> (n = …, median … days)" or "(n = …, median not reached)", "Censored", "95 % confidence band".
+    Under the plot a "Number at risk" table: one row per curve (row label = curve label, in its colour), the
+    numbers at risk (:meth:`KaplanMeier.at_risk`) at ``times_at_risk_days`` (finite, ≥ 0, strictly increasing),
+    which are also the x ticks. The figure is ``settings.figsize_in`` plus 0.35 in + 0.22 in per curve of height
+    for the table. ``y_label`` names the event, e.g. "Progression-free (proportion)".
+
+    SVG ids: each curve's step line ``km-<label slug>``; its band ``km_ci-<label slug>``; its censoring ticks
+    ``km_censor-<label slug>`` (one path for all ticks); each at-risk number ``km_atrisk-<label slug>-<i>``
+    (i = 0… over ``times_at_risk_days``, so curves × times ids)."""
+    items = _km_check(curves)
+    _check_title(title)
+    _check_label("y_label", y_label)
+    at = _float_tuple("km_figure", "times_at_risk_days", times_at_risk_days)
+    if not at:
+        raise PlotInputError("times_at_risk_days: got 0 values; allowed: at least one day ≥ 0")
+    _check_values("km_figure", "times_at_risk_days", np.asarray(at), "finite days ≥ 0",
+                  lambda a: np.isfinite(a) & (a >= 0))
+    if any(b <= a for a, b in itertools.pairwise(at)):
+        raise PlotInputError(f"times_at_risk_days: got {list(at)!r:.80}; allowed: strictly increasing days")
+
+    # The numbers-at-risk table adds height to the figure: 0.35 in for its title and 0.22 in per curve.
+    width_in, height_in = settings.figsize_in
+    table_in = 0.35 + 0.22 * len(items)
+    fig = _new_figure(title, replace(settings, figsize_in=(width_in, height_in + table_in)))
+    grid = fig.add_gridspec(2, 1, height_ratios=[height_in, table_in])
+    ax = fig.add_subplot(grid[0])
+    table = fig.add_subplot(grid[1], sharex=ax)
+    x_max = max(max(c.km.time_days[-1] for c in items), at[-1])
+    x_max = x_max if x_max > 0 else 1.0
+    tick_half = 0.018
+    for i, c in enumerate(items):
+        colour = _OKABE_ITO[i % len(_OKABE_ITO)]
+        slug = _slug(c.label)
+        km = c.km
+        t = np.asarray(km.time_days)
+        s = np.asarray(km.survival)
+        keep = _band_steps(np.asarray(km.ci_low), np.asarray(km.ci_high), _KM_BAND_TOLERANCE)
+        ax.fill_between(t[keep], np.asarray(km.ci_low)[keep], np.asarray(km.ci_high)[keep], step="post",
+                        color=colour, alpha=0.18, linewidth=0, gid=f"km_ci-{slug}")
+        ax.step(t, s, where="post", color=colour, linestyle=_KM_LINESTYLES[i % len(_KM_LINESTYLES)],
+                linewidth=1.6, gid=f"km-{slug}", label=f"{c.label} (n = {km.n_subjects}, {_median_text(km)})")
+        cens = _distinct_ticks(t, s, np.asarray(km.censored) > 0, _KM_BAND_TOLERANCE * x_max, _KM_BAND_TOLERANCE)
+        if cens.any():
+            # One path of short vertical segments (NaN-separated): compact in SVG even for thousands of ticks.
+            tx = np.repeat(t[cens], 3)
+            ty = np.column_stack((s[cens] - tick_half, s[cens] + tick_half, np.full(cens.sum(), np.nan))).ravel()
+            tx[2::3] = np.nan
+            ax.plot(tx, ty, color=colour, linewidth=1.0, gid=f"km_censor-{slug}")
+        for j, n in enumerate(km.at_risk(at)):
+            table.text(at[j], i, str(n), ha="center", va="center", fontsize=8, color=_EDGE,
+                       gid=f"km_atrisk-{slug}-{j}")
+    ax.plot([], [], color=_EDGE, linestyle="none", marker="|", markersize=7, label="Censored")
+    levels = {c.km.confidence for c in items}
+    band = f"{_fmt_num(100 * levels.pop())} % confidence band" if len(levels) == 1 else "Confidence band"
+    ax.fill_between([], [], [], color="#888888", alpha=0.3, linewidth=0, label=band)
+    ax.set_xlim(0.0, x_max * 1.02)
+    ax.set_ylim(0.0, 1.03)
+    ax.set_xticks(at, [_fmt_num(d) for d in at])
+    ax.set_ylabel(y_label)
+    ax.set_xlabel("Days since implant")
+    ax.set_title(title)
+    ax.grid(True, color="#e0e0e0", linewidth=0.6)
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)  # deterministic: the same data picks the same place
+
+    table.set_ylim(len(items) - 0.5, -0.5)
+    table.set_yticks(range(len(items)), [c.label for c in items], fontsize=8)
+    for i, tick in enumerate(table.get_yticklabels()):
+        tick.set_color(_OKABE_ITO[i % len(_OKABE_ITO)])
+    table.tick_params(axis="both", length=0, pad=10)
+    table.tick_params(axis="x", labelbottom=False)
+    for spine in table.spines.values():
+        spine.set_visible(False)
+    table.set_title("Number at risk", fontsize=8, loc="left")
+    return fig
+
+
+def km_csv(curves: Sequence[KmCurve]) -> str:
+    """CSV of the Kaplan–Meier tables drawn by :func:`km_figure`, curves in the given order: header
+    ``label,time_days,survival,ci_low,ci_high,at_risk,events,censored``, one row per table row (day 0 and each
+    observed time; ``at_risk`` = subjects with time ≥ ``time_days``)."""
+    out = []
+    for c in _km_check(curves):
+        k = c.km
+        out.extend(
+            (c.label, _num_csv(t), _num_csv(s), _num_csv(lo), _num_csv(hi), n, d, cen)
+            for t, s, lo, hi, n, d, cen in zip(
+                k.time_days, k.survival, k.ci_low, k.ci_high, k.n_at_risk, k.events, k.censored, strict=True
+            )
+        )
+    return _csv(["label", "time_days", "survival", "ci_low", "ci_high", "at_risk", "events", "censored"], out)
+
+
+# -------------------------------------------------------------------------------------------- thyroglobulin
+
+_QUALIFIERS = ("=", "<", ">")
+# qualifier → (gid suffix, marker, filled, colour, legend)
+_TG_STYLE: dict[str, tuple[str, str, bool, str, str]] = {
+    "=": ("measured", "o", True, "#0072B2", "Measured"),
+    "<": ("below", "v", False, "#D55E00", "Below the limit (“<”, drawn at the limit)"),
+    ">": ("above", "^", False, "#CC79A7", "Above the limit (“>”, drawn at the limit)"),
+}
+
+
+@dataclass(frozen=True)
+class TgSeries:
+    """One patient's thyroglobulin course in :func:`tg_figure`.
+
+    patient_label: a study number, unique in the figure.
+    days: days since implant of each sample, non-decreasing (negative = before the implant).
+    values_ng_ml: Tg in ng/mL, finite, > 0 (a log axis); for a censored value, the limit ("<0.2" → 0.2).
+    qualifiers: "=" (measured), "<" (below the limit) or ">" (above it) per value
+        (``assessment.thyroglobulin.Qualifier`` members are accepted); default all "=".
+    """
+
+    patient_label: str
+    days: Sequence[float]
+    values_ng_ml: Sequence[float]
+    qualifiers: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        _check_label("TgSeries.patient_label", self.patient_label)
+        who = f"TgSeries {self.patient_label!r}"
+        days = _float_tuple(who, "days", self.days)
+        values = _float_tuple(who, "values_ng_ml", self.values_ng_ml)
+        raw_q = ("=",) * len(values) if self.qualifiers is None else self.qualifiers
+        if isinstance(raw_q, str):
+            raise PlotInputError(f"{who}: qualifiers is a string; allowed: a sequence of =, <, >")
+        qualifiers = tuple(str(q) for q in raw_q)
+        for i, q in enumerate(qualifiers):
+            if q not in _QUALIFIERS:
+                raise PlotInputError(f"{who}: qualifiers[{i}] = {raw_q[i]!r}; allowed: =, <, >")
+        if not len(days) == len(values) == len(qualifiers):
+            raise PlotInputError(
+                f"{who}: days, values_ng_ml, qualifiers have {len(days)}, {len(values)}, {len(qualifiers)} values; "
+                "they must have the same length"
+            )
+        if not days:
+            raise PlotInputError(f"{who}: days has 0 values; allowed: at least one sample (leave the patient out)")
+        d = np.asarray(days)
+        _check_values(who, "days", d, "finite days", np.isfinite)
+        _check_values(who, "values_ng_ml", np.asarray(values), "a finite Tg > 0 ng/mL (log axis)",
+                      lambda a: np.isfinite(a) & (a > 0))
+        bad = np.flatnonzero(np.diff(d) < 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise PlotInputError(f"{who}: days[{i}] = {days[i]!r} is before days[{i - 1}] = {days[i - 1]!r}; allowed: non-decreasing days")
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "values_ng_ml", values)
+        object.__setattr__(self, "qualifiers", qualifiers)
+
+
+def _tg_order(series: Sequence[TgSeries]) -> list[TgSeries]:
+    items = _check_items(series, TgSeries, "series", "tg", lambda s: s.patient_label)
+    return _by_label(items, lambda s: s.patient_label)
+
+
+def _tg_marker(qualifier: str) -> dict[str, object]:
+    _, marker, filled, colour, _ = _TG_STYLE[qualifier]
+    return {"linestyle": "none", "marker": marker, "markersize": 5.0 if filled else 6.0,
+            "markerfacecolor": colour if filled else "white", "markeredgecolor": colour,
+            "markeredgewidth": 0.6 if filled else 1.2, "color": colour}
+
+
+def tg_figure(
+    series: Sequence[TgSeries],
+    loq_ng_ml: float | None,
+    title: str,
+    settings: PlotSettings = DEFAULT_SETTINGS,
+) -> Figure:
+    """Thyroglobulin (ng/mL, **log** y axis) against days since implant: a thin grey line per patient; measured
+    values as filled blue circles, values below the limit ("<") as open down-triangles and above it (">") as
+    open up-triangles, both drawn at the limit — shape, fill and colour differ, and the legend says it. If
+    ``loq_ng_ml`` (> 0) is given, a dashed horizontal line labelled "LoQ … ng/mL" at the limit of quantification.
+
+    Patients are drawn in order of ``patient_label``; beyond ``settings.max_series`` only the first that many
+    and the title ends "(showing N of M patients)"; :func:`tg_csv` lists all.
+
+    SVG ids: each patient's line ``tg-<patient slug>``; the markers ``tg_measured``, ``tg_below`` and
+    ``tg_above`` (one artist each, for all patients); the LoQ line ``tg_loq``."""
+    ordered = _tg_order(series)
+    _check_title(title)
+    if loq_ng_ml is not None and not (_finite(loq_ng_ml) and loq_ng_ml > 0):
+        raise PlotInputError(f"loq_ng_ml: got {loq_ng_ml!r}; allowed: None or a positive number of ng/mL")
+    shown, full_title = _capped(ordered, settings, title)
+    fig = _new_figure(full_title, settings)
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    points: dict[str, tuple[list[float], list[float]]] = {q: ([], []) for q in _QUALIFIERS}
+    for s in shown:
+        ax.plot(s.days, s.values_ng_ml, color=_SERIES_LINE, linewidth=0.8, alpha=0.8,
+                gid=f"tg-{_slug(s.patient_label)}", zorder=2)
+        for day, value, q in zip(s.days, s.values_ng_ml, s.qualifiers, strict=True):
+            points[q][0].append(day)
+            points[q][1].append(value)
+    handles: list[Line2D] = []
+    for q in _QUALIFIERS:
+        if points[q][0]:
+            style = _tg_marker(q)
+            ax.plot(*points[q], gid=f"tg_{_TG_STYLE[q][0]}", zorder=3, **style)
+            handles.append(Line2D([], [], label=_TG_STYLE[q][4], **style))
+    if loq_ng_ml is not None:
+        style = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
+        ax.axhline(loq_ng_ml, gid="tg_loq", **style)
+        handles.append(Line2D([], [], label=f"LoQ {_fmt_num(loq_ng_ml)} ng/mL", **style))
+        ax.text(1.01, loq_ng_ml, f"LoQ {_fmt_num(loq_ng_ml)}", transform=ax.get_yaxis_transform(), ha="left",
+                va="center", fontsize=8, color=_EDGE, clip_on=False)
+    ax.set_xlabel("Days since implant")
+    ax.set_ylabel("Thyroglobulin (ng/mL, log scale)")
+    ax.set_title(full_title)
+    ax.grid(True, which="major", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2), fontsize=8)
+    return fig
+
+
+def tg_csv(series: Sequence[TgSeries]) -> str:
+    """CSV of every patient's values (also those beyond ``max_series``) in the figure's order: header
+    ``patient,day,value_ng_ml,qualifier`` (qualifier "=", "<" or ">"; a censored value is its limit)."""
+    return _csv(
+        ["patient", "day", "value_ng_ml", "qualifier"],
+        (
+            (s.patient_label, _num_csv(d), _num_csv(v), q)
+            for s in _tg_order(series)
+            for d, v, q in zip(s.days, s.values_ng_ml, s.qualifiers, strict=True)
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ volume
+
+
+@dataclass(frozen=True)
+class VolumeGroup:
+    """One box of :func:`volume_figure`: a time point (e.g. "Baseline", "6 months") and the lesion volumes
+    measured then, in cm³ (finite, ≥ 0, at least one)."""
+
+    timepoint: str
+    volumes_cm3: Sequence[float]
+
+    def __post_init__(self) -> None:
+        _check_label("VolumeGroup.timepoint", self.timepoint)
+        who = f"VolumeGroup {self.timepoint!r}"
+        volumes = _float_tuple(who, "volumes_cm3", self.volumes_cm3)
+        if not volumes:
+            raise PlotInputError(f"{who}: volumes_cm3 has 0 values; allowed: at least one volume (leave the time point out)")
+        _check_values(who, "volumes_cm3", np.asarray(volumes), "finite volumes ≥ 0 cm³",
+                      lambda a: np.isfinite(a) & (a >= 0))
+        object.__setattr__(self, "volumes_cm3", volumes)
+
+
+_BOX_STATS = ("whisker_low", "q1", "median", "q3", "whisker_high")
+
+
+def _box_stats(volumes: Sequence[float]) -> dict[str, float]:
+    """Quartiles by Hyndman–Fan type 6 (numpy "weibull", as SPSS and ``assessment.stats`` print them);
+    whiskers at the most extreme volumes within 1.5 IQR of the box (Tukey)."""
+    v = np.asarray(volumes)
+    q1, med, q3 = (float(x) for x in np.percentile(v, [25.0, 50.0, 75.0], method="weibull"))
+    iqr = q3 - q1
+    inside = v[(v >= q1 - 1.5 * iqr) & (v <= q3 + 1.5 * iqr)]
+    lo = float(inside.min()) if inside.size else q1
+    hi = float(inside.max()) if inside.size else q3
+    return {"whisker_low": min(lo, q1), "q1": q1, "median": med, "q3": q3, "whisker_high": max(hi, q3)}
+
+
+def _volume_check(groups: Sequence[VolumeGroup]) -> list[VolumeGroup]:
+    return _check_items(groups, VolumeGroup, "groups", "volume", lambda g: g.timepoint)
+
+
+def volume_figure(
+    groups: Sequence[VolumeGroup], title: str, settings: PlotSettings = DEFAULT_SETTINGS
+) -> Figure:
+    """Lesion volume (cm³) per time point, in the given order: a box (quartiles by Hyndman–Fan type 6, as the
+    tables; median line; whiskers to the most extreme volume within 1.5 IQR) with the individual volumes as
+    dots beside it (deterministic jitter) while a group has at most ``settings.max_scatter_artists`` volumes;
+    larger groups show only the box and the volumes beyond the whiskers. The x labels give "n = …".
+
+    SVG ids: each box ``volume-<timepoint slug>``; its median line ``volume_median-<timepoint slug>``; its dots
+    ``volume_points-<timepoint slug>`` (one artist) or, for a large group, ``volume_outliers-<timepoint slug>``."""
+    items = _volume_check(groups)
+    _check_title(title)
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    stats = []
+    for g in items:
+        b = _box_stats(g.volumes_cm3)
+        stats.append({"med": b["median"], "q1": b["q1"], "q3": b["q3"], "whislo": b["whisker_low"],
+                      "whishi": b["whisker_high"], "fliers": [], "label": g.timepoint})
+    positions = np.arange(len(items), dtype=float)
+    art = ax.bxp(stats, positions=positions, widths=0.45, patch_artist=True, showfliers=False, manage_ticks=False,
+                 boxprops={"facecolor": "#CCE5F3", "edgecolor": _EDGE, "linewidth": 0.9},
+                 medianprops={"color": "#D55E00", "linewidth": 2.0},
+                 whiskerprops={"color": _EDGE}, capprops={"color": _EDGE})
+    for i, g in enumerate(items):
+        slug = _slug(g.timepoint)
+        art["boxes"][i].set_gid(f"volume-{slug}")
+        art["medians"][i].set_gid(f"volume_median-{slug}")
+        v = np.asarray(g.volumes_cm3)
+        dots = {"linestyle": "none", "marker": "o", "markersize": 3.5, "markerfacecolor": "#0072B2",
+                "markeredgecolor": "white", "markeredgewidth": 0.4, "alpha": 0.85, "zorder": 3}
+        if v.size <= settings.max_scatter_artists:
+            jitter = np.random.default_rng(i).uniform(-0.1, 0.1, size=v.size)
+            ax.plot(positions[i] + 0.33 + jitter, v, gid=f"volume_points-{slug}", **dots)
+        else:
+            s = stats[i]
+            out = v[(v < s["whislo"]) | (v > s["whishi"])]
+            if out.size:
+                ax.plot(np.full(out.size, positions[i]), out, gid=f"volume_outliers-{slug}", **dots)
+    ax.set_xticks(positions, [f"{g.timepoint}\n(n = {len(g.volumes_cm3)})" for g in items])
+    ax.set_xlim(-0.6, len(items) - 0.1)
+    ax.set_ylim(bottom=0.0)
+    ax.set_ylabel("Lesion volume (cm³)")
+    ax.set_title(title)
+    ax.grid(True, axis="y", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    return fig
+
+
+def volume_csv(groups: Sequence[VolumeGroup]) -> str:
+    """CSV of :func:`volume_figure`: header ``timepoint,statistic,value_cm3``; per time point (given order)
+    the box rows ``whisker_low``, ``q1``, ``median``, ``q3``, ``whisker_high`` and then one ``volume`` row per
+    volume in the given order (all of them, also where a large group draws only the box)."""
+    out = []
+    for g in _volume_check(groups):
+        b = _box_stats(g.volumes_cm3)
+        out.extend((g.timepoint, name, _num_csv(b[name])) for name in _BOX_STATS)
+        out.extend((g.timepoint, "volume", _num_csv(v)) for v in g.volumes_cm3)
+    return _csv(["timepoint", "statistic", "value_cm3"], out)
+
+
+# ----------------------------------------------------------------------------------------- dose–response
+
+
+@dataclass(frozen=True)
+class DoseResponsePoint:
+    """One patient (or lesion) of :func:`dose_response_figure`.
+
+    patient_label: a study number (or "patient/lesion"), unique in the figure.
+    d90_gy: post-implant D90 (Gy), finite, ≥ 0.
+    best_change_pct: best % change in the sum of diameters from baseline, finite, ≥ −100.
+    best_response: CR, PR, SD, PD or NE.
+    """
+
+    patient_label: str
+    d90_gy: float
+    best_change_pct: float
+    best_response: str = "NE"
+
+    def __post_init__(self) -> None:
+        _check_label("DoseResponsePoint.patient_label", self.patient_label)
+        who = f"DoseResponsePoint {self.patient_label!r}"
+        d90 = _check_number(f"{who}: d90_gy", self.d90_gy, "a finite dose ≥ 0 Gy", lambda v: v >= 0)
+        change = _check_number(f"{who}: best_change_pct", self.best_change_pct, "a finite % ≥ −100", lambda v: v >= -100)
+        object.__setattr__(self, "d90_gy", d90)
+        object.__setattr__(self, "best_change_pct", change)
+        object.__setattr__(self, "best_response", _check_response(f"{who}: best_response", self.best_response))
+
+
+def _dose_order(points: Sequence[DoseResponsePoint]) -> list[DoseResponsePoint]:
+    items = _check_items(points, DoseResponsePoint, "points", "dose", lambda p: p.patient_label)
+    return _by_label(items, lambda p: p.patient_label)
+
+
+def dose_response_figure(
+    points: Sequence[DoseResponsePoint],
+    prescription_gy: float | None,
+    title: str,
+    settings: PlotSettings = DEFAULT_SETTINGS,
+) -> Figure:
+    """Post-implant D90 (Gy, x) against the best % change in the sum of diameters (y), a marker per point whose
+    shape and colour give the best response (legend below), the +20 % / −30 % guides and, if
+    ``prescription_gy`` (> 0) is given, a dash-dotted vertical line labelled "Rx … Gy". All points are drawn.
+
+    SVG ids: up to ``settings.max_scatter_artists`` points, one artist per point, ``dose-<patient slug>``;
+    above that (a large cohort) one artist per category, ``dose_group-<category, lower case>``, and no
+    ``dose-`` ids. The guides ``dose_pd`` / ``dose_pr``, the prescription line ``dose_rx``."""
+    ordered = _dose_order(points)
+    _check_title(title)
+    if prescription_gy is not None and not (_finite(prescription_gy) and prescription_gy > 0):
+        raise PlotInputError(f"prescription_gy: got {prescription_gy!r}; allowed: None or a positive number of Gy")
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    present = [c for c in _BOR_ORDER if any(p.best_response == c for p in ordered)]
+    if len(ordered) <= settings.max_scatter_artists:
+        for p in ordered:
+            ax.plot([p.d90_gy], [p.best_change_pct], gid=f"dose-{_slug(p.patient_label)}", zorder=3,
+                    **_marker_style(p.best_response))
+    else:
+        for c in present:
+            mine = [p for p in ordered if p.best_response == c]
+            ax.plot([p.d90_gy for p in mine], [p.best_change_pct for p in mine], gid=f"dose_group-{c.lower()}",
+                    zorder=3, **_marker_style(c, 0.8))
+    _guides(ax, "dose", settings, [p.best_change_pct for p in ordered])
+    if prescription_gy is not None:
+        ax.axvline(prescription_gy, color="#444444", linestyle="-.", linewidth=1.0, gid="dose_rx")
+        ax.annotate(f"Rx {_fmt_num(prescription_gy)} Gy", xy=(prescription_gy, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(-3.0, -3.0), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
+                    color=_EDGE)
+    ax.set_xlim(left=0.0)
+    ax.set_xlabel("Post-implant D90 (Gy)")
+    ax.set_ylabel("Best change in sum of diameters (%)")
+    ax.set_title(title)
+    ax.grid(True, color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    handles = _response_handles(present)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
+    return fig
+
+
+def dose_response_csv(points: Sequence[DoseResponsePoint]) -> str:
+    """CSV of the points of :func:`dose_response_figure`, in order of ``patient_label``: header
+    ``patient,d90_gy,best_change_pct,best_response``."""
+    return _csv(
+        ["patient", "d90_gy", "best_change_pct", "best_response"],
+        ((p.patient_label, _num_csv(p.d90_gy), _num_csv(p.best_change_pct), p.best_response) for p in _dose_order(points)),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ output
