@@ -105,7 +105,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "registry:patient_list"
+LOGIN_REDIRECT_URL = "home"  # role-based: nurses land on the worklist
 LOGOUT_REDIRECT_URL = "login"
 
 # Login throttling (django-axes): lock a username+IP pair after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_HOURS.

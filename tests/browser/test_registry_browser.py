@@ -9,6 +9,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_nurse_edits_a_patient_and_sees_it_in_the_history(browser_login, live_server, eligible_patient, users, shot):
     page = browser_login("nurse_a", PASSWORD)
+    assert page.url.endswith("/worklist/")  # a nurse's home
+    page.get_by_role("link", name="Patients", exact=True).click()
     shot("registry-patient-list")
     page.get_by_role("link", name=eligible_patient.study_id).click()
     assert page.locator("#eligibility-badge").inner_text() == "Eligible"
