@@ -109,8 +109,11 @@ def test_login_is_throttled_after_repeated_failures(client, users):
 
 
 def test_login_with_the_right_password_works(client, users):
-    response = client.post(reverse("login"), {"username": "nurse_a", "password": "test-pass-123"})
-    assert response.status_code == 302 and response.url == reverse("registry:patient_list")
+    response = client.post(reverse("login"), {"username": "nurse_a", "password": "test-pass-123"}, follow=True)
+    assert response.status_code == 200
+    assert [url for url, _ in response.redirect_chain] == ["/", reverse("assessment:worklist")]  # nurse's home
+    response = client.post(reverse("login"), {"username": "reviewer_a", "password": "test-pass-123"}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("registry:patient_list")
 
 
 def test_data_manager_edit_in_the_admin_recomputes_the_stage(client, users, eligible_patient):

@@ -17,6 +17,10 @@ class Command(BaseCommand):
             f"Demo cohort: {report.patients} patients, {report.sites} sites and {report.users} users added "
             f"and {procedures} implant procedures with their plans (0 means they were already there)."
         )
+        from assessment.demo import add_demo_followup
+
+        visits = add_demo_followup(get_user_model().objects.get(username="datamanager"))
+        self.stdout.write(f"Demo follow-up: {visits} visits added (0 means they were already there).")
         self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
         for username, (role, sites) in DEMO_USERS.items():
             self.stdout.write(f"  {username:12s} {role:13s} {', '.join(sites) or 'all sites'}")
