@@ -497,3 +497,50 @@ def add_demo_followup(author, rng_seed: int = SEED) -> int:
                 added += _write_patient(patient, design, nurse=nurses[patient.site.code], physician=physician,
                                         author=author)
     return added
+
+
+# --- patients in follow-up now (so the worklist has work) ---------------------------------------------------------
+
+#: (record number, site, days since the implant): 2-month visit overdue, 2-month visit due, implanted last week.
+IN_FOLLOW_UP = (("N900101", "NTC", 80), ("N900102", "NTC", 56), ("D900103", "DLH", 8))
+
+
+def add_demo_in_follow_up(author, today: dt.date | None = None) -> int:
+    """Three patients implanted recently (relative to ``today``) with no visit recorded yet, so the nurses'
+    worklist shows an overdue, a due and an upcoming visit. They have no visits, plans or labs, so the study's
+    tables (computed from visits and plans) are unchanged. Idempotent; returns the number added."""
+    from dosimetry import services as dosimetry_services
+    from dosimetry.models import SeedModel
+    from registry import services as registry_services
+    from registry.models import Site
+
+    today = today or dt.date.today()
+    added = 0
+    seed_model = SeedModel.objects.filter(code="STUDY-4.5TI").first() or SeedModel.objects.get(code="6711")
+    for k, (record, site_code, days) in enumerate(IN_FOLLOW_UP):
+        site = Site.objects.get(code=site_code)
+        if Patient.objects.filter(site=site, record_number=record).exists():
+            continue
+        implant = today - dt.timedelta(days=days)
+        with transaction.atomic():
+            patient = registry_services.patient_create(user=author, site=site, data={
+                "record_number": record, "family_name": ["Okafor", "Lindqvist", "Moreau"][k],
+                "given_name": ["Ada", "Erik", "Claire"][k], "sex": ["F", "M", "F"][k],
+                "birth_date": dt.date(1961 + 7 * k, 3 + k, 14), "diagnosis_date": implant - dt.timedelta(days=2400),
+                "histology": "papillary", "surgery_extent": "total",
+                "surgery_date": implant - dt.timedelta(days=2380), "central_neck_dissection": True,
+                "lateral_neck_dissection": "unilateral", "ata_initial_risk": "intermediate",
+                "t_category": "T3a", "n_category": "N1b", "m_category": "M0", "tsh_suppression": True,
+            })
+            node = registry_services.lesion_save(user=author, patient=patient, data={
+                "region": "cervical_node", "cervical_level": ["III", "IV", "II"][k], "side": "left", "nodal": True,
+                "iodine_uptake": "no", "baseline_long_mm": Decimal("27.0"), "baseline_short_mm": Decimal("18.5"),
+                "baseline_third_mm": Decimal("21.0"),
+            })
+            dosimetry_services.procedure_save(user=author, patient=patient, lesions=[node], data={
+                "date": implant, "operator": "Dr Wang", "seed_model": seed_model, "seeds_implanted": 16,
+                "activity_per_seed_mbq": Decimal("22.2"), "activity_calibration_date": implant,
+                "prescription_gy": Decimal("120"),
+            })
+        added += 1
+    return added

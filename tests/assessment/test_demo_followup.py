@@ -226,3 +226,22 @@ def test_design_is_deterministic_and_is_what_was_written(cohort):
         assert (float(written.long_mm), float(written.short_mm), float(written.third_mm)) == d.visits[2].node_mm
     with pytest.raises(demo.DemoFollowupError, match=r"^cohort: got 41 patients; allowed: the 42 demo patients$"):
         demo.design_followup(registry[:41])
+
+
+def test_in_follow_up_patients_give_the_worklist_work(db, users):
+    """The command's extra patients: one 2-month visit overdue, one due, one implant last week (baseline missed)."""
+    import datetime as dt
+
+    from assessment import selectors
+    from assessment.demo import add_demo_in_follow_up
+    from registry.demo import load_demo_cohort as load_registry
+
+    load_registry()
+    today = dt.date(2026, 11, 24)
+    assert add_demo_in_follow_up(users["data_manager"], today) == 3
+    assert add_demo_in_follow_up(users["data_manager"], today) == 0
+    rows = selectors.worklist_for(users["data_manager"], today)
+    got = sorted((r.visit.timepoint, r.visit.status) for r in rows)
+    assert got == [("baseline", "missed"), ("baseline", "missed"), ("baseline", "missed"), ("m2", "due"),
+                   ("m2", "overdue")]
+    assert rows[0].visit.status == "overdue"

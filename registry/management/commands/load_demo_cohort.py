@@ -17,10 +17,12 @@ class Command(BaseCommand):
             f"Demo cohort: {report.patients} patients, {report.sites} sites and {report.users} users added "
             f"and {procedures} implant procedures with their plans (0 means they were already there)."
         )
-        from assessment.demo import add_demo_followup
+        from assessment.demo import add_demo_followup, add_demo_in_follow_up
 
         visits = add_demo_followup(get_user_model().objects.get(username="datamanager"))
         self.stdout.write(f"Demo follow-up: {visits} visits added (0 means they were already there).")
+        current = add_demo_in_follow_up(get_user_model().objects.get(username="datamanager"))
+        self.stdout.write(f"Patients in follow-up now (for the worklist): {current} added.")
         self.stdout.write(f"Demo logins (password '{DEMO_PASSWORD}'):")
         for username, (role, sites) in DEMO_USERS.items():
             self.stdout.write(f"  {username:12s} {role:13s} {', '.join(sites) or 'all sites'}")
