@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, transaction
 
-from assessment.stats import mean_sd, paired_compare
+from assessment.stats import StatsInputError, mean_sd, paired_compare
 from dosimetry import rt_metrics
 from dosimetry.dicom_io import (
     DicomImportError,
@@ -363,9 +363,12 @@ def cohort_table4(procedures: Iterable[ImplantProcedure]) -> dict[str, Any]:
             rows.append({"key": key, "label": label, "n": len(values), "pre": None, "post": None, "test": None})
             continue
         pre_v, post_v = [a for a, _ in values], [b for _, b in values]
-        result = paired_compare(pre_v, post_v)
+        try:
+            result, note = paired_compare(pre_v, post_v), ""
+        except StatsInputError as exc:  # e.g. every difference is 0 (same seed count pre and post)
+            result, note = None, f"no paired test: {exc}"
         rows.append({"key": key, "label": label, "n": len(values), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
-                     "test": result})
+                     "test": result, "note": note})
     below = [proc for proc, _, _, _, post_t in pairs
              if post_t.d90_gy is not None and post_t.d90_gy < float(proc.prescription_gy)]
     return {"n_pairs": len(pairs), "rows": rows, "post_d90_below_rx": len(below)}
