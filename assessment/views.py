@@ -229,3 +229,70 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
                        "change_from_baseline_pct": r.change_from_baseline_pct, "rule_set": r.rule_set}
         transaction.set_rollback(True)
     return JsonResponse(out)
+
+
+def _dashboard_for(request: HttpRequest):
+    """Filters from the query string → (dashboard, filter values, error message)."""
+    import datetime as dt
+
+    from assessment import cohort as co
+    from assessment import dashboard as dash
+
+    q = {k: request.GET.get(k, "").strip() for k in ("site", "from", "to", "histology", "mode")}
+    error = ""
+    try:
+        dates = {k: dt.date.fromisoformat(q[k]) if q[k] else None for k in ("from", "to")}
+    except ValueError:
+        error, dates = f"Dates must be YYYY-MM-DD; got from={q['from']!r}, to={q['to']!r}.", {"from": None, "to": None}
+    flt = co.CohortFilter(site=q["site"] or None, implant_from=dates["from"], implant_to=dates["to"],
+                          histology=q["histology"] or None, mode=q["mode"] or None) if not error else co.CohortFilter()
+    try:
+        cohort = co.load_cohort(request.user, flt)
+    except co.CohortFilterError as exc:
+        error, cohort = str(exc), co.load_cohort(request.user, co.CohortFilter())
+    return dash.build(cohort), q, error
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Physicians' response dashboard: remission table and every cohort figure, each with the CSV it plots."""
+    _require(request, "assessment.view_visit")
+    from registry import choices as registry_choices
+    from reports import plots
+
+    board, q, error = _dashboard_for(request)
+    inline = request.GET.get("inline") == "1"  # every figure in the page itself (for saving the page whole)
+    figures = [(f, plots.svg_inline(f.build(), f.title, f.caption) if inline and f.build else "")
+               for f in board.figures]
+    return render(request, "assessment/dashboard.html", {
+        "board": board, "figures": figures, "q": q, "error": error, "query": request.GET.urlencode(),
+        "sites": registry_selectors.sites_for(request.user), "histologies": registry_choices.Histology.choices,
+    })
+
+
+def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
+    """The CSV of exactly the data one dashboard figure draws (same filters as the page)."""
+    _require(request, "assessment.view_visit")
+    board, _, _ = _dashboard_for(request)
+    f = board.figure(key)
+    if f is None or f.csv is None:
+        from django.http import Http404
+
+        raise Http404("No such figure, or nothing to plot with these filters.")
+    response = HttpResponse(f.csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="seedtrack-{key}.csv"'
+    return response
+
+
+def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
+    """One dashboard figure as an accessible SVG element (same filters as the page). The page loads the figures
+    separately, so the tables appear at once and each figure costs its own request."""
+    _require(request, "assessment.view_visit")
+    from reports import plots
+
+    board, _, _ = _dashboard_for(request)
+    f = board.figure(key)
+    if f is None or f.build is None:
+        from django.http import Http404
+
+        raise Http404("No such figure, or nothing to plot with these filters.")
+    return HttpResponse(plots.svg_inline(f.build(), f.title, f.caption), content_type="image/svg+xml; charset=utf-8")

@@ -35,12 +35,14 @@ def _form_errors_from(exc: ValidationError, form) -> None:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Nurses start on their follow-up worklist, everyone else on the patient list."""
-    from registry.roles import NURSE, roles_of
+    """Nurses start on their follow-up worklist, physicians on the response dashboard, others on the list."""
+    from registry.roles import NURSE, PHYSICIAN, roles_of
 
     roles = roles_of(request.user)
     if NURSE in roles:
         return redirect("assessment:worklist")
+    if PHYSICIAN in roles:
+        return redirect("assessment:dashboard")
     return redirect("registry:patient_list")
 
 

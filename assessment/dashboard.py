@@ -1,0 +1,216 @@
+"""The physicians' dashboard: the loaded cohort (``assessment.cohort``) turned into the figures of
+``reports.plots`` and their CSVs. No queries here — everything comes from the :class:`~assessment.cohort.Cohort`
+records — so the page, the CSV downloads and a future PDF draw exactly the same data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matplotlib.figure import Figure
+
+from assessment import cohort as co
+from assessment.survival import kaplan_meier
+from reports import plots
+
+TIMEPOINTS = (("baseline", "Baseline"), ("m2", "2 months"), ("m6", "6 months"), ("m12", "12 months"))
+KM_TIMES_DAYS = (0, 90, 180, 270, 365, 540, 730)
+PLOT_CATEGORY = {"CR": "CR", "PR": "PR", "SD": "SD", "NON_CR_NON_PD": "SD", "PD": "PD"}  # else NE
+
+
+def _cat(overall: str) -> str:
+    return PLOT_CATEGORY.get(overall, "NE")
+
+
+@dataclass(frozen=True)
+class DashboardFigure:
+    """One figure: its id (URL slug), title, caption (what is drawn and what is left out), builder and CSV."""
+
+    key: str
+    title: str
+    caption: str
+    build: Callable[[], Figure] | None
+    csv: Callable[[], str] | None
+    empty_reason: str = ""
+
+
+def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
+    rows = []
+    for row in t1.rows:
+        for rate in (row.remission, row.orr):
+            if rate.proportion is not None:
+                p = rate.proportion
+                rows.append(plots.RateBar(row.label, rate.name, p.n, p.N, p.ci_low_pct, p.ci_high_pct))
+    title = f"Remission and ORR per time point — {t1.mode_label}"
+    caption = (f"Bars: rate in % of the {t1.unit}s assessed at each time point, error bars the Wilson 95 % CI, "
+               f"labels n/N. Remission = {t1.remission_label}.")
+    if not rows:
+        return DashboardFigure("remission", title, caption, None, None, "no time point has a computed response")
+    return DashboardFigure("remission", title, caption, lambda: plots.remission_bars_figure(rows, title),
+                           lambda: plots.remission_bars_csv(rows))
+
+
+def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
+    rows, left_out = [], []
+    for r in c.patients:
+        if r.best_change_pct is None:
+            why = "no baseline sum" if r.baseline is None or r.baseline.sum_mm is None else (
+                "no post-baseline sum of all targets before a new therapy")
+            left_out.append((r.study_id, why))
+            continue
+        rows.append(plots.WaterfallRow(r.study_id, max(r.best_change_pct, -100.0), _cat(r.bor_unconfirmed)))
+    title = "Best change in the sum of diameters (RECIST 1.1)"
+    caption = ("One bar per patient: best (lowest) % change from baseline of the sum of target diameters, "
+               "coloured, hatched and lettered by best overall response (unconfirmed); guides at +20 % and −30 %.")
+    if not rows:
+        return DashboardFigure("waterfall", title, caption, None, None, "no patient has a follow-up sum"), left_out
+    return DashboardFigure("waterfall", title, caption, lambda: plots.waterfall_figure(rows, title),
+                           lambda: plots.waterfall_csv(rows)), left_out
+
+
+def _spider(c: co.Cohort) -> DashboardFigure:
+    series = []
+    for r in c.patients:
+        pts = [(v.day, v.change_from_baseline_pct, _cat(v.overall)) for v in r.visits
+               if not v.is_baseline and v.change_from_baseline_pct is not None and v.day > 0]
+        if pts:
+            base_day = min(0, r.baseline.day) if r.baseline else 0
+            series.append(plots.SpiderSeries(r.study_id, tuple(p[0] for p in pts), tuple(max(p[1], -100.0) for p in pts),
+                                             tuple(p[2] for p in pts), baseline_day=base_day))
+    title = "Change in the sum of diameters over time"
+    caption = "% change from baseline against days since implant; markers give the time-point category."
+    if not series:
+        return DashboardFigure("spider", title, caption, None, None, "no follow-up sums yet")
+    return DashboardFigure("spider", title, caption, lambda: plots.spider_figure(series, title),
+                           lambda: plots.spider_csv(series))
+
+
+def _swimmer(c: co.Cohort) -> DashboardFigure:
+    rows = []
+    for r in c.patients:
+        if r.last_follow_up_day is None or r.last_follow_up_day < 0:
+            continue
+        events = [(v.day, _cat(v.overall)) for v in r.visits if not v.is_baseline and v.overall and v.day >= 0]
+        if r.new_therapy_day is not None and r.new_therapy_day <= r.last_follow_up_day:
+            events.append((r.new_therapy_day, "NEW_THERAPY"))
+        ongoing = r.first_pd_day is None and r.new_therapy_day is None
+        rows.append(plots.SwimmerRow(r.study_id, r.last_follow_up_day, tuple(sorted(events)), ongoing))
+    title = "Follow-up from implant with responses"
+    caption = "One bar per patient from the implant (day 0) to the last follow-up; arrow = follow-up ongoing."
+    if not rows:
+        return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
+    return DashboardFigure("swimmer", title, caption, lambda: plots.swimmer_figure(rows, title),
+                           lambda: plots.swimmer_csv(rows))
+
+
+def _km(c: co.Cohort) -> DashboardFigure:
+    times, events = [], []
+    for r in c.patients:
+        if r.first_pd_day is not None:
+            times.append(r.first_pd_day)
+            events.append(True)
+        elif r.last_follow_up_day is not None and r.last_follow_up_day > 0:
+            end = r.last_follow_up_day if r.new_therapy_day is None else min(r.last_follow_up_day, r.new_therapy_day)
+            times.append(end)
+            events.append(False)
+    title = "Local progression-free survival (Kaplan–Meier)"
+    caption = ("Event: first RECIST progression (PD); censored at the last follow-up or at a new anticancer "
+               "therapy. Shaded: 95 % CI (log−log). Numbers at risk below the plot; time in days.")
+    if not times:
+        return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
+    km = kaplan_meier(times, events)
+    curves = [plots.KmCurve("All patients", km)]
+    return DashboardFigure("km", title, caption,
+                           lambda: plots.km_figure(curves, KM_TIMES_DAYS, title,
+                                                   y_label="Local progression-free probability"),
+                           lambda: plots.km_csv(curves))
+
+
+def _tg(c: co.Cohort) -> DashboardFigure:
+    series, limits = [], Counter()
+    for r in c.patients:
+        pts = sorted((t.day, t.value_ng_ml, t.qualifier) for t in r.tg if t.tsh_state != "stimulated"
+                     and t.value_ng_ml > 0)
+        if pts:
+            series.append(plots.TgSeries(r.study_id, tuple(p[0] for p in pts), tuple(p[1] for p in pts),
+                                         tuple(p[2] for p in pts)))
+            limits.update(p[1] for p in pts if p[2] == "<")
+    loq = limits.most_common(1)[0][0] if limits else None
+    title = "Thyroglobulin under TSH suppression"
+    caption = ("Tg (ng/mL = µg/L, log scale) against days since implant; open down-triangles are '<' results "
+               "plotted at their limit, up-triangles '>' results"
+               + (f"; dashed line: the most frequent quantification limit ({loq:g} ng/mL)." if loq else "."))
+    if not series:
+        return DashboardFigure("tg", title, caption, None, None, "no Tg results")
+    return DashboardFigure("tg", title, caption, lambda: plots.tg_figure(series, loq, title),
+                           lambda: plots.tg_csv(series))
+
+
+def _volume(c: co.Cohort) -> DashboardFigure:
+    groups = []
+    for tp, label in TIMEPOINTS:
+        vols = tuple(v.volume_cm3 for r in c.patients if (v := r.visit_at(tp)) is not None and v.volume_cm3 is not None)
+        if vols:
+            groups.append(plots.VolumeGroup(label, vols))
+    title = "Total lesion volume per time point"
+    caption = "Per patient, the sum of the ellipsoid volumes (π/6·a·b·c) of the followed lesions, in cm³."
+    if not groups:
+        return DashboardFigure("volume", title, caption, None, None, "no volumes recorded")
+    return DashboardFigure("volume", title, caption, lambda: plots.volume_figure(groups, title),
+                           lambda: plots.volume_csv(groups))
+
+
+def _dose_response(c: co.Cohort) -> DashboardFigure:
+    points = [plots.DoseResponsePoint(r.study_id, r.post_d90_gy, max(r.best_change_pct, -100.0),
+                                      _cat(r.bor_unconfirmed))
+              for r in c.patients if r.post_d90_gy is not None and r.best_change_pct is not None]
+    rx = {r.prescription_gy for r in c.patients if r.prescription_gy is not None}
+    prescription = rx.pop() if len(rx) == 1 else None
+    title = "Dose–response: post-implant D90 against best change"
+    caption = ("Post-implant target D90 (Gy) against the best % change of the sum of diameters, marker by best "
+               "response" + ("; vertical line at the prescription." if prescription else
+                             "; prescriptions differ between patients, so no prescription line is drawn."))
+    if not points:
+        return DashboardFigure("dose", title, caption, None, None, "no patient has both a post-implant D90 and a follow-up sum")
+    return DashboardFigure("dose", title, caption, lambda: plots.dose_response_figure(points, prescription, title),
+                           lambda: plots.dose_response_csv(points))
+
+
+@dataclass(frozen=True)
+class ToxicityRow:
+    scale: str
+    grades: tuple[int, ...]  # patients with worst grade 0, 1, 2, 3, 4 (5 for CTCAE)
+    not_scored: int
+
+
+def toxicity_table(c: co.Cohort) -> list[ToxicityRow]:
+    rtog = Counter(r.max_rtog_grade for r in c.patients)
+    ctcae = Counter(r.max_ctcae_grade for r in c.patients)
+    return [
+        ToxicityRow("RTOG/EORTC skin (worst grade per patient)", tuple(rtog.get(g, 0) for g in range(5)),
+                    rtog.get(None, 0)),
+        ToxicityRow("CTCAE v5 procedure complications (worst grade; 0 = none recorded)",
+                    (ctcae.get(None, 0), *(ctcae.get(g, 0) for g in range(1, 5))), 0),
+    ]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    cohort: co.Cohort
+    table1: co.Table1
+    table2: co.Table2
+    figures: tuple[DashboardFigure, ...]
+    waterfall_left_out: tuple[tuple[str, str], ...]
+    toxicity: tuple[ToxicityRow, ...]
+
+    def figure(self, key: str) -> DashboardFigure | None:
+        return next((f for f in self.figures if f.key == key), None)
+
+
+def build(c: co.Cohort) -> Dashboard:
+    t1 = co.table1(c)
+    waterfall, left_out = _waterfall(c)
+    figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), _tg(c), _volume(c), _dose_response(c))
+    return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))

@@ -1,0 +1,62 @@
+"""Physicians' dashboard: tables from the cohort service, one SVG and one CSV per figure, same filters."""
+
+import csv
+import io
+import re
+
+import pytest
+
+from tests.assessment.test_cohort import build, six  # noqa: F401 - fixtures shared with the service tests
+
+
+def _ids(svg: str, prefix: str) -> list[str]:
+    return re.findall(rf'id="({prefix}[a-z0-9-]+)"', svg)
+
+
+def test_dashboard_tables_and_figures_agree(client, login, users, six):  # noqa: F811
+    login(users["physician"])
+    page = client.get("/dashboard/").content.decode()
+    # site A (physician_a): patients 1-5; 2 months P1 PR, P2 SD, P3 PR, P4 PR, P5 PD → 4/5 remission
+    assert "4/5 (80.00%" in page
+    svg = client.get("/dashboard/waterfall.svg").content.decode()
+    bars = _ids(svg, "bar-")
+    rows = list(csv.DictReader(io.StringIO(client.get("/dashboard/waterfall.csv").content.decode())))
+    assert len(bars) == len(rows) == 5
+    assert sorted(bars) == sorted("bar-" + r["patient"].lower() for r in rows)
+    rate_svg = client.get("/dashboard/remission.svg").content.decode()
+    assert len(_ids(rate_svg, "rate-")) == 6  # 3 time points × (remission, ORR)
+    assert 'role="img"' in rate_svg and "aria-label=" in rate_svg
+
+
+def test_filters_reach_figures_and_csv(client, login, users, six):  # noqa: F811
+    login(users["data_manager"])
+    rows = list(csv.DictReader(io.StringIO(client.get("/dashboard/waterfall.csv?site=BBB").content.decode())))
+    assert [r["patient"] for r in rows] == [six[6].study_id]
+    page = client.get("/dashboard/?mode=per_lesion").content.decode()
+    assert "modified RECIST (per lesion)" in page
+
+
+def test_bad_filter_is_explained_not_a_500(client, login, users, six):  # noqa: F811
+    login(users["physician"])
+    r = client.get("/dashboard/?site=ZZZ&from=2018-13-01")
+    assert r.status_code == 200
+    assert "Dates must be YYYY-MM-DD" in r.content.decode()
+    r = client.get("/dashboard/?site=ZZZ")
+    assert "site: got &#x27;ZZZ&#x27;" in r.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/dashboard/nosuch.svg", "/dashboard/nosuch.csv"])
+def test_unknown_figure_is_404(client, login, users, six, url):  # noqa: F811
+    login(users["physician"])
+    assert client.get(url).status_code == 404
+
+
+def test_nurse_of_site_b_sees_only_site_b(client, login, users, six):  # noqa: F811
+    login(users["nurse_b"])
+    rows = list(csv.DictReader(io.StringIO(client.get("/dashboard/waterfall.csv").content.decode())))
+    assert [r["patient"] for r in rows] == [six[6].study_id]
+
+
+def test_physician_home_is_the_dashboard(client, login, users):
+    login(users["physician"])
+    assert client.get("/").url == "/dashboard/"
