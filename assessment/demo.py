@@ -483,8 +483,9 @@ def add_demo_followup(author, rng_seed: int = SEED) -> int:
     Visits are recorded by the site's nurse, the target designation by the physician, the implant-day bleeding
     by ``author`` (who recorded the procedures).
     """
-    patients = list(Patient.objects.filter(site__code__in=[code for code, _ in SITES]).order_by("pk")
-                    .select_related("site").prefetch_related("lesions", "eligibility_assessments"))
+    current = [record for record, _, _ in IN_FOLLOW_UP]  # patients in follow-up now are not the study cohort
+    patients = list(Patient.objects.filter(site__code__in=[code for code, _ in SITES]).exclude(
+                    record_number__in=current).order_by("pk").select_related("site").prefetch_related("lesions", "eligibility_assessments"))
     followed = set(Visit.objects.filter(patient__in=patients).values_list("patient_id", flat=True))
     if all(p.pk in followed for p in patients):
         return 0
