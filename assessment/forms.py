@@ -14,6 +14,9 @@ from registry.forms import ClinicalForm, DateInput
 
 _LAB_TEXT = re.compile(r"^\s*(?P<q>[<>=]?)\s*(?P<num>\d+(?:[.,]\d*)?|[.,]\d+)\s*$")
 AXIS = forms.NumberInput(attrs={"step": "0.1", "min": "0", "inputmode": "decimal", "class": "num"})
+# Inputs a nurse fills at nearly every visit carry data-main: Enter moves to the next one (visit_form.js).
+MAIN_AXIS = forms.NumberInput(attrs={"step": "0.1", "min": "0", "inputmode": "decimal", "class": "num",
+                                     "data-main": "1"})
 
 
 class VisitForm(ClinicalForm):
@@ -27,9 +30,9 @@ class MeasurementForm(forms.Form):
     """One followed lesion. ``lesion``, ``role``, ``previous`` and ``nadir`` are set by the view for display."""
 
     qualifier = forms.ChoiceField(choices=c.MeasurementQualifier.choices, initial=c.MeasurementQualifier.MEASURED)
-    long_mm = forms.DecimalField(required=False, widget=AXIS, max_digits=5, decimal_places=1)
-    short_mm = forms.DecimalField(required=False, widget=AXIS, max_digits=5, decimal_places=1)
-    third_mm = forms.DecimalField(required=False, widget=AXIS, max_digits=5, decimal_places=1)
+    long_mm = forms.DecimalField(required=False, widget=MAIN_AXIS, max_digits=5, decimal_places=1)
+    short_mm = forms.DecimalField(required=False, widget=MAIN_AXIS, max_digits=5, decimal_places=1)
+    third_mm = forms.DecimalField(required=False, widget=MAIN_AXIS, max_digits=5, decimal_places=1)
     non_target_status = forms.ChoiceField(choices=[("", "—"), *c.NonTargetStatus.choices], required=False)
     enhancement = forms.ChoiceField(choices=[("", "—"), *c.Enhancement.choices], required=False)
 
@@ -67,6 +70,8 @@ class LabForm(forms.Form):
         self.fields["unit"].choices = [(u, u) for u in c.ANALYTE_UNITS[c.Analyte(analyte)]]
         self.fields["result"].label = f"{name} result"
         self.fields["result"].widget.attrs.update({"placeholder": "e.g. 3.2 or <0.2", "class": "num"})
+        if analyte != c.Analyte.TSH:
+            self.fields["result"].widget.attrs["data-main"] = "1"
         for f, text in (("unit", "unit"), ("assay", "assay"), ("loq", "limit of quantification"),
                         ("tsh_state", "drawn under"), ("tgab_cutoff_iu_ml", "positivity cut-off (IU/mL)")):
             self.fields[f].label = f"{name} {text}"
@@ -126,13 +131,15 @@ class NewLesionForm(forms.Form):
         return {"site": d["site"], "certainty": d["certainty"], "modality": d["modality"]} if d.get("site") else None
 
 
-GRADE_CHOICES = [("", "not scored"), *[(str(g), f"grade {g}") for g in range(0, 5)]]
+# Labels start with the digit, so typing "1" on the focused list picks grade 1.
+GRADE_CHOICES = [("", "not scored"), *[(str(g), str(g)) for g in range(0, 5)]]
 
 
 class SkinForm(forms.Form):
     """RTOG/EORTC skin score at the visit; acute or late is decided from the date (day 90), not chosen here."""
 
-    grade = forms.ChoiceField(choices=GRADE_CHOICES, required=False, label="RTOG/EORTC skin grade")
+    grade = forms.ChoiceField(choices=GRADE_CHOICES, required=False, label="RTOG/EORTC skin grade",
+                              widget=forms.Select(attrs={"data-main": "1"}))
     subcutaneous_grade = forms.ChoiceField(choices=GRADE_CHOICES, required=False,
                                            label="RTOG/EORTC late subcutaneous grade (after day 90)")
 

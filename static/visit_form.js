@@ -31,6 +31,18 @@
     }
   }
   function schedule() { clearTimeout(timer); timer = setTimeout(refresh, 350); }
+  // Enter in an everyday field (lesion axes, Tg, TgAb, skin grade) moves to the next one; Enter in the last one
+  // saves. Tab still reaches every field, in page order.
+  const main = Array.from(form.querySelectorAll("[data-main]"));
+  main.forEach(function (el, i) {
+    el.addEventListener("keydown", function (ev) {
+      if (ev.key !== "Enter" || ev.shiftKey || ev.ctrlKey || ev.altKey) return;
+      ev.preventDefault();
+      if (i + 1 < main.length) main[i + 1].focus(); else form.requestSubmit();
+    });
+  });
+  const first = main.find(function (el) { return !el.value; });
+  if (first && !form.querySelector(".has-error")) first.focus();
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
 })();

@@ -49,8 +49,8 @@ def test_nurse_records_an_overdue_visit_from_the_worklist(browser_login, live_se
     shot("worklist")
     row.get_by_role("link", name=f"Record 2 months visit for {p.study_id}").click()
     assert page.locator("#id_visit-timepoint").input_value() == "m2"
-    # keyboard only from the first lesion input: long, short, third axis
-    page.get_by_label("L1 long axis (mm)").focus()
+    # keyboard only: the first empty measurement has the focus when the form opens
+    assert page.evaluate("document.activeElement.id") == page.get_by_label("L1 long axis (mm)").get_attribute("id")
     page.keyboard.type("21")
     page.keyboard.press("Tab")
     page.keyboard.type("14")
@@ -66,7 +66,10 @@ def test_nurse_records_an_overdue_visit_from_the_worklist(browser_login, live_se
     page.keyboard.type("<0.2")
     page.get_by_label("TgAb result").focus()
     page.keyboard.type("<1")
-    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # Enter moves to the next everyday field: the skin grade
+    page.keyboard.type("1")
+    assert page.get_by_label("RTOG/EORTC skin grade").input_value() == "1"
+    page.keyboard.press("Enter")  # … and saves after the last one
     page.wait_for_url(f"{live_server.url}/visits/*/")
     assert "PR (partial response)" in page.locator("#overall").inner_text()
     reason = page.locator("#reason").inner_text()
