@@ -688,12 +688,15 @@ def table1(c: Cohort) -> Table1:
         remission, orr = _rates(c, counts)
         rows.append(Table1Row(tp, label, counts.total, counts, remission, orr, tuple(missing), tuple(after)))
     bor = []
+    # Patients without any follow-up assessment yet (early in follow-up) have no best response to count.
+    followed = [r for r in c.patients if any(not v.is_baseline and v.day > 0 for v in r.visits)]
+    waiting = tuple(r.study_id for r in c.patients if r not in followed)
     for kind in ("unconfirmed", "confirmed"):
-        values = [getattr(r, f"bor_{kind}") for r in c.patients]
+        values = [getattr(r, f"bor_{kind}") for r in followed]
         counts = _counts(values)
         remission, orr = _rates(c, counts)
         bor.append(BorSummary(kind, counts.total, counts, remission, orr,
-                              tuple(r.study_id for r, v in zip(c.patients, values, strict=True) if not v)))
+                              waiting + tuple(r.study_id for r, v in zip(followed, values, strict=True) if not v)))
     bor_rule_sets = sorted({r.followup_rule_set for r in c.patients if r.followup_rule_set})
     unit = "lesion" if per_lesion else "patient"
     notes = [
@@ -703,7 +706,8 @@ def table1(c: Cohort) -> Table1:
         "listed as not assessed; visits after a new anticancer therapy are left out and listed.",
         f"Remission rate = {'+'.join(REMISSION[c.remission_definition][1])} (protocol "
         f"followup.remission_definition = '{c.remission_definition}'); ORR = CR+PR. 95 % CI: Wilson score.",
-        "Best overall response is per patient (stored follow-up result, RECIST §1.9; confirmation ≥ 28 days).",
+        "Best overall response is per patient (stored follow-up result, RECIST §1.9; confirmation ≥ 28 days); "
+        "patients with no follow-up assessment yet are listed as not assessed, not counted as NE.",
     ]
     if per_lesion:
         notes.append("Modified RECIST (per lesion) is not RECIST 1.1: every measurable lesion is judged on its own "

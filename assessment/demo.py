@@ -507,9 +507,11 @@ IN_FOLLOW_UP = (("N900101", "NTC", 80), ("N900102", "NTC", 56), ("D900103", "DLH
 
 
 def add_demo_in_follow_up(author, today: dt.date | None = None) -> int:
-    """Three patients implanted recently (relative to ``today``) with no visit recorded yet, so the nurses'
-    worklist shows an overdue, a due and an upcoming visit. They have no visits, plans or labs, so the study's
-    tables (computed from visits and plans) are unchanged. Idempotent; returns the number added."""
+    """Three patients implanted recently (relative to ``today``) with only their baseline visit, so the nurses'
+    worklist shows an overdue and a due 2-month visit (and one upcoming). They have no plans and no follow-up
+    visit, so the study's counts at 2, 6 and 12 months and Table 4 are unchanged (their baselines enter the
+    baseline row of Table 2; filter the implant period to Dec 2016 – Jan 2019 for the study cohort exactly).
+    Idempotent; returns the number added."""
     from dosimetry import services as dosimetry_services
     from dosimetry.models import SeedModel
     from registry import services as registry_services
@@ -543,5 +545,16 @@ def add_demo_in_follow_up(author, today: dt.date | None = None) -> int:
                 "activity_per_seed_mbq": Decimal("22.2"), "activity_calibration_date": implant,
                 "prescription_gy": Decimal("120"),
             })
+            services.visit_save(user=author, patient=patient, data=services.VisitInput(
+                visit={"visit_date": implant - dt.timedelta(days=6), "timepoint": "baseline", "modality": "ct",
+                       "reader": "Dr Li"},
+                measurements={node.pk: {"qualifier": "measured", "long_mm": Decimal("27.0"),
+                                        "short_mm": Decimal("18.5"), "third_mm": Decimal("21.0"),
+                                        "enhancement": "mild"}},
+                labs=[{"analyte": "tg", "qualifier": "=", "value": Decimal(["42.0", "18.6", "77.3"][k]),
+                       "unit": "ng/mL", "tsh_state": "suppressed", "assay": "Roche Elecsys Tg II"},
+                      {"analyte": "tgab", "qualifier": "<", "value": Decimal("10"), "unit": "IU/mL",
+                       "tgab_cutoff_iu_ml": Decimal("115"), "assay": "Roche Elecsys anti-Tg"}],
+            ))
         added += 1
     return added

@@ -419,3 +419,13 @@ def test_demo_cohort_reproduces_the_study_remission_rates(db):
     assert [(r.remission.proportion.n, r.remission.proportion.N) for r in t.rows] == [(41, 42), (37, 42), (36, 42)]
     assert _row(t, "m12").remission.text == "36/42 (85.71%, 95% CI 72.16–93.28)"
     assert _row(t, "m2").remission.text == "41/42 (97.62%, 95% CI 87.68–99.58)"
+
+
+def test_patient_without_follow_up_yet_is_not_counted_ne_in_the_best_response(build):
+    done = build(implant=dt.date(2018, 1, 10), sizes=_course(20, 13, 12, 12))
+    waiting = build(implant=dt.date(2018, 3, 10), sizes=_course(20))  # baseline only
+    t1 = cohort.table1(load_cohort(None, CohortFilter()))
+    unconfirmed = next(b for b in t1.bor if b.kind == "unconfirmed")
+    assert (unconfirmed.n, unconfirmed.counts.ne, unconfirmed.counts.pr) == (1, 0, 1)
+    assert unconfirmed.not_computed == (waiting.study_id,)
+    assert done.study_id not in unconfirmed.not_computed
