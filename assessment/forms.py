@@ -26,6 +26,22 @@ class VisitForm(ClinicalForm):
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
 
 
+MDA_FINDINGS = [
+    ("lytic_complete_fill_in", "CR: complete fill-in / sclerosis of a lytic lesion (XR/CT)"),
+    ("blastic_normalised", "CR: blastic lesion normalised (XR/CT)"),
+    ("mri_signal_normalised", "CR: MRI signal normalised"),
+    ("ss_uptake_normalised", "CR: bone-scan uptake normalised"),
+    ("sclerotic_rim", "PR: sclerotic rim around a lytic lesion (XR/CT)"),
+    ("lytic_partial_fill_in", "PR: partial fill-in / sclerosis (XR/CT)"),
+    ("blastic_decrease", "PR: blastic lesion decreased (XR/CT)"),
+    ("ss_regression", "PR: regression on bone scan"),
+    ("no_change", "SD: no change"),
+    ("ill_defined_increase", "PD: ill-defined lesion increased"),
+    ("new_bone_lesion", "PD: new bone lesion"),
+    ("ss_increased_activity", "PD: increased activity on bone scan"),
+]
+
+
 class MeasurementForm(forms.Form):
     """One followed lesion. ``lesion``, ``role``, ``previous`` and ``nadir`` are set by the view for display."""
 
@@ -45,12 +61,27 @@ class MeasurementForm(forms.Form):
             self.fields[name].label = f"{lesion.label} {text}" if lesion else text
         if role != c.LesionRole.NON_TARGET:
             del self.fields["non_target_status"]
+        self.is_bone = bool(lesion and lesion.region == "bone")
+        if self.is_bone:  # MD Anderson criteria for bone metastases (reference §5)
+            label = lesion.label
+            self.fields["mda_modality"] = forms.ChoiceField(
+                choices=[("", "—"), *c.MdaModality.choices], required=False, label=f"{label} MDA modality")
+            self.fields["mda_findings"] = forms.MultipleChoiceField(
+                choices=MDA_FINDINGS, required=False, widget=forms.CheckboxSelectMultiple,
+                label=f"{label} MDA findings")
+            self.fields["flare_excluded"] = forms.BooleanField(required=False,
+                                                               label=f"{label} bone-scan flare excluded")
 
     def values(self) -> dict:
         d = dict(self.cleaned_data)
         if "non_target_status" not in d:
             d["non_target_status"] = ""
+        if "mda_findings" in d:
+            d["mda_findings"] = list(d["mda_findings"])
         return d
+
+    def mda_fields(self):
+        return [self[name] for name in ("mda_modality", "mda_findings", "flare_excluded") if name in self.fields]
 
 
 class LabForm(forms.Form):

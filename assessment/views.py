@@ -52,7 +52,7 @@ class _Forms:
         for les, role in selectors.followed_lesions(patient):
             m = existing.get(les.pk)
             init = {f: getattr(m, f) for f in ("qualifier", "long_mm", "short_mm", "third_mm", "non_target_status",
-                                               "enhancement")} if m else {}
+                                               "enhancement", "mda_modality", "mda_findings", "flare_excluded")} if m else {}
             h = histories.get(les.pk)
             self.lesions.append(MeasurementForm(data, prefix=f"m{les.pk}", initial=init, lesion=les, role=role,
                                                 previous=h, nadir=h.nadir_mm if h else None))

@@ -247,3 +247,22 @@ def test_unclassifiable_facts_give_ne_not_an_exception(two_nodes, users):
     r = _result(v)
     assert r.overall == "NE"
     assert "no baseline assessment" in r.reason
+
+
+def test_bone_lesion_gets_an_mda_response(course, users):
+    p, base, m2, m6 = course
+    bone = registry_services.lesion_save(user=users["data_manager"], patient=p, data={
+        "region": "bone", "site_detail": "T8 vertebra", "nodal": False})
+    services.designation_save(user=users["physician"], patient=p, roles={
+        les.pk: ("target" if les.label == "L1" else "non-target") for les in p.lesions.all()})
+    services.measurement_save(user=users["nurse"], measurement=Measurement(visit=base, lesion=bone), data={
+        "qualifier": "measured", "long_mm": D("20"), "short_mm": D("20"), "mda_modality": "ct"})
+    # SPD 400 → 180 mm² (−55 %): PR by the (unconfirmed) MDA threshold; the lytic rim is a PR finding too
+    services.measurement_save(user=users["nurse"], measurement=Measurement(visit=m2, lesion=bone), data={
+        "qualifier": "measured", "long_mm": D("18"), "short_mm": D("10"), "mda_modality": "ct",
+        "mda_findings": ["sclerotic_rim"], "non_target_status": "present"})
+    from assessment.models import LesionVisitResult
+
+    r = LesionVisitResult.objects.get(visit=m2, lesion=bone)
+    assert r.mda_response == "PR", r.mda_reason
+    assert "unconfirmed" in r.mda_reason

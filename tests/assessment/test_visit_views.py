@@ -112,3 +112,22 @@ def test_patient_page_shows_schedule_and_categories(client, login, users, with_b
     html = client.get(f"/patients/{p.pk}/").content.decode()
     assert 'id="schedule"' in html and "missed" in html  # 6 and 12 months were never recorded (2018)
     assert "<strong>PR</strong>" in html
+
+
+def test_bone_lesion_row_offers_mda_and_saves_it(client, login, users, with_baseline):
+    from assessment.models import Measurement
+    from registry import services as registry_services
+
+    p = with_baseline
+    bone = registry_services.lesion_save(user=users["data_manager"], patient=p, data={
+        "region": "bone", "site_detail": "T8 vertebra", "nodal": False})
+    login(users["nurse"])
+    html = client.get(f"/patients/{p.pk}/visits/new/?timepoint=m2").content.decode()
+    assert f"{bone.label} MDA findings" in html
+    data = _post_data(p, dt.date(2018, 4, 5), "m2", **{
+        f"m{bone.pk}-qualifier": "measured", f"m{bone.pk}-long_mm": "15", f"m{bone.pk}-short_mm": "12",
+        f"m{bone.pk}-non_target_status": "present", f"m{bone.pk}-mda_modality": "ct",
+        f"m{bone.pk}-mda_findings": ["sclerotic_rim"]})
+    assert client.post(f"/patients/{p.pk}/visits/new/", data).status_code == 302
+    m = Measurement.objects.get(lesion=bone)
+    assert (m.mda_modality, m.mda_findings) == ("ct", ["sclerotic_rim"])
