@@ -35,7 +35,7 @@ from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Min
+from django.db.models import Min, Prefetch
 from django.utils import timezone
 
 from assessment import choices as ac
@@ -63,7 +63,7 @@ from assessment.stats import (
     proportion_ci,
 )
 from assessment.thyroglobulin import LabValue, Qualifier
-from dosimetry.models import ImplantProcedure
+from dosimetry.models import ImplantProcedure, StructureDose
 from dosimetry.services import cohort_table4, primary_plan, target_of
 from registry import choices as rc
 from registry.models import Lesion, Patient, Site
@@ -500,7 +500,7 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
 
     procedures: dict[int, ImplantProcedure] = {}
     for proc in (ImplantProcedure.objects.filter(patient__in=ids).order_by("patient_id", "date", "id")
-                 .prefetch_related("plans__structures")):
+                 .prefetch_related(Prefetch("plans__structures", queryset=StructureDose.objects.defer("dvh")))):
         procedures.setdefault(proc.patient_id, proc)  # the index implant: the first one
 
     lesions: dict[int, list[dict]] = defaultdict(list)

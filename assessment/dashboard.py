@@ -35,6 +35,11 @@ class DashboardFigure:
     csv: Callable[[], str] | None
     empty_reason: str = ""
 
+    @property
+    def drawable(self) -> bool:
+        """For templates: Django would *call* ``build`` if a template tested it, drawing the figure."""
+        return self.build is not None
+
 
 def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
     rows = []

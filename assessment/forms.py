@@ -25,6 +25,10 @@ class VisitForm(ClinicalForm):
         fields = ["timepoint", "visit_date", "modality", "slice_thickness_mm", "reader", "imaging_nonspecific", "notes"]
         widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["visit_date"].widget.attrs["data-main"] = "1"  # first stop of the Enter chain
+
 
 MDA_FINDINGS = [
     ("lytic_complete_fill_in", "CR: complete fill-in / sclerosis of a lytic lesion (XR/CT)"),

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+from dateutil.relativedelta import relativedelta
 from django.http import Http404
 
 from assessment import choices as c
@@ -125,7 +126,12 @@ def worklist_for(user, today: date, *, missed_within_days: int = 90, site: str =
     from assessment.models import NewTherapy
     from assessment.schedule import RecordedVisit, urgency_key, visit_schedule
 
-    patients = patients_for(user).annotate(implant=Min("procedures__date")).filter(implant__isnull=False)
+    # An implant older than the 12-month window, its overdue grace and the missed horizon can give no row:
+    # leave it out in SQL, so the work stays level as the registry grows.
+    cfg = services.schedule_settings()
+    horizon = today - relativedelta(months=12) - timedelta(
+        days=cfg.windows_days["m12"] + cfg.missed_after_days + missed_within_days + 1)
+    patients = patients_for(user).annotate(implant=Min("procedures__date")).filter(implant__gte=horizon)
     if site:
         patients = patients.filter(site__code=site)
     rows = list(patients.values_list("pk", "study_id", "site__code", "implant"))
@@ -135,7 +141,7 @@ def worklist_for(user, today: date, *, missed_within_days: int = 90, site: str =
         visits.setdefault(pid, []).append(RecordedVisit(when, tp))
     therapy = dict(NewTherapy.objects.filter(patient__in=patients).values("patient_id")
                    .annotate(first=Min("start_date")).values_list("patient_id", "first"))
-    settings = services.schedule_settings()
+    settings = cfg
     out: list[WorklistRow] = []
     for pid, study_id, site_code, implant in rows:
         end = therapy.get(pid)

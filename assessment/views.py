@@ -5,6 +5,8 @@ Each view finds its objects through the scoped selectors, checks the role, and c
 
 from __future__ import annotations
 
+import threading
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -231,12 +233,57 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     return JsonResponse(out)
 
 
+_DASHBOARDS: dict[tuple, tuple[float, object]] = {}
+_DASHBOARD_TTL_S = 120.0
+_DASHBOARD_LOCK = threading.Lock()
+
+
+def _data_version() -> tuple:
+    """Changes whenever a derived follow-up result, a patient or a plan is added, changed or removed."""
+    from django.db.models import Count, Max
+
+    from assessment.models import FollowUpResult
+    from dosimetry.models import DosePlan
+    from registry.models import Patient
+
+    fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
+    return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
+            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"])
+
+
+def _cached_dashboard(request: HttpRequest, flt):
+    """The page and its 8 figure / CSV requests share one load of the cohort: built dashboards are kept in this
+    process for two minutes, keyed by what the user may see, the filters and the data version (so a saved visit
+    shows at once)."""
+    import time
+
+    from assessment import cohort as co
+    from assessment import dashboard as dash
+    from registry.roles import is_data_manager
+
+    scope = "all" if is_data_manager(request.user) else tuple(
+        sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
+    key = (scope, flt, _data_version())
+    now = time.monotonic()
+    with _DASHBOARD_LOCK:
+        hit = _DASHBOARDS.get(key)
+        if hit and now - hit[0] < _DASHBOARD_TTL_S:
+            return hit[1]
+    board = dash.build(co.load_cohort(request.user, flt))
+    with _DASHBOARD_LOCK:
+        for k in [k for k, (t, _) in _DASHBOARDS.items() if now - t >= _DASHBOARD_TTL_S or k[:2] == key[:2]]:
+            del _DASHBOARDS[k]
+        while len(_DASHBOARDS) >= 16:
+            del _DASHBOARDS[next(iter(_DASHBOARDS))]
+        _DASHBOARDS[key] = (now, board)
+    return board
+
+
 def _dashboard_for(request: HttpRequest):
     """Filters from the query string → (dashboard, filter values, error message)."""
     import datetime as dt
 
     from assessment import cohort as co
-    from assessment import dashboard as dash
 
     q = {k: request.GET.get(k, "").strip() for k in ("site", "from", "to", "histology", "mode")}
     error = ""
@@ -247,10 +294,10 @@ def _dashboard_for(request: HttpRequest):
     flt = co.CohortFilter(site=q["site"] or None, implant_from=dates["from"], implant_to=dates["to"],
                           histology=q["histology"] or None, mode=q["mode"] or None) if not error else co.CohortFilter()
     try:
-        cohort = co.load_cohort(request.user, flt)
+        board = _cached_dashboard(request, flt)
     except co.CohortFilterError as exc:
-        error, cohort = str(exc), co.load_cohort(request.user, co.CohortFilter())
-    return dash.build(cohort), q, error
+        error, board = str(exc), _cached_dashboard(request, co.CohortFilter())
+    return board, q, error
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:

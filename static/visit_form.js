@@ -41,8 +41,8 @@
       if (i + 1 < main.length) main[i + 1].focus(); else form.requestSubmit();
     });
   });
-  const first = main.find(function (el) { return !el.value; });
-  if (first && !form.querySelector(".has-error")) first.focus();
+  // Start on the visit date (pre-filled with today: Enter moves on to the first measurement).
+  if (main.length && !form.querySelector(".has-error")) main[0].focus();
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
 })();

@@ -60,3 +60,22 @@ def test_nurse_of_site_b_sees_only_site_b(client, login, users, six):  # noqa: F
 def test_physician_home_is_the_dashboard(client, login, users):
     login(users["physician"])
     assert client.get("/").url == "/dashboard/"
+
+
+def test_a_saved_visit_shows_at_once_despite_the_cache(client, login, users, six):  # noqa: F811
+    import datetime as dt
+    from decimal import Decimal
+
+    from assessment import services
+
+    login(users["physician"])
+    assert "4/5 (80.00%" in client.get("/dashboard/").content.decode()
+    p2 = six[2]  # SD at 2 months; add an unequivocal new lesion at an unscheduled visit → PD appears in the BOR CSV
+    before = client.get("/dashboard/waterfall.csv").content.decode()
+    les = p2.lesions.get(label="L1")
+    services.visit_save(user=users["nurse"], patient=p2, data=services.VisitInput(
+        visit={"visit_date": p2.procedures.get().date + dt.timedelta(days=20), "timepoint": "unscheduled",
+               "modality": "ct"},
+        measurements={les.pk: {"qualifier": "measured", "long_mm": Decimal("12"), "short_mm": Decimal("4")}}))
+    after = client.get("/dashboard/waterfall.csv").content.decode()
+    assert after != before

@@ -1,0 +1,366 @@
+"""Speed of the read paths on synthetic cohorts of 1 000 and 10 000 patients: worklist, dashboard, cohort report.
+
+Run: ``.venv/bin/python bench/dashboard.py [--sizes 1000,10000] [--runs 5] [--keep]``
+
+For each size the script starts a fresh Python process (Django is set up once per process, and each size has
+its own database) that:
+
+1. points ``DATABASE_URL`` at ``/tmp/seedtrack-bench-<size>.sqlite3`` before ``django.setup()``, deletes the
+   file and runs ``migrate`` (``--keep`` keeps the file afterwards; it is deleted otherwise);
+2. builds the cohort with :mod:`bench._synthetic` (``bulk_create``, 1 000 patients per transaction): 4 sites,
+   1–3 lesions per patient, an implant with pre/post plans and GTV rows, a baseline, the m2 / m6 / m12 visits
+   whose window has opened and 2 unscheduled visits (about 5 visits per patient on average, since implants are
+   spread over the last 3 years and recent patients have fewer), measurements, Tg / TgAb / TSH per visit,
+   skin scores, a few complications and new therapies, **and the derived rows** (``VisitResult``,
+   ``LesionVisitResult``, ``FollowUpResult``) with plausible values. Computing the derived rows through
+   ``recompute_followup`` for 10 000 patients would take minutes and is not what is measured here (reads are);
+   the build time is printed;
+3. times ``assessment.services.recompute_followup`` (the cost of one save) on 50 patients spread over the
+   cohort, and checks that the engine's categories agree with the synthetic ones;
+4. measures, as the role says, with ``django.test.Client`` + ``force_login`` (in-process: no network, no
+   browser; ``DEBUG`` off as in production, so no query log):
+     * ``GET /worklist/`` as a nurse of one site and as a data manager (all sites);
+     * ``GET /dashboard/`` as a physician (every site), as a data manager, and filtered by one site; and the
+       figure requests the physician's page makes next (``static/dashboard.js`` fetches every
+       ``data-svg-url``; each is its own request), fetched one after the other and timed once, as a sum;
+     * ``assessment.cohort.load_cohort(None, CohortFilter())`` + ``report(...)`` (the service), and
+       ``call_command("cohort_report", "--format", "json")`` (the command, output to a StringIO).
+   Each is run once to warm up, once inside ``CaptureQueriesContext`` to count the SQL queries, then timed
+   ``--runs`` times (default 5); the median wall time is reported ("server time": the whole request in this
+   process, middleware, session write and template rendering included).
+
+Prints a table (size, what, median / min ms, queries, response size) and one verdict per line against the
+target: **< 1000 ms at 10 000 patients on SQLite, and a query count that does not depend on the cohort size**
+(same count at every size). Parts that do not exist yet (no ``assessment:dashboard`` URL, no
+``assessment.cohort``) are reported as not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _synthetic  # noqa: E402
+
+TARGET_MS = 1000.0
+TARGET_SIZE = 10_000
+RECOMPUTE_SAMPLE = 50
+
+
+def db_path(size: int) -> Path:
+    return Path(f"/tmp/seedtrack-bench-{size}.sqlite3")
+
+
+# --- child: one cohort size in its own process -----------------------------------------------------------------
+
+
+def _measure(fn, runs: int, warm_up: bool = True) -> dict:
+    """Warm up, count queries on one run, then time ``runs`` runs. ``fn`` returns (ok, detail, bytes).
+
+    Without ``warm_up`` the counting run is the first run (used where the same code was just warmed up by
+    another case and each run is long)."""
+    from django.db import connection, reset_queries
+    from django.test.utils import CaptureQueriesContext
+
+    if warm_up:
+        try:
+            ok, detail, size = fn()
+        except Exception as exc:  # noqa: BLE001 - a part being written elsewhere may fail: report it, go on
+            return {"error": f"failed: {type(exc).__name__}: {exc}"[:300]}
+        if not ok:
+            return {"error": detail}
+    # Django empties the query log when a request starts (request_started → reset_queries); start from an empty
+    # log so that CaptureQueriesContext's slice [before:after] is not cut off by that reset.
+    reset_queries()
+    with CaptureQueriesContext(connection) as ctx:
+        ok, detail, size = fn()
+    if not ok:
+        return {"error": detail}
+    n_queries = len(ctx.captured_queries)  # now: the property slices the live log, which the next request resets
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "max_ms": max(times),
+            "queries": n_queries, "kb": size / 1024, "detail": detail}
+
+
+def _get(client, *urls: str):
+    """GET every url in turn (one measurement); all must answer 200."""
+    def fn():
+        size = 0
+        for url in urls:
+            r = client.get(url)
+            if r.status_code != 200:
+                return False, f"HTTP {r.status_code} for {url}", 0
+            size += len(r.content)
+        return True, "", size
+
+    return fn
+
+
+def _figure_urls(client, url: str) -> list[str]:
+    """The figure requests the dashboard page makes next (static/dashboard.js fetches each data-svg-url)."""
+    import html
+    import re
+
+    r = client.get(url)
+    if r.status_code != 200:
+        return []
+    return [html.unescape(u) for u in re.findall(r'data-svg-url="([^"]+)"', r.content.decode())]
+
+
+def _client(user):
+    from django.test import Client
+
+    c = Client(HTTP_HOST="localhost")
+    c.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return c
+
+
+def _recompute_sample(n_patients: int) -> dict:
+    """recompute_followup on evenly spread patients: ms and queries per patient, engine vs synthetic categories."""
+    from django.db import connection, reset_queries, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from assessment.models import VisitResult
+    from assessment.services import recompute_followup
+    from registry.models import Patient
+
+    step = max(1, n_patients // RECOMPUTE_SAMPLE)
+    patients = list(Patient.objects.order_by("pk")[::step][:RECOMPUTE_SAMPLE])
+    times, queries = [], []
+    agree = total = 0
+    for p in patients:
+        before = dict(VisitResult.objects.filter(visit__patient=p).values_list("visit_id", "overall"))
+        reset_queries()
+        with CaptureQueriesContext(connection) as ctx, transaction.atomic():
+            recompute_followup(p)
+        queries.append(len(ctx.captured_queries))
+        after = dict(VisitResult.objects.filter(visit__patient=p).values_list("visit_id", "overall"))
+        total += len(before)
+        agree += sum(1 for k, v in before.items() if after.get(k) == v)
+        t0 = time.perf_counter()
+        with transaction.atomic():
+            recompute_followup(p)
+        times.append((time.perf_counter() - t0) * 1000)
+    times.sort()
+    return {"n": len(patients), "median_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))],
+            "max_ms": times[-1], "median_queries": statistics.median(queries), "agree": agree, "visits": total}
+
+
+def child(size: int, runs: int, keep: bool, out: Path) -> None:
+    path = db_path(size)
+    _synthetic.use_database(path)
+    warnings.filterwarnings("ignore", message="No directory at")  # WhiteNoise: STATIC_ROOT not collected
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.urls import NoReverseMatch, reverse
+    from django.utils import timezone
+
+    settings.DEBUG = False  # as in production: no query log in connection.queries, no template debug info
+    migrate_s = _synthetic.fresh_database(path)
+    sites = _synthetic.make_sites()
+    users = _synthetic.make_users(sites)
+
+    def progress(done: int, seconds: float) -> None:
+        print(f"  [{size}] {done:>6d} patients written, {seconds:6.1f} s", file=sys.stderr, flush=True)
+
+    build = _synthetic.build_cohort(size, today=timezone.localdate(), sites=sites, progress=progress)
+    result: dict = {"size": size, "migrate_s": migrate_s, "build_s": build.seconds, "rows": build.rows,
+                    "db_mb": path.stat().st_size / 2**20, "cases": []}
+    print(f"  [{size}] built in {build.seconds:.1f} s; timing recompute_followup on {RECOMPUTE_SAMPLE} patients",
+          file=sys.stderr, flush=True)
+    result["recompute"] = _recompute_sample(size)
+
+    nurse, physician, dm = users["nurse"], users["physician"], users["datamanager"]
+    site = sites[0].code
+    slow_cases: list[tuple[str, object]] = []  # timed once, after the page cases warmed the same code up
+    cases: list[tuple[str, object]] = [
+        (f"GET /worklist/ nurse (site {site})", _get(_client(nurse), reverse("assessment:worklist"))),
+        ("GET /worklist/ data manager (all sites)", _get(_client(dm), reverse("assessment:worklist"))),
+    ]
+    try:
+        dash = reverse("assessment:dashboard")
+    except NoReverseMatch:
+        result["cases"] += [{"what": w, "error": "not run: no URL named assessment:dashboard yet"} for w in (
+            "GET /dashboard/ physician (every site)", "GET /dashboard/ data manager",
+            f"GET /dashboard/?site={site} physician")]
+    else:
+        cases += [
+            ("GET /dashboard/ physician (every site)", _get(_client(physician), dash)),
+            ("GET /dashboard/ data manager", _get(_client(dm), dash)),
+            (f"GET /dashboard/?site={site} physician", _get(_client(physician), f"{dash}?site={site}")),
+        ]
+        figures = _figure_urls(_client(physician), dash)
+        if figures:
+            result["figure_urls"] = figures
+            slow_cases.append((f"+ its {len(figures)} figure GETs (.svg), physician, sum",
+                               _get(_client(physician), *figures)))
+    try:
+        from assessment.cohort import CohortFilter, load_cohort, report
+    except ImportError as exc:
+        result["cases"].append({"what": "cohort service load_cohort + report", "error": f"not run: {exc}"})
+    else:
+        def service():
+            r = report(load_cohort(None, CohortFilter()))
+            if r.get("n_patients") != size:
+                return False, f"report n_patients {r.get('n_patients')} != {size}", 0
+            return True, "", len(json.dumps(r, default=str))
+
+        cases.append(("cohort service load_cohort(None) + report", service))
+
+    def command():
+        buf = io.StringIO()
+        try:
+            call_command("cohort_report", "--format", "json", stdout=buf)
+        except Exception as exc:  # noqa: BLE001 - report any failure of the command as "not run"
+            return False, f"not run: {type(exc).__name__}: {exc}"[:200], 0
+        text = buf.getvalue()
+        n = json.loads(text).get("n_patients")
+        if n != size:
+            return False, f"command n_patients {n} != {size}", 0
+        return True, "", len(text.encode())
+
+    cases.append(("command cohort_report --format json", command))
+
+    for what, fn in cases:
+        print(f"  [{size}] {what}", file=sys.stderr, flush=True)
+        m = _measure(fn, runs)
+        result["cases"].append({"what": what, **m})
+        if what.startswith("GET /dashboard/ physician"):  # the figures the page then fetches, right after it
+            for what2, fn2 in slow_cases:
+                print(f"  [{size}] {what2}", file=sys.stderr, flush=True)
+                result["cases"].append({"what": what2, "single_run": True, **_measure(fn2, 1, warm_up=False)})
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out.write_text(json.dumps(result))
+    if not keep:
+        from django.db import connection
+
+        connection.close()
+        path.unlink(missing_ok=True)
+
+
+# --- parent: run the sizes, print the table and the verdicts ---------------------------------------------------
+
+
+def _fmt_rows(rows: dict[str, int]) -> str:
+    keys = ("Patient", "Visit", "Measurement", "LabResult", "VisitResult", "LesionVisitResult")
+    return ", ".join(f"{rows.get(k, 0):,} {k}" for k in keys)
+
+
+def _verdicts(results: list[dict]) -> list[str]:
+    biggest = max(results, key=lambda r: r["size"])
+    smallest = min(results, key=lambda r: r["size"])
+    lines = []
+    whats = [c["what"] for c in biggest["cases"]]
+    for what in whats:
+        per_size = {r["size"]: next((c for c in r["cases"] if c["what"] == what), None) for r in results}
+        big = per_size[biggest["size"]]
+        if big is None or "error" in big:
+            lines.append(f"  {what:44s} NOT RUN ({(big or {}).get('error', 'missing')})")
+            continue
+        ms = big["median_ms"]
+        time_ok = ms < TARGET_MS
+        at = f"{biggest['size']:,}"
+        if biggest["size"] != TARGET_SIZE:
+            at += f" (target is stated at {TARGET_SIZE:,})"
+        time_txt = (f"{ms:.0f} ms at {at}: " + (f"under by {TARGET_MS - ms:.0f} ms" if time_ok else
+                    f"OVER by {ms - TARGET_MS:.0f} ms ({ms / TARGET_MS:.1f}× the target)"))
+        counts = {s: c["queries"] for s, c in per_size.items() if c is not None and "error" not in c}
+        if len(counts) < 2:
+            q_ok, q_txt = True, f"queries {big['queries']} (one size only: independence not checked)"
+        else:
+            q_ok = len(set(counts.values())) == 1
+            seq = " / ".join(f"{counts[s]} at {s:,}" for s in sorted(counts))
+            q_txt = f"queries {seq}: " + ("constant" if q_ok else
+                                          f"GROW by {counts[biggest['size']] - counts[smallest['size']]}")
+        verdict = "MET" if time_ok and q_ok else "NOT MET"
+        lines.append(f"  {what:44s} {verdict:8s} {time_txt}; {q_txt}")
+    return lines
+
+
+def parent(sizes: list[int], runs: int, keep: bool) -> None:
+    import platform
+    import sqlite3
+
+    print(f"SeedTrack read-path benchmark — python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+          f"{os.cpu_count()} CPU(s); median of {runs} runs after 1 warm-up; Django test client in-process, DEBUG off")
+    results = []
+    for size in sizes:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            out = Path(tmp.name)
+        cmd = [sys.executable, __file__, "--child", str(size), "--runs", str(runs), "--out", str(out)]
+        if keep:
+            cmd.append("--keep")
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        wall = time.perf_counter() - t0
+        r = json.loads(out.read_text())
+        out.unlink()
+        results.append(r)
+        rc = r["recompute"]
+        n_visits = r["rows"].get("Visit", 0)
+        print(f"\nsize {size:,}: migrate {r['migrate_s']:.1f} s, build {r['build_s']:.1f} s "
+              f"({sum(r['rows'].values()):,} rows: {_fmt_rows(r['rows'])}; {n_visits / size:.1f} visits/patient), "
+              f"database {r['db_mb']:.0f} MB{' kept at ' + str(db_path(size)) if keep else ''}; "
+              f"whole run {wall:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(f"  recompute_followup (the cost of one save) on {rc['n']} patients: median {rc['median_ms']:.1f} ms, "
+              f"p90 {rc['p90_ms']:.1f} ms, max {rc['max_ms']:.1f} ms, median {rc['median_queries']:.0f} queries per "
+              f"patient; engine = synthetic overall category on {rc['agree']}/{rc['visits']} visits")
+
+    print(f"\n{'size':>7s}  {'what':44s} {'median ms':>10s} {'min ms':>8s} {'queries':>8s} {'KB':>8s}")
+    for r in results:
+        for c in r["cases"]:
+            if "error" in c:
+                print(f"{r['size']:>7,d}  {c['what']:44s} {c['error']}")
+            else:
+                star = "*" if c.get("single_run") else " "
+                print(f"{r['size']:>7,d}  {c['what']:44s} {c['median_ms']:9.1f}{star} {c['min_ms']:8.1f} "
+                      f"{c['queries']:8d} {c['kb']:8.0f}")
+    if any(c.get("single_run") for r in results for c in r["cases"]):
+        print("  * one timed run (no separate warm-up: the page just before ran the same code); the figures are "
+              "fetched one after the other here, the browser fetches them in parallel")
+    print(f"\nVerdicts — target: < {TARGET_MS:.0f} ms at {TARGET_SIZE:,} patients on SQLite and a query count "
+          "independent of the cohort size")
+    for line in _verdicts(results):
+        print(line)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1000,10000", help="comma-separated cohort sizes (default 1000,10000)")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
+    ap.add_argument("--keep", action="store_true", help="keep /tmp/seedtrack-bench-<size>.sqlite3")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # keep the order of our lines and the child's progress lines
+    if args.child:
+        child(args.child, args.runs, args.keep, args.out)
+        return
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        ap.error(f"--sizes {args.sizes!r}: give comma-separated integers, e.g. 1000,10000")
+    if not sizes or min(sizes) < 1:
+        ap.error(f"--sizes {args.sizes!r}: every size must be ≥ 1")
+    parent(sizes, args.runs, args.keep)
+
+
+if __name__ == "__main__":
+    main()
