@@ -690,7 +690,8 @@ def table1(c: Cohort) -> Table1:
     bor = []
     # Patients without any follow-up assessment yet (early in follow-up) have no best response to count.
     followed = [r for r in c.patients if any(not v.is_baseline and v.day > 0 for v in r.visits)]
-    waiting = tuple(r.study_id for r in c.patients if r not in followed)
+    followed_ids = {r.patient_id for r in followed}
+    waiting = tuple(r.study_id for r in c.patients if r.patient_id not in followed_ids)
     for kind in ("unconfirmed", "confirmed"):
         values = [getattr(r, f"bor_{kind}") for r in followed]
         counts = _counts(values)
