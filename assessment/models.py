@@ -334,7 +334,7 @@ class Toxicity(models.Model):
                 if term in c.OTHER_SPECIFY_SHORTCUTS:
                     term, specify = SEED_MIGRATION_TERM, specify or term
                 result = ctcae_grade(term, int(self.grade), specify=specify)
-                self.ctcae_term = term if term != SEED_MIGRATION_TERM else SEED_MIGRATION_TERM
+                self.ctcae_term = term
                 self.specify = result.specify or ""
             else:
                 result = rtog_grade(

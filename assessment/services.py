@@ -46,6 +46,7 @@ from assessment.thyroglobulin import (
     TgPoint,
     ThyroglobulinInputError,
     classify_response_to_therapy,
+    imaging_status_from_recist,
     tg_doubling_time,
 )
 from assessment.volumes import VolumeError, volume_change_pct
@@ -504,9 +505,7 @@ def _ata(visit: Visit, overall: str, labs: Sequence[LabResult], previous_tgab: T
     meas = list(visit.measurements.all())
     if visit.modality == c.Modality.CLINICAL or not meas:
         return "", "ATA response not assessed: no imaging of the lesions at this visit", tgab
-    structural = overall not in ("CR",)
-    imaging = ImagingStatus.STRUCTURAL if structural else (
-        ImagingStatus.NON_SPECIFIC if visit.imaging_nonspecific else ImagingStatus.NEGATIVE)
+    imaging = imaging_status_from_recist(overall, visit.imaging_nonspecific)
     if imaging is not ImagingStatus.STRUCTURAL and tgab is None:
         return "", "ATA response not assessed: no TgAb at this visit (Tg cannot be interpreted without it)", tgab
     if imaging is not ImagingStatus.STRUCTURAL and not (tg_supp or tg_stim) and not (tgab and tgab.positive):

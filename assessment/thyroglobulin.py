@@ -40,6 +40,7 @@ __all__ = [
     "TgTrend",
     "ThyroglobulinInputError",
     "classify_response_to_therapy",
+    "imaging_status_from_recist",
     "parse_lab_value",
     "tg_doubling_time",
     "two_point_doubling_time_years",
@@ -467,6 +468,15 @@ class ImagingStatus(StrEnum):
     NEGATIVE = "negative"
     NON_SPECIFIC = "non_specific"
     STRUCTURAL = "structural"  # biopsy-proven or highly suspicious structural/functional disease
+
+
+def imaging_status_from_recist(overall: str, nonspecific_findings: bool = False) -> ImagingStatus:
+    """Imaging status for the ATA response from the visit's RECIST overall category [DESIGN DECISION, to be
+    confirmed by a clinician]: only a complete response (CR) shows no disease — negative, or non-specific when the
+    reader says so; any other category (PR, SD, PD, NE, Non-CR/Non-PD) means disease is still visible."""
+    if overall != "CR":
+        return ImagingStatus.STRUCTURAL
+    return ImagingStatus.NON_SPECIFIC if nonspecific_findings else ImagingStatus.NEGATIVE
 
 
 class BirComparison(StrEnum):

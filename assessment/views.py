@@ -316,15 +316,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _figure_or_404(request: HttpRequest, key: str):
+    """The dashboard figure ``key`` under the request's filters; 404 when unknown or with nothing to draw."""
+    from django.http import Http404
+
+    board, _, _ = _dashboard_for(request)
+    f = board.figure(key)
+    if f is None or not f.drawable:
+        raise Http404("No such figure, or nothing to plot with these filters.")
+    return f
+
+
 def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     """The CSV of exactly the data one dashboard figure draws (same filters as the page)."""
     _require(request, "assessment.view_visit")
-    board, _, _ = _dashboard_for(request)
-    f = board.figure(key)
-    if f is None or f.csv is None:
-        from django.http import Http404
-
-        raise Http404("No such figure, or nothing to plot with these filters.")
+    f = _figure_or_404(request, key)
     response = HttpResponse(f.csv(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="seedtrack-{key}.csv"'
     return response
@@ -336,10 +342,5 @@ def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
     _require(request, "assessment.view_visit")
     from reports import plots
 
-    board, _, _ = _dashboard_for(request)
-    f = board.figure(key)
-    if f is None or f.build is None:
-        from django.http import Http404
-
-        raise Http404("No such figure, or nothing to plot with these filters.")
+    f = _figure_or_404(request, key)
     return HttpResponse(plots.svg_inline(f.build(), f.title, f.caption), content_type="image/svg+xml; charset=utf-8")

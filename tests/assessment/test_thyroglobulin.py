@@ -358,3 +358,13 @@ def test_threshold_compared_exactly() -> None:
     at = classify_response_to_therapy(imaging=ImagingStatus.NEGATIVE, suppressed_tg=at_one, tgab=_tgab("<4"))
     assert below.category is AtaCategory.INDETERMINATE
     assert at.category is AtaCategory.BIOCHEMICAL_INCOMPLETE
+
+
+@pytest.mark.parametrize("overall, nonspecific, expected", [
+    ("CR", False, "negative"), ("CR", True, "non_specific"), ("PR", False, "structural"),
+    ("NON_CR_NON_PD", True, "structural"), ("NE", False, "structural"),
+])
+def test_imaging_status_for_ata_comes_from_the_recist_category(overall, nonspecific, expected):
+    from assessment.thyroglobulin import imaging_status_from_recist
+
+    assert imaging_status_from_recist(overall, nonspecific).value == expected
