@@ -50,7 +50,8 @@ def test_nurse_records_an_overdue_visit_from_the_worklist(browser_login, live_se
     row.get_by_role("link", name=f"Record 2 months visit for {p.study_id}").click()
     assert page.locator("#id_visit-timepoint").input_value() == "m2"
     # keyboard only: the focus starts on the visit date (today, pre-filled); Enter moves to the first axis
-    assert page.evaluate("document.activeElement.id") == "id_visit-visit_date"
+    # the form's deferred script sets the focus: wait for it rather than racing it
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'id_visit-visit_date'")
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == page.get_by_label("L1 long axis (mm)").get_attribute("id")
     page.keyboard.type("21")
