@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,25 +35,20 @@ def test_physician_dashboard_renders_every_figure_and_csv_matches(live_server, p
     assert "41/42 (97.62%" in table and "37/42 (88.10%" in table and "36/42 (85.71%, 95% CI 72.16–93.28)" in table
     for key in ("remission", "waterfall", "spider", "swimmer", "km", "tg", "volume", "dose"):
         page.locator(f"#fig-{key} svg").wait_for()  # all loaded before the test ends (no request in flight)
-    counts = page.evaluate("""() => ({
-        rate: document.querySelectorAll('#fig-remission [id^="rate-"]').length,
-        bars: document.querySelectorAll('#fig-waterfall [id^="bar-"]').length,
-        spider: document.querySelectorAll('#fig-spider [id^="spider-"]').length,
-        swim: document.querySelectorAll('#fig-swimmer [id^="swim-"]').length,
-        km: document.querySelectorAll('#fig-km [id^="km-"]').length,
-        tg: document.querySelectorAll('#fig-tg [id^="tg-"]').length,
-        volume: document.querySelectorAll('#fig-volume [id^="volume-"]').length,
-        dose: document.querySelectorAll('#fig-dose [id^="dose-"]').length,
-    })""")
-    assert counts == {"rate": 6, "bars": 42, "spider": 42, "swim": 42, "km": 1, "tg": 42, "volume": 4, "dose": 42}
+    drawn_marks = {  # figure: (id prefix of its marks, how many the demo cohort gives)
+        "remission": ("rate", 6), "waterfall": ("bar", 42), "spider": ("spider", 42), "swimmer": ("swim", 42),
+        "km": ("km", 1), "tg": ("tg", 42), "volume": ("volume", 4), "dose": ("dose", 42),
+    }
+    for key, (prefix, n) in drawn_marks.items():
+        expect(page.locator(f'#fig-{key} [id^="{prefix}-"]')).to_have_count(n)
     for key in ("remission", "waterfall", "km"):
         assert page.locator(f"#fig-{key} svg").get_attribute("aria-label")  # accessible name
     shot("dashboard")
     with page.expect_download() as dl:
         page.locator("#fig-waterfall").get_by_role("link", name="Data (CSV)").click()
     rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text(encoding="utf-8"))))
-    assert len(rows) == counts["bars"]
-    drawn = page.evaluate("""() => [...document.querySelectorAll('#fig-waterfall [id^="bar-"]')].map(e => e.id)""")
+    assert len(rows) == drawn_marks["waterfall"][1]
+    drawn = [page.locator('#fig-waterfall [id^="bar-"]').nth(i).get_attribute("id") for i in range(drawn_marks["waterfall"][1])]
     assert sorted(drawn) == sorted("bar-" + r["patient"].lower() for r in rows)
     assert sum(r["best_response"] == "PD" for r in rows) == 1  # the one PD at its best (2-month progression)
 
@@ -67,7 +63,7 @@ def test_reviewer_filters_the_dashboard_by_site_and_mode(live_server, page, demo
     assert "modified RECIST (per lesion)" in page.locator("h1").inner_text()
     assert "12 patients" in page.locator("h1").inner_text()
     assert "lesion" in page.locator("#table1 h2").inner_text()
-    page.wait_for_function("() => document.querySelectorAll('figure.plot svg').length === "
-                           "document.querySelectorAll('figure.plot[data-svg-url]').length")
-    assert page.locator('#fig-waterfall [id^="bar-"]').count() == 12  # DLH only
+    for figure in page.locator("figure.plot[data-svg-url]").all():
+        expect(figure.locator("svg")).to_have_count(1)
+    expect(page.locator('#fig-waterfall [id^="bar-"]')).to_have_count(12)  # DLH only
     assert "NTC-" not in page.locator("#fig-waterfall").inner_text()
