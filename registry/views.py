@@ -220,6 +220,7 @@ DELETABLE = {"patient": Patient, "lesion": Lesion, "course": IodineCourse, "elig
 
 
 def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Confirmation page listing what the deletion takes (or what blocks it), then the deletion with a reason."""
     model = DELETABLE.get(kind)
     if model is None:
         from django.http import Http404
@@ -229,6 +230,7 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         request.user, model, pk)
     _require(request, f"registry.delete_{model._meta.model_name}")
     patient = obj if model is Patient else obj.patient
+    label = f"{model._meta.verbose_name} {obj}"
     form = DeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -236,10 +238,12 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"Deleted {obj} ({form.cleaned_data['reason']}).")
+            messages.success(request, f"Deleted {label} ({form.cleaned_data['reason']}).")
             if model is Patient:
                 return redirect("registry:patient_list")
             return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", {
-        "form": form, "patient": patient, "title": f"Delete {model._meta.verbose_name} {obj}", "danger": True,
+    will_delete, blocked = services.deletion_preview(user=request.user, instance=obj)
+    return render(request, "registry/delete.html", {
+        "form": form, "patient": patient, "title": f"Delete {label}", "will_delete": will_delete,
+        "blocked": blocked, "label": label,
     })
