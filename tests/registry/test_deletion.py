@@ -3,9 +3,6 @@ reason (cascaded rows included), refusals naming what blocks a record, DICOM fil
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal as D
-
 import pytest
 from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -13,33 +10,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.urls import reverse
 
-from assessment import services as followup
 from assessment.models import FollowUpResult, Measurement, Visit
-from dosimetry import services as dosimetry
 from dosimetry.models import DicomFile, DosePlan, ImplantProcedure
 from registry import services
 from registry.models import IodineCourse, Lesion, Patient
 
 REASON = "registered twice (duplicate of AAA-0002)"
-
-
-def _visit(patient, user, when, timepoint, long_mm, short_mm):
-    lesion = patient.lesions.get(label="L1")
-    return followup.visit_save(user=user, patient=patient, data=followup.VisitInput(
-        visit={"visit_date": when, "timepoint": timepoint, "modality": "ct"},
-        measurements={lesion.pk: {"qualifier": "measured", "long_mm": D(long_mm), "short_mm": D(short_mm),
-                                  "third_mm": None}}))
-
-
-@pytest.fixture
-def followed(procedure, users, export):
-    """The eligible patient with an implant, a DICOM-imported pre-plan (stored files), baseline and 2-month visits."""
-    patient = procedure.patient
-    imp = dosimetry.dicom_upload(user=users["nurse"], procedure=procedure, kind="pre", files=export())
-    dosimetry.dicom_import_confirm(user=users["nurse"], imp=imp, mapping={"GTV_L1": "GTV", "Skin": ""})
-    _visit(patient, users["nurse"], dt.date(2018, 1, 20), "baseline", "28", "20")
-    _visit(patient, users["nurse"], dt.date(2018, 4, 5), "m2", "20", "13")
-    return patient
 
 
 def _history_models():
