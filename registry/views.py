@@ -16,6 +16,7 @@ from registry import selectors, services
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient
+from registry.queries import PatientListQuery
 from registry.roles import can_see_identifiers
 from registry.units import ACCEPTED_UNITS
 
@@ -48,15 +49,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def patient_list(request: HttpRequest) -> HttpResponse:
     _require(request, "registry.view_patient")
-    params = {k: request.GET.get(k, "").strip() for k in ("q", "site", "rair", "eligibility")}
+    query = PatientListQuery(request.GET, user=request.user)
+    values = query.values()
+    params = {k: values[k] or "" for k in ("q", "site", "rair", "eligibility")}
     qs = selectors.patient_list(request.user, **params)
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page = Paginator(qs, 25).get_page(values["page"] or 1)
     return render(request, "registry/patient_list.html", {
         "page": page,
         "params": params,
-        "querystring": query.urlencode(),
+        "query_errors": query.messages(),
+        "querystring": query.querystring(without=("page",)),
         "sites": selectors.sites_for(request.user),
         "rair_choices": c.RairStatus.choices,
         "eligibility_choices": c.EligibilityStatus.choices,
