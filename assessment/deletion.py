@@ -22,9 +22,12 @@ def _visits_text(visits) -> str:
 
 
 def patient_visits_first(patient) -> Iterable[QuerySet]:
-    from assessment.models import Visit
+    """Labs and toxicity scores first (their history rows keep the visit they belonged to, instead of the
+    visit link being set to null on the way), then the visits with their measurements and new lesions."""
+    from assessment.models import LabResult, Toxicity, Visit
 
-    return [Visit.objects.filter(patient=patient).order_by("-visit_date", "-pk")]
+    return [LabResult.objects.filter(patient=patient), Toxicity.objects.filter(patient=patient),
+            Visit.objects.filter(patient=patient).order_by("-visit_date", "-pk")]
 
 
 def lesion_blockers(lesion) -> list[str]:

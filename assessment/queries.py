@@ -5,7 +5,7 @@ from __future__ import annotations
 from assessment import choices as c
 from registry.queries import QueryForm, query_form, site_choices
 
-MODE_CHOICES = (("strict", "RECIST 1.1 (per patient)"), ("per_lesion", "modified RECIST (per lesion)"))
+MODE_LABELS = {"strict": "RECIST 1.1 (per patient)", "per_lesion": "modified RECIST (per lesion)"}
 INLINE_CHOICES = (("0", "figures loaded separately"), ("1", "every figure in the page"))
 
 
@@ -31,12 +31,11 @@ class DashboardQuery(QueryForm):
         from assessment.cohort import MODES
         from registry import choices as rc
 
-        assert {v for v, _ in MODE_CHOICES} == set(MODES)
         self.fields["site"] = self.choice("site", site_choices(self.user), empty="empty for all my sites")
         self.fields["from"] = self.date("implant from")
         self.fields["to"] = self.date("implant to")
         self.fields["histology"] = self.choice("histology", rc.Histology.choices, empty="empty for all")
-        self.fields["mode"] = self.choice("mode", MODE_CHOICES, empty="empty for the protocol's")
+        self.fields["mode"] = self.choice("mode", [(m, MODE_LABELS.get(m, m)) for m in MODES], empty="empty for the protocol's")
         self.fields["inline"] = self.choice("inline", INLINE_CHOICES, empty="empty for 0")
 
     def clean(self):
