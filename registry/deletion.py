@@ -58,16 +58,25 @@ class Deleted:
     files: tuple[str, ...]
 
     def lines(self) -> list[str]:
-        """One line per kind of record, largest first: "12 visits"."""
-        out = []
-        for label, n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            if not n:
-                continue
+        """One line per kind of clinical record, in the order of the record ("1 patient", "2 visits", …), then
+        the derived results (recomputed from the facts, not kept) and the stored files."""
+        from registry.roles import CLINICAL_MODELS
+
+        order = [f"{app}.{name}" for app, names in CLINICAL_MODELS.items() for name in names]
+        clinical, derived = [], 0
+        for label, n in self.counts.items():
             model = apps.get_model(label)
-            if model._meta.auto_created:  # many-to-many link rows: not a record of their own
+            key = f"{model._meta.app_label}.{model._meta.model_name}"
+            if not n or model._meta.auto_created:  # many-to-many link rows: not a record of their own
                 continue
-            name = model._meta.verbose_name if n == 1 else model._meta.verbose_name_plural
-            out.append(f"{n} {name}")
+            if key in order:
+                clinical.append((order.index(key), n, model))
+            else:
+                derived += n
+        out = [f"{n} {model._meta.verbose_name if n == 1 else model._meta.verbose_name_plural}"
+               for _i, n, model in sorted(clinical, key=lambda t: t[0])]
+        if derived:
+            out.append(f"{derived} derived result{'s' if derived != 1 else ''} (computed from the facts above)")
         if self.files:
             out.append(f"{len(self.files)} stored file{'s' if len(self.files) != 1 else ''} (removed from storage)")
         return out
