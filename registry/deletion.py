@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.db import models, router, transaction
-from django.db.models.deletion import Collector
+from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
 BeforeDelete = Callable[[models.Model], Iterable[models.QuerySet]]
 Blocker = Callable[[models.Model], Iterable[str]]
@@ -42,6 +42,13 @@ def register_blocker(model: type[models.Model], fn: Blocker) -> None:
         _BLOCKERS[model].append(fn)
 
 
+def protected_sentence(exc: ProtectedError | RestrictedError) -> str:
+    """A ProtectedError nobody declared a blocker for, as a sentence naming what still refers to the record."""
+    found = Counter(obj._meta.verbose_name for obj in exc.protected_objects if hasattr(obj, "_meta"))
+    named = ", ".join(f"{n} {name}{'s' if n != 1 else ''}" for name, n in sorted(found.items()))
+    return f"{named or 'other records'} still refer to it"
+
+
 def blockers(instance: models.Model) -> list[str]:
     """Sentences naming what keeps ``instance`` from being deleted on its own (empty: it may go)."""
     out: list[str] = []
@@ -56,6 +63,7 @@ class Deleted:
 
     counts: dict[str, int]
     files: tuple[str, ...]
+    blocked: tuple[str, ...] = ()  # a preview that met a protection nobody declared a blocker for
 
     def lines(self) -> list[str]:
         """One line per kind of clinical record, in the order of the record ("1 patient", "2 visits", …), then
@@ -160,6 +168,8 @@ def preview(instance: models.Model, *, user) -> Deleted:
         with transaction.atomic():
             result = delete_record(instance, user=user, reason="(preview)")
             transaction.set_rollback(True)
+    except (ProtectedError, RestrictedError) as exc:
+        return Deleted(counts={}, files=(), blocked=(protected_sentence(exc),))
     finally:
         instance.pk = pk  # the collector clears the primary key of what it deleted
     return result

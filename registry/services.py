@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from registry import choices as c
@@ -316,7 +317,8 @@ def deletion_preview(*, user, instance: models.Model) -> tuple[list[str], list[s
     blocked = deletion.blockers(instance)
     if blocked:
         return [], blocked
-    return deletion.preview(instance, user=user).lines(), []
+    result = deletion.preview(instance, user=user)
+    return ([], list(result.blocked)) if result.blocked else (result.lines(), [])
 
 
 @transaction.atomic
@@ -332,7 +334,11 @@ def delete_with_reason(*, user, instance: models.Model, reason: str) -> deletion
         raise ValidationError({"reason": f"Give the reason for the deletion (at least {MIN_REASON_CHARS} "
                                          f"characters); got {reason!r}."})
     patient = None if isinstance(instance, Patient) else owning_patient(instance)
-    result = deletion.delete_record(instance, user=user, reason=reason)
+    label = f"{instance._meta.verbose_name.capitalize()} {instance}"
+    try:
+        result = deletion.delete_record(instance, user=user, reason=reason)
+    except (ProtectedError, RestrictedError) as exc:  # a protection no app declared a blocker for
+        raise ValidationError(f"{label} cannot be deleted: {deletion.protected_sentence(exc)}.") from None
     if patient is not None:
         recompute_patient(patient)
         recompute_followup(patient)

@@ -161,3 +161,16 @@ def test_delete_page_shows_the_refusal_for_a_measured_lesion(followed, users, lo
     posted = client.post(url, {"reason": REASON})
     assert posted.status_code == 200 and "cannot be deleted" in posted.content.decode()
     assert Lesion.objects.filter(pk=lesion.pk).exists()
+
+
+def test_an_undeclared_protection_is_a_clear_refusal_not_a_500(followed, users, monkeypatch):
+    """Should an app add a PROTECT link without declaring its blocker, the deletion is refused in words."""
+    from registry import deletion
+
+    monkeypatch.setattr(deletion, "_BLOCKERS", {})
+    procedure = followed.procedures.get()
+    with pytest.raises(ValidationError, match=r"^\['Implant procedure .* cannot be deleted: 2 visits still refer"):
+        services.delete_with_reason(user=users["physician"], instance=procedure, reason=REASON)
+    assert services.deletion_preview(user=users["physician"], instance=procedure) == (
+        [], ["2 visits still refer to it"])
+    assert Visit.objects.filter(procedure=procedure).count() == 2
