@@ -24,3 +24,13 @@ class AssessmentConfig(AppConfig):
         audit.register(Toxicity, "patient_id")
         audit.register(NewTherapy, "patient_id")
         audit.register(LesionDesignation, "lesion__patient_id")
+
+        # Explicit deletion rules (registry/deletion.py): visits go before the implants they point to.
+        from assessment import deletion as rules
+        from dosimetry.models import ImplantProcedure
+        from registry import deletion
+        from registry.models import Lesion, Patient
+
+        deletion.register_before_delete(Patient, rules.patient_visits_first)
+        deletion.register_blocker(Lesion, rules.lesion_blockers)
+        deletion.register_blocker(ImplantProcedure, rules.procedure_blockers)

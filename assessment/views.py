@@ -26,6 +26,7 @@ from assessment.forms import (
     VisitForm,
 )
 from assessment.models import NewTherapy, Visit, VisitResult
+from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
 from assessment.schedule import suggest_timepoint
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
@@ -40,11 +41,13 @@ class _Forms:
 
     def __init__(self, request: HttpRequest, patient, visit: Visit | None, procedure):
         data = request.POST if request.method == "POST" else None
+        self.query = VisitCreateQuery(request.GET, user=request.user)
         today = timezone.localdate()
         initial = {}
         if visit is None:
             when = today
-            tp = request.GET.get("timepoint") or suggest_timepoint(procedure.date, when, services.schedule_settings())
+            tp = self.query.values()["timepoint"] or suggest_timepoint(procedure.date, when,
+                                                                       services.schedule_settings())
             initial = {"visit_date": when, "timepoint": tp, "modality": c.Modality.CT}
         self.visit = VisitForm(data, instance=visit or Visit(patient=patient, procedure=procedure), initial=initial,
                                prefix="visit")
@@ -130,6 +133,9 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
         messages.error(request, "Record the implant procedure first: follow-up counts from its date (day 0).")
         return redirect("registry:patient_detail", pk=patient.pk)
     forms = _Forms(request, patient, visit, procedure)
+    if visit is None and request.method == "GET":
+        for problem in forms.query.messages():
+            messages.error(request, f"{problem} (the time point is suggested from the date instead)")
     if request.method == "POST" and forms.is_valid():
         try:
             saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
@@ -191,10 +197,11 @@ def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
     _require(request, "assessment.view_visit")
-    site = request.GET.get("site", "").strip()
+    query = WorklistQuery(request.GET, user=request.user)
+    site = query.values()["site"]
     rows = selectors.worklist_for(request.user, timezone.localdate(), site=site)
     return render(request, "assessment/worklist.html", {
-        "rows": rows, "site": site, "sites": registry_selectors.sites_for(request.user),
+        "rows": rows, "site": site, "query_errors": query.messages(), "sites": registry_selectors.sites_for(request.user),
         "counts": {s: sum(1 for r in rows if r.visit.status == s) for s in selectors.WORKLIST_STATUSES},
         "can_add_visit": request.user.has_perm("assessment.add_visit"),
     })
@@ -280,24 +287,19 @@ def _cached_dashboard(request: HttpRequest, flt):
 
 
 def _dashboard_for(request: HttpRequest):
-    """Filters from the query string → (dashboard, filter values, error message)."""
-    import datetime as dt
+    """Filters from the query string → (dashboard, validated query form, error messages).
 
+    Bad parameters give their messages and the whole cohort (never a 500)."""
     from assessment import cohort as co
 
-    q = {k: request.GET.get(k, "").strip() for k in ("site", "from", "to", "histology", "mode")}
-    error = ""
+    query = DashboardQuery(request.GET, user=request.user)
+    errors = query.messages()
     try:
-        dates = {k: dt.date.fromisoformat(q[k]) if q[k] else None for k in ("from", "to")}
-    except ValueError:
-        error, dates = f"Dates must be YYYY-MM-DD; got from={q['from']!r}, to={q['to']!r}.", {"from": None, "to": None}
-    flt = co.CohortFilter(site=q["site"] or None, implant_from=dates["from"], implant_to=dates["to"],
-                          histology=q["histology"] or None, mode=q["mode"] or None) if not error else co.CohortFilter()
-    try:
-        board = _cached_dashboard(request, flt)
-    except co.CohortFilterError as exc:
-        error, board = str(exc), _cached_dashboard(request, co.CohortFilter())
-    return board, q, error
+        board = _cached_dashboard(request, query.cohort_filter())
+    except co.CohortFilterError as exc:  # e.g. mode=strict on results stored per lesion
+        errors.append(str(exc))
+        board = _cached_dashboard(request, co.CohortFilter())
+    return board, query, errors
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -306,12 +308,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     from registry import choices as registry_choices
     from reports import plots
 
-    board, q, error = _dashboard_for(request)
-    inline = request.GET.get("inline") == "1"  # every figure in the page itself (for saving the page whole)
+    board, query, errors = _dashboard_for(request)
+    inline = query.values()["inline"] == "1"  # every figure in the page itself (for saving the page whole)
     figures = [(f, plots.svg_inline(f.build(), f.title, f.caption) if inline and f.build else "")
                for f in board.figures]
+    q = {k: v.isoformat() if hasattr(v, "isoformat") else (v or "") for k, v in query.values().items()}
     return render(request, "assessment/dashboard.html", {
-        "board": board, "figures": figures, "q": q, "error": error, "query": request.GET.urlencode(),
+        "board": board, "figures": figures, "q": q, "error": " ".join(errors), "errors": errors,
+        "query": query.querystring(without=("inline",)),
         "sites": registry_selectors.sites_for(request.user), "histologies": registry_choices.Histology.choices,
     })
 
@@ -320,17 +324,32 @@ def _figure_or_404(request: HttpRequest, key: str):
     """The dashboard figure ``key`` under the request's filters; 404 when unknown or with nothing to draw."""
     from django.http import Http404
 
-    board, _, _ = _dashboard_for(request)
+    board, _, errors = _dashboard_for(request)
+    if errors:
+        raise _BadQuery(errors)
     f = board.figure(key)
     if f is None or not f.drawable:
         raise Http404("No such figure, or nothing to plot with these filters.")
     return f
 
 
+class _BadQuery(Exception):
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+
+
+def _bad_query_response(exc: _BadQuery) -> HttpResponse:
+    return HttpResponse("\n".join(exc.messages) + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
 def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     """The CSV of exactly the data one dashboard figure draws (same filters as the page)."""
     _require(request, "assessment.view_visit")
-    f = _figure_or_404(request, key)
+    try:
+        f = _figure_or_404(request, key)
+    except _BadQuery as exc:
+        return _bad_query_response(exc)
     response = HttpResponse(f.csv(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="seedtrack-{key}.csv"'
     return response
@@ -342,5 +361,8 @@ def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
     _require(request, "assessment.view_visit")
     from reports import plots
 
-    f = _figure_or_404(request, key)
+    try:
+        f = _figure_or_404(request, key)
+    except _BadQuery as exc:
+        return _bad_query_response(exc)
     return HttpResponse(plots.svg_inline(f.build(), f.title, f.caption), content_type="image/svg+xml; charset=utf-8")

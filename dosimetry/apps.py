@@ -16,3 +16,9 @@ class DosimetryConfig(AppConfig):
         audit.register(ImplantProcedure, "patient_id")
         audit.register(DosePlan, "procedure__patient_id")
         audit.register(StructureDose, "plan__procedure__patient_id")
+
+        from dosimetry import deletion as rules
+        from registry import deletion
+        from registry.models import Lesion
+
+        deletion.register_blocker(Lesion, rules.lesion_blockers)

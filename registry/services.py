@@ -12,9 +12,11 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
+from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from registry import choices as c
+from registry import deletion
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
 from registry.iodine import cumulative_activity_gbq
 from registry.models import (
@@ -283,24 +285,64 @@ def stage_sign_off(*, user, patient: Patient) -> Patient:
     return _save(patient, user, reason="stage signed off")
 
 
-@transaction.atomic
-def delete_with_reason(*, user, instance: models.Model, reason: str) -> None:
-    """Delete a clinical record; the reason goes on the history row (physicians and data managers only)."""
+MIN_REASON_CHARS = 5
+_PARENTS = ("patient", "visit", "lesion", "course", "procedure", "plan", "dicom_import")
+
+
+def owning_patient(instance: models.Model) -> Patient | None:
+    """The patient a clinical record belongs to, following its parent links (measurement → visit → patient)."""
+    seen = 0
+    while instance is not None and not isinstance(instance, Patient) and seen < 5:
+        instance = next((getattr(instance, name) for name in _PARENTS if hasattr(instance, name)), None)
+        seen += 1
+    return instance if isinstance(instance, Patient) else None
+
+
+def _check_deletion(user, instance: models.Model) -> None:
     opts = instance._meta
     if not user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"):
         raise PermissionDenied(f"You may not delete a {opts.verbose_name}.")
+    blocked = deletion.blockers(instance)
+    if blocked:
+        raise ValidationError(
+            f"{opts.verbose_name.capitalize()} {instance} cannot be deleted: {'; '.join(blocked)}."
+        )
+
+
+def deletion_preview(*, user, instance: models.Model) -> tuple[list[str], list[str]]:
+    """(what deleting ``instance`` would remove, one line per kind; what blocks it). Nothing is changed."""
+    opts = instance._meta
+    if not user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"):
+        raise PermissionDenied(f"You may not delete a {opts.verbose_name}.")
+    blocked = deletion.blockers(instance)
+    if blocked:
+        return [], blocked
+    result = deletion.preview(instance, user=user)
+    return ([], list(result.blocked)) if result.blocked else (result.lines(), [])
+
+
+@transaction.atomic
+def delete_with_reason(*, user, instance: models.Model, reason: str) -> deletion.Deleted:
+    """Delete a clinical record with everything that belongs to it, in one transaction (physicians and data
+    managers only). Every deleted row, cascaded ones included, gets a history row with the user and the reason;
+    stored files of the deleted rows are removed from storage once the transaction commits. A record that other
+    clinical data depends on (a lesion measured at visits, an implant that is day 0 of visits) is refused with
+    the sentence naming what blocks it; deleting the whole patient takes everything."""
+    _check_deletion(user, instance)
     reason = (reason or "").strip()
-    if len(reason) < 5:
-        raise ValidationError({"reason": "Give the reason for the deletion (at least 5 characters)."})
-    patient = instance if isinstance(instance, Patient) else getattr(instance, "patient", None)
-    if patient is None and hasattr(instance, "visit"):  # a measurement or a new lesion
-        patient = instance.visit.patient
-    instance._history_user = user
-    instance._change_reason = reason
-    instance.delete()
-    if patient is not None and not isinstance(instance, Patient):
+    if len(reason) < MIN_REASON_CHARS:
+        raise ValidationError({"reason": f"Give the reason for the deletion (at least {MIN_REASON_CHARS} "
+                                         f"characters); got {reason!r}."})
+    patient = None if isinstance(instance, Patient) else owning_patient(instance)
+    label = f"{instance._meta.verbose_name.capitalize()} {instance}"
+    try:
+        result = deletion.delete_record(instance, user=user, reason=reason)
+    except (ProtectedError, RestrictedError) as exc:  # a protection no app declared a blocker for
+        raise ValidationError(f"{label} cannot be deleted: {deletion.protected_sentence(exc)}.") from None
+    if patient is not None:
         recompute_patient(patient)
         recompute_followup(patient)
+    return result
 
 
 def recompute_followup(patient: Patient) -> None:

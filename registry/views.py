@@ -16,6 +16,7 @@ from registry import selectors, services
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient
+from registry.queries import PatientListQuery
 from registry.roles import can_see_identifiers
 from registry.units import ACCEPTED_UNITS
 
@@ -48,15 +49,16 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def patient_list(request: HttpRequest) -> HttpResponse:
     _require(request, "registry.view_patient")
-    params = {k: request.GET.get(k, "").strip() for k in ("q", "site", "rair", "eligibility")}
+    query = PatientListQuery(request.GET, user=request.user)
+    values = query.values()
+    params = {k: values[k] or "" for k in ("q", "site", "rair", "eligibility")}
     qs = selectors.patient_list(request.user, **params)
-    page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    page = Paginator(qs, 25).get_page(values["page"] or 1)
     return render(request, "registry/patient_list.html", {
         "page": page,
         "params": params,
-        "querystring": query.urlencode(),
+        "query_errors": query.messages(),
+        "querystring": query.querystring(without=("page",)),
         "sites": selectors.sites_for(request.user),
         "rair_choices": c.RairStatus.choices,
         "eligibility_choices": c.EligibilityStatus.choices,
@@ -220,6 +222,7 @@ DELETABLE = {"patient": Patient, "lesion": Lesion, "course": IodineCourse, "elig
 
 
 def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Confirmation page listing what the deletion takes (or what blocks it), then the deletion with a reason."""
     model = DELETABLE.get(kind)
     if model is None:
         from django.http import Http404
@@ -229,6 +232,7 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         request.user, model, pk)
     _require(request, f"registry.delete_{model._meta.model_name}")
     patient = obj if model is Patient else obj.patient
+    label = f"{model._meta.verbose_name} {obj}"
     form = DeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -236,10 +240,12 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"Deleted {obj} ({form.cleaned_data['reason']}).")
+            messages.success(request, f"Deleted {label} ({form.cleaned_data['reason']}).")
             if model is Patient:
                 return redirect("registry:patient_list")
             return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", {
-        "form": form, "patient": patient, "title": f"Delete {model._meta.verbose_name} {obj}", "danger": True,
+    will_delete, blocked = services.deletion_preview(user=request.user, instance=obj)
+    return render(request, "registry/delete.html", {
+        "form": form, "patient": patient, "title": f"Delete {label}", "will_delete": will_delete,
+        "blocked": blocked, "label": label,
     })

@@ -17,3 +17,17 @@
     }
   });
 })();
+
+// The filter form cannot ask for an implant period that ends before it starts: each date bounds the other.
+(function () {
+  const from = document.getElementById("f-from");
+  const to = document.getElementById("f-to");
+  if (!from || !to) return;
+  function bound() {
+    to.min = from.value || "";
+    from.max = to.value || "";
+  }
+  from.addEventListener("change", bound);
+  to.addEventListener("change", bound);
+  bound();
+})();

@@ -40,7 +40,9 @@ def test_bad_filter_is_explained_not_a_500(client, login, users, six):  # noqa: 
     login(users["physician"])
     r = client.get("/dashboard/?site=ZZZ&from=2018-13-01")
     assert r.status_code == 200
-    assert "Dates must be YYYY-MM-DD" in r.content.decode()
+    page = r.content.decode()
+    assert "from: got &#x27;2018-13-01&#x27;; allowed: a date YYYY-MM-DD" in page
+    assert "site: got &#x27;ZZZ&#x27;; allowed: one of AAA (empty for all my sites)" in page  # her sites only
     r = client.get("/dashboard/?site=ZZZ")
     assert "site: got &#x27;ZZZ&#x27;" in r.content.decode()
 

@@ -1,0 +1,54 @@
+"""Query-string forms of the follow-up pages (see ``registry/queries.py``)."""
+
+from __future__ import annotations
+
+from assessment import choices as c
+from registry.queries import QueryForm, query_form, site_choices
+
+MODE_LABELS = {"strict": "RECIST 1.1 (per patient)", "per_lesion": "modified RECIST (per lesion)"}
+INLINE_CHOICES = (("0", "figures loaded separately"), ("1", "every figure in the page"))
+
+
+@query_form("assessment:worklist")
+class WorklistQuery(QueryForm):
+    def add_fields(self) -> None:
+        self.fields["site"] = self.choice("site", site_choices(self.user), empty="empty for all my sites")
+
+
+@query_form("assessment:visit_create")
+class VisitCreateQuery(QueryForm):
+    def add_fields(self) -> None:
+        self.fields["timepoint"] = self.choice("time point", c.Timepoint.choices,
+                                               empty="empty to have it suggested from the date")
+
+
+@query_form("assessment:dashboard", "assessment:dashboard_csv", "assessment:dashboard_svg")
+class DashboardQuery(QueryForm):
+    """The dashboard filters: site, implant period (from ≤ to), histology, analysis mode; ``inline`` draws every
+    figure in the page itself. Choices come from the models, so the form cannot ask for what does not exist."""
+
+    def add_fields(self) -> None:
+        from assessment.cohort import MODES
+        from registry import choices as rc
+
+        self.fields["site"] = self.choice("site", site_choices(self.user), empty="empty for all my sites")
+        self.fields["from"] = self.date("implant from")
+        self.fields["to"] = self.date("implant to")
+        self.fields["histology"] = self.choice("histology", rc.Histology.choices, empty="empty for all")
+        self.fields["mode"] = self.choice("mode", [(m, MODE_LABELS.get(m, m)) for m in MODES], empty="empty for the protocol's")
+        self.fields["inline"] = self.choice("inline", INLINE_CHOICES, empty="empty for 0")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("from"), data.get("to")
+        if start and end and start > end:
+            self.add_problem("from", f"a date on or before to ({end.isoformat()})")
+        return data
+
+    def cohort_filter(self):
+        """The ``CohortFilter`` of valid parameters; the whole cohort when any is bad."""
+        from assessment.cohort import CohortFilter
+
+        v = self.values()
+        return CohortFilter(site=v["site"] or None, implant_from=v["from"], implant_to=v["to"],
+                            histology=v["histology"] or None, mode=v["mode"] or None)
