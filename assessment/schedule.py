@@ -58,6 +58,7 @@ __all__ = [
     "ScheduledVisit",
     "VisitStatus",
     "suggest_timepoint",
+    "timepoint_window",
     "urgency_key",
     "visit_schedule",
 ]
@@ -392,6 +393,19 @@ def _status(
         idx = FOLLOW_UP_TIMEPOINTS.index(w.timepoint)
         reason += f", {TIMEPOINT_LABELS[FOLLOW_UP_TIMEPOINTS[idx - 1]]} visit not done either"
     return VisitStatus.MISSED, reason
+
+
+def timepoint_window(implant_date: date, timepoint: str, settings: ScheduleSettings | None = None) -> tuple[date, date]:
+    """The window (first day, last day, both inclusive) of one protocol time point of this implant — the same
+    windows :func:`visit_schedule` uses (baseline: implant − ``baseline_max_days_before`` to the implant day)."""
+    cfg = ScheduleSettings() if settings is None else settings
+    if not isinstance(cfg, ScheduleSettings):
+        raise ScheduleInputError("settings", cfg, "a ScheduleSettings")
+    _check_date("implant_date", implant_date)
+    w = next((w for w in _windows(implant_date, cfg) if w.timepoint == timepoint), None)
+    if w is None:
+        raise ScheduleInputError("timepoint", timepoint, ", ".join(PROTOCOL_TIMEPOINTS))
+    return w.start, w.end
 
 
 def suggest_timepoint(implant_date: date, visit_date: date, settings: ScheduleSettings | None = None) -> str:

@@ -26,6 +26,7 @@ from assessment import recist
 from assessment.mda import MdaError, mda_bone_response
 from assessment.models import (
     FollowUpResult,
+    FollowUpStatus,
     LabResult,
     LesionDesignation,
     LesionVisitResult,
@@ -335,6 +336,36 @@ def therapy_save(*, user, patient: Patient, data: Mapping[str, Any], therapy: Ne
     _save(therapy, user)
     recompute_followup(patient)
     return therapy
+
+
+@transaction.atomic
+def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any]) -> FollowUpStatus:
+    """Record where the patient stands in the follow-up (in follow-up, completed, lost, withdrawn, died).
+
+    Besides the model's rules: the date may not be before the index implant nor before the latest recorded visit
+    (a visit is a contact: the last contact, a death or a withdrawal cannot precede it). Audited: the history row
+    carries the user and a reason naming the status and its date. Raises ``ValidationError`` naming the field."""
+    status = FollowUpStatus.objects.filter(patient=patient).first() or FollowUpStatus(patient=patient)
+    _assign(status, data)
+    if status.status != c.FollowUpState.DIED:
+        status.death_cause, status.death_cause_detail = status.death_cause or "", status.death_cause_detail or ""
+    when = status.status_date
+    if when is not None:
+        procedure = index_procedure(patient)
+        if procedure is not None and when < procedure.date:
+            raise ValidationError({"status_date": f"Date {when} is before the implant ({procedure.date}); "
+                                                  "allowed: on or after the implant."})
+        last = patient.visits.order_by("-visit_date").values_list("visit_date", flat=True).first()
+        if last is not None and when < last:
+            raise ValidationError({"status_date": f"Date {when} is before the latest recorded visit ({last}); "
+                                                  f"allowed: {last} or later ({status.date_label} cannot precede "
+                                                  "a visit that took place)."})
+    reason = f"follow-up status: {status.get_status_display()}"
+    if when is not None:
+        reason += f" ({status.date_label} {when})"
+    if status.status == c.FollowUpState.DIED:
+        reason += f", cause: {status.get_death_cause_display()}"
+    return _save(status, user, reason)
 
 
 # --- the recomputation -------------------------------------------------------------------------------------------
@@ -712,8 +743,12 @@ def patient_schedule(patient: Patient, today: date | None = None) -> tuple[Sched
         return ()
     visits = [RecordedVisit(v.visit_date, v.timepoint) for v in patient.visits.all()]
     therapy = patient.new_therapies.filter(start_date__gt=procedure.date).order_by("start_date").first()
+    ends = [therapy.start_date] if therapy else []
+    status = FollowUpStatus.objects.filter(patient=patient).first()
+    if status is not None and status.left and status.status_date and status.status_date >= procedure.date:
+        ends.append(status.status_date)  # died, withdrew, lost (last contact) or completed: no visit after it
     return visit_schedule(procedure.date, visits, today or timezone.localdate(), schedule_settings(),
-                          follow_up_end=therapy.start_date if therapy else None)
+                          follow_up_end=min(ends) if ends else None)
 
 
 def recompute_all(patients: Iterable[Patient]) -> int:

@@ -16,4 +16,5 @@ urlpatterns = [
     path("visits/<int:pk>/edit/", views.visit_edit, name="visit_edit"),
     path("patients/<int:patient_pk>/designation/", views.designation_edit, name="designation_edit"),
     path("patients/<int:patient_pk>/therapies/new/", views.therapy_create, name="therapy_create"),
+    path("patients/<int:patient_pk>/follow-up-status/", views.followup_status_edit, name="followup_status_edit"),
 ]

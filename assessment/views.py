@@ -25,7 +25,7 @@ from assessment.forms import (
     SkinForm,
     VisitForm,
 )
-from assessment.models import NewTherapy, Visit, VisitResult
+from assessment.models import FollowUpStatus, NewTherapy, Visit, VisitResult
 from assessment.schedule import suggest_timepoint
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
@@ -186,6 +186,24 @@ def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
         f"{patient} — new anticancer therapy (ends the response-assessment window)",
     )
 
+
+class FollowUpStatusForm(ClinicalForm):
+    class Meta:
+        model = FollowUpStatus
+        fields = ["status", "status_date", "death_cause", "death_cause_detail"]
+
+
+def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Nurses record where the patient stands: in follow-up, completed, lost (last contact), withdrawn, died."""
+    patient = registry_selectors.get_patient_for(request.user, patient_pk)
+    status = FollowUpStatus.objects.filter(patient=patient).first()
+    _require(request, "assessment.change_followupstatus" if status else "assessment.add_followupstatus")
+    form = FollowUpStatusForm(request.POST or None, instance=status or FollowUpStatus(patient=patient))
+    return _child_form(
+        request, patient, form,
+        lambda: services.followup_status_save(user=request.user, patient=patient, data=form.cleaned_data),
+        f"{patient} — follow-up status",
+    )
 
 
 def worklist(request: HttpRequest) -> HttpResponse:
