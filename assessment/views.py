@@ -354,6 +354,18 @@ def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     return response
 
 
+def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
+    """The patient flow (registered → eligible → implanted → evaluable per time point) with every patient missing
+    at a step and the reason, as CSV (study IDs and days only; same filters as the page)."""
+    _require(request, "assessment.view_visit")
+    from assessment import cohort as co
+
+    board, _, _ = _dashboard_for(request)
+    response = HttpResponse(co.flow_csv(board.flow), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="seedtrack-flow.csv"'
+    return response
+
+
 def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
     """One dashboard figure as an accessible SVG element (same filters as the page). The page loads the figures
     separately, so the tables appear at once and each figure costs its own request."""
