@@ -1126,6 +1126,8 @@ def table3(c: Cohort) -> Table3:
     rows.append(_factor("Enhancement", "Yes", "No", [r.enhancement_at_baseline for r in pts], eff))
     rows.append(_factor("Distant metastasis", "Yes", "No", [r.distant_metastasis for r in pts], eff))
     notes = (
+        f"Population: evaluable at 12 months without NE (n = {len(included)} of {len(c.patients)} implanted; the "
+        f"12-month visit {_window_rule(c)}).",
         f"Per patient, 12-month category by {c.patient_rule_set}: effective = CR+PR+SD (Non-CR/Non-PD with SD), "
         "ineffective = PD; NE, no 12-month result, or a 12-month visit after new therapy are excluded and listed.",
         "Test per 2×2 table (rows = factor levels, columns = effective / ineffective): n ≥ 40 and all expected ≥ 5 "

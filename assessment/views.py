@@ -257,7 +257,8 @@ _DASHBOARD_LOCK = threading.Lock()
 
 
 def _data_version() -> tuple:
-    """Changes whenever a derived follow-up result, a patient or a plan is added, changed or removed."""
+    """Changes whenever a derived follow-up result, a patient, a plan or a follow-up status is added, changed or
+    removed."""
     from django.db.models import Count, Max
 
     from assessment.models import FollowUpResult
@@ -265,8 +266,9 @@ def _data_version() -> tuple:
     from registry.models import Patient
 
     fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
+    status = FollowUpStatus.history.aggregate(last=Max("history_id"))["last"]  # a recorded follow-up status
     return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
-            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"])
+            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"], status)
 
 
 def _cached_dashboard(request: HttpRequest, flt):
