@@ -384,3 +384,17 @@ def test_demo_statuses_keep_the_study_tables_and_end_the_arrows(db, users):
     f = {s.key: s for s in board.flow.steps}
     assert (f["implanted"].n, f["m2"].n, f["m6"].n, f["m12"].n) == (45, 42, 42, 42)
     assert {p.reason_label for p in f["m12"].missing} == {"not yet due"}
+
+
+def test_a_recorded_status_shows_on_the_dashboard_at_once(client, login, five, users):
+    """The dashboard cache is keyed by the data version, which a recorded follow-up status changes."""
+    login(users["physician"])
+
+    def e_rows():
+        rows = csv.DictReader(io.StringIO(client.get("/dashboard/swimmer.csv").content.decode()))
+        return [(r["ongoing"], r["event"]) for r in rows if r["patient"] == five["E"].study_id]
+
+    assert ("yes", "NE") in e_rows()
+    services.followup_status_save(user=users["nurse"], patient=five["E"], data={
+        "status": "withdrawn", "status_date": dt.date(2018, 9, 1)})
+    assert ("no", "WITHDRAWN") in e_rows()
