@@ -9,6 +9,7 @@ stamps the rule set; they are never typed in.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -393,6 +394,12 @@ class FollowUpStatus(models.Model):
         help_text="Completed / withdrawn: the date; lost to follow-up: the last contact; died: the date of death.")
     death_cause = models.CharField("cause of death", max_length=16, choices=c.DeathCause.choices, blank=True)
     death_cause_detail = models.CharField("cause of death (detail)", max_length=200, blank=True)
+    warnings = models.JSONField(default=list, blank=True, editable=False,
+                                help_text="Warnings a physician accepted when saving ({code, message}).")
+    override_reason = models.TextField(blank=True, editable=False)
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                      editable=False, related_name="+")
+    overridden_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:

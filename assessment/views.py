@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -188,22 +189,42 @@ def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 class FollowUpStatusForm(ClinicalForm):
+    override_reason = forms.CharField(
+        label="Override reason", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Physicians only: why the status is right despite the warnings (at least 5 characters).")
+
     class Meta:
         model = FollowUpStatus
         fields = ["status", "status_date", "death_cause", "death_cause_detail"]
 
 
 def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    """Nurses record where the patient stands: in follow-up, completed, lost (last contact), withdrawn, died."""
+    """Nurses record where the patient stands: in follow-up, completed, lost (last contact), withdrawn, died.
+    A status with warnings is re-shown with them (nothing saved) until a physician saves it with a reason."""
     patient = registry_selectors.get_patient_for(request.user, patient_pk)
     status = FollowUpStatus.objects.filter(patient=patient).first()
     _require(request, "assessment.change_followupstatus" if status else "assessment.add_followupstatus")
     form = FollowUpStatusForm(request.POST or None, instance=status or FollowUpStatus(patient=patient))
-    return _child_form(
-        request, patient, form,
-        lambda: services.followup_status_save(user=request.user, patient=patient, data=form.cleaned_data),
-        f"{patient} — follow-up status",
-    )
+    warnings: list[dict] = []
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "override_reason"}
+        try:
+            services.followup_status_save(user=request.user, patient=patient, data=data,
+                                          override_reason=form.cleaned_data["override_reason"])
+        except services.FollowUpWarnings as exc:
+            warnings = exc.warnings
+        except ValidationError as exc:
+            from registry.views import _form_errors_from
+
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"{patient.study_id}: follow-up status saved.")
+            return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "assessment/followup_status_form.html", {
+        "form": form, "patient": patient, "warnings": warnings,
+        "can_override": request.user.has_perm("registry.sign_off"),
+        "title": f"{patient} — follow-up status",
+    })
 
 
 def worklist(request: HttpRequest) -> HttpResponse:

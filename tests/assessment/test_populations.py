@@ -398,3 +398,53 @@ def test_a_recorded_status_shows_on_the_dashboard_at_once(client, login, five, u
     services.followup_status_save(user=users["nurse"], patient=five["E"], data={
         "status": "withdrawn", "status_date": dt.date(2018, 9, 1)})
     assert ("no", "WITHDRAWN") in e_rows()
+
+
+# --- warnings with override ----------------------------------------------------------------------------------------
+
+
+def test_completed_without_the_12_month_visit_needs_a_physician(five, users):
+    p = five["E"]  # implant 2018-05-10; 2-month visit only
+    data = {"status": "completed", "status_date": dt.date(2018, 9, 1)}
+    with pytest.raises(services.FollowUpWarnings) as exc:
+        services.followup_status_save(user=users["nurse"], patient=p, data=data)
+    assert exc.value.warnings == [{"code": "completed_without_m12", "message": (
+        "Follow-up marked completed on 2018-09-01 (day 114) but no 12-month visit is recorded (window 2019-04-10 "
+        "to 2019-06-09).")}]
+    with pytest.raises(ValidationError, match="A physician must confirm: Follow-up marked completed on 2018-09-01"):
+        services.followup_status_save(user=users["nurse"], patient=p, data=data, override_reason="moved abroad")
+    with pytest.raises(ValidationError, match=r"Override reason 'ok' is too short; allowed: at least 5 characters"):
+        services.followup_status_save(user=users["physician"], patient=p, data=data, override_reason="ok")
+    assert not FollowUpStatus.objects.filter(patient=p).exists()  # nothing saved so far
+    saved = services.followup_status_save(user=users["physician"], patient=p, data=data,
+                                          override_reason="moved abroad, follow-up there")
+    assert [w["code"] for w in saved.warnings] == ["completed_without_m12"]
+    assert (saved.override_reason, saved.overridden_by) == ("moved abroad, follow-up there", users["physician"])
+    reason = FollowUpStatus.history.filter(patient_id=p.pk).latest("history_id").history_change_reason
+    assert reason.startswith("follow-up status: Follow-up completed (on 2018-09-01); warnings accepted "
+                             "(completed_without_m12)") and len(reason) <= 100
+
+
+def test_lost_with_a_recent_contact_warns(followed, users):
+    today = timezone.localdate()
+    p = followed(implant=today - dt.timedelta(days=81), visits=[("baseline", -5, 20)])
+    with pytest.raises(services.FollowUpWarnings) as exc:
+        services.followup_status_save(user=users["nurse"], patient=p, data={
+            "status": "lost", "status_date": today - dt.timedelta(days=3)})
+    [w] = exc.value.warnings
+    assert w["code"] == "lost_recent_contact" and "only 3 days ago" in w["message"]
+
+
+def test_status_form_reshows_warnings_then_a_physician_saves(client, login, five, users):
+    p = five["E"]
+    url = f"/patients/{p.pk}/follow-up-status/"
+    post = {"status": "completed", "status_date": "2018-09-01"}
+    login(users["nurse"])
+    page = client.post(url, post).content.decode()
+    assert 'id="status-warnings"' in page and "A physician must confirm: Follow-up marked completed" in page
+    assert "Override reason" in page and not FollowUpStatus.objects.filter(patient=p).exists()
+    client.logout()
+    login(users["physician"])
+    assert client.post(url, {**post, "override_reason": "moved abroad"}).status_code == 302
+    detail = client.get(f"/patients/{p.pk}/").content.decode()
+    assert 'id="followup-status-override"' in detail and "moved abroad" in detail
