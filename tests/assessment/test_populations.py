@@ -312,6 +312,9 @@ def test_swimmer_ends_bars_at_the_status_and_arrows_only_in_follow_up(five):
     assert [(float(r["last_follow_up_day"]), r["ongoing"], r["event"]) for r in c] == [(100, "no", "LOST")]
     assert {r["ongoing"] for r in e} == {"yes"}  # no status recorded: in follow-up
     assert five["D"].study_id not in by  # nothing after the implant yet
+    fig = board.figure("swimmer")
+    svg = plots.svg_inline(fig.build(), fig.title, fig.caption)
+    assert 'id="swim_marker-died"' in svg and 'id="swim_marker-lost"' in svg and 'id="swim_ongoing"' in svg
 
 
 def test_overall_survival_counts_deaths_and_censors_at_the_last_known_alive_day(five):
