@@ -111,3 +111,24 @@ class MdaModality(models.TextChoices):
     CT = "ct", "CT"
     MRI = "mri", "MRI"
     SS = "ss", "Skeletal scintigraphy"
+
+
+class FollowUpState(models.TextChoices):
+    """Where a patient stands in the follow-up (assessment.models.FollowUpStatus)."""
+
+    IN_FOLLOW_UP = "in_follow_up", "In follow-up"
+    COMPLETED = "completed", "Follow-up completed"
+    LOST = "lost", "Lost to follow-up"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    DIED = "died", "Died"
+
+
+#: states in which the patient has left the follow-up (the worklist stops asking for visits)
+LEFT_FOLLOW_UP = (FollowUpState.COMPLETED, FollowUpState.LOST, FollowUpState.WITHDRAWN, FollowUpState.DIED)
+
+
+class DeathCause(models.TextChoices):
+    THYROID_CANCER = "thyroid_cancer", "Thyroid cancer (disease progression)"
+    TREATMENT = "treatment", "Treatment-related"
+    OTHER = "other", "Other cause"
+    UNKNOWN = "unknown", "Unknown"

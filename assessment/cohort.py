@@ -8,9 +8,19 @@ dashboard, the ``cohort_report`` command and a future PDF share the same numbers
 
 Choices made here (each is also stated in the output's notes):
 
-* A time point (m2, m6, m12) is the patient's first visit recorded with that label. N = patients (lesions in
-  per-lesion mode) with a computed category there, NE included in N; patients without the visit are listed as
-  "not assessed"; visits after a new anticancer therapy are left out and listed (RECIST §1.9 window).
+* A time point (m2, m6, m12) is the patient's first visit recorded with that label inside the time point's
+  protocol window (``SEEDTRACK_PROTOCOL["cohort"]["in_window_only"]``, default True; the windows of
+  ``assessment.schedule``); visits outside their window are listed (study ID, time point, day, window), not counted.
+  N = patients (lesions in per-lesion mode) with a computed category there, NE included in N; patients without the
+  visit are listed as "not assessed"; visits after a new anticancer therapy are left out and listed (RECIST §1.9).
+* Populations (:class:`Population`, defined once here, named with their n by every table and figure): *all
+  implanted* (every patient of the filter with an index implant); *evaluable at a time point* (a category computed
+  from the in-window visit of that time point, before any new therapy; NE included, clinical reference §1.10);
+  *paired at a time point* (the value — volume or Tg — at baseline and at that time point): Table 2 compares each
+  time point with the baseline of the same paired patients.
+* :func:`flow` counts registered → eligible (latest eligibility) → implanted → evaluable at 2 / 6 / 12 months and
+  gives the reason for every patient missing at a step; follow-up status (``FollowUpStatus``) ends the follow-up at
+  death, withdrawal, loss (last contact) or completion.
 * Non-CR/Non-PD (non-target disease only) is counted with SD.
 * Remission follows ``SEEDTRACK_PROTOCOL["followup"]["remission_definition"]`` ("dcr" = CR+PR+SD, the index study;
   "orr" = CR+PR); ORR (CR+PR) is always given too. Proportions carry Wilson 95 % CIs (``stats.proportion_ci``).
@@ -41,6 +51,7 @@ from django.utils import timezone
 from assessment import choices as ac
 from assessment.models import (
     FollowUpResult,
+    FollowUpStatus,
     LabResult,
     LesionDesignation,
     LesionVisitResult,
@@ -49,6 +60,7 @@ from assessment.models import (
     Visit,
 )
 from assessment.recist import RULE_SET, RULE_SET_PER_LESION
+from assessment.schedule import ScheduleSettings, timepoint_window
 from assessment.stats import (
     PairedComparison,
     PairedSettings,
@@ -74,11 +86,21 @@ __all__ = [
     "Cohort",
     "CohortFilter",
     "CohortFilterError",
+    "Flow",
+    "FlowPatient",
+    "FlowStep",
+    "OutsideWindowVisit",
+    "Population",
     "LesionResponse",
     "PatientRecord",
     "TgRecord",
     "VisitRecord",
+    "evaluable",
+    "flow",
+    "flow_csv",
+    "implanted",
     "load_cohort",
+    "paired",
     "report",
     "report_csv",
     "report_text",
@@ -164,6 +186,7 @@ class VisitRecord:
     counts_for_bor: bool
     is_baseline: bool = False
     rule_set: str = ""
+    in_window: bool | None = None  # inside its time point's protocol window (None: unscheduled)
 
 
 @dataclass(frozen=True)
@@ -220,16 +243,52 @@ class PatientRecord:
     max_rtog_grade: int | None
     max_ctcae_grade: int | None
     followup_rule_set: str = ""
+    eligibility_status: str = ""
+    followup_status: str = ac.FollowUpState.IN_FOLLOW_UP  # "in_follow_up" also when none was recorded
+    status_recorded: bool = False
+    status_day: int | None = None  # completed / withdrawn / died on, or last contact when lost (day since implant)
+    death_cause: str = ""
+    in_window_only: bool = True  # protocol cohort.in_window_only when loaded
+    windows_days: tuple[tuple[str, int, int], ...] = ()  # (time point, first day, last day) since the implant
+    days_since_implant: int | None = None  # on the day the cohort was loaded
 
     @property
     def baseline(self) -> VisitRecord | None:
         return next((v for v in self.visits if v.is_baseline), None)
 
     def visit_at(self, timepoint: str) -> VisitRecord | None:
-        """The baseline, or the first visit recorded with this time point."""
+        """The baseline, or the first visit recorded with this time point (inside its protocol window when
+        ``in_window_only``)."""
         if timepoint == ac.Timepoint.BASELINE:
             return self.baseline
-        return next((v for v in self.visits if v.timepoint == timepoint and not v.is_baseline), None)
+        return next((v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
+                     and (v.in_window or not self.in_window_only)), None)
+
+    def outside_window(self, timepoint: str) -> tuple[VisitRecord, ...]:
+        """Visits labelled with this follow-up time point but outside its window (not counted when
+        ``in_window_only``)."""
+        return tuple(v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
+                     and v.in_window is False)
+
+    def window_days(self, timepoint: str) -> tuple[int, int] | None:
+        return next(((a, b) for tp, a, b in self.windows_days if tp == timepoint), None)
+
+    @property
+    def left_follow_up(self) -> bool:
+        return self.followup_status in ac.LEFT_FOLLOW_UP
+
+    @property
+    def died(self) -> bool:
+        return self.followup_status == ac.FollowUpState.DIED
+
+    @property
+    def last_known_alive_day(self) -> int | None:
+        """The latest of the last visit and the last contact (a status date other than death), in days since the
+        implant; None when nothing after the implant is known."""
+        days = [v.day for v in self.visits if v.day > 0]
+        if self.status_day is not None and not self.died:
+            days.append(self.status_day)
+        return max(days) if days else None
 
     def after_new_therapy(self, day: int) -> bool:
         return self.new_therapy_day is not None and day > self.new_therapy_day
@@ -254,6 +313,18 @@ class Cohort:
     remission_definition: str
     patients: tuple[PatientRecord, ...]
     dosimetry: Table4
+    in_window_only: bool = True
+    registered: tuple[RegisteredRecord, ...] = ()
+    as_of: date | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredRecord:
+    """A registered patient of the filter (for the flow diagram): latest eligibility and whether implanted."""
+
+    study_id: str
+    eligibility_status: str
+    implanted: bool
 
 
 # --- output dataclasses ------------------------------------------------------------------------------------------
@@ -298,6 +369,25 @@ class Table1Row:
     orr: Rate
     not_assessed: tuple[str, ...]
     after_new_therapy: tuple[str, ...]
+    outside_window: tuple[str, ...] = ()  # patients (lesions) whose only visit of this time point is outside it
+    population: str = ""
+
+
+@dataclass(frozen=True)
+class OutsideWindowVisit:
+    """A visit labelled with a follow-up time point but dated outside its window (days since the implant)."""
+
+    study_id: str
+    timepoint: str
+    day: int
+    window_start_day: int
+    window_end_day: int
+    counted: bool  # False when the protocol counts in-window visits only
+
+    @property
+    def text(self) -> str:
+        return (f"{self.study_id} {TIMEPOINT_LABELS[self.timepoint]}: day {self.day}, window days "
+                f"{self.window_start_day}–{self.window_end_day}{'' if self.counted else ' (not counted)'}")
 
 
 @dataclass(frozen=True)
@@ -322,6 +412,8 @@ class Table1:
     bor_rule_set: str
     bor: tuple[BorSummary, ...]
     notes: tuple[str, ...]
+    outside_window: tuple[OutsideWindowVisit, ...] = ()
+    in_window_only: bool = True
 
 
 @dataclass(frozen=True)
@@ -356,6 +448,10 @@ class VolumeRow:
     vs_baseline: PairedResult | None  # paired t-test, forced (as the study)
     vs_baseline_auto: PairedResult | None  # the test chosen from the normality of the differences
     note: str = ""
+    population: str = ""  # the population of the row, with its n
+    baseline_mean_cm3: float | None = None  # baseline of the same (paired) patients; None on the baseline row
+    baseline_sd_cm3: float | None = None
+    baseline_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -380,6 +476,8 @@ class TgRow:
     vs_baseline: PairedResult | None  # Wilcoxon signed-rank, forced (as the study)
     vs_baseline_auto: PairedResult | None
     note: str = ""
+    population: str = ""
+    baseline_text: str = ""  # baseline median (P25, P75) of the same paired patients
 
 
 @dataclass(frozen=True)
@@ -462,24 +560,41 @@ def _remission_definition() -> str:
     return value
 
 
-def _patients(user, flt: CohortFilter):
+def _registered(user, flt: CohortFilter):
+    """Every registered patient of the filter, implanted or not (an implant-period filter leaves out only the
+    patients implanted outside the period: a patient without an implant has no implant date to filter on)."""
     qs = Patient.objects.all() if user is None else patients_for(user)
     if flt.site is not None:
         qs = qs.filter(site__code=flt.site)
     if flt.histology is not None:
         qs = qs.filter(histology=flt.histology)
-    qs = qs.annotate(first_implant=Min("procedures__date")).filter(first_implant__isnull=False)
+    qs = qs.annotate(first_implant=Min("procedures__date"))
     if flt.implant_from is not None:
-        qs = qs.filter(first_implant__gte=flt.implant_from)
+        qs = qs.exclude(first_implant__lt=flt.implant_from)
     if flt.implant_to is not None:
-        qs = qs.filter(first_implant__lte=flt.implant_to)
+        qs = qs.exclude(first_implant__gt=flt.implant_to)
     return qs
+
+
+def _patients(user, flt: CohortFilter):
+    return _registered(user, flt).filter(first_implant__isnull=False)
+
+
+def _in_window_only() -> bool:
+    value = settings.SEEDTRACK_PROTOCOL.get("cohort", {}).get("in_window_only", True)
+    if not isinstance(value, bool):
+        raise CohortFilterError("cohort.in_window_only", value, "true or false")
+    return value
+
+
+def _schedule_settings() -> ScheduleSettings:
+    return ScheduleSettings.from_protocol(settings.SEEDTRACK_PROTOCOL["schedule"])
 
 
 def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     """The patients visible to the user (None = all, for commands) with an implant, filtered, as plain records.
 
-    A constant number of queries (12, or 13 with a site filter) for any cohort size: one per table, grouped in
+    A constant number of queries (14, or 15 with a site filter) for any cohort size: one per table, grouped in
     Python. Raises :class:`CohortFilterError` for an unknown site code, or for ``mode="strict"`` when the stored
     patient-level results were computed in per-lesion mode (protocol ``recist.mode``).
     """
@@ -540,14 +655,23 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     therapies: dict[int, list[date]] = defaultdict(list)
     for pid, start in NewTherapy.objects.filter(patient__in=ids).values_list("patient_id", "start_date"):
         therapies[pid].append(start)
+    statuses = {row["patient_id"]: row for row in FollowUpStatus.objects.filter(patient__in=ids).values(
+        "patient_id", "status", "status_date", "death_cause")}
+    registered = tuple(RegisteredRecord(sid, elig, first is not None) for sid, elig, first in
+                       _registered(user_or_none, flt).order_by("study_id").values_list(
+                           "study_id", "eligibility_status", "first_implant"))
 
+    in_window_only = _in_window_only()
+    schedule = _schedule_settings()
+    today = timezone.localdate()
     records = []
     for p in patients:
         proc = procedures.get(p.pk)
         if proc is None:  # pragma: no cover - the query keeps only patients with an implant
             continue
         records.append(_record(p, proc, lesions[p.pk], roles, visits[p.pk], baseline_enhancement,
-                               lesion_results[p.pk], visit_info, tg[p.pk], followups.get(p.pk), therapies[p.pk]))
+                               lesion_results[p.pk], visit_info, tg[p.pk], followups.get(p.pk), therapies[p.pk],
+                               statuses.get(p.pk), in_window_only, schedule, today))
 
     stored = sorted({v.rule_set for r in records for v in r.visits if v.rule_set})
     if mode == "strict" and any(rs != RULE_SET for rs in stored):
@@ -563,17 +687,23 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
         filter=flt, mode=mode, rule_set=RULE_SETS[mode],
         patient_rule_set=", ".join(stored) or RULE_SETS.get(protocol_mode, RULE_SET),
         remission_definition=remission, patients=tuple(records),
-        dosimetry=dosimetry,
+        dosimetry=dosimetry, in_window_only=in_window_only, registered=registered, as_of=today,
     )
 
 
 def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapping[int, str], visits: list[dict],
             baseline_enhancement: Mapping[int, str], lesion_results: list[dict], visit_info: Mapping[int, dict],
-            tg: list[dict], followup: dict | None, therapies: list[date]) -> PatientRecord:
+            tg: list[dict], followup: dict | None, therapies: list[date], status: dict | None = None,
+            in_window_only: bool = True, schedule: ScheduleSettings | None = None,
+            today: date | None = None) -> PatientRecord:
     implant = proc.date
+    windows = {tp: tuple((d - implant).days for d in timepoint_window(implant, tp, schedule))
+               for tp in ("baseline", *(t for t, _ in TIMEPOINTS))}
     vrecs = []
     for v in visits:
         has_result = v["result__day"] is not None
+        window = windows.get(v["timepoint"])
+        day = (v["visit_date"] - implant).days
         vrecs.append(VisitRecord(
             timepoint=v["timepoint"], visit_date=v["visit_date"],
             day=v["result__day"] if has_result else (v["visit_date"] - implant).days,
@@ -582,6 +712,7 @@ def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapp
             sum_mm=_f(v["result__sum_mm"]), change_from_baseline_pct=v["result__change_from_baseline_pct"],
             volume_cm3=v["result__volume_cm3"], counts_for_bor=bool(v["result__counts_for_bor"]),
             is_baseline=bool(v["result__is_baseline"]), rule_set=v["result__rule_set"] or "",
+            in_window=None if window is None else window[0] <= day <= window[1],
         ))
     followed = [les for les in lesions if roles.get(les["id"]) != ac.LesionRole.NOT_FOLLOWED]
     enhanced = any((baseline_enhancement.get(les["id"]) or les["enhancement"]) in ENHANCED for les in followed)
@@ -604,6 +735,7 @@ def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapp
     pd_days = [v.day for v in vrecs if v.overall == "PD" and v.counts_for_bor and not v.is_baseline]
     post = target_of(primary_plan(list(proc.plans.all()), "post"))
     fu = followup or {}
+    st = status or {}
     return PatientRecord(
         patient_id=p.pk, study_id=p.study_id, site=p.site.code, sex=p.sex, histology=p.histology,
         age_at_implant=age_in_completed_years(p.birth_date, implant), implant_date=implant,
@@ -615,7 +747,78 @@ def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapp
         last_follow_up_day=max(follow) if follow else None, first_pd_day=min(pd_days) if pd_days else None,
         new_therapy_day=therapy_day, max_rtog_grade=fu.get("max_rtog_grade"),
         max_ctcae_grade=fu.get("max_ctcae_grade"), followup_rule_set=fu.get("rule_set") or "",
+        eligibility_status=p.eligibility_status, followup_status=st.get("status") or ac.FollowUpState.IN_FOLLOW_UP,
+        status_recorded=status is not None,
+        status_day=(st["status_date"] - implant).days if st.get("status_date") else None,
+        death_cause=st.get("death_cause") or "", in_window_only=in_window_only,
+        windows_days=tuple((tp, a, b) for tp, (a, b) in windows.items() if tp != "baseline"),
+        days_since_implant=(today - implant).days if today else None,
     )
+
+
+# --- analysis populations ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Population:
+    """A named analysis population: its key, label, definition and the study IDs in it (``n``)."""
+
+    key: str
+    label: str
+    definition: str
+    study_ids: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.study_ids)
+
+    @property
+    def text(self) -> str:
+        return f"{self.label} (n = {self.n})"
+
+
+def implanted(c: Cohort) -> Population:
+    """All implanted: every patient of the filter with an index implant (the cohort)."""
+    return Population("implanted", "All implanted", "every patient of the filter with an index implant (day 0)",
+                      tuple(r.study_id for r in c.patients))
+
+
+def _window_rule(c: Cohort) -> str:
+    return "inside its protocol window" if c.in_window_only else "whatever its date (protocol cohort.in_window_only "\
+        "= false)"
+
+
+def evaluable(c: Cohort, timepoint: str) -> Population:
+    """Evaluable at a time point: a category (NE included) computed from the visit of that time point — inside its
+    window when the protocol says so — before any new anticancer therapy."""
+    ids = tuple(r.study_id for r in c.patients if (v := r.visit_at(timepoint)) is not None and v.overall
+                and not r.after_new_therapy(v.day))
+    label = TIMEPOINT_LABELS[timepoint]
+    return Population(f"evaluable:{timepoint}", f"Evaluable at {label}",
+                      f"all implanted with a category (NE included) computed from the {label} visit "
+                      f"{_window_rule(c)}, before any new anticancer therapy", ids)
+
+
+def paired(c: Cohort, timepoint: str, measure: str) -> Population:
+    """Paired at a time point: patients with the measure ("volume" or "tg") at baseline and at that time point."""
+    get = {"volume": _volume, "tg": _tg}[measure]
+    ids = tuple(r.study_id for r in c.patients if get(r, "baseline") is not None and get(r, timepoint) is not None)
+    label = TIMEPOINT_LABELS[timepoint]
+    what = "total lesion volume" if measure == "volume" else "suppressed Tg"
+    return Population(f"paired:{measure}:{timepoint}", f"Paired {what}, baseline and {label}",
+                      f"all implanted with the {what} at baseline and at the {label} visit {_window_rule(c)}, "
+                      "before any new anticancer therapy", ids)
+
+
+def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
+    out = []
+    for r in c.patients:
+        for tp, _ in TIMEPOINTS:
+            window = r.window_days(tp)
+            for v in r.outside_window(tp):
+                counted = not c.in_window_only and r.visit_at(tp) is v
+                out.append(OutsideWindowVisit(r.study_id, tp, v.day, window[0], window[1], counted))
+    return tuple(out)
 
 
 # --- Table 1: response per time point ----------------------------------------------------------------------------
@@ -650,6 +853,8 @@ def _timepoint_patients(c: Cohort, timepoint: str) -> tuple[list[str], list[str]
     responses, missing, after = [], [], []
     for r in c.patients:
         v = r.visit_at(timepoint)
+        if v is None and r.outside_window(timepoint):
+            continue  # listed with the visits outside their window
         if v is None or not v.overall:
             missing.append(r.study_id)
         elif r.after_new_therapy(v.day):
@@ -665,6 +870,8 @@ def _timepoint_lesions(c: Cohort, timepoint: str) -> tuple[list[str], list[str],
         labels = list(dict.fromkeys(lr.lesion_label for lr in r.lesion_responses
                                     if lr.response or (lr.timepoint == ac.Timepoint.BASELINE and lr.size_mm is not None)))
         v = r.visit_at(timepoint)
+        if v is None and r.outside_window(timepoint):
+            continue  # listed with the visits outside their window
         at = {lr.lesion_label: lr for lr in r.lesion_responses if v is not None and lr.visit_date == v.visit_date}
         for label in labels:
             name = f"{r.study_id} {label}"
@@ -682,11 +889,15 @@ def table1(c: Cohort) -> Table1:
     """CR/PR/SD/PD/NE at 2, 6 and 12 months with remission rate and ORR (Wilson 95 % CI), and the BOR counts."""
     per_lesion = c.mode == "per_lesion"
     rows = []
+    outside = _outside_window(c)
     for tp, label in TIMEPOINTS:
         responses, missing, after = (_timepoint_lesions if per_lesion else _timepoint_patients)(c, tp)
         counts = _counts(responses)
         remission, orr = _rates(c, counts)
-        rows.append(Table1Row(tp, label, counts.total, counts, remission, orr, tuple(missing), tuple(after)))
+        pop = evaluable(c, tp)
+        rows.append(Table1Row(tp, label, counts.total, counts, remission, orr, tuple(missing), tuple(after),
+                              tuple(dict.fromkeys(o.study_id for o in outside if o.timepoint == tp and not o.counted)),
+                              f"{pop.text} of {len(c.patients)} implanted"))
     bor = []
     # Patients without any follow-up assessment yet (early in follow-up) have no best response to count.
     followed = [r for r in c.patients if any(not v.is_baseline and v.day > 0 for v in r.visits)]
@@ -703,8 +914,12 @@ def table1(c: Cohort) -> Table1:
     notes = [
         f"Unit: {unit}; categories by {MODE_LABELS[c.mode]} (rule set {c.rule_set}).",
         "Non-CR/Non-PD (non-target disease only) is counted with SD.",
-        f"N = {unit}s with a computed category at the visit (NE included in N); {unit}s without the visit are "
+        f"Population per time point: evaluable = all implanted with a category computed from the time point's visit "
+        f"{_window_rule(c)} (NE included, §1.10); N = the {unit}s of those patients; {unit}s without the visit are "
         "listed as not assessed; visits after a new anticancer therapy are left out and listed.",
+        ("Visits outside their protocol window are listed (study ID, time point, day, window in days since the "
+         "implant) and not counted (protocol cohort.in_window_only = true)." if c.in_window_only else
+         "Visits outside their protocol window are counted (protocol cohort.in_window_only = false) and listed."),
         f"Remission rate = {'+'.join(REMISSION[c.remission_definition][1])} (protocol "
         f"followup.remission_definition = '{c.remission_definition}'); ORR = CR+PR. 95 % CI: Wilson score.",
         "Best overall response is per patient (stored follow-up result, RECIST §1.9; confirmation ≥ 28 days); "
@@ -715,7 +930,7 @@ def table1(c: Cohort) -> Table1:
                      "diameter.")
     return Table1(c.mode, MODE_LABELS[c.mode], c.rule_set, unit, c.remission_definition,
                   REMISSION[c.remission_definition][0], tuple(rows), ", ".join(bor_rule_sets) or c.patient_rule_set,
-                  tuple(bor), tuple(notes))
+                  tuple(bor), tuple(notes), outside, c.in_window_only)
 
 
 # --- Table 2: volume and Tg --------------------------------------------------------------------------------------
@@ -737,39 +952,61 @@ def _quantity(x) -> Quantity:
     return Quantity(x.qualifier.value, float(x.value))
 
 
+def _mean_sd_text(values: Sequence[float]) -> tuple[float | None, float | None, str]:
+    if len(values) < 2:
+        return None, None, f"n = {len(values)}: mean ± SD needs at least 2 values"
+    mean, sd = mean_sd(values)
+    return mean, sd, f"{mean:.2f} ± {sd:.2f}"
+
+
 def table2(c: Cohort) -> Table2:
-    """Total lesion volume mean ± SD (paired t vs baseline) and Tg median (P25, P75) (Wilcoxon vs baseline)."""
-    tps = (("baseline", "Baseline"), *TIMEPOINTS)
+    """Total lesion volume mean ± SD (paired t vs baseline) and Tg median (P25, P75) (Wilcoxon vs baseline).
+
+    The baseline row describes all implanted patients with a baseline value; each follow-up row describes the
+    patients *paired* at that time point (baseline and follow-up value) and gives their own baseline beside it, so
+    both sides of every comparison are the same patients (n stated per row)."""
     base_vol = [_volume(r, "baseline") for r in c.patients]
     base_tg = [_tg(r, "baseline") for r in c.patients]
+    n_all = len(c.patients)
     vol_rows, tg_rows = [], []
-    for tp, label in tps:
+    present = [v for v in base_vol if v is not None]
+    mean, sd, text = _mean_sd_text(present)
+    vol_rows.append(VolumeRow("baseline", "Baseline", len(present), mean, sd, text, None, None, "",
+                              f"All implanted with a baseline volume (n = {len(present)} of {n_all})"))
+    labs = [v for v in base_tg if v is not None]
+    mi = median_iqr(labs) if labs else None
+    tg_rows.append(TgRow(
+        "baseline", "Baseline", len(labs), mi.n_left_censored if mi else 0, mi.n_right_censored if mi else 0,
+        _quantity(mi.median) if mi else None, _quantity(mi.q1) if mi else None, _quantity(mi.q3) if mi else None,
+        mi.format() if mi else "no values", None, None, mi.note if mi else "",
+        f"All implanted with a baseline Tg (n = {len(labs)} of {n_all})"))
+    for tp, label in TIMEPOINTS:
         vols = [_volume(r, tp) for r in c.patients]
-        present = [v for v in vols if v is not None]
-        mean = sd = None
-        text = f"n = {len(present)}: mean ± SD needs at least 2 values"
-        if len(present) >= 2:
-            mean, sd = mean_sd(present)
-            text = f"{mean:.2f} ± {sd:.2f}"
-        forced = auto = None
-        note = ""
-        if tp != "baseline":
-            forced, auto, note = _paired(base_vol, vols, PairedTest.PAIRED_T)
-        vol_rows.append(VolumeRow(tp, label, len(present), mean, sd, text, forced, auto, note))
+        pairs = [(b, f) for b, f in zip(base_vol, vols, strict=True) if b is not None and f is not None]
+        mean, sd, text = _mean_sd_text([f for _, f in pairs])
+        b_mean, b_sd, b_text = _mean_sd_text([b for b, _ in pairs])
+        forced, auto, note = _paired(base_vol, vols, PairedTest.PAIRED_T)
+        pop = paired(c, tp, "volume")
+        vol_rows.append(VolumeRow(tp, label, len(pairs), mean, sd, text, forced, auto, note,
+                                  f"{pop.text} of {n_all} implanted", b_mean, b_sd, b_text))
 
         values = [_tg(r, tp) for r in c.patients]
-        labs = [v for v in values if v is not None]
-        mi = median_iqr(labs) if labs else None
-        forced = auto = None
-        note = ""
-        if tp != "baseline":
-            forced, auto, note = _paired(base_tg, values, PairedTest.WILCOXON)
+        tg_pairs = [(b, f) for b, f in zip(base_tg, values, strict=True) if b is not None and f is not None]
+        mi = median_iqr([f for _, f in tg_pairs]) if tg_pairs else None
+        b_mi = median_iqr([b for b, _ in tg_pairs]) if tg_pairs else None
+        forced, auto, note = _paired(base_tg, values, PairedTest.WILCOXON)
+        pop = paired(c, tp, "tg")
         tg_rows.append(TgRow(
-            tp, label, len(labs), mi.n_left_censored if mi else 0, mi.n_right_censored if mi else 0,
+            tp, label, len(tg_pairs), mi.n_left_censored if mi else 0, mi.n_right_censored if mi else 0,
             _quantity(mi.median) if mi else None, _quantity(mi.q1) if mi else None, _quantity(mi.q3) if mi else None,
-            mi.format() if mi else "no values", forced, auto, note or (mi.note if mi else "")))
+            mi.format() if mi else "no values", forced, auto, note or (mi.note if mi else ""),
+            f"{pop.text} of {n_all} implanted", b_mi.format() if b_mi else "no values"))
     notes = (
         f"Patient-level volumes and Tg; categories behind them by {c.patient_rule_set}.",
+        "Populations: the baseline row is every implanted patient with a baseline value; each follow-up row is "
+        f"the patients paired at that time point (baseline and follow-up value, the follow-up visit {_window_rule(c)}"
+        ", before any new therapy), shown with their own baseline: both sides of each comparison are the same "
+        "patients, n per row.",
         "Volume: total of the ellipsoid volumes (π/6·a·b·c) of every followed lesion, cm³; mean ± sample SD. "
         "vs baseline on complete pairs with the paired t-test, forced as the study did; 'auto' is the test chosen "
         "from the Kolmogorov–Smirnov (Lilliefors) normality of the differences.",
@@ -889,6 +1126,8 @@ def table3(c: Cohort) -> Table3:
     rows.append(_factor("Enhancement", "Yes", "No", [r.enhancement_at_baseline for r in pts], eff))
     rows.append(_factor("Distant metastasis", "Yes", "No", [r.distant_metastasis for r in pts], eff))
     notes = (
+        f"Population: evaluable at 12 months without NE (n = {len(included)} of {len(c.patients)} implanted; the "
+        f"12-month visit {_window_rule(c)}).",
         f"Per patient, 12-month category by {c.patient_rule_set}: effective = CR+PR+SD (Non-CR/Non-PD with SD), "
         "ineffective = PD; NE, no 12-month result, or a 12-month visit after new therapy are excluded and listed.",
         "Test per 2×2 table (rows = factor levels, columns = effective / ineffective): n ≥ 40 and all expected ≥ 5 "
@@ -898,6 +1137,159 @@ def table3(c: Cohort) -> Table3:
     )
     return Table3("m12", c.patient_rule_set, "patient", "effective (CR+PR+SD) vs ineffective (PD)",
                   len(included), tuple(ne), tuple(missing), tuple(after), tuple(rows), notes)
+
+
+# --- flow diagram -------------------------------------------------------------------------------------------------
+
+FLOW_REASONS = {
+    "not_eligible": "not eligible",
+    "not_implanted": "not implanted",
+    "implanted_not_eligible": "implanted without an eligible latest assessment",
+    "outside_window": "visit outside window",
+    "no_category": "no category computed",
+    "ne": "NE",
+    "after_new_therapy": "new anticancer therapy",
+    "died": "died",
+    "lost": "lost to follow-up",
+    "withdrawn": "withdrawn",
+    "completed": "follow-up completed",
+    "not_yet_due": "not yet due",
+    "not_done": "visit not done",
+}
+_STATUS_REASON = {ac.FollowUpState.DIED: ("died", "died on day {d}"),
+                  ac.FollowUpState.LOST: ("lost", "lost to follow-up, last contact on day {d}"),
+                  ac.FollowUpState.WITHDRAWN: ("withdrawn", "withdrawn on day {d}"),
+                  ac.FollowUpState.COMPLETED: ("completed", "follow-up completed on day {d}")}
+
+
+@dataclass(frozen=True)
+class FlowPatient:
+    """A patient at a step: missing from it (``counted`` False) or counted but flagged (NE; implanted without an
+    eligible assessment). ``detail`` uses days since the implant, never calendar dates."""
+
+    study_id: str
+    reason: str  # a key of FLOW_REASONS
+    detail: str
+    counted: bool = False
+
+    @property
+    def reason_label(self) -> str:
+        return FLOW_REASONS[self.reason]
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    key: str  # registered, eligible, implanted, m2, m6, m12
+    label: str
+    n: int
+    of: str  # the step this one is counted from ("" for registered)
+    patients: tuple[FlowPatient, ...]  # missing (with the reason) and flagged
+
+    @property
+    def missing(self) -> tuple[FlowPatient, ...]:
+        return tuple(p for p in self.patients if not p.counted)
+
+    @property
+    def flagged(self) -> tuple[FlowPatient, ...]:
+        return tuple(p for p in self.patients if p.counted)
+
+    def reasons(self) -> list[tuple[str, int]]:
+        """(reason label, patients) for the missing patients, most frequent first."""
+        counts: dict[str, int] = defaultdict(int)
+        for p in self.missing:
+            counts[p.reason_label] += 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass(frozen=True)
+class Flow:
+    steps: tuple[FlowStep, ...]
+    notes: tuple[str, ...]
+
+
+def _flow_reason(c: Cohort, r: PatientRecord, tp: str) -> FlowPatient | None:
+    """Why patient ``r`` is not evaluable at ``tp`` (None when evaluable and not NE; NE is flagged, counted)."""
+    start, end = r.window_days(tp) or (0, 0)
+    window = f"window days {start}–{end}"
+    v = r.visit_at(tp)
+    if v is not None and v.overall and not r.after_new_therapy(v.day):
+        return FlowPatient(r.study_id, "ne", f"visit on day {v.day}: NE", True) if v.overall == "NE" else None
+    if v is not None and r.after_new_therapy(v.day):
+        return FlowPatient(r.study_id, "after_new_therapy",
+                           f"visit on day {v.day}, after a new anticancer therapy from day {r.new_therapy_day}")
+    if v is not None:
+        return FlowPatient(r.study_id, "no_category", f"visit on day {v.day}: no category computed (e.g. no "
+                                                      "baseline or no measurement)")
+    outside = r.outside_window(tp)
+    if outside:
+        days = ", ".join(str(o.day) for o in outside)
+        return FlowPatient(r.study_id, "outside_window", f"visit on day {days}, {window}")
+    if r.new_therapy_day is not None and r.new_therapy_day < start:
+        return FlowPatient(r.study_id, "after_new_therapy",
+                           f"new anticancer therapy from day {r.new_therapy_day}, before the {window}")
+    if r.left_follow_up and r.status_day is not None and r.status_day <= end:
+        reason, text = _STATUS_REASON[ac.FollowUpState(r.followup_status)]
+        return FlowPatient(r.study_id, reason, f"{text.format(d=r.status_day)}, {window}")
+    if r.days_since_implant is not None and r.days_since_implant <= end:
+        return FlowPatient(r.study_id, "not_yet_due", f"{window} not closed yet (today is day {r.days_since_implant})")
+    return FlowPatient(r.study_id, "not_done", f"no visit recorded in the {window}")
+
+
+def flow(c: Cohort) -> Flow:
+    """Registered → eligible (latest eligibility) → implanted → evaluable at 2, 6 and 12 months, with the reason
+    for every patient missing at each step. The time-point steps count from all implanted (a patient missing at 2
+    months may be evaluable at 6); NE patients are counted (in Table 1's N) and flagged."""
+    reg = c.registered
+    eligible = [x for x in reg if x.eligibility_status == rc.EligibilityStatus.ELIGIBLE]
+    status_label = dict(rc.EligibilityStatus.choices)
+    steps = [
+        FlowStep("registered", "Registered", len(reg), "", ()),
+        FlowStep("eligible", "Eligible (latest eligibility)", len(eligible), "registered", tuple(
+            FlowPatient(x.study_id, "not_eligible",
+                        f"latest eligibility: {status_label.get(x.eligibility_status, x.eligibility_status)}")
+            for x in reg if x.eligibility_status != rc.EligibilityStatus.ELIGIBLE and not x.implanted)
+            + tuple(FlowPatient(x.study_id, "not_eligible",
+                                f"latest eligibility: {status_label.get(x.eligibility_status, x.eligibility_status)}"
+                                " (implanted nevertheless)")
+                    for x in reg if x.eligibility_status != rc.EligibilityStatus.ELIGIBLE and x.implanted)),
+        FlowStep("implanted", "Implanted (all implanted)", len(c.patients), "eligible", tuple(
+            FlowPatient(x.study_id, "not_implanted", "eligible, no implant recorded")
+            for x in eligible if not x.implanted) + tuple(
+            FlowPatient(r.study_id, "implanted_not_eligible",
+                        f"latest eligibility: {status_label.get(r.eligibility_status, r.eligibility_status)}", True)
+            for r in c.patients if r.eligibility_status != rc.EligibilityStatus.ELIGIBLE)),
+    ]
+    for tp, label in TIMEPOINTS:
+        pop = evaluable(c, tp)
+        found = [fp for r in c.patients if (fp := _flow_reason(c, r, tp)) is not None]
+        steps.append(FlowStep(tp, f"Evaluable at {label}", pop.n, "implanted", tuple(found)))
+    notes = (
+        "Counts are patients. Eligible = the latest eligibility assessment says eligible; the time-point steps "
+        "count from all implanted.",
+        f"Evaluable = a category (NE included, flagged) computed from the time point's visit {_window_rule(c)}, "
+        "before any new anticancer therapy; days count from the implant (day 0).",
+        "Follow-up status (died, lost, withdrawn, completed) explains a missing visit when it came before the "
+        "window closed; 'not yet due' = the window is still open today.",
+        *(("With an implant-period filter, registered patients without an implant are kept (they have no implant "
+           "date); patients implanted outside the period are left out.",)
+          if c.filter.implant_from or c.filter.implant_to else ()),
+    )
+    return Flow(tuple(steps), notes)
+
+
+def flow_csv(f: Flow) -> str:
+    """One row per step and patient: step, step_label, n, of, study_id, counted, reason, detail (steps without
+    anyone missing give one row with empty patient columns)."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(("step", "step_label", "n", "of", "study_id", "counted", "reason", "detail"))
+    for step in f.steps:
+        if not step.patients:
+            w.writerow((step.key, step.label, step.n, step.of, "", "", "", ""))
+        for p in step.patients:
+            w.writerow((step.key, step.label, step.n, step.of, p.study_id, "yes" if p.counted else "no",
+                        p.reason_label, p.detail))
+    return out.getvalue()
 
 
 # --- Table 4: dosimetry ------------------------------------------------------------------------------------------
@@ -962,6 +1354,8 @@ def report(c: Cohort) -> dict[str, Any]:
         "table2": _plain(table2(c)),
         "table3": _plain(table3(c)),
         "table4": _plain(table4(c)),
+        "populations": _plain([implanted(c), *(evaluable(c, tp) for tp, _ in TIMEPOINTS)]),
+        "flow": _plain(flow(c)),
         "generated_at": timezone.now().isoformat(),
     }
 
@@ -1041,6 +1435,10 @@ def report_text(c: Cohort) -> str:
             out.append(_listing(f"{r.label} not assessed", r.not_assessed))
         if r.after_new_therapy:
             out.append(_listing(f"{r.label} after new therapy (left out)", r.after_new_therapy))
+        out.append(f"  {r.label} population: {r.population}")
+    if t1.outside_window:
+        out.append(_listing("Visits outside their window" + (" (not counted)" if t1.in_window_only else " (counted)"),
+                            [o.text for o in t1.outside_window]))
     out.append(f"Best overall response per patient ({t1.bor_rule_set}):")
     rows = [(b.kind, str(b.n), str(b.counts.cr), str(b.counts.pr), str(b.counts.sd), str(b.counts.pd),
              str(b.counts.ne), b.remission.text, b.orr.text) for b in t1.bor]
@@ -1048,15 +1446,18 @@ def report_text(c: Cohort) -> str:
     out += [f"  Note: {n}" for n in t1.notes]
 
     out += ["", f"Table 2. Lesion volume and Tg — patient level ({t2.rule_set})"]
-    rows = [(r.label, str(r.n), r.text, r.vs_baseline.text if r.vs_baseline else r.note or "—",
+    rows = [(r.label, str(r.n), r.baseline_text or "—", r.text, r.vs_baseline.text if r.vs_baseline else r.note or "—",
              f"{r.vs_baseline_auto.test}: {r.vs_baseline_auto.text}" if r.vs_baseline_auto else "—")
             for r in t2.volume]
-    out += _lines_table(("Volume (cm³)", "n", "mean ± SD", "paired t vs baseline", "auto test"), rows)
+    out += _lines_table(("Volume (cm³)", "n", "paired baseline", "mean ± SD", "paired t vs baseline", "auto test"),
+                        rows)
     out.append("")
-    rows = [(r.label, str(r.n), f"{r.n_left_censored}/{r.n_right_censored}", r.text,
+    rows = [(r.label, str(r.n), f"{r.n_left_censored}/{r.n_right_censored}", r.baseline_text or "—", r.text,
              r.vs_baseline.text if r.vs_baseline else r.note or "—",
              f"{r.vs_baseline_auto.test}: {r.vs_baseline_auto.text}" if r.vs_baseline_auto else "—") for r in t2.tg]
-    out += _lines_table(("Tg (ng/mL)", "n", "</>", "median (P25, P75)", "Wilcoxon vs baseline", "auto test"), rows)
+    out += _lines_table(("Tg (ng/mL)", "n", "</>", "paired baseline", "median (P25, P75)", "Wilcoxon vs baseline",
+                         "auto test"), rows)
+    out += [f"  {r.label} population: {r.population}" for r in t2.volume]
     out += [f"  Note: {n}" for n in t2.notes]
 
     out += ["", f"Table 3. 12-month efficacy by factor — per patient ({t3.rule_set}); {t3.outcome}; "
@@ -1080,4 +1481,10 @@ def report_text(c: Cohort) -> str:
              r.comparison.test if r.comparison else "") for r in t4.rows]
     out += _lines_table(("Parameter", "n", "pre", "post", "paired test", "test"), rows)
     out += [f"  Note: {n}" for n in t4.notes]
+
+    out += ["", "Flow: registered → eligible → implanted → evaluable per time point (patients)"]
+    for step in flow(c).steps:
+        out.append(f"  {step.label}: {step.n}" + (f" (of {step.of})" if step.of else ""))
+        for p in step.patients:
+            out.append(f"    {'flagged' if p.counted else 'missing'}: {p.study_id} — {p.reason_label}: {p.detail}")
     return "\n".join(out) + "\n"

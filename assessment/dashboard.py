@@ -49,7 +49,8 @@ def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
                 p = rate.proportion
                 rows.append(plots.RateBar(row.label, rate.name, p.n, p.N, p.ci_low_pct, p.ci_high_pct))
     title = f"Remission and ORR per time point — {t1.mode_label}"
-    caption = (f"Bars: rate in % of the {t1.unit}s assessed at each time point, error bars the Wilson 95 % CI, "
+    caption = (f"Population: evaluable at each time point ({'; '.join(r.population for r in t1.rows)}). "
+               f"Bars: rate in % of the {t1.unit}s assessed at each time point, error bars the Wilson 95 % CI, "
                f"labels n/N. Remission = {t1.remission_label}.")
     if not rows:
         return DashboardFigure("remission", title, caption, None, None, "no time point has a computed response")
@@ -92,18 +93,27 @@ def _spider(c: co.Cohort) -> DashboardFigure:
                            lambda: plots.spider_csv(series))
 
 
+END_MARKERS = {"completed": "COMPLETED", "lost": "LOST", "withdrawn": "WITHDRAWN", "died": "DIED"}
+
+
 def _swimmer(c: co.Cohort) -> DashboardFigure:
     rows = []
     for r in c.patients:
-        if r.last_follow_up_day is None or r.last_follow_up_day < 0:
+        ended = r.left_follow_up and r.status_day is not None
+        end = max(r.last_follow_up_day or 0, r.status_day if ended else 0)
+        if r.last_follow_up_day is None and not ended:
             continue
-        events = [(v.day, _cat(v.overall)) for v in r.visits if not v.is_baseline and v.overall and v.day >= 0]
-        if r.new_therapy_day is not None and r.new_therapy_day <= r.last_follow_up_day:
+        events = [(v.day, _cat(v.overall)) for v in r.visits if not v.is_baseline and v.overall and 0 <= v.day <= end]
+        if r.new_therapy_day is not None and r.new_therapy_day <= end:
             events.append((r.new_therapy_day, "NEW_THERAPY"))
-        ongoing = r.first_pd_day is None and r.new_therapy_day is None
-        rows.append(plots.SwimmerRow(r.study_id, r.last_follow_up_day, tuple(sorted(events)), ongoing))
+        if ended:
+            events.append((end, END_MARKERS[r.followup_status]))
+        rows.append(plots.SwimmerRow(r.study_id, end, tuple(sorted(events)), not r.left_follow_up))
     title = "Follow-up from implant with responses"
-    caption = "One bar per patient from the implant (day 0) to the last follow-up; arrow = follow-up ongoing."
+    caption = (f"Population: all implanted with follow-up after the implant (n = {len(rows)} of {len(c.patients)}). "
+               "One bar per patient from the implant (day 0) to the last follow-up, or to the death, withdrawal, "
+               "completion or last contact (lost to follow-up), marked at the bar's end; arrow = still in follow-up "
+               "(no follow-up status recorded counts as in follow-up).")
     if not rows:
         return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
     return DashboardFigure("swimmer", title, caption, lambda: plots.swimmer_figure(rows, title),
@@ -121,7 +131,8 @@ def _km(c: co.Cohort) -> DashboardFigure:
             times.append(end)
             events.append(False)
     title = "Local progression-free survival (Kaplan–Meier)"
-    caption = ("Event: first RECIST progression (PD); censored at the last follow-up or at a new anticancer "
+    caption = (f"Population: all implanted with follow-up after the implant (n = {len(times)} of "
+               f"{len(c.patients)}). Event: first RECIST progression (PD); censored at the last follow-up or at a new anticancer "
                "therapy. Shaded: 95 % CI (log−log). Numbers at risk below the plot; time in days.")
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
@@ -131,6 +142,35 @@ def _km(c: co.Cohort) -> DashboardFigure:
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title,
                                                    y_label="Local progression-free probability"),
                            lambda: plots.km_csv(curves))
+
+
+def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
+    """Overall survival: death from any cause; censored at the last known alive day (the latest of the last visit
+    and the last contact). Patients with nothing known after the implant are left out and listed."""
+    times, events, left_out = [], [], []
+    for r in c.patients:
+        if r.died and r.status_day is not None:
+            times.append(r.status_day)
+            events.append(True)
+        elif (alive := r.last_known_alive_day) is not None:
+            times.append(alive)
+            events.append(False)
+        else:
+            left_out.append(r.study_id)
+    n_deaths = sum(events)
+    title = "Overall survival (Kaplan–Meier)"
+    caption = (f"Population: all implanted with something known after the implant (n = {len(times)} of "
+               f"{len(c.patients)}). Event: death from any cause ({n_deaths} of {len(times)} patients); censored at the last known alive "
+               "day (the latest of the last visit and the last contact). Shaded: 95 % CI (log−log). Numbers at risk "
+               "below the plot; time in days."
+               + (f" Not shown ({len(left_out)}, nothing known after the implant): {', '.join(left_out)}."
+                  if left_out else ""))
+    if not times:
+        return DashboardFigure("os", title, caption, None, None, "no follow-up yet"), tuple(left_out)
+    curves = [plots.KmCurve("All patients", kaplan_meier(times, events))]
+    return DashboardFigure("os", title, caption,
+                           lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
+                           lambda: plots.km_csv(curves)), tuple(left_out)
 
 
 def _tg(c: co.Cohort) -> DashboardFigure:
@@ -160,7 +200,9 @@ def _volume(c: co.Cohort) -> DashboardFigure:
         if vols:
             groups.append(plots.VolumeGroup(label, vols))
     title = "Total lesion volume per time point"
-    caption = "Per patient, the sum of the ellipsoid volumes (π/6·a·b·c) of the followed lesions, in cm³."
+    caption = ("Per patient, the sum of the ellipsoid volumes (π/6·a·b·c) of the followed lesions, in cm³; each box "
+               "is every implanted patient with a volume at that visit (n below each box; Table 2 gives the paired "
+               "comparisons).")
     if not groups:
         return DashboardFigure("volume", title, caption, None, None, "no volumes recorded")
     return DashboardFigure("volume", title, caption, lambda: plots.volume_figure(groups, title),
@@ -209,6 +251,8 @@ class Dashboard:
     figures: tuple[DashboardFigure, ...]
     waterfall_left_out: tuple[tuple[str, str], ...]
     toxicity: tuple[ToxicityRow, ...]
+    flow: co.Flow | None = None
+    populations: tuple[co.Population, ...] = ()
 
     def figure(self, key: str) -> DashboardFigure | None:
         return next((f for f in self.figures if f.key == key), None)
@@ -217,5 +261,8 @@ class Dashboard:
 def build(c: co.Cohort) -> Dashboard:
     t1 = co.table1(c)
     waterfall, left_out = _waterfall(c)
-    figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), _tg(c), _volume(c), _dose_response(c))
-    return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
+    os_figure, _ = _os(c)
+    figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), os_figure, _tg(c), _volume(c),
+               _dose_response(c))
+    pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
+    return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), co.flow(c), pops)

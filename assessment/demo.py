@@ -15,6 +15,9 @@ response is computed by the engine from those facts. Figures aimed at (clinical-
   baseline = the eligibility Tg (median 53.5), a few "<0.2" (complete responders) and ">1000" (progressors);
 * RTOG/EORTC acute skin at 2 months: grade 2 in two patients, grade 0–1 in the others; one CTCAE postoperative
   hemorrhage grade 1 on the implant day.
+* follow-up status after the 12-month visit (Tables 1–3 unchanged): completed on the day of the 12-month visit,
+  except one death from thyroid cancer, one lost to follow-up and one withdrawal some months later
+  (:data:`STATUS_PLAN`).
 
 Every visit is CT (2 mm slices) with all three axes of every lesion: the treated node (target, short axis ≥ 15 mm)
 and, in the five patients with a lung or bone metastasis, that lesion (< 10 mm, so non-target, followed as present
@@ -74,6 +77,9 @@ RTOG_GRADE_2 = (9, 31)
 RTOG_GRADE_1_SHARE = 0.35
 HEMORRHAGE = 5  # the patient who moved during needle placement (dosimetry.demo DEVIATIONS)
 NEW_LESION_SITE = "right level III cervical node, 13 mm short axis (outside the implanted volume)"
+# Follow-up status after the 12-month visit (so Tables 1–3 are unchanged): position → (status, days after the
+# 12-month visit, cause of death). Everyone else completed the study's follow-up on the day of the 12-month visit.
+STATUS_PLAN = {28: ("died", 160, "thyroid_cancer"), 11: ("lost", 95, ""), 20: ("withdrawn", 40, "")}
 
 # Shape of a follow-up node relative to its short-axis change: long-axis and third-axis ratios over the short-axis
 # ratio stay within these bounds (a node does not flatten or stretch more than that while it shrinks or grows).
@@ -493,11 +499,20 @@ def add_demo_followup(author, rng_seed: int = SEED) -> int:
     nurses, physician = _demo_users()
     added = 0
     with transaction.atomic():
-        for patient, design in zip(patients, designs, strict=True):
+        for position, (patient, design) in enumerate(zip(patients, designs, strict=True)):
             if patient.pk not in followed:
                 added += _write_patient(patient, design, nurse=nurses[patient.site.code], physician=physician,
                                         author=author)
+                _write_status(patient, design, position, nurses[patient.site.code])
     return added
+
+
+def _write_status(patient: Patient, design: PatientDesign, position: int, nurse) -> None:
+    """The patient's follow-up status after the 12-month visit (completed, or one of :data:`STATUS_PLAN`)."""
+    m12 = next(v.visit_date for v in design.visits if v.timepoint == "m12")
+    status, days, cause = STATUS_PLAN.get(position, ("completed", 0, ""))
+    services.followup_status_save(user=nurse, patient=patient, data={
+        "status": status, "status_date": m12 + dt.timedelta(days=days), "death_cause": cause})
 
 
 # --- patients in follow-up now (so the worklist has work) ---------------------------------------------------------

@@ -9,6 +9,7 @@ stamps the rule set; they are never typed in.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -379,6 +380,60 @@ class NewTherapy(models.Model):
     def clean(self) -> None:
         if self.start_date and self.start_date > timezone.localdate():
             raise ValidationError({"start_date": f"Start date {self.start_date} is in the future."})
+
+
+class FollowUpStatus(models.Model):
+    """Where the patient stands in the follow-up: in follow-up, completed, lost (last contact date), withdrawn or
+    died (date, cause). One row per patient, recorded by nurses through ``assessment.services.followup_status_save``
+    (which also checks the date against the implant and the visits); every change is in the history."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="followup_status")
+    status = models.CharField(max_length=16, choices=c.FollowUpState.choices, default=c.FollowUpState.IN_FOLLOW_UP)
+    status_date = models.DateField(
+        "date", null=True, blank=True,
+        help_text="Completed / withdrawn: the date; lost to follow-up: the last contact; died: the date of death.")
+    death_cause = models.CharField("cause of death", max_length=16, choices=c.DeathCause.choices, blank=True)
+    death_cause_detail = models.CharField("cause of death (detail)", max_length=200, blank=True)
+    warnings = models.JSONField(default=list, blank=True, editable=False,
+                                help_text="Warnings a physician accepted when saving ({code, message}).")
+    override_reason = models.TextField(blank=True, editable=False)
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                      editable=False, related_name="+")
+    overridden_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "follow-up statuses"
+
+    def __str__(self) -> str:
+        when = f" ({self.date_label} {self.status_date})" if self.status_date else ""
+        return f"{self.get_status_display()}{when}"
+
+    @property
+    def date_label(self) -> str:
+        return {c.FollowUpState.LOST: "last contact", c.FollowUpState.DIED: "died"}.get(self.status, "on")
+
+    @property
+    def left(self) -> bool:
+        return self.status in c.LEFT_FOLLOW_UP
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        label = self.get_status_display() if self.status else ""
+        if self.status in c.LEFT_FOLLOW_UP and self.status_date is None:
+            what = "the last contact date" if self.status == c.FollowUpState.LOST else "the date"
+            errors["status_date"] = f"{label}: {what} is required."
+        if self.status == c.FollowUpState.IN_FOLLOW_UP and self.status_date is not None:
+            errors["status_date"] = (f"In follow-up: got a date ({self.status_date}); allowed: no date (give one "
+                                     "with completed, lost, withdrawn or died).")
+        if self.status_date and self.status_date > timezone.localdate():
+            errors["status_date"] = f"Date {self.status_date} is in the future; allowed: today or earlier."
+        if self.status == c.FollowUpState.DIED and not self.death_cause:
+            errors["death_cause"] = "Died: the cause of death is required (choose 'Unknown' if it is not known)."
+        if self.status != c.FollowUpState.DIED and (self.death_cause or self.death_cause_detail):
+            errors["death_cause"] = f"{label or 'This status'}: a cause of death is allowed only with 'Died'."
+        if errors:
+            raise ValidationError(errors)
 
 
 # --- derived results (written only by assessment.services) ------------------------------------------------------

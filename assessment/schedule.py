@@ -57,7 +57,9 @@ __all__ = [
     "ScheduleSettings",
     "ScheduledVisit",
     "VisitStatus",
+    "end_of_follow_up_warnings",
     "suggest_timepoint",
+    "timepoint_window",
     "urgency_key",
     "visit_schedule",
 ]
@@ -394,6 +396,19 @@ def _status(
     return VisitStatus.MISSED, reason
 
 
+def timepoint_window(implant_date: date, timepoint: str, settings: ScheduleSettings | None = None) -> tuple[date, date]:
+    """The window (first day, last day, both inclusive) of one protocol time point of this implant — the same
+    windows :func:`visit_schedule` uses (baseline: implant − ``baseline_max_days_before`` to the implant day)."""
+    cfg = ScheduleSettings() if settings is None else settings
+    if not isinstance(cfg, ScheduleSettings):
+        raise ScheduleInputError("settings", cfg, "a ScheduleSettings")
+    _check_date("implant_date", implant_date)
+    w = next((w for w in _windows(implant_date, cfg) if w.timepoint == timepoint), None)
+    if w is None:
+        raise ScheduleInputError("timepoint", timepoint, ", ".join(PROTOCOL_TIMEPOINTS))
+    return w.start, w.end
+
+
 def suggest_timepoint(implant_date: date, visit_date: date, settings: ScheduleSettings | None = None) -> str:
     """Time point to prefill the visit form with.
 
@@ -455,3 +470,37 @@ def urgency_key(sv: ScheduledVisit) -> tuple[int, int, int]:
     else:
         primary = sv.target_date.toordinal()
     return (_URGENCY_RANK[status], primary, order)
+
+
+def end_of_follow_up_warnings(
+    implant_date: date,
+    visits: Iterable[RecordedVisit],
+    status: str,
+    status_date: date | None,
+    today: date,
+    settings: ScheduleSettings | None = None,
+) -> list[dict[str, str]]:
+    """Warnings (``{"code", "message"}``) for a follow-up status a physician should confirm:
+
+    * ``completed_without_m12``: "completed" while no 12-month visit is recorded (the protocol's last visit);
+    * ``lost_recent_contact``: "lost" with the last contact fewer than ``missed_after_days`` days before today (a
+      visit is only called missed after that grace: the patient may still come).
+    Other statuses give none. Dates are checked (datetime refused)."""
+    cfg = ScheduleSettings() if settings is None else settings
+    _check_date("implant_date", implant_date)
+    _check_date("today", today)
+    if status_date is not None:
+        _check_date("status_date", status_date)
+    out: list[dict[str, str]] = []
+    if status == "completed" and not any(v.timepoint == "m12" for v in visits):
+        start, end = timepoint_window(implant_date, "m12", cfg)
+        when = f" on {status_date} (day {(status_date - implant_date).days})" if status_date else ""
+        out.append({"code": "completed_without_m12",
+                    "message": f"Follow-up marked completed{when} but no 12-month visit is recorded (window {start} "
+                               f"to {end})."})
+    if status == "lost" and status_date is not None and (today - status_date).days < cfg.missed_after_days:
+        days = (today - status_date).days
+        out.append({"code": "lost_recent_contact",
+                    "message": f"Lost to follow-up with the last contact {status_date}, only {_days(days)} ago "
+                               f"(a visit counts as missed only {cfg.missed_after_days} days after its window)."})
+    return out

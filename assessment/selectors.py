@@ -11,7 +11,7 @@ from django.http import Http404
 
 from assessment import choices as c
 from assessment import services
-from assessment.models import FollowUpResult, LabResult, Visit
+from assessment.models import FollowUpResult, FollowUpStatus, LabResult, Visit
 from registry.models import Lesion, Patient
 from registry.selectors import patients_for
 
@@ -88,7 +88,11 @@ def followup_context(patient: Patient) -> dict:
     visits = list(patient.visits.select_related("result").prefetch_related(
         "lesion_results__lesion", "new_lesions").order_by("visit_date"))
     roles, proposed = services.lesion_roles(patient) if procedure else ({}, False)
+    status = FollowUpStatus.objects.filter(patient=patient).first()
     return {
+        "status": status,
+        "status_day": (status.status_date - procedure.date).days if status and status.status_date and procedure
+        else None,
         "procedure": procedure,
         "schedule": services.patient_schedule(patient) if procedure else (),
         "visits": visits,
@@ -118,7 +122,8 @@ def worklist_for(user, today: date, *, missed_within_days: int = 90, site: str =
     """Protocol visits due, overdue or recently missed for the user's patients, most urgent first.
 
     Four queries whatever the cohort size: patients with their index implant date, their visits, their first new
-    therapy, nothing per patient. Missed visits older than ``missed_within_days`` after their window closed are
+    therapy, nothing per patient. Patients who left the follow-up (died, withdrawn, lost, completed:
+    ``FollowUpStatus``) give no rows. Missed visits older than ``missed_within_days`` after their window closed are
     left out (they are history, not work).
     """
     from django.db.models import Min
@@ -132,6 +137,8 @@ def worklist_for(user, today: date, *, missed_within_days: int = 90, site: str =
     horizon = today - relativedelta(months=12) - timedelta(
         days=cfg.windows_days["m12"] + cfg.missed_after_days + missed_within_days + 1)
     patients = patients_for(user).annotate(implant=Min("procedures__date")).filter(implant__gte=horizon)
+    # Patients who died, withdrew, were lost to follow-up or completed it are not asked for visits any more.
+    patients = patients.exclude(followup_status__status__in=c.LEFT_FOLLOW_UP)
     if site:
         patients = patients.filter(site__code=site)
     rows = list(patients.values_list("pk", "study_id", "site__code", "implant"))

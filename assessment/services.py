@@ -26,6 +26,7 @@ from assessment import recist
 from assessment.mda import MdaError, mda_bone_response
 from assessment.models import (
     FollowUpResult,
+    FollowUpStatus,
     LabResult,
     LesionDesignation,
     LesionVisitResult,
@@ -36,7 +37,13 @@ from assessment.models import (
     Visit,
     VisitResult,
 )
-from assessment.schedule import RecordedVisit, ScheduledVisit, ScheduleSettings, visit_schedule
+from assessment.schedule import (
+    RecordedVisit,
+    ScheduledVisit,
+    ScheduleSettings,
+    end_of_follow_up_warnings,
+    visit_schedule,
+)
 from assessment.thyroglobulin import (
     AtaSettings,
     BirComparison,
@@ -335,6 +342,80 @@ def therapy_save(*, user, patient: Patient, data: Mapping[str, Any], therapy: Ne
     _save(therapy, user)
     recompute_followup(patient)
     return therapy
+
+
+class FollowUpWarnings(Exception):
+    """The status would be saved with warnings nobody accepted yet: ``warnings`` lists them ({code, message})."""
+
+    def __init__(self, warnings: list[dict[str, str]]) -> None:
+        self.warnings = warnings
+        super().__init__("; ".join(w["message"] for w in warnings))
+
+
+OVERRIDE_MIN_CHARS = 5
+
+
+def followup_status_warnings(patient: Patient, status: FollowUpStatus) -> list[dict[str, str]]:
+    """The warnings of this status (``assessment.schedule.end_of_follow_up_warnings``)."""
+    procedure = index_procedure(patient)
+    if procedure is None:
+        return []
+    visits = [RecordedVisit(v.visit_date, v.timepoint) for v in patient.visits.all()
+              if v.visit_date >= procedure.date or v.timepoint == c.Timepoint.BASELINE]
+    return end_of_follow_up_warnings(procedure.date, visits, status.status, status.status_date,
+                                     timezone.localdate(), schedule_settings())
+
+
+@transaction.atomic
+def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], override_reason: str = "") -> FollowUpStatus:
+    """Record where the patient stands in the follow-up (in follow-up, completed, lost, withdrawn, died).
+
+    Besides the model's rules: the date may not be before the index implant nor before the latest recorded visit
+    (a visit is a contact: the last contact, a death or a withdrawal cannot precede it). Warnings (completed without
+    a 12-month visit, lost with a recent contact) raise :class:`FollowUpWarnings` unless a physician (perm
+    ``registry.sign_off``) gives an ``override_reason`` of at least 5 characters; the accepted warnings and the
+    reason are stored on the record. Audited: the history row carries the user and a reason naming the status, its
+    date and any override. Raises ``ValidationError`` naming the field."""
+    status = FollowUpStatus.objects.filter(patient=patient).first() or FollowUpStatus(patient=patient)
+    _assign(status, data)
+    if status.status != c.FollowUpState.DIED:
+        status.death_cause, status.death_cause_detail = status.death_cause or "", status.death_cause_detail or ""
+    when = status.status_date
+    if when is not None:
+        procedure = index_procedure(patient)
+        if procedure is not None and when < procedure.date:
+            raise ValidationError({"status_date": f"Date {when} is before the implant ({procedure.date}); "
+                                                  "allowed: on or after the implant."})
+        last = patient.visits.order_by("-visit_date").values_list("visit_date", flat=True).first()
+        if last is not None and when < last:
+            raise ValidationError({"status_date": f"Date {when} is before the latest recorded visit ({last}); "
+                                                  f"allowed: {last} or later ({status.date_label} cannot precede "
+                                                  "a visit that took place)."})
+    status.full_clean()
+    warnings = followup_status_warnings(patient, status)
+    reason = f"follow-up status: {status.get_status_display()}"
+    if when is not None:
+        reason += f" ({status.date_label} {when})"
+    if status.status == c.FollowUpState.DIED:
+        reason += f", cause: {status.get_death_cause_display()}"
+    override_reason = (override_reason or "").strip()
+    if warnings:
+        if not override_reason:
+            raise FollowUpWarnings(warnings)
+        if not user.has_perm("registry.sign_off"):
+            raise ValidationError({"override_reason": "A physician must confirm: "
+                                                      + " ".join(w["message"] for w in warnings)})
+        if len(override_reason) < OVERRIDE_MIN_CHARS:
+            raise ValidationError({"override_reason": f"Override reason {override_reason!r} is too short; allowed: "
+                                                      f"at least {OVERRIDE_MIN_CHARS} characters."})
+        status.warnings, status.override_reason = warnings, override_reason
+        status.overridden_by, status.overridden_at = user, timezone.now()
+        reason += f"; warnings accepted ({', '.join(w['code'] for w in warnings)}): {override_reason}"
+    else:
+        status.warnings, status.override_reason, status.overridden_by, status.overridden_at = [], "", None, None
+    # The history's change reason holds 100 characters (django-simple-history's default column); the full override
+    # reason and the warnings are fields of the record, so its history row keeps them whole.
+    return _save(status, user, reason if len(reason) <= 100 else reason[:99] + "…")
 
 
 # --- the recomputation -------------------------------------------------------------------------------------------
@@ -712,8 +793,12 @@ def patient_schedule(patient: Patient, today: date | None = None) -> tuple[Sched
         return ()
     visits = [RecordedVisit(v.visit_date, v.timepoint) for v in patient.visits.all()]
     therapy = patient.new_therapies.filter(start_date__gt=procedure.date).order_by("start_date").first()
+    ends = [therapy.start_date] if therapy else []
+    status = FollowUpStatus.objects.filter(patient=patient).first()
+    if status is not None and status.left and status.status_date and status.status_date >= procedure.date:
+        ends.append(status.status_date)  # died, withdrew, lost (last contact) or completed: no visit after it
     return visit_schedule(procedure.date, visits, today or timezone.localdate(), schedule_settings(),
-                          follow_up_end=therapy.start_date if therapy else None)
+                          follow_up_end=min(ends) if ends else None)
 
 
 def recompute_all(patients: Iterable[Patient]) -> int:

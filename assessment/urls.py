@@ -8,6 +8,7 @@ urlpatterns = [
     path("patients/<int:patient_pk>/visits/new/", views.visit_edit, name="visit_create"),
     path("worklist/", views.worklist, name="worklist"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/flow.csv", views.dashboard_flow_csv, name="dashboard_flow_csv"),
     path("dashboard/<slug:key>.csv", views.dashboard_csv, name="dashboard_csv"),
     path("dashboard/<slug:key>.svg", views.dashboard_svg, name="dashboard_svg"),
     path("patients/<int:patient_pk>/visits/preview/", views.visit_preview, name="visit_preview"),
@@ -16,4 +17,5 @@ urlpatterns = [
     path("visits/<int:pk>/edit/", views.visit_edit, name="visit_edit"),
     path("patients/<int:patient_pk>/designation/", views.designation_edit, name="designation_edit"),
     path("patients/<int:patient_pk>/therapies/new/", views.therapy_create, name="therapy_create"),
+    path("patients/<int:patient_pk>/follow-up-status/", views.followup_status_edit, name="followup_status_edit"),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,7 +26,7 @@ from assessment.forms import (
     SkinForm,
     VisitForm,
 )
-from assessment.models import NewTherapy, Visit, VisitResult
+from assessment.models import FollowUpStatus, NewTherapy, Visit, VisitResult
 from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
 from assessment.schedule import suggest_timepoint
 from registry import selectors as registry_selectors
@@ -193,6 +194,44 @@ def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     )
 
 
+class FollowUpStatusForm(ClinicalForm):
+    override_reason = forms.CharField(
+        label="Override reason", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Physicians only: why the status is right despite the warnings (at least 5 characters).")
+
+    class Meta:
+        model = FollowUpStatus
+        fields = ["status", "status_date", "death_cause", "death_cause_detail"]
+
+
+def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Nurses record where the patient stands: in follow-up, completed, lost (last contact), withdrawn, died.
+    A status with warnings is re-shown with them (nothing saved) until a physician saves it with a reason."""
+    patient = registry_selectors.get_patient_for(request.user, patient_pk)
+    status = FollowUpStatus.objects.filter(patient=patient).first()
+    _require(request, "assessment.change_followupstatus" if status else "assessment.add_followupstatus")
+    form = FollowUpStatusForm(request.POST or None, instance=status or FollowUpStatus(patient=patient))
+    warnings: list[dict] = []
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "override_reason"}
+        try:
+            services.followup_status_save(user=request.user, patient=patient, data=data,
+                                          override_reason=form.cleaned_data["override_reason"])
+        except services.FollowUpWarnings as exc:
+            warnings = exc.warnings
+        except ValidationError as exc:
+            from registry.views import _form_errors_from
+
+            _form_errors_from(exc, form)
+        else:
+            messages.success(request, f"{patient.study_id}: follow-up status saved.")
+            return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "assessment/followup_status_form.html", {
+        "form": form, "patient": patient, "warnings": warnings,
+        "can_override": request.user.has_perm("registry.sign_off"),
+        "title": f"{patient} — follow-up status",
+    })
+
 
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
@@ -246,7 +285,8 @@ _DASHBOARD_LOCK = threading.Lock()
 
 
 def _data_version() -> tuple:
-    """Changes whenever a derived follow-up result, a patient or a plan is added, changed or removed."""
+    """Changes whenever a derived follow-up result, a patient, a plan or a follow-up status is added, changed or
+    removed."""
     from django.db.models import Count, Max
 
     from assessment.models import FollowUpResult
@@ -254,8 +294,9 @@ def _data_version() -> tuple:
     from registry.models import Patient
 
     fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
+    status = FollowUpStatus.history.aggregate(last=Max("history_id"))["last"]  # a recorded follow-up status
     return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
-            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"])
+            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"], status)
 
 
 def _cached_dashboard(request: HttpRequest, flt):
@@ -352,6 +393,18 @@ def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
         return _bad_query_response(exc)
     response = HttpResponse(f.csv(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="seedtrack-{key}.csv"'
+    return response
+
+
+def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
+    """The patient flow (registered → eligible → implanted → evaluable per time point) with every patient missing
+    at a step and the reason, as CSV (study IDs and days only; same filters as the page)."""
+    _require(request, "assessment.view_visit")
+    from assessment import cohort as co
+
+    board, _, _ = _dashboard_for(request)
+    response = HttpResponse(co.flow_csv(board.flow), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="seedtrack-flow.csv"'
     return response
 
 

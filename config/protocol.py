@@ -65,6 +65,12 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         "rtog_acute_last_day": 90,  # RTOG acute skin scale up to this day since implant, late scale after
         "ata_bir_comparison": ">=",  # ATA biochemical incomplete: Tg ≥ 1 / ≥ 10 (">=") or > (">")
     },
+    # Cohort analysis (assessment/cohort.py; §1.10 time-point rates, windows as in "schedule" above).
+    "cohort": {
+        # [DESIGN DECISION] rates, volumes and Tg per time point count only visits inside their protocol window;
+        # visits outside it are listed beside Table 1 (False: every visit with the time point's label counts).
+        "in_window_only": True,
+    },
     # §2.2 RAIR-DTC classification.
     "rair": {
         "high_cumulative_activity_gbq": 22.2,  # flag only: cumulative activity alone is not RAIR

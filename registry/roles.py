@@ -16,7 +16,8 @@ ROLES = (NURSE, PHYSICIAN, DATA_MANAGER, REVIEWER)
 CLINICAL_MODELS = {
     "registry": ["patient", "lesion", "iodinecourse", "iodineuptake", "rairclassification", "eligibilityassessment"],
     "dosimetry": ["implantprocedure", "doseplan", "structuredose", "dicomimport", "dicomfile"],
-    "assessment": ["visit", "measurement", "newlesion", "labresult", "toxicity", "newtherapy", "lesiondesignation"],
+    "assessment": ["visit", "measurement", "newlesion", "labresult", "toxicity", "newtherapy", "lesiondesignation",
+                   "followupstatus"],
 }
 SIGN_OFF_PERMISSION = "sign_off"  # registry.sign_off: eligibility / staging / dosimetry sign-off
 

@@ -982,8 +982,16 @@ def spider_csv(series: Sequence[SpiderSeries]) -> str:
 
 # ---------------------------------------------------------------------------------------------- swimmer
 
-_SWIM_EVENTS: dict[str, tuple[str, str]] = {"NEW_THERAPY": ("D", "New therapy")}
+_SWIM_EVENTS: dict[str, tuple[str, str]] = {
+    "NEW_THERAPY": ("D", "New therapy"),
+    # end of follow-up (drawn at the bar's end: the date of the status, or the last contact when lost)
+    "COMPLETED": ("|", "Follow-up completed"),
+    "LOST": ("v", "Lost to follow-up (last contact)"),
+    "WITHDRAWN": ("P", "Withdrawn"),
+    "DIED": ("$\\dagger$", "Died"),
+}
 _SWIM_KINDS = (*_BOR_ORDER, *_SWIM_EVENTS)
+_SWIM_END_KINDS = ("COMPLETED", "LOST", "WITHDRAWN", "DIED")
 
 
 @dataclass(frozen=True)
@@ -993,8 +1001,9 @@ class SwimmerRow:
     patient_label: a study number, unique in the figure.
     last_follow_up_day: days from implant to the last follow-up (the bar's end), finite, ≥ 0.
     events: (day, kind) pairs, 0 ≤ day ≤ last_follow_up_day; kind is a RECIST 1.1 assessment (CR, PR, SD,
-        PD — progression — or NE) or "NEW_THERAPY" (start of another treatment, e.g. a kinase inhibitor).
-    ongoing: True when follow-up continues (an arrow after the bar's end).
+        PD — progression — or NE), "NEW_THERAPY" (start of another treatment, e.g. a kinase inhibitor), or how
+        the follow-up ended: "COMPLETED", "LOST" (at the last contact), "WITHDRAWN", "DIED".
+    ongoing: True when follow-up continues (an arrow after the bar's end); only for patients in follow-up.
     """
 
     patient_label: str
@@ -1020,6 +1029,10 @@ class SwimmerRow:
             if str(ev[1]) not in _SWIM_KINDS:
                 raise PlotInputError(f"{who}: events[{i}] kind = {ev[1]!r}; allowed: {', '.join(_SWIM_KINDS)}")
             events.append((day, str(ev[1])))
+        ended = sorted({k for _, k in events if k in _SWIM_END_KINDS})
+        if ended and self.ongoing:
+            raise PlotInputError(f"{who}: ongoing = True with the follow-up ended ({', '.join(ended)}); allowed: "
+                                 "ongoing only for a patient still in follow-up")
         object.__setattr__(self, "last_follow_up_day", end)
         object.__setattr__(self, "events", tuple(sorted(events)))
         object.__setattr__(self, "ongoing", bool(self.ongoing))
@@ -1050,7 +1063,8 @@ def swimmer_figure(
     are drawn and the title ends "(showing N of M patients)"; :func:`swimmer_csv` lists all.
 
     SVG ids: each bar ``swim-<patient slug>``; the markers of one kind ``swim_marker-<kind slug>`` (cr, pr,
-    sd, pd, ne, new-therapy; one artist for all patients); the ongoing arrows ``swim_ongoing``."""
+    sd, pd, ne, new-therapy, completed, lost, withdrawn, died; one artist for all patients); the ongoing arrows
+    ``swim_ongoing``."""
     ordered = _swim_order(rows)
     _check_title(title)
     shown, full_title = _capped(ordered, settings, title)

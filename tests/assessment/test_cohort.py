@@ -370,8 +370,8 @@ def test_query_count_does_not_grow_with_the_cohort(build, django_assert_max_num_
         n_large, q_large = measure(CohortFilter())
     n_site_large, q_site_large = measure(CohortFilter(site="AAA"))
     assert (n_small, n_large, n_site_small, n_site_large) == (3, 12, 2, 7)
-    assert q_small == q_large == 12
-    assert q_site_small == q_site_large == 13  # plus the site-code check
+    assert q_small == q_large == 14  # plus the follow-up statuses and the registered patients (flow)
+    assert q_site_small == q_site_large == 15  # plus the site-code check
 
 
 def test_report_json_csv_text_shapes(six):
