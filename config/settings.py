@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.database import with_server_options
 from config.env import env_bool, env_int, env_list, env_str
 from config.protocol import load_protocol
 
@@ -86,10 +87,15 @@ TEMPLATES = [
     },
 ]
 
+# SQLite gets WAL, immediate transactions and a busy timeout so concurrent saves queue instead of failing with
+# "database is locked" (config/database.py); PostgreSQL is left as dj-database-url configures it.
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+    "default": with_server_options(
+        dj_database_url.config(
+            default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+        ),
+        sqlite_timeout_s=env_int("SQLITE_TIMEOUT_S", 20),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
