@@ -12,10 +12,17 @@ from django.views.decorators.http import require_POST
 
 from assessment.selectors import followup_context
 from registry import choices as c
-from registry import selectors, services
+from registry import selectors, services, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
-from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient
+from registry.models import (
+    EligibilityAssessment,
+    IodineCourse,
+    IodineUptake,
+    Lesion,
+    Patient,
+    RairClassification,
+)
 from registry.roles import can_see_identifiers
 from registry.units import ACCEPTED_UNITS
 
@@ -23,6 +30,18 @@ from registry.units import ACCEPTED_UNITS
 def _require(request: HttpRequest, perm: str) -> None:
     if not request.user.has_perm(perm):
         raise PermissionDenied(f"Your role does not allow this ({perm}).")
+
+
+def versioned_save(request: HttpRequest, form, scope: versioning.Scope | None, save, ctx: dict):
+    """Run ``save()`` behind the version check of ``form`` (given its token by ``versioning.attach``). On a stale
+    form returns None, puts the refusal in ``ctx`` and a fresh token in the form, whose typed values stay."""
+    token = versioning.posted_token(form)
+    try:
+        return versioning.guarded_save(token, scope, save, identifiers=can_see_identifiers(request.user))
+    except versioning.StaleEdit as stale:
+        versioning.renew(form, stale.token)
+        ctx["stale"] = stale
+        return None
 
 
 def _form_errors_from(exc: ValidationError, form) -> None:
@@ -108,28 +127,37 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "registry.change_patient")
     patient = selectors.get_patient_for(request.user, pk)
+    scope = versioning.scope_for(patient, patient.pk)
     form = PatientForm(request.POST or None, instance=patient)
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "title": f"Edit {patient}"}
     if request.method == "POST" and form.is_valid():
         try:
-            services.patient_update(user=request.user, patient=patient, data=form.cleaned_data)
+            saved = versioned_save(request, form, scope, lambda: services.patient_update(
+                user=request.user, patient=patient, data=form.cleaned_data), ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"{patient.study_id} saved.")
-            return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", {"form": form, "patient": patient, "title": f"Edit {patient}"})
+            if saved is not None:
+                messages.success(request, f"{patient.study_id} saved.")
+                return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", ctx)
 
 
-def _child_form(request, patient, form, save, title, **ctx):
+def _child_form(request, patient, form, save, title, scope: versioning.Scope | None = None, **ctx):
+    """``scope``: the rows an edit form covers (version check, registry/versioning.py); None for a create form."""
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "title": title, **ctx}
     if request.method == "POST" and form.is_valid():
         try:
-            save()
+            saved = versioned_save(request, form, scope, lambda: save() or True, ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"{title}: saved.")
-            return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", {"form": form, "patient": patient, "title": title, **ctx})
+            if saved is not None:
+                messages.success(request, f"{title}: saved.")
+                return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", ctx)
 
 
 def _child_for_edit(request: HttpRequest, model, pk: int | None, patient_pk: int | None):
@@ -151,6 +179,7 @@ def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
         request, patient, form,
         lambda: services.lesion_save(user=request.user, patient=patient, data=form.cleaned_data, lesion=lesion),
         f"{patient} — {'lesion ' + lesion.label if lesion else 'new lesion'}",
+        scope=versioning.scope_for(lesion, patient.pk) if lesion else None,
     )
 
 
@@ -164,6 +193,7 @@ def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
             user=request.user, patient=patient, data=form.fact_data(), uptakes=form.uptakes(), course=course
         ),
         f"{patient} — ¹³¹I course",
+        scope=versioning.scope_for(course, patient.pk, (IodineUptake, "course")) if course else None,
     )
 
 
@@ -176,6 +206,8 @@ def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
         request, patient, form,
         lambda: services.rair_update(user=request.user, patient=patient, data=form.cleaned_data),
         f"{patient} — RAIR-DTC criteria (ATA 2015)",
+        scope=versioning.Scope(f"registry.rairclassification:patient{patient.pk}", patient.pk,
+                               (versioning.Part(RairClassification, {"patient_id": patient.pk}),)),
     )
 
 
@@ -188,6 +220,7 @@ def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: in
             user=request.user, patient=patient, data=form.cleaned_data, assessment=assessment
         ),
         f"{patient} — eligibility assessment",
+        scope=versioning.scope_for(assessment, patient.pk) if assessment else None,
         unit_lists={"units-cell": list(ACCEPTED_UNITS["platelets"]), "units-hb": list(ACCEPTED_UNITS["hemoglobin"])},
     )
 
