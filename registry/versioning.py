@@ -148,6 +148,15 @@ def _newer(part: Part, since: int, identifiers: bool) -> Iterable[Entry]:
                                           "(hidden)" if hide else _show(ch.new)))
             if not changes:
                 continue  # a save that changed nothing visible cannot be lost
+        elif rec.history_type == "+":  # a new row: what it was created with
+            for f in model._meta.concrete_fields:
+                if not f.editable or f.primary_key or f.is_relation or f.name in HIDDEN_FIELDS:
+                    continue
+                value = getattr(rec, f.attname, None)
+                if value in (None, ""):
+                    continue
+                hide = not identifiers and f.name in IDENTIFYING_FIELDS
+                changes.append(Change(str(f.verbose_name), "—", "(hidden)" if hide else _show(value)))
         yield Entry(
             when=rec.history_date,
             who=rec.history_user.get_username() if rec.history_user else "system",
