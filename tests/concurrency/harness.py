@@ -5,8 +5,8 @@ Used by tests/concurrency/test_concurrent_saves.py (asserts every save succeeds)
 
 ``prepare`` migrates a fresh database file and builds, through the real services, one nurse and one patient
 (a lesion, an implant on 2018-02-05 and a baseline visit) per concurrent save; it runs in a subprocess so the
-settings (``DATABASE_URL``, ``SQLITE_SERVER_OPTIONS``) are those of the server. ``run`` starts
-``manage.py runserver --noreload`` (threaded) on a free port, has every nurse open her patient's visit form,
+settings (``DATABASE_URL``, ``SQLITE_SERVER_OPTIONS``) are those of the server. ``Server``
+starts ``manage.py runserver --noreload`` (threaded) on a free port; ``run`` has every user open her form,
 then releases all the POSTs at once from threads and reports what came back.
 """
 
@@ -82,7 +82,7 @@ def _prepare_in_process(n: int) -> list[dict]:
             "date": dt.date(2018, 2, 5), "operator": "Dr Test", "seed_model": SeedModel.objects.get(code="6711"),
             "seeds_implanted": 8, "activity_per_seed_mbq": Decimal("25.0"),
             "activity_calibration_date": dt.date(2018, 2, 5), "prescription_gy": Decimal("120")})
-        assessment_services.visit_save(user=admin, patient=patient, data=assessment_services.VisitInput(
+        baseline = assessment_services.visit_save(user=admin, patient=patient, data=assessment_services.VisitInput(
             visit={"visit_date": dt.date(2018, 1, 25), "timepoint": "baseline", "modality": "ct"},
             measurements={lesion.pk: {"qualifier": "measured", "long_mm": Decimal("28"),
                                       "short_mm": Decimal("20"), "third_mm": Decimal("24")}}))
@@ -91,7 +91,8 @@ def _prepare_in_process(n: int) -> list[dict]:
         session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         session[HASH_SESSION_KEY] = nurse.get_session_auth_hash()
         session.create()
-        out.append({"patient": patient.pk, "lesion": lesion.pk, "session": session.session_key})
+        out.append({"patient": patient.pk, "lesion": lesion.pk, "baseline_visit": baseline.pk,
+                    "session": session.session_key})
     return out
 
 
@@ -149,17 +150,17 @@ class Server:
                 self.process.wait()
 
 
-def visit_post_data(lesion_pk: int, csrf: str) -> dict[str, str]:
+def visit_post_data(lesion_pk: int, reader: str = "Dr R", timepoint: str = "m2",
+                    visit_date: dt.date = VISIT_DATE, skin_grade: str = "1") -> dict[str, str]:
     return {
-        "csrfmiddlewaretoken": csrf,
-        "visit-timepoint": "m2", "visit-visit_date": VISIT_DATE.isoformat(), "visit-modality": "ct",
-        "visit-reader": "Dr R",
+        "visit-timepoint": timepoint, "visit-visit_date": visit_date.isoformat(), "visit-modality": "ct",
+        "visit-reader": reader,
         f"m{lesion_pk}-qualifier": "measured", f"m{lesion_pk}-long_mm": "20", f"m{lesion_pk}-short_mm": "13",
         f"m{lesion_pk}-third_mm": "15",
         "lab-tg-result": "12.5", "lab-tg-unit": "ng/mL", "lab-tg-tsh_state": "suppressed", "lab-tg-assay": "Roche",
         "lab-tgab-result": "<1", "lab-tgab-unit": "IU/mL", "lab-tgab-tgab_cutoff_iu_ml": "4",
         "lab-tsh-result": "", "lab-tsh-unit": "mIU/L",
-        "new0-modality": "ct", "new1-modality": "ct", "skin-grade": "1",
+        "new0-modality": "ct", "new1-modality": "ct", "skin-grade": skin_grade,
     }
 
 
@@ -175,27 +176,42 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class Outcome:
     status: int
     location: str
-    error: str
+    error: str  # the cause of a failure, or the page of a 200
     seconds: float
 
 
-def run(server: Server, clients: list[dict]) -> tuple[list[Outcome], float]:
-    """Every nurse GETs her form (not timed), then all POST at once; (outcomes, wall time of the POSTs)."""
+@dataclass
+class Job:
+    """One user's save: open ``form_url`` with her session, then post the page's hidden fields + ``data``."""
+
+    session: str
+    form_url: str
+    post_url: str
+    data: dict[str, str]
+
+
+def new_visit_jobs(clients: list[dict]) -> list[Job]:
+    """Every nurse records the 2-month visit of her own patient."""
+    return [Job(c["session"], f"/patients/{c['patient']}/visits/new/?timepoint=m2",
+                f"/patients/{c['patient']}/visits/new/", visit_post_data(c["lesion"], "")) for c in clients]
+
+
+def run(server: Server, jobs: list[Job]) -> tuple[list[Outcome], float]:
+    """Every user GETs her form (not timed), then all POST at once; (outcomes, wall time of the POSTs)."""
     prepared = []
-    for c in clients:
+    for job in jobs:
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
-        opener.addheaders = [("Cookie", f"sessionid={c['session']}")]
-        url = f"{server.url}/patients/{c['patient']}/visits/new/?timepoint=m2"
+        opener.addheaders = [("Cookie", f"sessionid={job.session}")]
+        url = f"{server.url}{job.form_url}"
         with opener.open(url, timeout=30) as r:
             html = r.read().decode()
-        hidden = dict(_HIDDEN.findall(html))  # the CSRF token and any other hidden field (version token)
+        hidden = dict(_HIDDEN.findall(html))  # the CSRF token and the version token of an edit form
         csrf_cookie = next(ck.value for ck in jar if ck.name == "csrftoken")
-        opener.addheaders = [("Cookie", f"sessionid={c['session']}; csrftoken={csrf_cookie}"),
+        opener.addheaders = [("Cookie", f"sessionid={job.session}; csrftoken={csrf_cookie}"),
                              ("Referer", url)]
-        data = {**hidden, **visit_post_data(c["lesion"], hidden["csrfmiddlewaretoken"])}
-        prepared.append((opener, f"{server.url}/patients/{c['patient']}/visits/new/",
-                         urllib.parse.urlencode(data).encode()))
+        data = {**hidden, **job.data, "csrfmiddlewaretoken": hidden["csrfmiddlewaretoken"]}
+        prepared.append((opener, f"{server.url}{job.post_url}", urllib.parse.urlencode(data).encode()))
     barrier = threading.Barrier(len(prepared))
     outcomes: list[Outcome | None] = [None] * len(prepared)
 
@@ -205,7 +221,8 @@ def run(server: Server, clients: list[dict]) -> tuple[list[Outcome], float]:
         t0 = time.monotonic()
         try:
             with opener.open(url, body, timeout=60) as r:
-                outcomes[i] = Outcome(r.status, r.headers.get("Location", ""), "", time.monotonic() - t0)
+                outcomes[i] = Outcome(r.status, r.headers.get("Location", ""), r.read().decode(errors="replace"),
+                                      time.monotonic() - t0)
         except urllib.error.HTTPError as exc:
             text = exc.read().decode(errors="replace")
             found = re.search(r"database is locked", text) or re.search(r"[A-Za-z]+Error", text)

@@ -20,11 +20,38 @@ def test_concurrent_visit_saves_all_succeed_and_are_all_stored(tmp_path):
     db = tmp_path / "db.sqlite3"
     clients = harness.prepare(db, N_SAVES)
     with harness.Server(db) as server:
-        outcomes, _ = harness.run(server, clients)
+        outcomes, _ = harness.run(server, harness.new_visit_jobs(clients))
     failures = [o for o in outcomes if o.status != 302 or not re.fullmatch(r"/visits/\d+/", o.location)]
     assert len(outcomes) == N_SAVES
     assert failures == [], failures
     assert harness.stored_visits(db) == {c["patient"]: 1 for c in clients}
+
+
+def test_two_users_saving_the_same_visit_at_once_one_is_saved_and_the_other_refused(tmp_path):
+    """The version check runs inside the save's transaction: of two simultaneous saves of one form opened at the
+    same version, exactly one is stored and the other is refused as stale (never both, never a 500)."""
+    db = tmp_path / "db.sqlite3"
+    clients = harness.prepare(db, 2)
+    first = clients[0]
+    edit = f"/visits/{first['baseline_visit']}/edit/"
+    jobs = [harness.Job(c["session"], edit, edit, harness.visit_post_data(
+        first["lesion"], reader=f"Dr {name}", timepoint="baseline", visit_date=harness.dt.date(2018, 1, 25),
+        skin_grade=""))
+        for c, name in zip(clients, ("Alpha", "Beta"), strict=True)]
+    with harness.Server(db) as server:
+        outcomes, _ = harness.run(server, jobs)
+    statuses = sorted(o.status for o in outcomes)
+    assert statuses == [200, 302], outcomes
+    refused = next(o for o in outcomes if o.status == 200)
+    assert "changed this record after you opened the form" in refused.error
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        (reader,) = conn.execute("SELECT reader FROM assessment_visit WHERE id = ?",
+                                 (first["baseline_visit"],)).fetchone()
+    winner = "Dr Alpha" if outcomes[0].status == 302 else "Dr Beta"
+    assert reader == winner
+    assert f'value="{"Dr Beta" if winner == "Dr Alpha" else "Dr Alpha"}"' in refused.error  # typed value kept
 
 
 def test_the_server_options_apply_to_sqlite_only():
