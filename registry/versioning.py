@@ -87,6 +87,16 @@ class StaleEdit(Exception):
         self.token = token
 
 
+    def summary(self) -> str:
+        """One line: "physician_a changed T: T2 → T3a (2026-12-01 18:02)"; empty for a missing/invalid token."""
+        parts = []
+        for e in self.entries:
+            detail = ", ".join(f"{c.field}: {c.before} → {c.after}" for c in e.changes)
+            parts.append(f"{e.who} {e.action} {e.what}{' (' + detail + ')' if detail else ''} at "
+                         f"{e.when:%Y-%m-%d %H:%M}")
+        return "; ".join(parts)
+
+
 def token_for(scope: Scope) -> str:
     return signing.dumps({"k": scope.key, "v": scope.current()}, salt=_SALT, compress=True)
 

@@ -89,6 +89,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     courses = list(patient.iodine_courses.prefetch_related("uptakes__lesion"))
     lesions = list(patient.lesions.all())
     cumulative = sum(co.activity_gbq for co in courses)
+    assessments = list(patient.eligibility_assessments.select_related("signed_off_by"))
+    can_sign_off = request.user.has_perm("registry.sign_off")
+    if can_sign_off:  # a sign-off covers the facts shown on this page: the buttons carry their version
+        for a in assessments:
+            a.version_token = versioning.token_for(_eligibility_sign_off_scope(a))
     return render(request, "registry/patient_detail.html", {
         "patient": patient,
         "lesions": lesions,
@@ -96,7 +101,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cumulative_gbq": cumulative,
         "last_course": courses[-1] if courses else None,
         "rair": getattr(patient, "rair", None),
-        "assessments": list(patient.eligibility_assessments.select_related("signed_off_by")),
+        "assessments": assessments,
+        "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
         "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
         "followup": followup_context(patient),
@@ -104,7 +110,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "age": patient.age_on(timezone.localdate()),
         "can_change": request.user.has_perm("registry.change_patient"),
         "can_delete": request.user.has_perm("registry.delete_patient"),
-        "can_sign_off": request.user.has_perm("registry.sign_off"),
+        "can_sign_off": can_sign_off,
     })
 
 
@@ -225,27 +231,43 @@ def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: in
     )
 
 
-@require_POST
-def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
-    assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
+def _eligibility_sign_off_scope(assessment: EligibilityAssessment) -> versioning.Scope:
+    """The facts an eligibility verdict rests on: the assessment, the patient's ¹³¹I courses and RAIR facts."""
+    pk = assessment.patient_id
+    return versioning.Scope(f"signoff.eligibility:{assessment.pk}", pk, (
+        versioning.Part(EligibilityAssessment, {"id": assessment.pk}),
+        versioning.Part(IodineCourse, {"patient_id": pk}),
+        versioning.Part(RairClassification, {"patient_id": pk}),
+    ))
+
+
+def _sign_off(request: HttpRequest, scope: versioning.Scope, sign, done: str) -> None:
+    """Sign off only what the physician saw: the button carries the version of the page it was on."""
     try:
-        services.eligibility_sign_off(user=request.user, assessment=assessment)
+        versioning.guarded_save(request.POST.get(versioning.FIELD_NAME), scope, sign,
+                                identifiers=can_see_identifiers(request.user))
+    except versioning.StaleEdit as stale:
+        messages.error(request, "Not signed off: " + (stale.summary() or "the button carried no valid version token")
+                       + ". Review the values shown now and sign off again.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, "Eligibility signed off.")
+        messages.success(request, done)
+
+
+@require_POST
+def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+    assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
+    _sign_off(request, _eligibility_sign_off_scope(assessment),
+              lambda: services.eligibility_sign_off(user=request.user, assessment=assessment), "Eligibility signed off.")
     return redirect("registry:patient_detail", pk=assessment.patient_id)
 
 
 @require_POST
 def stage_sign_off(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = selectors.get_patient_for(request.user, patient_pk)
-    try:
-        services.stage_sign_off(user=request.user, patient=patient)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "Stage signed off.")
+    _sign_off(request, versioning.scope_for(patient, patient.pk),
+              lambda: services.stage_sign_off(user=request.user, patient=patient), "Stage signed off.")
     return redirect("registry:patient_detail", pk=patient.pk)
 
 

@@ -233,3 +233,47 @@ def test_every_edit_form_refuses_a_stale_save(nurse_and_physician, m2_visit, kin
 
     r = nurse.post(url, {**form_data(r.content.decode()), **fixes})  # deliberate second save: goes through
     assert r.status_code == 302
+
+
+# --- sign-offs cover what the physician saw -----------------------------------------------------------------------
+
+def _sign_off_form(client: Client, patient, action: str) -> dict:
+    page = client.get(f"/patients/{patient.pk}/").content.decode()
+    i = page.index(f'action="{action}"')
+    start = page.rindex("<form", 0, i)
+    return form_data(page[start:page.index("</form>", i) + 7], 0)
+
+
+def test_a_sign_off_of_facts_changed_since_the_page_was_shown_is_refused(nurse_and_physician, eligible_patient,
+                                                                         users):
+    from registry import services
+
+    _, physician = nurse_and_physician
+    a = eligible_patient.eligibility_assessments.get()
+    action = f"/eligibility/{a.pk}/sign-off/"
+    button = _sign_off_form(physician, eligible_patient, action)
+    assert button["_version"]
+    # while the physician's page is open, the nurse corrects the KPS
+    services.eligibility_save(user=users["nurse"], patient=eligible_patient, data={"kps": 70}, assessment=a)
+
+    r = physician.post(action, button, follow=True)
+    page = _page(r)
+    assert "Not signed off: nurse_a changed eligibility assessment 2018-02-01 (KPS: 90 → 70) at " in page
+    assert "Review the values shown now and sign off again." in page
+    assert EligibilityAssessment.objects.get(pk=a.pk).signed_off_by is None
+
+    r = physician.post(action, _sign_off_form(physician, eligible_patient, action), follow=True)
+    assert "Eligibility signed off." in _page(r)
+    assert EligibilityAssessment.objects.get(pk=a.pk).signed_off_by.username == "physician_a"
+
+
+def test_a_stage_sign_off_without_a_token_is_refused(nurse_and_physician, eligible_patient):
+    _, physician = nurse_and_physician
+    action = f"/patients/{eligible_patient.pk}/stage/sign-off/"
+    button = _sign_off_form(physician, eligible_patient, action)
+    r = physician.post(action, {k: v for k, v in button.items() if k != "_version"}, follow=True)
+    assert "Not signed off: the button carried no valid version token" in _page(r)
+    assert Patient.objects.get(pk=eligible_patient.pk).stage_signed_off_by is None
+    r = physician.post(action, button, follow=True)
+    assert "Stage signed off." in _page(r)
+    assert Patient.objects.get(pk=eligible_patient.pk).stage_signed_off_by.username == "physician_a"
