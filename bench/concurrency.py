@@ -25,14 +25,16 @@ from tests.concurrency import harness  # noqa: E402
 
 
 def one_round(n: int, server_options: bool) -> tuple[int, Counter, int, float]:
-    db = Path(tempfile.mkdtemp(prefix="seedtrack-bench-conc-")) / "db.sqlite3"
-    clients = harness.prepare(db, n, server_options=server_options)
-    with harness.Server(db, server_options=server_options) as server:
-        outcomes, wall_s = harness.run(server, harness.new_visit_jobs(clients))
+    with tempfile.TemporaryDirectory(prefix="seedtrack-bench-conc-") as folder:
+        db = Path(folder) / "db.sqlite3"
+        clients = harness.prepare(db, n, server_options=server_options)
+        with harness.Server(db, server_options=server_options) as server:
+            outcomes, wall_s = harness.run(server, harness.new_visit_jobs(clients))
+        stored = sum(harness.stored_visits(db).values())
     ok = sum(1 for o in outcomes if o.status == 302 and o.location.startswith("/visits/"))
-    causes = Counter(f"{o.status} {o.error}".strip() for o in outcomes
+    causes = Counter(f"{o.status} {o.error[:60]}".strip() for o in outcomes
                      if not (o.status == 302 and o.location.startswith("/visits/")))
-    return ok, causes, sum(harness.stored_visits(db).values()), wall_s
+    return ok, causes, stored, wall_s
 
 
 def main() -> None:

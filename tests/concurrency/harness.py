@@ -148,6 +148,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.log_path.unlink(missing_ok=True)
 
 
 def visit_post_data(lesion_pk: int, reader: str = "Dr R", timepoint: str = "m2",
