@@ -148,12 +148,12 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     versioning.attach(forms.visit, scope)  # the visit form carries the token of the whole page
     if request.method == "POST" and forms.is_valid():
         try:
-            saved = versioned_save(request, forms.visit, scope, lambda: services.visit_save(
+            ok, saved = versioned_save(request, forms.visit, scope, lambda: services.visit_save(
                 user=request.user, patient=patient, data=forms.visit_input(), visit=visit), ctx)
         except ValidationError as exc:
             forms.attach(exc)
         else:
-            if saved is not None:
+            if ok:
                 messages.success(request, f"{saved}: saved; categories recomputed.")
                 return redirect("assessment:visit_detail", pk=saved.pk)
     ctx["errors"] = any(f.errors for f in forms.all())

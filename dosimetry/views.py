@@ -48,15 +48,15 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
     versioning.attach(form, scope)
     ctx = {"form": form, "patient": patient, "title": f"{patient} — implant procedure"}
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items() if k != "lesions"}
+        data = {k: v for k, v in form.cleaned_data.items() if k not in ("lesions", versioning.FIELD_NAME)}
         try:
-            result = versioned_save(request, form, scope, lambda: services.procedure_save(
+            ok, result = versioned_save(request, form, scope, lambda: services.procedure_save(
                 user=request.user, patient=patient, data=data, lesions=form.cleaned_data["lesions"],
                 procedure=procedure), ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            if result is not None:
+            if ok:
                 saved, warnings = result
                 messages.success(request, f"{saved} saved.")
                 for w in warnings:

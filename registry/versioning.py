@@ -137,6 +137,14 @@ def _label(rec: models.Model, model: type[models.Model]) -> str:
     return name
 
 
+def _related(field: models.Field, rows: list[dict]) -> str:
+    """A many-to-many value of a history diff (through rows) as the related records' names."""
+    target = field.related_model
+    ids = [row.get(target._meta.model_name) for row in rows or ()]
+    names = {obj.pk: str(obj) for obj in target._default_manager.filter(pk__in=[i for i in ids if i is not None])}
+    return ", ".join(names.get(i, f"#{i}") for i in ids) or "—"
+
+
 def _newer(part: Part, since: int, identifiers: bool) -> Iterable[Entry]:
     """Entries for the rows of ``part`` with a history id above ``since`` (those with a visible change)."""
     model = part.model
@@ -150,12 +158,10 @@ def _newer(part: Part, since: int, identifiers: bool) -> Iterable[Entry]:
                     if ch.field in HIDDEN_FIELDS:
                         continue
                     hide = not identifiers and ch.field in IDENTIFYING_FIELDS
-                    try:
-                        verbose = str(model._meta.get_field(ch.field).verbose_name)
-                    except Exception:  # an m2m field of the history model
-                        verbose = ch.field.replace("_", " ")
-                    changes.append(Change(verbose, "(hidden)" if hide else _show(ch.old),
-                                          "(hidden)" if hide else _show(ch.new)))
+                    f = model._meta.get_field(ch.field)
+                    show = (lambda v, f=f: _related(f, v)) if f.many_to_many else _show
+                    changes.append(Change(str(f.verbose_name), "(hidden)" if hide else show(ch.old),
+                                          "(hidden)" if hide else show(ch.new)))
             if not changes:
                 continue  # a save that changed nothing visible cannot be lost
         elif rec.history_type == "+":  # a new row: what it was created with

@@ -32,16 +32,17 @@ def _require(request: HttpRequest, perm: str) -> None:
         raise PermissionDenied(f"Your role does not allow this ({perm}).")
 
 
-def versioned_save(request: HttpRequest, form, scope: versioning.Scope | None, save, ctx: dict):
-    """Run ``save()`` behind the version check of ``form`` (given its token by ``versioning.attach``). On a stale
-    form returns None, puts the refusal in ``ctx`` and a fresh token in the form, whose typed values stay."""
+def versioned_save(request: HttpRequest, form, scope: versioning.Scope | None, save, ctx: dict) -> tuple[bool, object]:
+    """Run ``save()`` behind the version check of ``form`` (given its token by ``versioning.attach``):
+    ``(True, what save returned)``; on a stale form ``(False, None)`` with the refusal in ``ctx`` and a fresh token
+    in the form, whose typed values stay."""
     token = versioning.posted_token(form)
     try:
-        return versioning.guarded_save(token, scope, save, identifiers=can_see_identifiers(request.user))
+        return True, versioning.guarded_save(token, scope, save, identifiers=can_see_identifiers(request.user))
     except versioning.StaleEdit as stale:
         versioning.renew(form, stale.token)
         ctx["stale"] = stale
-        return None
+        return False, None
 
 
 def _form_errors_from(exc: ValidationError, form) -> None:
@@ -139,12 +140,12 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     ctx = {"form": form, "patient": patient, "title": f"Edit {patient}"}
     if request.method == "POST" and form.is_valid():
         try:
-            saved = versioned_save(request, form, scope, lambda: services.patient_update(
+            saved, _ = versioned_save(request, form, scope, lambda: services.patient_update(
                 user=request.user, patient=patient, data=form.cleaned_data), ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            if saved is not None:
+            if saved:
                 messages.success(request, f"{patient.study_id} saved.")
                 return redirect("registry:patient_detail", pk=patient.pk)
     return render(request, "registry/form.html", ctx)
@@ -156,11 +157,11 @@ def _child_form(request, patient, form, save, title, scope: versioning.Scope | N
     ctx = {"form": form, "patient": patient, "title": title, **ctx}
     if request.method == "POST" and form.is_valid():
         try:
-            saved = versioned_save(request, form, scope, lambda: save() or True, ctx)
+            saved, _ = versioned_save(request, form, scope, save, ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            if saved is not None:
+            if saved:
                 messages.success(request, f"{title}: saved.")
                 return redirect("registry:patient_detail", pk=patient.pk)
     return render(request, "registry/form.html", ctx)

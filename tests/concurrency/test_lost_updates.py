@@ -277,3 +277,22 @@ def test_a_stage_sign_off_without_a_token_is_refused(nurse_and_physician, eligib
     r = physician.post(action, button, follow=True)
     assert "Stage signed off." in _page(r)
     assert Patient.objects.get(pk=eligible_patient.pk).stage_signed_off_by.username == "physician_a"
+
+
+def test_a_change_of_the_treated_lesions_is_shown_by_lesion_name(nurse_and_physician, procedure, users):
+    from dosimetry import services as dosimetry_services
+    from registry import services
+
+    nurse, _ = nurse_and_physician
+    p = procedure.patient
+    url = f"/procedures/{procedure.pk}/edit/"
+    nurse_form = _open(nurse, url)
+    services.lesion_save(user=users["nurse"], patient=p, data={
+        "region": "cervical_node", "cervical_level": "IV", "side": "right", "nodal": True})
+    dosimetry_services.procedure_save(user=users["physician"], patient=p, data={}, lesions=p.lesions.all(),
+                                      procedure=procedure)
+    r = nurse.post(url, {**nurse_form, "operator": "Dr Late"})
+    page = _page(r)
+    assert ("lesions treated: L1 cervical level III left → L1 cervical level III left, L2 cervical level IV right"
+            in page)
+    assert type(procedure).objects.get(pk=procedure.pk).operator == "Dr Test"
