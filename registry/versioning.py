@@ -25,6 +25,7 @@ from django import forms
 from django.core import signing
 from django.db import models, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from registry.audit import HIDDEN_FIELDS, IDENTIFYING_FIELDS, Change, _show
 
@@ -93,7 +94,7 @@ class StaleEdit(Exception):
         for e in self.entries:
             detail = ", ".join(f"{c.field}: {c.before} → {c.after}" for c in e.changes)
             parts.append(f"{e.who} {e.action} {e.what}{' (' + detail + ')' if detail else ''} at "
-                         f"{e.when:%Y-%m-%d %H:%M}")
+                         f"{timezone.localtime(e.when):%Y-%m-%d %H:%M}")
         return "; ".join(parts)
 
 
