@@ -26,12 +26,23 @@ from assessment.forms import (
     SkinForm,
     VisitForm,
 )
-from assessment.models import FollowUpStatus, NewTherapy, Visit, VisitResult
+from assessment.models import (
+    LabResult,
+    FollowUpStatus,
+    LesionDesignation,
+    Measurement,
+    NewLesion,
+    NewTherapy,
+    Toxicity,
+    Visit,
+    VisitResult,
+)
 from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
 from assessment.schedule import suggest_timepoint
 from registry import selectors as registry_selectors
+from registry import versioning
 from registry.forms import ClinicalForm
-from registry.views import _child_form, _require
+from registry.views import _child_form, _require, versioned_save
 
 ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
 N_NEW_LESION_ROWS = 2
@@ -137,19 +148,24 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     if visit is None and request.method == "GET":
         for problem in forms.query.messages():
             messages.error(request, f"{problem} (the time point is suggested from the date instead)")
+    # The visit and every row the page edits: measurements, labs, toxicity scores, new lesions.
+    scope = versioning.scope_for(visit, patient.pk, (Measurement, "visit"), (LabResult, "visit"),
+                                 (Toxicity, "visit"), (NewLesion, "visit")) if visit else None
+    ctx = {"patient": patient, "visit": visit, "procedure": procedure, "forms": forms,
+           "title": f"{patient.study_id} — {'edit ' + str(visit) if visit else 'record a visit'}"}
+    versioning.attach(forms.visit, scope)  # the visit form carries the token of the whole page
     if request.method == "POST" and forms.is_valid():
         try:
-            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
+            ok, saved = versioned_save(request, forms.visit, scope, lambda: services.visit_save(
+                user=request.user, patient=patient, data=forms.visit_input(), visit=visit), ctx)
         except ValidationError as exc:
             forms.attach(exc)
         else:
-            messages.success(request, f"{saved}: saved; categories recomputed.")
-            return redirect("assessment:visit_detail", pk=saved.pk)
-    return render(request, "assessment/visit_form.html", {
-        "patient": patient, "visit": visit, "procedure": procedure, "forms": forms,
-        "errors": any(f.errors for f in forms.all()),
-        "title": f"{patient.study_id} — {'edit ' + str(visit) if visit else 'record a visit'}",
-    })
+            if ok:
+                messages.success(request, f"{saved}: saved; categories recomputed.")
+                return redirect("assessment:visit_detail", pk=saved.pk)
+    ctx["errors"] = any(f.errors for f in forms.all())
+    return render(request, "assessment/visit_form.html", ctx)
 
 
 def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -174,6 +190,8 @@ def designation_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
         request, patient, form,
         lambda: services.designation_save(user=request.user, patient=patient, roles=form.roles()),
         f"{patient} — target / non-target lesions ({'strict RECIST 1.1' if mode == 'strict' else 'modified RECIST'})",
+        scope=versioning.Scope(f"assessment.lesiondesignation:patient{patient.pk}", patient.pk,
+                               (versioning.Part(LesionDesignation, {"lesion__patient_id": patient.pk}),)),
     )
 
 

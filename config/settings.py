@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.database import with_server_options
 from config.env import env_bool, env_int, env_list, env_str
 from config.protocol import load_protocol
 
@@ -86,12 +87,16 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
-    )
-}
+# SQLite gets WAL, immediate transactions and a busy timeout so concurrent saves queue instead of failing with
+# "database is locked" (config/database.py); PostgreSQL is left as dj-database-url configures it.
+# SQLITE_SERVER_OPTIONS=0 turns them off (only bench/concurrency.py does, to measure what they change).
+_DATABASE = dj_database_url.config(
+    default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+)
+if env_bool("SQLITE_SERVER_OPTIONS", True):
+    _DATABASE = with_server_options(_DATABASE, sqlite_timeout_s=env_int("SQLITE_TIMEOUT_S", 20))
+DATABASES = {"default": _DATABASE}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

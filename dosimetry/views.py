@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from dosimetry import services
 from dosimetry.forms import DicomUploadForm, MappingForm, PlanHeaderForm, ProcedureForm, StructureFormSet
 from dosimetry.models import DicomImport, ImplantProcedure
-from registry import selectors
-from registry.views import _form_errors_from, _require
+from registry import selectors, versioning
+from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
 
 
@@ -44,20 +44,25 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
         procedure = instance = _procedure_for(request.user, pk)
         patient = procedure.patient
     form = ProcedureForm(request.POST or None, instance=instance, patient=patient)
+    scope = versioning.scope_for(procedure, patient.pk) if procedure else None
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "title": f"{patient} — implant procedure"}
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items() if k != "lesions"}
+        data = {k: v for k, v in form.cleaned_data.items() if k not in ("lesions", versioning.FIELD_NAME)}
         try:
-            saved, warnings = services.procedure_save(user=request.user, patient=patient, data=data,
-                                                      lesions=form.cleaned_data["lesions"], procedure=procedure)
+            ok, result = versioned_save(request, form, scope, lambda: services.procedure_save(
+                user=request.user, patient=patient, data=data, lesions=form.cleaned_data["lesions"],
+                procedure=procedure), ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"{saved} saved.")
-            for w in warnings:
-                messages.warning(request, w)
-            return redirect("dosimetry:procedure_detail", pk=saved.pk)
-    return render(request, "registry/form.html", {"form": form, "patient": patient,
-                                                  "title": f"{patient} — implant procedure"})
+            if ok:
+                saved, warnings = result
+                messages.success(request, f"{saved} saved.")
+                for w in warnings:
+                    messages.warning(request, w)
+                return redirect("dosimetry:procedure_detail", pk=saved.pk)
+    return render(request, "registry/form.html", ctx)
 
 
 def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -12,10 +12,17 @@ from django.views.decorators.http import require_POST
 
 from assessment.selectors import followup_context
 from registry import choices as c
-from registry import selectors, services
+from registry import selectors, services, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
-from registry.models import EligibilityAssessment, IodineCourse, Lesion, Patient
+from registry.models import (
+    EligibilityAssessment,
+    IodineCourse,
+    IodineUptake,
+    Lesion,
+    Patient,
+    RairClassification,
+)
 from registry.queries import PatientListQuery
 from registry.roles import can_see_identifiers
 from registry.units import ACCEPTED_UNITS
@@ -24,6 +31,19 @@ from registry.units import ACCEPTED_UNITS
 def _require(request: HttpRequest, perm: str) -> None:
     if not request.user.has_perm(perm):
         raise PermissionDenied(f"Your role does not allow this ({perm}).")
+
+
+def versioned_save(request: HttpRequest, form, scope: versioning.Scope | None, save, ctx: dict) -> tuple[bool, object]:
+    """Run ``save()`` behind the version check of ``form`` (given its token by ``versioning.attach``):
+    ``(True, what save returned)``; on a stale form ``(False, None)`` with the refusal in ``ctx`` and a fresh token
+    in the form, whose typed values stay."""
+    token = versioning.posted_token(form)
+    try:
+        return True, versioning.guarded_save(token, scope, save, identifiers=can_see_identifiers(request.user))
+    except versioning.StaleEdit as stale:
+        versioning.renew(form, stale.token)
+        ctx["stale"] = stale
+        return False, None
 
 
 def _form_errors_from(exc: ValidationError, form) -> None:
@@ -72,6 +92,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     courses = list(patient.iodine_courses.prefetch_related("uptakes__lesion"))
     lesions = list(patient.lesions.all())
     cumulative = sum(co.activity_gbq for co in courses)
+    assessments = list(patient.eligibility_assessments.select_related("signed_off_by"))
+    can_sign_off = request.user.has_perm("registry.sign_off")
+    if can_sign_off:  # a sign-off covers the facts shown on this page: the buttons carry their version
+        for a in assessments:
+            a.version_token = versioning.token_for(_eligibility_sign_off_scope(a))
     return render(request, "registry/patient_detail.html", {
         "patient": patient,
         "lesions": lesions,
@@ -79,7 +104,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cumulative_gbq": cumulative,
         "last_course": courses[-1] if courses else None,
         "rair": getattr(patient, "rair", None),
-        "assessments": list(patient.eligibility_assessments.select_related("signed_off_by")),
+        "assessments": assessments,
+        "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
         "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
         "followup": followup_context(patient),
@@ -87,7 +113,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "age": patient.age_on(timezone.localdate()),
         "can_change": request.user.has_perm("registry.change_patient"),
         "can_delete": request.user.has_perm("registry.delete_patient"),
-        "can_sign_off": request.user.has_perm("registry.sign_off"),
+        "can_sign_off": can_sign_off,
     })
 
 
@@ -110,28 +136,37 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "registry.change_patient")
     patient = selectors.get_patient_for(request.user, pk)
+    scope = versioning.scope_for(patient, patient.pk)
     form = PatientForm(request.POST or None, instance=patient)
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "title": f"Edit {patient}"}
     if request.method == "POST" and form.is_valid():
         try:
-            services.patient_update(user=request.user, patient=patient, data=form.cleaned_data)
+            saved, _ = versioned_save(request, form, scope, lambda: services.patient_update(
+                user=request.user, patient=patient, data=form.cleaned_data), ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"{patient.study_id} saved.")
-            return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", {"form": form, "patient": patient, "title": f"Edit {patient}"})
+            if saved:
+                messages.success(request, f"{patient.study_id} saved.")
+                return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", ctx)
 
 
-def _child_form(request, patient, form, save, title, **ctx):
+def _child_form(request, patient, form, save, title, scope: versioning.Scope | None = None, **ctx):
+    """``scope``: the rows an edit form covers (version check, registry/versioning.py); None for a create form."""
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "title": title, **ctx}
     if request.method == "POST" and form.is_valid():
         try:
-            save()
+            saved, _ = versioned_save(request, form, scope, save, ctx)
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"{title}: saved.")
-            return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", {"form": form, "patient": patient, "title": title, **ctx})
+            if saved:
+                messages.success(request, f"{title}: saved.")
+                return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/form.html", ctx)
 
 
 def _child_for_edit(request: HttpRequest, model, pk: int | None, patient_pk: int | None):
@@ -153,6 +188,7 @@ def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
         request, patient, form,
         lambda: services.lesion_save(user=request.user, patient=patient, data=form.cleaned_data, lesion=lesion),
         f"{patient} — {'lesion ' + lesion.label if lesion else 'new lesion'}",
+        scope=versioning.scope_for(lesion, patient.pk) if lesion else None,
     )
 
 
@@ -166,6 +202,7 @@ def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
             user=request.user, patient=patient, data=form.fact_data(), uptakes=form.uptakes(), course=course
         ),
         f"{patient} — ¹³¹I course",
+        scope=versioning.scope_for(course, patient.pk, (IodineUptake, "course")) if course else None,
     )
 
 
@@ -178,6 +215,8 @@ def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
         request, patient, form,
         lambda: services.rair_update(user=request.user, patient=patient, data=form.cleaned_data),
         f"{patient} — RAIR-DTC criteria (ATA 2015)",
+        scope=versioning.Scope(f"registry.rairclassification:patient{patient.pk}", patient.pk,
+                               (versioning.Part(RairClassification, {"patient_id": patient.pk}),)),
     )
 
 
@@ -190,31 +229,48 @@ def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: in
             user=request.user, patient=patient, data=form.cleaned_data, assessment=assessment
         ),
         f"{patient} — eligibility assessment",
+        scope=versioning.scope_for(assessment, patient.pk) if assessment else None,
         unit_lists={"units-cell": list(ACCEPTED_UNITS["platelets"]), "units-hb": list(ACCEPTED_UNITS["hemoglobin"])},
     )
+
+
+def _eligibility_sign_off_scope(assessment: EligibilityAssessment) -> versioning.Scope:
+    """The facts an eligibility verdict rests on: the assessment, the patient's ¹³¹I courses and RAIR facts."""
+    pk = assessment.patient_id
+    return versioning.Scope(f"signoff.eligibility:{assessment.pk}", pk, (
+        versioning.Part(EligibilityAssessment, {"id": assessment.pk}),
+        versioning.Part(IodineCourse, {"patient_id": pk}),
+        versioning.Part(RairClassification, {"patient_id": pk}),
+    ))
+
+
+def _sign_off(request: HttpRequest, scope: versioning.Scope, sign, done: str) -> None:
+    """Sign off only what the physician saw: the button carries the version of the page it was on."""
+    try:
+        versioning.guarded_save(request.POST.get(versioning.FIELD_NAME), scope, sign,
+                                identifiers=can_see_identifiers(request.user))
+    except versioning.StaleEdit as stale:
+        messages.error(request, "Not signed off: " + (stale.summary() or "the button carried no valid version token")
+                       + ". Review the values shown now and sign off again.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, done)
 
 
 @require_POST
 def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
-    try:
-        services.eligibility_sign_off(user=request.user, assessment=assessment)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "Eligibility signed off.")
+    _sign_off(request, _eligibility_sign_off_scope(assessment),
+              lambda: services.eligibility_sign_off(user=request.user, assessment=assessment), "Eligibility signed off.")
     return redirect("registry:patient_detail", pk=assessment.patient_id)
 
 
 @require_POST
 def stage_sign_off(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = selectors.get_patient_for(request.user, patient_pk)
-    try:
-        services.stage_sign_off(user=request.user, patient=patient)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, "Stage signed off.")
+    _sign_off(request, versioning.scope_for(patient, patient.pk),
+              lambda: services.stage_sign_off(user=request.user, patient=patient), "Stage signed off.")
     return redirect("registry:patient_detail", pk=patient.pk)
 
 
