@@ -18,6 +18,7 @@ from assessment import choices as c
 from assessment.thyroglobulin import Analyte, ThyroglobulinInputError, parse_lab_value
 from dosimetry.models import ImplantProcedure
 from registry.models import Lesion, Patient
+from registry.overrides import WarningOverride
 
 MAX_AXIS_MM = 300
 
@@ -37,8 +38,12 @@ class LesionDesignation(models.Model):
         return f"{self.lesion.label}: {self.get_role_display()}"
 
 
-class Visit(models.Model):
-    """One follow-up (or baseline) assessment. Study day = visit date − implant date (day 0)."""
+class Visit(WarningOverride):
+    """One follow-up (or baseline) assessment. Study day = visit date − implant date (day 0).
+
+    ``warnings`` / ``override_reason`` / ``overridden_by`` / ``overridden_at``: the entry warnings (e.g. a date
+    outside the time point's window) a physician accepted with a reason (``registry.overrides``).
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
     procedure = models.ForeignKey(

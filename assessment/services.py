@@ -36,7 +36,13 @@ from assessment.models import (
     Visit,
     VisitResult,
 )
-from assessment.schedule import RecordedVisit, ScheduledVisit, ScheduleSettings, visit_schedule
+from assessment.schedule import (
+    RecordedVisit,
+    ScheduledVisit,
+    ScheduleSettings,
+    visit_schedule,
+    visit_window_warnings,
+)
 from assessment.thyroglobulin import (
     AtaSettings,
     BirComparison,
@@ -51,6 +57,7 @@ from assessment.thyroglobulin import (
 )
 from assessment.volumes import VolumeError, volume_change_pct
 from dosimetry.models import ImplantProcedure
+from registry import overrides
 from registry.models import Lesion, Patient
 from registry.services import _assign, _save
 
@@ -201,13 +208,28 @@ class VisitInput:
     toxicities: Sequence[Mapping[str, Any]] = ()
 
 
+def visit_warnings(procedure: ImplantProcedure, visit: Visit) -> list[dict[str, str]]:
+    """Entry warnings of a visit about to be saved (pure core ``assessment.schedule.visit_window_warnings``):
+    its date outside the chosen time point's window."""
+    if visit.visit_date is None or not visit.timepoint:
+        return []
+    return visit_window_warnings(procedure.date, visit.visit_date, visit.timepoint, schedule_settings())
+
+
 @transaction.atomic
-def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None) -> Visit:
+def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None,
+               override: overrides.Override | None = None, check_warnings: bool = True) -> Visit:
     """Create or change a visit with its measurements, new lesions, labs and toxicity scores, all or nothing.
 
     Errors are collected from every row and raised together as one ValidationError whose keys are
     ``"<row>.<field>"`` (``visit.visit_date``, ``measurement:L1.short_mm``, ``lab:tg.unit`` …), so the form can
     put each message beside its input; nothing is saved when any row is wrong.
+
+    Entry warnings (:func:`visit_warnings`) follow ``registry.overrides``: unless the visit already carries
+    exactly these accepted warnings, :class:`registry.overrides.WarningsPending` is raised (key
+    ``visit.__all__``, nothing saved) until a physician gives ``override`` (reason ≥ 5 characters, the warnings
+    shown); the warnings, reason, who and when are then stored on the visit and in its history.
+    ``check_warnings=False`` is for the live preview only (its transaction is rolled back).
     """
     errors: dict[str, list[str]] = {}
     procedure = index_procedure(patient)
@@ -223,6 +245,10 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
             errors["visit.visit_date"] = [f"Patient {patient.study_id} already has a visit on {visit.visit_date}."]
             del errors["visit.__all__"]
         raise ValidationError(errors) from None
+    if check_warnings:
+        decision = overrides.decide(user=user, warnings=visit_warnings(procedure, visit), override=override,
+                                    accepted=visit.warnings if visit.pk else (), key="visit.__all__")
+        overrides.apply(visit, decision, user)
     visit._history_user = user
     visit.save()
 

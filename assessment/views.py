@@ -27,6 +27,7 @@ from assessment.forms import (
 )
 from assessment.models import NewTherapy, Visit, VisitResult
 from assessment.schedule import suggest_timepoint
+from registry import overrides
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
 from registry.views import _child_form, _require
@@ -74,6 +75,14 @@ class _Forms:
             "grade": scored.get(c.ToxicityKind.RTOG_SKIN, ""),
             "subcutaneous_grade": scored.get(c.ToxicityKind.RTOG_SUBCUTANEOUS, "")})
         self.complication = ComplicationForm(data, prefix="ctcae")
+        self.override = overrides.OverrideForm(data, prefix="override")
+        self.warnings: list[dict[str, str]] = []
+        self.warning_message = ""
+
+    def pending(self, exc: overrides.WarningsPending, data) -> None:
+        """Re-show the page with the warnings above it and the override reason (nothing was saved)."""
+        self.warnings, self.warning_message = exc.warnings, exc.text
+        self.override = overrides.OverrideForm.after(exc, data, prefix="override")
 
     def all(self):
         return [self.visit, *self.lesions, *self.labs, *self.new_lesions, self.skin, self.complication]
@@ -132,7 +141,10 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     forms = _Forms(request, patient, visit, procedure)
     if request.method == "POST" and forms.is_valid():
         try:
-            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
+            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit,
+                                        override=forms.override.override())
+        except overrides.WarningsPending as exc:
+            forms.pending(exc, request.POST)
         except ValidationError as exc:
             forms.attach(exc)
         else:
@@ -141,6 +153,7 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     return render(request, "assessment/visit_form.html", {
         "patient": patient, "visit": visit, "procedure": procedure, "forms": forms,
         "errors": any(f.errors for f in forms.all()),
+        "can_confirm": overrides.may_confirm(request.user),
         "title": f"{patient.study_id} — {'edit ' + str(visit) if visit else 'record a visit'}",
     })
 
@@ -148,8 +161,11 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
 def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "assessment.view_visit")
     visit = selectors.get_visit_for(request.user, pk)
+    from registry.roles import can_see_identifiers
+
     return render(request, "assessment/visit_detail.html", {
         "visit": visit, "patient": visit.patient, "result": getattr(visit, "result", None),
+        "show_override_details": can_see_identifiers(request.user),  # reviewers: no free text, no dates
         "lesion_results": visit.lesion_results.select_related("lesion"),
         "measurements": visit.measurements.select_related("lesion"),
         "labs": visit.labs.all(), "toxicities": visit.toxicities.all(), "new_lesions": visit.new_lesions.all(),
@@ -220,15 +236,20 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     out: dict = {"ok": False}
     with transaction.atomic():
         try:
-            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
+            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit,
+                                        check_warnings=False)
         except ValidationError as exc:
             out["message"] = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)[:400]
         else:
+            # the same warnings the real save would stop at (unless already accepted on this visit)
+            accepted = {w.get("message") for w in (visit.warnings if visit else [])}
+            warnings = [w for w in services.visit_warnings(procedure, saved) if w["message"] not in accepted]
             r = VisitResult.objects.filter(visit=saved).first()
             if r is not None:
                 out = {"ok": True, "overall": r.overall, "label": "Baseline" if r.is_baseline else r.overall_label,
                        "sum_mm": None if r.sum_mm is None else str(r.sum_mm), "reason": r.reason,
                        "change_from_baseline_pct": r.change_from_baseline_pct, "rule_set": r.rule_set}
+            out["warnings"] = warnings
         transaction.set_rollback(True)
     return JsonResponse(out)
 

@@ -6,9 +6,20 @@
   const out = document.getElementById("preview");
   if (!form || !out || !form.dataset.previewUrl) return;
   let timer = null, seq = 0;
-  function show(text, category) {
+  const warnList = document.getElementById("preview-warnings");
+  function show(text, category, warnings) {
     out.querySelector(".preview-text").textContent = text;
     out.dataset.category = category || "";
+    if (warnList) {
+      warnList.replaceChildren();
+      (warnings || []).forEach(function (w) {
+        const li = document.createElement("li");
+        li.className = "warning";
+        li.dataset.code = w.code;
+        li.textContent = "Warning: " + w.message;
+        warnList.appendChild(li);
+      });
+    }
   }
   async function refresh() {
     const mine = ++seq;
@@ -20,7 +31,7 @@
       if (mine !== seq) return;
       if (data.ok) {
         const sum = data.sum_mm === null ? "sum incomplete" : "sum " + data.sum_mm + " mm";
-        show("Provisional: " + data.label + " (" + sum + "). " + data.reason, data.overall);
+        show("Provisional: " + data.label + " (" + sum + "). " + data.reason, data.overall, data.warnings);
       } else {
         show("Provisional result not available: " + (data.message || "incomplete entries"), "");
       }
