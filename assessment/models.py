@@ -239,6 +239,18 @@ class LabResult(models.Model):
             field_name="value",
         )
 
+    @property
+    def tgab_status_text(self) -> str:
+        """TgAb only: the verdict against the assay cut-off with its reason (assessment.thyroglobulin)."""
+        if self.analyte != c.Analyte.TGAB or self.tgab_cutoff_iu_ml is None or self.value is None:
+            return ""
+        from assessment.thyroglobulin import TgAbReading
+
+        try:
+            return TgAbReading(self.lab_value(), float(self.tgab_cutoff_iu_ml), self.assay or None).reason
+        except ThyroglobulinInputError:
+            return ""
+
     def clean(self) -> None:
         errors: dict[str, str] = {}
         if self.sample_date and self.sample_date > timezone.localdate():

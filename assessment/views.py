@@ -61,14 +61,22 @@ class _Forms:
                                                 previous=h, nadir=h.nadir_mm if h else None))
         labs = {lab.analyte: lab for lab in visit.labs.all()} if visit else {}
         cutoff = services._protocol("followup")["tgab_default_cutoff_iu_ml"]
+        # the TgAb cut-off is prefilled from the patient's previous TgAb result (same assay when one is typed)
+        known_tgab = services.previous_tgab_assays(patient, before=visit.visit_date if visit else None,
+                                                   exclude_visit=visit)
         self.labs = []
         for analyte in ANALYTES:
             lab = labs.get(analyte)
             init = {"unit": c.ANALYTE_UNITS[analyte][0], "tgab_cutoff_iu_ml": cutoff}
+            extra = {}
+            if analyte == c.Analyte.TGAB:
+                extra["known_assays"] = known_tgab
+                if known_tgab:
+                    init.update(assay=known_tgab[0].assay, tgab_cutoff_iu_ml=known_tgab[0].cutoff_iu_ml)
             if lab:
                 init.update(result=lab.text, unit=lab.unit, assay=lab.assay, loq=lab.loq, tsh_state=lab.tsh_state,
                             tgab_cutoff_iu_ml=lab.tgab_cutoff_iu_ml)
-            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte))
+            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte, **extra))
         self.new_lesions = [NewLesionForm(data, prefix=f"new{i}") for i in range(N_NEW_LESION_ROWS)]
         scored = {t.kind: t.grade for t in visit.toxicities.all()} if visit else {}
         self.skin = SkinForm(data, prefix="skin", initial={
@@ -243,7 +251,8 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
         else:
             # the same warnings the real save would stop at (unless already accepted on this visit)
             accepted = {w.get("message") for w in (visit.warnings if visit else [])}
-            warnings = [w for w in services.visit_warnings(procedure, saved) if w["message"] not in accepted]
+            warnings = [w for w in services.visit_warnings(procedure, saved, forms.visit_input().labs)
+                        if w["message"] not in accepted]
             r = VisitResult.objects.filter(visit=saved).first()
             if r is not None:
                 out = {"ok": True, "overall": r.overall, "label": "Baseline" if r.is_baseline else r.overall_label,

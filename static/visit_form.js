@@ -54,6 +54,16 @@
   });
   // Start on the visit date (pre-filled with today: Enter moves on to the first measurement).
   if (main.length && !form.querySelector(".has-error")) main[0].focus();
+  // TgAb: typing or picking an assay the patient was tested with before fills in that assay's cut-off.
+  const assay = form.querySelector("[data-cutoffs]");
+  const cutoff = document.getElementById("id_lab-tgab-tgab_cutoff_iu_ml");
+  if (assay && cutoff) {
+    const known = JSON.parse(assay.dataset.cutoffs);
+    assay.addEventListener("input", function () {
+      const key = assay.value.trim().split(/\s+/).join(" ").toLowerCase();
+      if (Object.prototype.hasOwnProperty.call(known, key)) cutoff.value = known[key];
+    });
+  }
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
 })();
