@@ -9,7 +9,7 @@ import threading
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -248,6 +248,8 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
                                         check_warnings=False)
         except ValidationError as exc:
             out["message"] = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)[:400]
+        except IntegrityError:  # the visit is being saved by another request at this moment
+            out["message"] = "The visit is being saved; the provisional result will be shown after saving."
         else:
             # the same warnings the real save would stop at (unless already accepted on this visit)
             accepted = {w.get("message") for w in (visit.warnings if visit else [])}

@@ -64,6 +64,8 @@
       if (Object.prototype.hasOwnProperty.call(known, key)) cutoff.value = known[key];
     });
   }
+  // Saving: no further preview (a preview racing the save could make the database see the visit twice).
+  form.addEventListener("submit", function () { clearTimeout(timer); seq++; timer = null; });
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
 })();
