@@ -117,3 +117,20 @@ def test_previous_assays_are_latest_first_one_per_assay(patient, users):
     assert [(k.assay, k.cutoff_iu_ml, k.sample_date) for k in known] == [
         ("Abbott Architect", Decimal("4.11"), dt.date(2018, 3, 1)), (ROCHE, Decimal("115"), dt.date(2018, 2, 1))]
     assert [k.assay for k in services.previous_tgab_assays(patient, before=dt.date(2018, 2, 20))] == [ROCHE]
+
+
+def test_tg_doubling_time_leaves_out_tg_with_indeterminate_tgab(patient, users):
+    from assessment.models import FollowUpResult
+
+    days = [dt.date(2018, m, 1) for m in (3, 5, 7, 9, 11)]
+    for day, tg in zip(days, ("2.0", "2.8", "4.1", "5.6", "8.0"), strict=True):
+        services.lab_save(user=users["nurse"], patient=patient, data={
+            "sample_date": day, "analyte": "tg", "qualifier": "=", "value": Decimal(tg), "unit": "ng/mL",
+            "tsh_state": "suppressed"})
+    for day, text in ((days[0], ("<", "10")), (days[2], ("<", "200"))):  # negative, then indeterminate
+        services.lab_save(user=users["nurse"], patient=patient, data={
+            "sample_date": day, "analyte": "tgab", "qualifier": text[0], "value": Decimal(text[1]),
+            "unit": "IU/mL", "assay": ROCHE, "tgab_cutoff_iu_ml": Decimal("115")})
+    f = FollowUpResult.objects.get(patient=patient)
+    assert f.tg_doubling_time_days is not None  # 4 detectable values remain
+    assert f.tg_dt_text.endswith("(1 Tg value(s) with positive or indeterminate TgAb left out)")
