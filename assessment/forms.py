@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -10,6 +11,7 @@ from django import forms
 
 from assessment import choices as c
 from assessment.models import Visit
+from assessment.thyroglobulin import assay_key
 from registry.forms import ClinicalForm, DateInput
 
 _LAB_TEXT = re.compile(r"^\s*(?P<q>[<>=]?)\s*(?P<num>\d+(?:[.,]\d*)?|[.,]\d+)\s*$")
@@ -98,9 +100,10 @@ class LabForm(forms.Form):
     tsh_state = forms.ChoiceField(choices=c.TshState.choices, initial=c.TshState.SUPPRESSED)
     tgab_cutoff_iu_ml = forms.DecimalField(label="positivity cut-off (IU/mL)", required=False, widget=AXIS)
 
-    def __init__(self, *args, analyte: str, **kwargs):
+    def __init__(self, *args, analyte: str, known_assays=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.analyte = analyte
+        self.known_assays = list(known_assays)  # TgAb: earlier assays with their cut-offs, latest first
         name = c.Analyte(analyte).label
         self.fields["unit"].choices = [(u, u) for u in c.ANALYTE_UNITS[c.Analyte(analyte)]]
         self.fields["result"].label = f"{name} result"
@@ -114,6 +117,13 @@ class LabForm(forms.Form):
             del self.fields["tsh_state"]
         if analyte != c.Analyte.TGAB:
             del self.fields["tgab_cutoff_iu_ml"]
+        elif self.known_assays:  # visit_form.js fills the cut-off when a known assay is typed or picked
+            self.fields["assay"].widget.attrs.update({
+                "list": "tgab-assays",
+                "data-cutoffs": json.dumps({assay_key(k.assay): str(k.cutoff_iu_ml) for k in self.known_assays})})
+            self.fields["tgab_cutoff_iu_ml"].help_text = "Prefilled from the previous result with this assay: " + (
+                "; ".join(f"{k.assay or 'assay not named'} {k.cutoff_iu_ml.normalize():f} IU/mL"
+                          for k in self.known_assays))
         if analyte == c.Analyte.TSH:
             del self.fields["loq"]
 
@@ -132,6 +142,18 @@ class LabForm(forms.Form):
         except InvalidOperation:  # pragma: no cover - the pattern admits only decimal text
             raise forms.ValidationError(f"Result {text!r} is not a number.") from None
         return (m.group("q") or "=", value)
+
+    def clean(self):
+        d = super().clean()
+        if self.analyte == c.Analyte.TGAB and d.get("result") and d.get("tgab_cutoff_iu_ml") is None:
+            # left blank: the cut-off of the previous result with the typed assay, else of the latest result
+            typed = assay_key(d.get("assay"))
+            known = next((k for k in self.known_assays if assay_key(k.assay) == typed), None) if typed else (
+                self.known_assays[0] if self.known_assays else None)
+            if known is not None:
+                d["tgab_cutoff_iu_ml"] = known.cutoff_iu_ml
+                d["assay"] = known.assay  # the spelling already on record
+        return d
 
     def row(self) -> dict | None:
         """The LabResult fields, or None when no result was typed."""

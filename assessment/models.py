@@ -19,6 +19,7 @@ from assessment import choices as c
 from assessment.thyroglobulin import Analyte, ThyroglobulinInputError, parse_lab_value
 from dosimetry.models import ImplantProcedure
 from registry.models import Lesion, Patient
+from registry.overrides import WarningOverride
 
 MAX_AXIS_MM = 300
 
@@ -38,8 +39,12 @@ class LesionDesignation(models.Model):
         return f"{self.lesion.label}: {self.get_role_display()}"
 
 
-class Visit(models.Model):
-    """One follow-up (or baseline) assessment. Study day = visit date − implant date (day 0)."""
+class Visit(WarningOverride):
+    """One follow-up (or baseline) assessment. Study day = visit date − implant date (day 0).
+
+    ``warnings`` / ``override_reason`` / ``overridden_by`` / ``overridden_at``: the entry warnings (e.g. a date
+    outside the time point's window) a physician accepted with a reason (``registry.overrides``).
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="visits")
     procedure = models.ForeignKey(
@@ -234,6 +239,18 @@ class LabResult(models.Model):
             loq=float(self.loq) if self.loq is not None else None,
             field_name="value",
         )
+
+    @property
+    def tgab_status_text(self) -> str:
+        """TgAb only: the verdict against the assay cut-off with its reason (assessment.thyroglobulin)."""
+        if self.analyte != c.Analyte.TGAB or self.tgab_cutoff_iu_ml is None or self.value is None:
+            return ""
+        from assessment.thyroglobulin import TgAbReading
+
+        try:
+            return TgAbReading(self.lab_value(), float(self.tgab_cutoff_iu_ml), self.assay or None).reason
+        except ThyroglobulinInputError:
+            return ""
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -31,6 +31,11 @@ Status of a protocol visit (decided with ``today``; :class:`VisitStatus`)
 ``days_overdue`` = today − window_end when the status is overdue or missed (0 when that is not positive,
 e.g. a visit missed because the follow-up ended while its window was still open); 0 for other statuses.
 
+Entry check (:func:`visit_window_warnings`): a visit recorded under a protocol time point whose date lies
+outside that time point's window gives a warning naming the study days ("6 months visit on day 120: the window
+is day 151 to day 211 (6 months ± 30 days)"); the service shows it before saving and only a physician may save past it
+with a reason. Unscheduled visits never warn.
+
 A visit dated before the implant is refused unless it is a baseline visit. A recorded visit dated after
 ``today`` is not refused here (the visit form checks dates; a page must not fail on a clock difference).
 """
@@ -62,6 +67,7 @@ __all__ = [
     "timepoint_window",
     "urgency_key",
     "visit_schedule",
+    "visit_window_warnings",
 ]
 
 BASELINE = "baseline"
@@ -504,3 +510,48 @@ def end_of_follow_up_warnings(
                     "message": f"Lost to follow-up with the last contact {status_date}, only {_days(days)} ago "
                                f"(a visit counts as missed only {cfg.missed_after_days} days after its window)."})
     return out
+
+
+WINDOW_WARNING_CODE = "visit_out_of_window"
+
+
+def _window_text(timepoint: str, cfg: ScheduleSettings) -> str:
+    if timepoint == BASELINE:
+        return f"at most {_days(cfg.baseline_max_days_before)} before the implant"
+    return f"{TIMEPOINT_LABELS[timepoint]} ± {_days(cfg.windows_days[timepoint])}"
+
+
+def visit_window_warnings(
+    implant_date: date, visit_date: date, timepoint: str, settings: ScheduleSettings | None = None
+) -> list[dict[str, str]]:
+    """Warnings for a visit about to be recorded: its date against the chosen time point's window.
+
+    Returns ``[]`` when the date lies in the window (both ends inclusive) or the time point is ``unscheduled``;
+    otherwise one ``{"code": "visit_out_of_window", "message": ...}`` whose message names the time point, the
+    study day of the visit (implant = day 0) and the window in study days with its definition, e.g.
+    "6 months visit on day 120: the window is day 151 to day 211 (6 months ± 30 days); 31 days before the window
+    opens. Choose the right time point or 'Unscheduled', or have a physician confirm." Raises :class:`ScheduleInputError` for bad input.
+    """
+    cfg = ScheduleSettings() if settings is None else settings
+    if not isinstance(cfg, ScheduleSettings):
+        raise ScheduleInputError("settings", cfg, "a ScheduleSettings")
+    _check_date("implant_date", implant_date)
+    _check_date("visit_date", visit_date)
+    if not isinstance(timepoint, str) or timepoint not in _ALL_TIMEPOINTS:
+        raise ScheduleInputError("timepoint", timepoint, ", ".join(_ALL_TIMEPOINTS))
+    timepoint = str(timepoint)
+    if timepoint == UNSCHEDULED:
+        return []
+    w = next(x for x in _windows(implant_date, cfg) if x.timepoint == timepoint)
+    if w.start <= visit_date <= w.end:
+        return []
+    day = (visit_date - implant_date).days
+    first, last = (w.start - implant_date).days, (w.end - implant_date).days
+    side = "before the window opens" if visit_date < w.start else "after the window closed"
+    gap = (w.start - visit_date).days if visit_date < w.start else (visit_date - w.end).days
+    label = TIMEPOINT_LABELS[timepoint]
+    message = (
+        f"{label} visit on day {day}: the window is day {first} to day {last} ({_window_text(timepoint, cfg)}); "
+        f"{_days(gap)} {side}. Choose the right time point or 'Unscheduled', or have a physician confirm."
+    )
+    return [{"code": WINDOW_WARNING_CODE, "message": message}]

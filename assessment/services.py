@@ -43,6 +43,7 @@ from assessment.schedule import (
     ScheduleSettings,
     end_of_follow_up_warnings,
     visit_schedule,
+    visit_window_warnings,
 )
 from assessment.thyroglobulin import (
     AtaSettings,
@@ -52,12 +53,15 @@ from assessment.thyroglobulin import (
     TgAbReading,
     TgPoint,
     ThyroglobulinInputError,
+    assay_key,
     classify_response_to_therapy,
     imaging_status_from_recist,
     tg_doubling_time,
+    tgab_cutoff_warnings,
 )
 from assessment.volumes import VolumeError, volume_change_pct
 from dosimetry.models import ImplantProcedure
+from registry import overrides
 from registry.models import Lesion, Patient
 from registry.services import _assign, _save
 
@@ -208,13 +212,69 @@ class VisitInput:
     toxicities: Sequence[Mapping[str, Any]] = ()
 
 
+@dataclass(frozen=True)
+class KnownTgAbAssay:
+    """A TgAb assay the patient was tested with before, and the cut-off recorded with it."""
+
+    assay: str
+    cutoff_iu_ml: Decimal
+    sample_date: date
+
+
+def previous_tgab_assays(patient: Patient, before: date | None = None,
+                         exclude_visit: Visit | None = None) -> list[KnownTgAbAssay]:
+    """The patient's earlier TgAb results (visit labs and the eligibility TgAb) with a cut-off, latest first,
+    one per assay (its latest result); ``before``: on or before this date; ``exclude_visit``: leave out the
+    labs of the visit being edited."""
+    rows: list[tuple[date, int, str, Decimal]] = []
+    labs = patient.lab_results.filter(analyte=c.Analyte.TGAB, tgab_cutoff_iu_ml__isnull=False)
+    if before is not None:
+        labs = labs.filter(sample_date__lte=before)
+    if exclude_visit is not None and exclude_visit.pk:
+        labs = labs.exclude(visit=exclude_visit)
+    rows += [(lab.sample_date, lab.pk, lab.assay, lab.tgab_cutoff_iu_ml) for lab in labs]
+    for e in patient.eligibility_assessments.filter(tgab_cutoff_iu_per_ml__isnull=False):
+        when = e.labs_date or e.assessment_date
+        if before is None or when <= before:
+            rows.append((when, -1, e.tgab_assay, e.tgab_cutoff_iu_per_ml))
+    out, seen = [], set()
+    for when, _, assay, cutoff in sorted(rows, key=lambda r: (r[0], r[1]), reverse=True):
+        if assay_key(assay) not in seen:
+            seen.add(assay_key(assay))
+            out.append(KnownTgAbAssay(assay, cutoff, when))
+    return out
+
+
+def visit_warnings(procedure: ImplantProcedure, visit: Visit,
+                   labs: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, str]]:
+    """Entry warnings of a visit about to be saved, from the pure cores: its date outside the chosen time
+    point's window (``assessment.schedule.visit_window_warnings``) and a TgAb cut-off that differs from the one
+    recorded with the same assay before (``assessment.thyroglobulin.tgab_cutoff_warnings``)."""
+    if visit.visit_date is None or not visit.timepoint:
+        return []
+    out = visit_window_warnings(procedure.date, visit.visit_date, visit.timepoint, schedule_settings())
+    for lab in labs:
+        if lab.get("analyte") == c.Analyte.TGAB and lab.get("tgab_cutoff_iu_ml") is not None and lab.get("assay"):
+            known = previous_tgab_assays(visit.patient, before=visit.visit_date, exclude_visit=visit)
+            out += tgab_cutoff_warnings(lab["assay"], float(lab["tgab_cutoff_iu_ml"]), [
+                (k.assay, float(k.cutoff_iu_ml), (k.sample_date - procedure.date).days) for k in known])
+    return out
+
+
 @transaction.atomic
-def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None) -> Visit:
+def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None,
+               override: overrides.Override | None = None, check_warnings: bool = True) -> Visit:
     """Create or change a visit with its measurements, new lesions, labs and toxicity scores, all or nothing.
 
     Errors are collected from every row and raised together as one ValidationError whose keys are
     ``"<row>.<field>"`` (``visit.visit_date``, ``measurement:L1.short_mm``, ``lab:tg.unit`` …), so the form can
     put each message beside its input; nothing is saved when any row is wrong.
+
+    Entry warnings (:func:`visit_warnings`) follow ``registry.overrides``: unless the visit already carries
+    exactly these accepted warnings, :class:`registry.overrides.WarningsPending` is raised (key
+    ``visit.__all__``, nothing saved) until a physician gives ``override`` (reason ≥ 5 characters, the warnings
+    shown); the warnings, reason, who and when are then stored on the visit and in its history.
+    ``check_warnings=False`` is for the live preview only (its transaction is rolled back).
     """
     errors: dict[str, list[str]] = {}
     procedure = index_procedure(patient)
@@ -230,6 +290,10 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
             errors["visit.visit_date"] = [f"Patient {patient.study_id} already has a visit on {visit.visit_date}."]
             del errors["visit.__all__"]
         raise ValidationError(errors) from None
+    if check_warnings:
+        decision = overrides.decide(user=user, warnings=visit_warnings(procedure, visit, data.labs), override=override,
+                                    accepted=visit.warnings if visit.pk else (), key="visit.__all__")
+        overrides.apply(visit, decision, user)
     visit._history_user = user
     visit.save()
 
@@ -589,7 +653,7 @@ def _ata(visit: Visit, overall: str, labs: Sequence[LabResult], previous_tgab: T
     imaging = imaging_status_from_recist(overall, visit.imaging_nonspecific)
     if imaging is not ImagingStatus.STRUCTURAL and tgab is None:
         return "", "ATA response not assessed: no TgAb at this visit (Tg cannot be interpreted without it)", tgab
-    if imaging is not ImagingStatus.STRUCTURAL and not (tg_supp or tg_stim) and not (tgab and tgab.positive):
+    if imaging is not ImagingStatus.STRUCTURAL and not (tg_supp or tg_stim) and tgab.negative:
         return "", "ATA response not assessed: no Tg at this visit", tgab
     r = classify_response_to_therapy(imaging=imaging, suppressed_tg=tg_supp, stimulated_tg=tg_stim, tgab=tgab,
                                      previous_tgab=previous_tgab, settings=ata_settings)
@@ -602,7 +666,8 @@ def _tg_doubling(labs: Sequence[LabResult]) -> tuple[str, float | None, float | 
     tgab_by_date = {}
     for lab in labs:
         if lab.analyte == c.Analyte.TGAB:
-            tgab_by_date[lab.sample_date] = TgAbReading(lab.lab_value(), float(lab.tgab_cutoff_iu_ml)).positive
+            # Tg-DT needs TgAb negative (§6.2): positive and indeterminate TgAb both leave the Tg out
+            tgab_by_date[lab.sample_date] = not TgAbReading(lab.lab_value(), float(lab.tgab_cutoff_iu_ml)).negative
     tsh_by_date = {lab.sample_date: lab.value_std for lab in labs if lab.analyte == c.Analyte.TSH}
     points, excluded = [], 0
     for lab in labs:
@@ -619,7 +684,7 @@ def _tg_doubling(labs: Sequence[LabResult]) -> tuple[str, float | None, float | 
         return "not computable", None, None, f"Tg doubling time not computable: {exc}"
     text = dt.display()
     if excluded:
-        text += f" ({excluded} Tg value(s) with positive TgAb left out)"
+        text += f" ({excluded} Tg value(s) with positive or indeterminate TgAb left out)"
     return dt.trend.value, dt.doubling_time_days, dt.doubling_rate_per_year, text
 
 

@@ -34,12 +34,15 @@ __all__ = [
     "MiyauchiGroup",
     "Qualifier",
     "TgAbReading",
+    "TgAbStatus",
     "TgCombineRule",
     "TgDoublingTime",
     "TgPoint",
     "TgTrend",
     "ThyroglobulinInputError",
+    "assay_key",
     "classify_response_to_therapy",
+    "tgab_cutoff_warnings",
     "imaging_status_from_recist",
     "parse_lab_value",
     "tg_doubling_time",
@@ -539,12 +542,30 @@ class AtaSettings:
             )
 
 
+class TgAbStatus(StrEnum):
+    """TgAb against its assay's positivity cut-off (§8.2, §6.3, §2.4)."""
+
+    NEGATIVE = "negative"
+    POSITIVE = "positive"
+    INDETERMINATE = "indeterminate"
+
+
 @dataclass(frozen=True)
 class TgAbReading:
     """One TgAb result (value in IU/mL) with the positivity cut-off of its assay (IU/mL).
 
-    Negative means below the cut-off (§8.2, §6.3): "=" value < cut-off, or "<L" with L <= cut-off. A "<L" with
-    L above the cut-off, and any ">L" value, cannot prove negativity and count as positive (conservative).
+    Negative means below the cut-off (§8.2 "negative (below assay cut-off)"; a value equal to the cut-off is
+    positive). Censored values are judged by what they prove (clinical reference §6.3, §2.4):
+
+    * "=v": v < cut-off → negative; v ≥ cut-off → positive ("=120" with cut-off 115 is positive);
+    * "<L": the true value is below L. L ≤ cut-off proves it below the cut-off → negative ("<10" and "<115" with
+      cut-off 115); L > cut-off → **indeterminate** ("<200" with cut-off 115 may lie on either side): never
+      counted as positive, nor as negative;
+    * ">L": the true value is above L. L ≥ cut-off → positive (">115" with cut-off 115); L < cut-off →
+      indeterminate.
+
+    Wherever TgAb must be negative (Tg interpretable in the ATA response, Tg doubling time) an indeterminate
+    result does not qualify; wherever positivity counts (rising TgAb) it does not count either.
     """
 
     value: LabValue
@@ -561,13 +582,40 @@ class TgAbReading:
             raise ThyroglobulinInputError("tgab.cutoff_iu_ml", c, "a finite number > 0")
 
     @property
-    def positive(self) -> bool:
+    def status(self) -> TgAbStatus:
         cutoff = _frac(self.cutoff_iu_ml)
+        x = self.value.exact
         if self.value.qualifier is Qualifier.LT:
-            return self.value.exact > cutoff  # "<L" with L above the cut-off cannot prove negativity
+            return TgAbStatus.NEGATIVE if x <= cutoff else TgAbStatus.INDETERMINATE
         if self.value.qualifier is Qualifier.GT:
-            return True  # ">L": at or above the cut-off, or not interpretable
-        return self.value.exact >= cutoff
+            return TgAbStatus.POSITIVE if x >= cutoff else TgAbStatus.INDETERMINATE
+        return TgAbStatus.POSITIVE if x >= cutoff else TgAbStatus.NEGATIVE
+
+    @property
+    def positive(self) -> bool:
+        """Proven at or above the cut-off (an indeterminate result is not positive)."""
+        return self.status is TgAbStatus.POSITIVE
+
+    @property
+    def negative(self) -> bool:
+        """Proven below the cut-off (an indeterminate result is not negative)."""
+        return self.status is TgAbStatus.NEGATIVE
+
+    @property
+    def reason(self) -> str:
+        """One line naming the value, the cut-off and the verdict."""
+        cut = f"{self.cutoff_iu_ml:g} IU/mL"
+        where = f" ({self.assay})" if self.assay else ""
+        status = self.status
+        v = f"TgAb {self.value}"
+        if status is TgAbStatus.NEGATIVE:
+            return f"{v} is below the assay cut-off {cut}{where}: negative"
+        if status is TgAbStatus.POSITIVE:
+            word = "above" if self.value.qualifier is Qualifier.GT else "at or above"
+            return f"{v} is {word} the assay cut-off {cut}{where}: positive"
+        side = "above" if self.value.qualifier is Qualifier.LT else "below"
+        return (f"{v}: the reported limit is {side} the assay cut-off {cut}{where}, so the true value may lie on "
+                "either side: indeterminate (counted neither positive nor negative)")
 
 
 @dataclass(frozen=True)
@@ -626,7 +674,7 @@ def _as_tuple(values: LabValue | Sequence[LabValue] | None, name: str) -> tuple[
 def _tgab_rising(current: TgAbReading, previous: TgAbReading | None, fraction: Fraction) -> tuple[bool, str]:
     if previous is None:
         return False, "first TgAb value (no trend)"
-    if current.assay != previous.assay:
+    if assay_key(current.assay) != assay_key(previous.assay):
         return False, f"TgAb assays differ ({previous.assay!r} vs {current.assay!r}); trend not judged"
     cur_low, _ = _bounds(current.value)
     _, prev_high = _bounds(previous.value)
@@ -654,6 +702,8 @@ def classify_response_to_therapy(
 
     1. structural/functional disease → STRUCTURAL_INCOMPLETE (any Tg, any TgAb).
     2. TgAb positive → BIOCHEMICAL_INCOMPLETE if rising vs ``previous_tgab`` (same assay), else INDETERMINATE.
+       TgAb indeterminate (a censored value on the wrong side of the cut-off, :class:`TgAbReading`) →
+       INDETERMINATE: Tg cannot be interpreted, and the TgAb is not counted as positive (nor as rising).
     3. TgAb negative: each Tg value (ng/mL) is classed; worst wins (settings.combine). Suppressed >= 1 or
        stimulated >= 10 → BIOCHEMICAL_INCOMPLETE; all values proving suppressed < 0.2 / stimulated < 1 with
        negative imaging and no faint bed uptake → EXCELLENT; otherwise INDETERMINATE.
@@ -683,6 +733,13 @@ def classify_response_to_therapy(
     if tgab is None:
         raise ThyroglobulinInputError(
             "tgab", None, "a TgAbReading (Tg thresholds apply only when TgAb is known to be negative)"
+        )
+    if tgab.status is TgAbStatus.INDETERMINATE:
+        return AtaResponse(
+            AtaCategory.INDETERMINATE,
+            f"Tg not interpretable: {tgab.reason}",
+            tgab_positive=None,
+            tgab_rising=None,
         )
     if tgab.positive:
         rising, trend_text = _tgab_rising(tgab, previous_tgab, cfg.tgab_rise_fraction)
@@ -765,3 +822,42 @@ def classify_response_to_therapy(
         tgab_positive=False,
         details=details,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# TgAb entry check: the cut-off against the patient's previous results with the same assay (§6.3, §6.4)
+# ---------------------------------------------------------------------------------------------------------
+
+TGAB_CUTOFF_WARNING_CODE = "tgab_cutoff_differs"
+
+
+def assay_key(assay: str | None) -> str:
+    """Assay names compared case- and space-insensitively ("Roche  elecsys anti-Tg" = "Roche Elecsys anti-Tg")."""
+    return " ".join((assay or "").split()).casefold()
+
+
+def tgab_cutoff_warnings(
+    assay: str | None, cutoff_iu_ml: float, previous: Sequence[tuple[str, float, int]]
+) -> list[dict[str, str]]:
+    """Warn when a TgAb cut-off differs from the one recorded with the same assay for this patient.
+
+    TgAb results of different assays are not comparable and an assay has one positivity cut-off (§6.3, §6.4):
+    a different number for the same assay is most likely a typo or the default left in place (a "<10" judged
+    against 4 instead of 115 would not prove negativity). ``previous``: (assay, cut-off IU/mL, study day) of the
+    patient's earlier TgAb results, latest first; the latest of the same assay is compared. No assay → no check.
+    """
+    key = assay_key(assay)
+    if not key:
+        return []
+    same = next(((a, c, d) for a, c, d in previous if assay_key(a) == key), None)
+    if same is None or _frac(float(same[1])) == _frac(float(cutoff_iu_ml)):
+        return []
+    name, before, day = same
+    return [{
+        "code": TGAB_CUTOFF_WARNING_CODE,
+        "message": (
+            f"TgAb cut-off {float(cutoff_iu_ml):g} IU/mL differs from {float(before):g} IU/mL recorded with the "
+            f"same assay ({name}) on day {day}; one assay has one positivity cut-off. Correct the cut-off, or "
+            "have a physician confirm the assay's new cut-off."
+        ),
+    }]

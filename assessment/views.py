@@ -10,7 +10,7 @@ import threading
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -27,8 +27,8 @@ from assessment.forms import (
     VisitForm,
 )
 from assessment.models import (
-    LabResult,
     FollowUpStatus,
+    LabResult,
     LesionDesignation,
     Measurement,
     NewLesion,
@@ -39,8 +39,8 @@ from assessment.models import (
 )
 from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
 from assessment.schedule import suggest_timepoint
+from registry import overrides, versioning
 from registry import selectors as registry_selectors
-from registry import versioning
 from registry.forms import ClinicalForm
 from registry.views import _child_form, _require, versioned_save
 
@@ -75,20 +75,36 @@ class _Forms:
                                                 previous=h, nadir=h.nadir_mm if h else None))
         labs = {lab.analyte: lab for lab in visit.labs.all()} if visit else {}
         cutoff = services._protocol("followup")["tgab_default_cutoff_iu_ml"]
+        # the TgAb cut-off is prefilled from the patient's previous TgAb result (same assay when one is typed)
+        known_tgab = services.previous_tgab_assays(patient, before=visit.visit_date if visit else None,
+                                                   exclude_visit=visit)
         self.labs = []
         for analyte in ANALYTES:
             lab = labs.get(analyte)
             init = {"unit": c.ANALYTE_UNITS[analyte][0], "tgab_cutoff_iu_ml": cutoff}
+            extra = {}
+            if analyte == c.Analyte.TGAB:
+                extra["known_assays"] = known_tgab
+                if known_tgab:
+                    init.update(assay=known_tgab[0].assay, tgab_cutoff_iu_ml=known_tgab[0].cutoff_iu_ml)
             if lab:
                 init.update(result=lab.text, unit=lab.unit, assay=lab.assay, loq=lab.loq, tsh_state=lab.tsh_state,
                             tgab_cutoff_iu_ml=lab.tgab_cutoff_iu_ml)
-            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte))
+            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte, **extra))
         self.new_lesions = [NewLesionForm(data, prefix=f"new{i}") for i in range(N_NEW_LESION_ROWS)]
         scored = {t.kind: t.grade for t in visit.toxicities.all()} if visit else {}
         self.skin = SkinForm(data, prefix="skin", initial={
             "grade": scored.get(c.ToxicityKind.RTOG_SKIN, ""),
             "subcutaneous_grade": scored.get(c.ToxicityKind.RTOG_SUBCUTANEOUS, "")})
         self.complication = ComplicationForm(data, prefix="ctcae")
+        self.override = overrides.OverrideForm(data, prefix="override")
+        self.warnings: list[dict[str, str]] = []
+        self.warning_message = ""
+
+    def pending(self, exc: overrides.WarningsPending, data) -> None:
+        """Re-show the page with the warnings above it and the override reason (nothing was saved)."""
+        self.warnings, self.warning_message = exc.warnings, exc.text
+        self.override = overrides.OverrideForm.after(exc, data, prefix="override")
 
     def all(self):
         return [self.visit, *self.lesions, *self.labs, *self.new_lesions, self.skin, self.complication]
@@ -157,7 +173,10 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     if request.method == "POST" and forms.is_valid():
         try:
             ok, saved = versioned_save(request, forms.visit, scope, lambda: services.visit_save(
-                user=request.user, patient=patient, data=forms.visit_input(), visit=visit), ctx)
+                user=request.user, patient=patient, data=forms.visit_input(), visit=visit,
+                override=forms.override.override()), ctx)
+        except overrides.WarningsPending as exc:
+            forms.pending(exc, request.POST)
         except ValidationError as exc:
             forms.attach(exc)
         else:
@@ -165,14 +184,18 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
                 messages.success(request, f"{saved}: saved; categories recomputed.")
                 return redirect("assessment:visit_detail", pk=saved.pk)
     ctx["errors"] = any(f.errors for f in forms.all())
+    ctx["can_confirm"] = overrides.may_confirm(request.user)
     return render(request, "assessment/visit_form.html", ctx)
 
 
 def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "assessment.view_visit")
     visit = selectors.get_visit_for(request.user, pk)
+    from registry.roles import can_see_identifiers
+
     return render(request, "assessment/visit_detail.html", {
         "visit": visit, "patient": visit.patient, "result": getattr(visit, "result", None),
+        "show_override_details": can_see_identifiers(request.user),  # reviewers: no free text, no dates
         "lesion_results": visit.lesion_results.select_related("lesion"),
         "measurements": visit.measurements.select_related("lesion"),
         "labs": visit.labs.all(), "toxicities": visit.toxicities.all(), "new_lesions": visit.new_lesions.all(),
@@ -284,15 +307,23 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     out: dict = {"ok": False}
     with transaction.atomic():
         try:
-            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit)
+            saved = services.visit_save(user=request.user, patient=patient, data=forms.visit_input(), visit=visit,
+                                        check_warnings=False)
         except ValidationError as exc:
             out["message"] = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)[:400]
+        except IntegrityError:  # the visit is being saved by another request at this moment
+            out["message"] = "The visit is being saved; the provisional result will be shown after saving."
         else:
+            # the same warnings the real save would stop at (unless already accepted on this visit)
+            accepted = {w.get("message") for w in (visit.warnings if visit else [])}
+            warnings = [w for w in services.visit_warnings(procedure, saved, forms.visit_input().labs)
+                        if w["message"] not in accepted]
             r = VisitResult.objects.filter(visit=saved).first()
             if r is not None:
                 out = {"ok": True, "overall": r.overall, "label": "Baseline" if r.is_baseline else r.overall_label,
                        "sum_mm": None if r.sum_mm is None else str(r.sum_mm), "reason": r.reason,
                        "change_from_baseline_pct": r.change_from_baseline_pct, "rule_set": r.rule_set}
+            out["warnings"] = warnings
         transaction.set_rollback(True)
     return JsonResponse(out)
 

@@ -60,7 +60,9 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
     # Labs, toxicity and cohort rates (§2, §4, §6, §1.10).
     "followup": {
         "remission_definition": "dcr",  # "dcr" = CR+PR+SD (the index study) or "orr" = CR+PR
-        "tgab_default_cutoff_iu_ml": 4,  # [DESIGN DECISION] prefilled cut-off (functional sensitivity, §6.3)
+        # [DESIGN DECISION] cut-off prefilled when the patient has no earlier TgAb result (functional sensitivity,
+        # §6.3); otherwise the visit form prefills the cut-off of the previous result with the same assay
+        "tgab_default_cutoff_iu_ml": 4,
         "tg_dt_min_points": 4,  # Tg doubling time needs this many detectable values (hard minimum 3)
         "rtog_acute_last_day": 90,  # RTOG acute skin scale up to this day since implant, late scale after
         "ata_bir_comparison": ">=",  # ATA biochemical incomplete: Tg ≥ 1 / ≥ 10 (">=") or > (">")

@@ -157,7 +157,8 @@ def load_demo_cohort() -> DemoReport:
         gap = max(120, (last_allowed - course_date).days // n_courses)
         for k in range(n_courses):
             mci = float(rng.choice([160, 180, 200]))  # ≥ 4 courses → > 600 mCi (22.2 GBq)
-            uptake = "yes" if k == 0 else "no"
+            # RAIR-2 patients took up ¹³¹I on the first scan and lost it; RAIR-1 patients (i % 4 == 0) never did
+            uptake = "yes" if k == 0 and i % 4 else "no"
             services.iodine_course_save(
                 user=author, patient=patient,
                 data={"date": min(course_date, last_allowed), "activity_value": Decimal(str(mci)),

@@ -16,6 +16,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from registry import choices as c
+from registry.overrides import WarningOverride
 
 
 def _today() -> dt.date:
@@ -336,8 +337,12 @@ class IodineUptake(models.Model):
 _BOOL_UNKNOWN = {"null": True, "blank": True}
 
 
-class RairClassification(models.Model):
-    """ATA 2015 RAIR-DTC criteria recorded as facts with evidence dates; the status is derived."""
+class RairClassification(WarningOverride):
+    """ATA 2015 RAIR-DTC criteria recorded as facts with evidence dates; the status is derived.
+
+    ``warnings`` / ``override_reason`` / ``overridden_by`` / ``overridden_at``: criteria contradicting the
+    recorded ¹³¹I courses (RAIR-1 with uptake on a post-therapy scan) that a physician confirmed with a reason.
+    """
 
     patient = models.OneToOneField(Patient, on_delete=models.CASCADE, related_name="rair")
     rair1_present = models.BooleanField("RAIR-1: never concentrated RAI", **_BOOL_UNKNOWN)

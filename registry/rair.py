@@ -17,6 +17,14 @@ Decision procedure::
                                     (undetermined if the protocol accepts cumulative activity and it is unknown)
     otherwise                    -> undetermined  (the unrecorded criteria listed)
 
+Consistency with the recorded ¹³¹I history (:func:`rair_consistency_warnings`)
+-------------------------------------------------------------------------------
+RAIR-1 means the metastatic tissue *never* concentrated radioiodine (§2.2: no uptake outside the thyroid bed on
+the first therapeutic whole-body scan). A recorded ¹³¹I course whose post-therapy scan shows uptake in a
+metastatic lesion contradicts it: the warning names the course date and the lesion(s), and suggests RAIR-2
+(uptake lost after earlier iodine-avid disease) or RAIR-3 (uptake in some lesions, not others). It is a warning,
+not a refusal: a physician may confirm RAIR-1 with a reason (e.g. the "uptake" was thyroid-bed remnant).
+
 Design decisions
 ----------------
 * The cumulative-activity threshold is strict: 22.2 GBq itself is *not* above 22.2 GBq (decimal comparison).
@@ -34,8 +42,10 @@ from enum import StrEnum
 from registry.units import format_number
 
 __all__ = [
+    "RAIR1_UPTAKE_CODE",
     "RULE_SET",
     "STATUSES",
+    "CourseUptake",
     "RairCriterion",
     "RairCriterionFact",
     "RairFacts",
@@ -43,6 +53,7 @@ __all__ = [
     "RairResult",
     "RairSettings",
     "classify_rair",
+    "rair_consistency_warnings",
 ]
 
 RULE_SET = "ATA2015"
@@ -244,3 +255,55 @@ def classify_rair(facts: RairFacts, settings: RairSettings = RairSettings()) -> 
 
     missing = ", ".join(c.value for c in unrecorded)
     return result("undetermined", [f"not recorded: {missing}"])
+
+
+RAIR1_UPTAKE_CODE = "rair1_uptake_recorded"
+
+
+@dataclass(frozen=True)
+class CourseUptake:
+    """Post-therapy scan result of one lesion after one ¹³¹I course: ``uptake`` "yes" / "no" / "unknown"."""
+
+    course_date: date
+    lesion: str  # label and site, e.g. "L1 (left level III node)"
+    uptake: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.course_date, date):
+            raise RairInputError("course_date", self.course_date, "a date")
+        if self.uptake not in ("yes", "no", "unknown"):
+            raise RairInputError("uptake", self.uptake, "yes, no, unknown")
+
+
+def rair_consistency_warnings(
+    criteria: tuple[RairCriterionFact, ...] | list[RairCriterionFact], uptakes: list[CourseUptake] | tuple[CourseUptake, ...]
+) -> list[dict[str, str]]:
+    """Warnings for RAIR criteria that contradict the recorded ¹³¹I courses (see the module docstring).
+
+    RAIR-1 recorded present while any course's post-therapy scan shows uptake ("yes") in a lesion → one warning
+    ``rair1_uptake_recorded`` naming every such course date (earliest first) and its lesions. Unknown uptake
+    does not contradict. Returns ``[]`` otherwise.
+    """
+    rair1 = next((f for f in criteria if f.criterion is RairCriterion.RAIR_1), None)
+    if rair1 is None or rair1.present is not True:
+        return []
+    by_course: dict[date, list[str]] = {}
+    for u in uptakes:
+        if not isinstance(u, CourseUptake):
+            raise RairInputError("uptakes", u, "CourseUptake items")
+        if u.uptake == "yes":
+            by_course.setdefault(u.course_date, [])
+            if u.lesion not in by_course[u.course_date]:
+                by_course[u.course_date].append(u.lesion)
+    if not by_course:
+        return []
+    scans = "; ".join(f"the ¹³¹I course of {d.isoformat()} shows uptake in {', '.join(lesions)}"
+                      for d, lesions in sorted(by_course.items()))
+    return [{
+        "code": RAIR1_UPTAKE_CODE,
+        "message": (
+            f"RAIR-1 (metastatic tissue never took up radioiodine) is recorded present, but the post-therapy scan "
+            f"of {scans}. Record RAIR-2 (uptake lost after earlier iodine-avid disease) or RAIR-3 (uptake in some "
+            "lesions but not others) instead, correct the uptake, or have a physician confirm RAIR-1."
+        ),
+    }]

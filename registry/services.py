@@ -16,7 +16,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from registry import choices as c
-from registry import deletion
+from registry import deletion, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
 from registry.iodine import cumulative_activity_gbq
 from registry.models import (
@@ -28,7 +28,15 @@ from registry.models import (
     RairClassification,
     Site,
 )
-from registry.rair import RairCriterion, RairCriterionFact, RairFacts, RairSettings, classify_rair
+from registry.rair import (
+    CourseUptake,
+    RairCriterion,
+    RairCriterionFact,
+    RairFacts,
+    RairSettings,
+    classify_rair,
+    rair_consistency_warnings,
+)
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.staging import StagingError, stage_dtc
 
@@ -235,10 +243,29 @@ def iodine_course_save(
     return course
 
 
+def rair_warnings(patient: Patient, rair: RairClassification) -> list[dict[str, str]]:
+    """RAIR criteria contradicting the recorded ¹³¹I courses (pure core ``registry.rair``): RAIR-1 ("never took
+    up radioiodine") while a course's post-therapy scan shows uptake in a lesion."""
+    facts = _rair_facts(patient, rair, []).criteria
+    uptakes = [CourseUptake(u.course.date, f"{u.lesion.label} ({u.lesion.site_text})", u.uptake)
+               for u in IodineUptake.objects.filter(course__patient=patient).select_related("course", "lesion")
+               .order_by("course__date", "lesion__label")]
+    return rair_consistency_warnings(facts, uptakes)
+
+
 @transaction.atomic
-def rair_update(*, user, patient: Patient, data: Mapping[str, Any]) -> RairClassification:
+def rair_update(*, user, patient: Patient, data: Mapping[str, Any],
+                override: overrides.Override | None = None) -> RairClassification:
+    """Record the RAIR criteria. Criteria contradicting the ¹³¹I history (:func:`rair_warnings`) follow
+    ``registry.overrides``: nothing is saved (:class:`registry.overrides.WarningsPending`) until a physician
+    confirms with a reason, stored on the classification and in its history."""
     rair, _ = RairClassification.objects.get_or_create(patient=patient)
-    _save(_assign(rair, data), user)
+    _assign(rair, data)
+    rair.full_clean()
+    decision = overrides.decide(user=user, warnings=rair_warnings(patient, rair), override=override,
+                                accepted=rair.warnings)
+    overrides.apply(rair, decision, user)
+    _save(rair, user)
     recompute_patient(patient)
     rair.refresh_from_db()
     return rair

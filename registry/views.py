@@ -86,6 +86,15 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _rair_unconfirmed(patient) -> list[dict[str, str]]:
+    """RAIR criteria contradicting the ¹³¹I history that nobody confirmed (e.g. uptake recorded afterwards)."""
+    rair = getattr(patient, "rair", None)
+    if rair is None:
+        return []
+    accepted = {w.get("message") for w in rair.warnings}
+    return [w for w in services.rair_warnings(patient, rair) if w["message"] not in accepted]
+
+
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "registry.view_patient")
     patient = selectors.get_patient_for(request.user, pk)
@@ -104,6 +113,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "cumulative_gbq": cumulative,
         "last_course": courses[-1] if courses else None,
         "rair": getattr(patient, "rair", None),
+        "rair_unconfirmed": _rair_unconfirmed(patient),
+        "show_override_details": can_see_identifiers(request.user),
         "assessments": assessments,
         "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
         "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
@@ -207,17 +218,34 @@ def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
 
 
 def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """RAIR criteria; criteria contradicting the ¹³¹I history are warnings a physician confirms with a reason."""
+    from registry import overrides
+
     _require(request, "registry.change_rairclassification")
     patient = selectors.get_patient_for(request.user, patient_pk)
     rair = getattr(patient, "rair", None)
     form = RairForm(request.POST or None, instance=rair)
-    return _child_form(
-        request, patient, form,
-        lambda: services.rair_update(user=request.user, patient=patient, data=form.cleaned_data),
-        f"{patient} — RAIR-DTC criteria (ATA 2015)",
-        scope=versioning.Scope(f"registry.rairclassification:patient{patient.pk}", patient.pk,
-                               (versioning.Part(RairClassification, {"patient_id": patient.pk}),)),
-    )
+    override_form = overrides.OverrideForm(request.POST or None, prefix="override")
+    title = f"{patient} — RAIR-DTC criteria (ATA 2015)"
+    scope = versioning.Scope(f"registry.rairclassification:patient{patient.pk}", patient.pk,
+                             (versioning.Part(RairClassification, {"patient_id": patient.pk}),))
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "title": title, "warnings": [], "warning_message": "",
+           "can_confirm": overrides.may_confirm(request.user)}
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved, _ = versioned_save(request, form, scope, lambda: services.rair_update(
+                user=request.user, patient=patient, data=form.cleaned_data, override=override_form.override()), ctx)
+        except overrides.WarningsPending as exc:
+            ctx.update(warnings=exc.warnings, warning_message=exc.text)
+            override_form = overrides.OverrideForm.after(exc, request.POST, prefix="override")
+        except ValidationError as exc:
+            _form_errors_from(exc, form)
+        else:
+            if saved:
+                messages.success(request, f"{title}: saved.")
+                return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "registry/rair_form.html", {**ctx, "override_form": override_form})
 
 
 def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:

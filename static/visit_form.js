@@ -6,9 +6,20 @@
   const out = document.getElementById("preview");
   if (!form || !out || !form.dataset.previewUrl) return;
   let timer = null, seq = 0;
-  function show(text, category) {
+  const warnList = document.getElementById("preview-warnings");
+  function show(text, category, warnings) {
     out.querySelector(".preview-text").textContent = text;
     out.dataset.category = category || "";
+    if (warnList) {
+      warnList.replaceChildren();
+      (warnings || []).forEach(function (w) {
+        const li = document.createElement("li");
+        li.className = "warning";
+        li.dataset.code = w.code;
+        li.textContent = "Warning: " + w.message;
+        warnList.appendChild(li);
+      });
+    }
   }
   async function refresh() {
     const mine = ++seq;
@@ -20,7 +31,7 @@
       if (mine !== seq) return;
       if (data.ok) {
         const sum = data.sum_mm === null ? "sum incomplete" : "sum " + data.sum_mm + " mm";
-        show("Provisional: " + data.label + " (" + sum + "). " + data.reason, data.overall);
+        show("Provisional: " + data.label + " (" + sum + "). " + data.reason, data.overall, data.warnings);
       } else {
         show("Provisional result not available: " + (data.message || "incomplete entries"), "");
       }
@@ -43,6 +54,18 @@
   });
   // Start on the visit date (pre-filled with today: Enter moves on to the first measurement).
   if (main.length && !form.querySelector(".has-error")) main[0].focus();
+  // TgAb: typing or picking an assay the patient was tested with before fills in that assay's cut-off.
+  const assay = form.querySelector("[data-cutoffs]");
+  const cutoff = document.getElementById("id_lab-tgab-tgab_cutoff_iu_ml");
+  if (assay && cutoff) {
+    const known = JSON.parse(assay.dataset.cutoffs);
+    assay.addEventListener("input", function () {
+      const key = assay.value.trim().split(/\s+/).join(" ").toLowerCase();
+      if (Object.prototype.hasOwnProperty.call(known, key)) cutoff.value = known[key];
+    });
+  }
+  // Saving: no further preview (a preview racing the save could make the database see the visit twice).
+  form.addEventListener("submit", function () { clearTimeout(timer); seq++; timer = null; });
   form.addEventListener("input", schedule);
   form.addEventListener("change", schedule);
 })();

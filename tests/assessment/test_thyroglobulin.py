@@ -328,7 +328,8 @@ def test_tgab_reading_positivity() -> None:
     assert reading("4", 4).positive is True
     assert reading("3.9", 4).positive is False
     assert reading("<4", 4).positive is False
-    assert reading("<10", 4).positive is True  # limit above the cut-off cannot prove negativity
+    # a limit above the cut-off proves neither side: indeterminate, never counted as positive (nor negative)
+    assert (reading("<10", 4).positive, reading("<10", 4).negative) == (False, False)
     with pytest.raises(ThyroglobulinInputError, match="tgab.value.unit"):
         TgAbReading(parse_lab_value("20"), 4)
 

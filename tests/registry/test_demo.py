@@ -31,6 +31,11 @@ def test_cohort_shape_matches_the_study(demo):
     assert statistics.mean(ages) == pytest.approx(50.8, abs=0.5)
     assert statistics.stdev(ages) == pytest.approx(12.8, abs=0.5)
     assert min(sum(c.activity_gbq for c in p.iodine_courses.all()) for p in patients) > 22.2
+    # RAIR-1 patients never took up ¹³¹I; RAIR-2 patients did on their first scan: no contradiction, no override
+    from registry.services import rair_warnings
+
+    assert sum(p.rair.rair1_present is True for p in patients) == 11
+    assert [p.study_id for p in patients if rair_warnings(p, p.rair) or p.rair.warnings] == []
     treated = [p.lesions.all()[0] for p in patients]
     assert all(le.region == "cervical_node" for le in treated)
     volumes = [le.volume_cm3 for le in treated]
