@@ -90,7 +90,10 @@ def test_editing_a_past_visit_recomputes_the_later_one(client, login, users, wit
     m6 = Visit.objects.get(patient=p, timepoint="m6")
     assert m6.result.overall == "PD"  # 19 vs nadir 13
     m2 = Visit.objects.get(patient=p, timepoint="m2")
-    r = client.post(f"/visits/{m2.pk}/edit/", _post_data(p, dt.date(2018, 4, 5), "m2", l1=("22", "16", "15")))
+    data = _post_data(p, dt.date(2018, 4, 5), "m2", l1=("22", "16", "15"))
+    page = client.get(f"/visits/{m2.pk}/edit/")  # an edit carries the version token of the page it came from
+    data["visit-_version"] = page.context["forms"].visit["_version"].value()
+    r = client.post(f"/visits/{m2.pk}/edit/", data)
     assert r.status_code == 302
     m6.refresh_from_db()
     assert VisitResult.objects.get(visit=m6).overall == "SD"

@@ -20,12 +20,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def overdue_patient(make_patient, users):
-    p = make_patient("A", record_number="MRN-OVERDUE")
+def due_patient(make_patient, users):
+    p = make_patient("A", record_number="MRN-DUE")
     les = registry_services.lesion_save(user=users["data_manager"], patient=p, data={
         "region": "cervical_node", "cervical_level": "IV", "side": "right", "nodal": True,
         "baseline_long_mm": Decimal("30"), "baseline_short_mm": Decimal("22"), "baseline_third_mm": Decimal("25")})
-    implant = timezone.localdate() - dt.timedelta(days=80)  # 2-month window closed about 5 days ago
+    # 2-month window (2 calendar months ± 14 days) still open today, closing within the week: a visit recorded
+    # today is in its window (an overdue one, outside it, needs a physician's confirmation: test_visit_window.py)
+    implant = timezone.localdate() - dt.timedelta(days=70)
     dosimetry_services.procedure_save(user=users["data_manager"], patient=p, lesions=[les], data={
         "date": implant, "operator": "Dr W", "seed_model": SeedModel.objects.get(code="6711"),
         "seeds_implanted": 14, "activity_per_seed_mbq": Decimal("22"), "activity_calibration_date": implant,
@@ -37,16 +39,15 @@ def overdue_patient(make_patient, users):
     return p
 
 
-def test_nurse_records_an_overdue_visit_from_the_worklist(browser_login, live_server, page, overdue_patient, shot):
-    p = overdue_patient
+def test_nurse_records_a_due_visit_from_the_worklist(browser_login, live_server, page, due_patient, shot):
+    p = due_patient
     page.goto(f"{live_server.url}/login/")
     page.get_by_label("User name").fill("nurse_a")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{live_server.url}/worklist/")
     row = page.locator("#worklist tbody tr").filter(has_text=p.study_id).filter(has_text="2 months")
-    assert row.inner_text().startswith("overdue")
-    assert page.locator("#worklist tbody tr").first.inner_text().startswith("overdue")  # most urgent first
+    assert row.inner_text().startswith("due")
     shot("worklist")
     row.get_by_role("link", name=f"Record 2 months visit for {p.study_id}").click()
     assert page.locator("#id_visit-timepoint").input_value() == "m2"
