@@ -1,0 +1,55 @@
+"""Read-only queries of the dosimetry app: protocol deviations of implants (rule: ``dosimetry.deviations``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, QuerySet
+
+from dosimetry.deviations import deviation_reasons
+from dosimetry.models import ImplantProcedure
+from registry import selectors as registry_selectors
+from registry.models import EligibilityAssessment, RairClassification
+
+
+@dataclass(frozen=True)
+class Deviation:
+    procedure: ImplantProcedure
+    reasons: list[dict[str, str]]
+
+    @property
+    def study_id(self) -> str:
+        return self.procedure.patient.study_id
+
+
+def _with_facts(procedures: QuerySet[ImplantProcedure]) -> QuerySet[ImplantProcedure]:
+    return procedures.select_related("patient__rair").prefetch_related(Prefetch(
+        "patient__eligibility_assessments",
+        queryset=EligibilityAssessment.objects.only("id", "patient_id", "assessment_date", "status")))
+
+
+def reasons_for(procedure: ImplantProcedure) -> list[dict[str, str]]:
+    """Why this implant deviates from the protocol (empty: it does not)."""
+    patient = procedure.patient
+    try:
+        rair_status = patient.rair.status
+    except RairClassification.DoesNotExist:
+        rair_status = None
+    assessments = [(a.assessment_date, a.status) for a in patient.eligibility_assessments.all()]
+    return deviation_reasons(procedure.date, assessments, rair_status)
+
+
+def protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> list[Deviation]:
+    """Implanted procedures whose patient, at the implant, was not assessed eligible or not RAI-refractory."""
+    out = []
+    for procedure in _with_facts(procedures).order_by("patient__study_id", "date", "pk"):
+        reasons = reasons_for(procedure)
+        if reasons:
+            out.append(Deviation(procedure, reasons))
+    return out
+
+
+def protocol_deviations_for(user) -> list[Deviation]:
+    """The protocol deviations among the implants of the patients the user may see."""
+    return protocol_deviations(ImplantProcedure.objects.filter(
+        patient__in=registry_selectors.patients_for(user)))
