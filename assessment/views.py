@@ -248,7 +248,9 @@ def _data_version() -> tuple:
 
     fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
     return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
-            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"])
+            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"],
+            # a change of plan of record saves the plans without adding one: their history tells
+            DosePlan.history.aggregate(last=Max("history_id"))["last"])
 
 
 def _cached_dashboard(request: HttpRequest, flt):
@@ -310,9 +312,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     inline = request.GET.get("inline") == "1"  # every figure in the page itself (for saving the page whole)
     figures = [(f, plots.svg_inline(f.build(), f.title, f.caption) if inline and f.build else "")
                for f in board.figures]
+    from dosimetry import selectors as dosimetry_selectors
+    from registry.roles import can_see_identifiers
+
     return render(request, "assessment/dashboard.html", {
         "board": board, "figures": figures, "q": q, "error": error, "query": request.GET.urlencode(),
         "sites": registry_selectors.sites_for(request.user), "histologies": registry_choices.Histology.choices,
+        # Protocol deviations (dosimetry): implants of patients not assessed eligible / not RAI-refractory.
+        "protocol_deviations": dosimetry_selectors.protocol_deviations_for(request.user),
+        "deviations_identified": can_see_identifiers(request.user),
     })
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from dosimetry.deviations import deviation_reasons
 from dosimetry.models import ImplantProcedure
@@ -39,10 +39,20 @@ def reasons_for(procedure: ImplantProcedure) -> list[dict[str, str]]:
     return deviation_reasons(procedure.date, assessments, rair_status)
 
 
+def _candidates(procedures: QuerySet[ImplantProcedure]) -> QuerySet[ImplantProcedure]:
+    """The implants that may deviate, found in SQL (the pure rule then gives the reasons): no eligible
+    assessment as the latest on or before the implant, or a RAIR status other than refractory."""
+    latest = (EligibilityAssessment.objects.filter(patient=OuterRef("patient"), assessment_date__lte=OuterRef("date"))
+              .order_by("-assessment_date", "-id").values("status")[:1])
+    return procedures.annotate(eligibility_at_implant=Subquery(latest)).filter(
+        Q(eligibility_at_implant__isnull=True) | ~Q(eligibility_at_implant="eligible")
+        | Q(patient__rair__isnull=True) | ~Q(patient__rair__status="refractory"))
+
+
 def protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> list[Deviation]:
     """Implanted procedures whose patient, at the implant, was not assessed eligible or not RAI-refractory."""
     out = []
-    for procedure in _with_facts(procedures).order_by("patient__study_id", "date", "pk"):
+    for procedure in _with_facts(_candidates(procedures)).order_by("patient__study_id", "date", "pk"):
         reasons = reasons_for(procedure)
         if reasons:
             out.append(Deviation(procedure, reasons))
