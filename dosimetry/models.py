@@ -76,6 +76,14 @@ class ImplantProcedure(models.Model):
     # What the dosimetry sign-off covers: the plans of record at that moment (services.procedure_sign_off);
     # emptied with the sign-off when a plan of record changes or its metrics change.
     sign_off_covers = models.JSONField(default=dict, blank=True, editable=False)
+    # Protocol deviations (dosimetry.deviations) a physician accepted when saving, with the reason
+    # ([{"code", "message"}]; named accepted_warnings because ``warnings()`` is the protocol-range check).
+    accepted_warnings = models.JSONField(default=list, blank=True, editable=False)
+    override_reason = models.TextField(blank=True, editable=False)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+    overridden_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords(m2m_fields=[lesions])
 
     MAX_SEEDS = 300

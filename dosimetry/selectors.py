@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
@@ -9,7 +10,7 @@ from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from dosimetry.deviations import deviation_reasons
 from dosimetry.models import ImplantProcedure
 from registry import selectors as registry_selectors
-from registry.models import EligibilityAssessment, RairClassification
+from registry.models import EligibilityAssessment, Patient, RairClassification
 
 
 @dataclass(frozen=True)
@@ -28,15 +29,19 @@ def _with_facts(procedures: QuerySet[ImplantProcedure]) -> QuerySet[ImplantProce
         queryset=EligibilityAssessment.objects.only("id", "patient_id", "assessment_date", "status")))
 
 
-def reasons_for(procedure: ImplantProcedure) -> list[dict[str, str]]:
-    """Why this implant deviates from the protocol (empty: it does not)."""
-    patient = procedure.patient
+def reasons_for_patient(patient: Patient, implant_date: dt.date) -> list[dict[str, str]]:
+    """Why an implant of this patient on this date deviates from the protocol (empty: it does not)."""
     try:
         rair_status = patient.rair.status
     except RairClassification.DoesNotExist:
         rair_status = None
     assessments = [(a.assessment_date, a.status) for a in patient.eligibility_assessments.all()]
-    return deviation_reasons(procedure.date, assessments, rair_status)
+    return deviation_reasons(implant_date, assessments, rair_status)
+
+
+def reasons_for(procedure: ImplantProcedure) -> list[dict[str, str]]:
+    """Why this implant deviates from the protocol (empty: it does not)."""
+    return reasons_for_patient(procedure.patient, procedure.date)
 
 
 def _candidates(procedures: QuerySet[ImplantProcedure]) -> QuerySet[ImplantProcedure]:

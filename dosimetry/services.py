@@ -55,11 +55,51 @@ def _protocol() -> dict[str, Any]:
 
 # --- procedures ------------------------------------------------------------------------------------------------
 
+class UnconfirmedWarnings(ValidationError):
+    """A save would produce warnings nobody accepted yet; ``warnings`` lists them (nothing was saved)."""
+
+    def __init__(self, warnings: list[dict[str, str]], message: str) -> None:
+        super().__init__({"override_reason": message})
+        self.warnings = warnings
+
+
+def _accept_deviations(procedure: ImplantProcedure, user, override_reason: str) -> str:
+    """Check the protocol deviations an implant of this patient on this date would have (before any save).
+
+    Warnings a physician already accepted on this record are not asked again; new ones need a physician
+    (perm ``registry.sign_off``) and a reason of at least 5 characters. Returns the history reason ("" if none).
+    """
+    from dosimetry.selectors import reasons_for_patient
+
+    if procedure.date is None:
+        return ""
+    warnings = reasons_for_patient(procedure.patient, procedure.date)
+    accepted = {w["code"] for w in procedure.accepted_warnings} if procedure.overridden_at else set()
+    if not warnings or {w["code"] for w in warnings} <= accepted:
+        return ""
+    listed = " ".join(w["message"] for w in warnings)
+    if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):
+        raise UnconfirmedWarnings(warnings, f"A physician must confirm: {listed}")
+    reason = (override_reason or "").strip()
+    if len(reason) < 5:
+        raise UnconfirmedWarnings(warnings, "Give the reason for saving despite the protocol deviation "
+                                            f"(at least 5 characters): {listed}")
+    procedure.accepted_warnings, procedure.override_reason = warnings, reason
+    procedure.overridden_by, procedure.overridden_at = user, timezone.now()
+    return "saved despite " + ", ".join(w["code"] for w in warnings) + f": {reason}"
+
+
 @transaction.atomic
 def procedure_save(
-    *, user, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None
+    *, user, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None,
+    check_deviations: bool = False, override_reason: str = "",
 ) -> tuple[ImplantProcedure, list[str]]:
-    """Save a procedure and its treated lesions; returns it with the protocol warnings (not refusals)."""
+    """Save a procedure and its treated lesions; returns it with the protocol warnings (not refusals).
+
+    With ``check_deviations`` (the procedure form) an implant of a patient not assessed eligible or not
+    RAI-refractory at the implant is not saved until a physician accepts the deviation with a reason
+    (``UnconfirmedWarnings`` otherwise); scripts and imports save and the deviation is listed on the dashboard.
+    """
     lesions = list(lesions)
     if not lesions:
         raise ValidationError({"lesions": "Choose at least one treated lesion."})
@@ -67,7 +107,11 @@ def procedure_save(
     if foreign:
         raise ValidationError({"lesions": f"Lesions {', '.join(foreign)} belong to another patient."})
     procedure = _assign(procedure or ImplantProcedure(patient=patient), data)
-    _save(procedure, user)
+    reason = ""
+    if check_deviations:
+        procedure.full_clean()  # refusals first: warnings are asked only of a record that could be saved
+        reason = _accept_deviations(procedure, user, override_reason)
+    _save(procedure, user, reason=reason)
     procedure.lesions.set(lesions)
     recompute_followup(patient)  # the implant date is day 0 of every follow-up category
     return procedure, procedure.warnings()

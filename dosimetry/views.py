@@ -53,12 +53,18 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
         _require(request, "dosimetry.change_implantprocedure")
         procedure = instance = _procedure_for(request.user, pk)
         patient = procedure.patient
+    can_override = request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}")
     form = ProcedureForm(request.POST or None, instance=instance, patient=patient)
+    pending: list[dict[str, str]] = []
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items() if k != "lesions"}
+        data = {k: v for k, v in form.cleaned_data.items() if k not in ("lesions", "override_reason")}
         try:
-            saved, warnings = services.procedure_save(user=request.user, patient=patient, data=data,
-                                                      lesions=form.cleaned_data["lesions"], procedure=procedure)
+            saved, warnings = services.procedure_save(
+                user=request.user, patient=patient, data=data, lesions=form.cleaned_data["lesions"],
+                procedure=procedure, check_deviations=True, override_reason=request.POST.get("override_reason", ""))
+        except services.UnconfirmedWarnings as exc:
+            pending = exc.warnings
+            form.add_error(None, exc.message_dict["override_reason"])
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
@@ -66,8 +72,9 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
             for w in warnings:
                 messages.warning(request, w)
             return redirect("dosimetry:procedure_detail", pk=saved.pk)
-    return render(request, "registry/form.html", {"form": form, "patient": patient,
-                                                  "title": f"{patient} — implant procedure"})
+    return render(request, "dosimetry/procedure_form.html", {
+        "form": form, "patient": patient, "title": f"{patient} — implant procedure", "pending": pending,
+        "can_override": can_override, "override_reason": request.POST.get("override_reason", "")})
 
 
 def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
