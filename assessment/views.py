@@ -319,7 +319,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "board": board, "figures": figures, "q": q, "error": error, "query": request.GET.urlencode(),
         "sites": registry_selectors.sites_for(request.user), "histologies": registry_choices.Histology.choices,
         # Protocol deviations (dosimetry): implants of patients not assessed eligible / not RAI-refractory.
-        "protocol_deviations": dosimetry_selectors.protocol_deviations_for(request.user),
+        "protocol_deviations": dosimetry_selectors.protocol_deviations_for(request.user, limit=50),
+        "protocol_deviations_total": dosimetry_selectors.count_protocol_deviations_for(request.user),
         "deviations_identified": can_see_identifiers(request.user),
     })
 

@@ -54,17 +54,31 @@ def _candidates(procedures: QuerySet[ImplantProcedure]) -> QuerySet[ImplantProce
         | Q(patient__rair__isnull=True) | ~Q(patient__rair__status="refractory"))
 
 
-def protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> list[Deviation]:
-    """Implanted procedures whose patient, at the implant, was not assessed eligible or not RAI-refractory."""
+def protocol_deviations(procedures: QuerySet[ImplantProcedure], limit: int | None = None) -> list[Deviation]:
+    """Implanted procedures whose patient, at the implant, was not assessed eligible or not RAI-refractory
+    (by study ID and implant date; the first ``limit`` only when given)."""
+    candidates = _with_facts(_candidates(procedures)).order_by("patient__study_id", "date", "pk")
     out = []
-    for procedure in _with_facts(_candidates(procedures)).order_by("patient__study_id", "date", "pk"):
+    for procedure in candidates if limit is None else candidates[:limit]:
         reasons = reasons_for(procedure)
         if reasons:
             out.append(Deviation(procedure, reasons))
     return out
 
 
-def protocol_deviations_for(user) -> list[Deviation]:
+def count_protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> int:
+    """How many implants deviate (the SQL pre-filter is the rule itself, so this count is exact)."""
+    return _candidates(procedures).count()
+
+
+def _visible(user) -> QuerySet[ImplantProcedure]:
+    return ImplantProcedure.objects.filter(patient__in=registry_selectors.patients_for(user))
+
+
+def protocol_deviations_for(user, limit: int | None = None) -> list[Deviation]:
     """The protocol deviations among the implants of the patients the user may see."""
-    return protocol_deviations(ImplantProcedure.objects.filter(
-        patient__in=registry_selectors.patients_for(user)))
+    return protocol_deviations(_visible(user), limit)
+
+
+def count_protocol_deviations_for(user) -> int:
+    return count_protocol_deviations(_visible(user))

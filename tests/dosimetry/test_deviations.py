@@ -197,3 +197,16 @@ def test_an_eligible_refractory_patients_implant_saves_without_questions(login, 
     client = login(users["nurse"])
     url = reverse("dosimetry:procedure_edit", args=[procedure.pk])
     assert client.post(url, _form_data(procedure, seeds_implanted="8")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_count_is_exact_and_the_list_can_be_limited(procedure, unassessed_procedure, users):
+    from dosimetry.models import ImplantProcedure
+
+    second = ImplantProcedure.objects.get(pk=unassessed_procedure.pk)
+    second.pk, second.date = None, dt.date(2018, 3, 1)
+    second.save()
+    assert selectors.count_protocol_deviations_for(users["physician"]) == 2
+    assert [d.procedure.pk for d in selectors.protocol_deviations_for(users["physician"], limit=1)] == [
+        unassessed_procedure.pk]
+    assert len(selectors.protocol_deviations_for(users["physician"])) == 2
