@@ -234,3 +234,15 @@ def test_reviewer_cannot_change_the_plan_of_record(login, users, procedure, two_
                            {"post-plan": manual.pk})
     assert response.status_code == 403
     assert _records(procedure)["post"].pk == dicom.pk
+
+
+def test_reviewer_sees_the_plan_of_record_but_not_the_free_text_reason_or_dates(login, users, procedure,
+                                                                                 two_post_plans):
+    manual, dicom = two_post_plans
+    services.set_plan_of_record(user=users["physician"], procedure=procedure, plan=manual,
+                                reason="Dr Smith says the CT was wrong")
+    services.procedure_sign_off(user=users["physician"], procedure=procedure)
+    page = login(users["reviewer"]).get(reverse("dosimetry:procedure_detail", args=[procedure.pk])).content.decode()
+    section = page[page.index('id="dosimetry-sign-off"'):]
+    assert f"Entered by hand plan #{manual.pk} (D90 100.0 Gy)" in section
+    assert "Dr Smith" not in page and "physician_a" not in page
