@@ -153,6 +153,7 @@ def plan_save(
     if replaced is not None:
         replaced._history_user = user
         replaced._change_reason = f"replaced by a new {replaced.get_source_display().lower()}"
+        replaced._replacing = True  # _settle_plan_of_record below decides, not after_plan_deleted
         replaced.delete()
     plan = _assign(DosePlan(procedure=procedure, kind=kind, source=source), plan_data)
     if plan.prescription_gy is None:
@@ -224,6 +225,25 @@ def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user, new: Do
     if current is not None:
         _unmark_record(current, user, f"plan of record ({phase}): {change} (default)")
     _mark_record(target, user, f"plan of record ({phase}): {change} (default)")
+    _withdraw_sign_off(procedure, user, f"the {phase} plan of record changed ({change})")
+
+
+def after_plan_deleted(sender, instance: DosePlan, **kwargs) -> None:
+    """post_delete of a DosePlan: if it was the plan of record (and not being replaced), withdraw the sign-off
+    and mark the phase's default plan of record among the plans left."""
+    if getattr(instance, "_replacing", False) or not instance.is_plan_of_record:
+        return
+    procedure = ImplantProcedure.objects.filter(pk=instance.procedure_id).first()
+    if procedure is None:
+        return
+    user = getattr(instance, "_history_user", None)
+    phase = PlanKind(instance.kind).label.lower()
+    plans = list(DosePlan.objects.filter(procedure=procedure, kind=instance.kind).prefetch_related("structures"))
+    target = default_plan_of_record(plans, instance.kind)
+    change = f"{instance.get_source_display()} plan #{instance.pk} (deleted) → " + (
+        plan_label(target) if target else "none")
+    if target is not None and not any(p.is_plan_of_record for p in plans):
+        _mark_record(target, user, f"plan of record ({phase}): {change} (default)")
     _withdraw_sign_off(procedure, user, f"the {phase} plan of record changed ({change})")
 
 

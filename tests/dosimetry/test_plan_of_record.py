@@ -246,3 +246,30 @@ def test_reviewer_sees_the_plan_of_record_but_not_the_free_text_reason_or_dates(
     section = page[page.index('id="dosimetry-sign-off"'):]
     assert f"Entered by hand plan #{manual.pk} (D90 100.0 Gy)" in section
     assert "Dr Smith" not in page and "physician_a" not in page
+
+
+def test_deleting_the_plan_of_record_withdraws_the_sign_off_and_the_default_takes_over(two_post_plans, procedure,
+                                                                                        users):
+    from registry.services import delete_with_reason
+
+    manual, dicom = two_post_plans
+    services.procedure_sign_off(user=users["physician"], procedure=procedure)
+    delete_with_reason(user=users["physician"], instance=DosePlan.objects.get(pk=dicom.pk), reason="wrong export")
+    assert _records(procedure)["post"].pk == manual.pk
+    procedure.refresh_from_db()
+    assert procedure.signed_off_at is None
+    row = procedure.history.latest("history_id")
+    assert row.history_user == users["physician"]
+    assert row.history_change_reason == (
+        f"dosimetry sign-off withdrawn: the post-implant verification plan of record changed (DICOM import plan "
+        f"#{dicom.pk} (deleted) → Entered by hand plan #{manual.pk} (D90 100.0 Gy))")
+
+
+def test_deleting_a_signed_off_procedure_with_its_plans_goes_through(two_post_plans, procedure, users):
+    from registry.services import delete_with_reason
+
+    services.procedure_sign_off(user=users["physician"], procedure=procedure)
+    delete_with_reason(user=users["physician"], instance=ImplantProcedure.objects.get(pk=procedure.pk),
+                       reason="entered for the wrong patient")
+    assert not ImplantProcedure.objects.filter(pk=procedure.pk).exists()
+    assert not DosePlan.objects.filter(procedure_id=procedure.pk).exists()
