@@ -387,7 +387,8 @@ def _first(values: Iterable[str | None]) -> str:
     return next((v for v in values if v), "")
 
 
-def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[str, tuple[str, bytes]]):
+def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[str, tuple[str, bytes]],
+                   exclude: int | None = None):
     """Header facts of the export's RT objects and the warnings of ``import_checks.check_export``."""
     try:
         headers = [read_header(content, name) for name, content in by_modality.values()]
@@ -406,7 +407,7 @@ def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[
     patient = procedure.patient
     earlier, seen = [], set()
     for prior in (DicomImport.objects.filter(procedure=procedure, kind=kind, status=DicomImport.Status.DONE)
-                  .order_by("-created_at", "-pk")):
+                  .exclude(pk=exclude).order_by("-created_at", "-pk")):
         key = (prior.study_instance_uid, prior.frame_of_reference_uid)
         if key not in seen and any(key):
             seen.add(key)
@@ -419,6 +420,17 @@ def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[
                                      procedure.seed_model.code, kind),
         earlier)
     return headers, warnings
+
+
+def _stored_export_checks(imp: DicomImport) -> list[dict[str, object]]:
+    """The checks of ``_export_checks`` on the files stored with the import (excluding the import itself)."""
+    by_modality = {}
+    for row in imp.files.all():
+        with row.file.open("rb") as fh:
+            by_modality[row.modality] = (row.original_name, fh.read())
+    if "RTDOSE" not in by_modality:
+        return list(imp.warnings)  # nothing to re-check (the import reports the missing file)
+    return _export_checks(imp.procedure, imp.kind, by_modality, exclude=imp.pk)[1]
 
 
 def _guess_role(name: str) -> str:
@@ -439,8 +451,20 @@ def dicom_import_confirm(
     Blocking warnings of the upload (files of another patient, another study or frame of reference) need a
     physician's confirmation with a reason (≥ 5 characters), stored on the import with who and when; anyone else
     gets "A physician must confirm: …" and nothing is imported.
+    The checks are run again on the stored files first: if they changed since the upload (another import of the
+    phase finished meanwhile, the procedure was edited) the new list is stored and nothing is imported until the
+    user has seen it.
     Runs in a background thread when ``DOSIMETRY_IMPORT_ASYNC`` is on (the page polls the progress), else inline.
     """
+    if imp.status == DicomImport.Status.UPLOADED and not imp.overridden_at:
+        fresh = _stored_export_checks(imp)
+        if fresh != imp.warnings:
+            imp.warnings = fresh
+            imp._history_user, imp._change_reason = user, "checks re-run at the import"
+            imp.save(update_fields=["warnings"])
+            if fresh:
+                raise ValidationError({"override_reason": "The checks changed since the upload; review them: "
+                                                          + " ".join(str(w["message"]) for w in fresh)})
     if imp.needs_confirmation:
         listed = " ".join(str(w["message"]) for w in imp.blocking_warnings)
         if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):

@@ -221,6 +221,8 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
                                           override_reason=form.cleaned_data.get("override_reason", ""))
         except ValidationError as exc:
             _form_errors_from(exc, form)
+            if imp.needs_confirmation and can_override and "override_reason" not in form.fields:
+                form.add_override_field()  # the checks run again at the import found new blocking warnings
         else:
             return redirect("dosimetry:dicom_status", pk=imp.pk)
     return render(request, "dosimetry/mapping.html", {

@@ -140,3 +140,21 @@ def test_reviewer_sees_check_codes_not_identifiers_or_the_reason(login, users, p
     page = login(users["reviewer"]).get(reverse("dosimetry:procedure_detail", args=[procedure.pk])).content.decode()
     assert "patient_id_mismatch" in page
     assert "SYNTH-0001" not in page and "MRN-1" not in page and "old MRN" not in page
+
+
+def test_checks_run_again_at_the_import_when_another_import_finished_meanwhile(procedure, users, export):
+    first = services.dicom_upload(user=users["nurse"], procedure=procedure, kind="pre", files=export())
+    other = services.dicom_upload(user=users["nurse"], procedure=procedure, kind="pre",
+                                  files=export("other", frame=generate_uid(), study=generate_uid()))
+    assert other.warnings == []  # nothing to compare with yet
+    services.dicom_import_confirm(user=users["nurse"], imp=first, mapping=MAPPING)
+    with pytest.raises(ValidationError) as exc:
+        services.dicom_import_confirm(user=users["nurse"], imp=other, mapping=MAPPING)
+    assert "The checks changed since the upload; review them: StudyInstanceUID (0020,000D)" in (
+        exc.value.message_dict["override_reason"][0])
+    other.refresh_from_db()
+    assert _codes(other) == ["study_differs_from_earlier", "frame_differs_from_earlier"]
+    with pytest.raises(ValidationError) as exc:  # now the usual rule: a physician must confirm
+        services.dicom_import_confirm(user=users["nurse"], imp=other, mapping=MAPPING)
+    assert exc.value.message_dict["override_reason"][0].startswith("A physician must confirm: StudyInstanceUID")
+    assert DosePlan.objects.filter(procedure=procedure, kind="pre", source="dicom").count() == 1
