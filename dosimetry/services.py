@@ -364,7 +364,7 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
     except DicomImportError as exc:
         raise ValidationError({"files": str(exc)}) from None
     headers, warnings = _export_checks(procedure, kind, by_modality)
-    imp = DicomImport.objects.create(
+    imp = DicomImport(
         procedure=procedure, kind=kind, uploaded_by=user,
         roi_names=[roi.name for roi in structures.rois if roi.contours],
         patient_id=(headers[0].patient_id or "")[:64], patient_name=(headers[0].patient_name or "")[:200],
@@ -372,6 +372,8 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
         frame_of_reference_uid=_first(h.frame_of_reference_uid for h in headers)[:64],
         warnings=warnings,
     )
+    imp._history_user = user
+    imp.save()
     remembered = dict(StructureNameMapping.objects.filter(site=procedure.patient.site)
                       .values_list("roi_name", "role"))
     imp.mapping = {name: remembered.get(name.lower(), _guess_role(name)) for name in imp.roi_names}

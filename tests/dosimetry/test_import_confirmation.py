@@ -23,6 +23,7 @@ def test_matching_export_has_no_warning_and_stores_the_header_facts(procedure, u
     assert imp.warnings == [] and not imp.needs_confirmation
     assert (imp.patient_id, imp.patient_name) == ("MRN-1", "DOE^JANE")
     assert imp.study_instance_uid and imp.frame_of_reference_uid
+    assert imp.history.earliest("history_id").history_user == users["nurse"]
     imp = services.dicom_import_confirm(user=users["nurse"], imp=imp, mapping=MAPPING)
     assert imp.status == DicomImport.Status.DONE, imp.error
 
