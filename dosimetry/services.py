@@ -55,6 +55,15 @@ def _protocol() -> dict[str, Any]:
 
 # --- procedures ------------------------------------------------------------------------------------------------
 
+# Facts of the procedure the dosimetry sign-off also covers: changing one withdraws it.
+SIGNED_PROCEDURE_FACTS = ("prescription_gy", "seeds_implanted", "seed_model", "activity_per_seed_mbq",
+                          "activity_calibration_date", "date")
+
+
+def _fact(value: Any) -> str:
+    return getattr(value, "code", None) or str(value)
+
+
 class UnconfirmedWarnings(ValidationError):
     """A save would produce warnings nobody accepted yet; ``warnings`` lists them (nothing was saved)."""
 
@@ -106,12 +115,17 @@ def procedure_save(
     foreign = [le.label for le in lesions if le.patient_id != patient.pk]
     if foreign:
         raise ValidationError({"lesions": f"Lesions {', '.join(foreign)} belong to another patient."})
+    before = {f: getattr(procedure, f) for f in SIGNED_PROCEDURE_FACTS} if procedure is not None else {}
     procedure = _assign(procedure or ImplantProcedure(patient=patient), data)
     reason = ""
     if check_deviations:
         procedure.full_clean()  # refusals first: warnings are asked only of a record that could be saved
         reason = _accept_deviations(procedure, user, override_reason)
     _save(procedure, user, reason=reason)
+    changed = [f"{ImplantProcedure._meta.get_field(f).verbose_name} {_fact(before[f])} → {_fact(getattr(procedure, f))}"
+               for f in before if before[f] != getattr(procedure, f)]
+    if changed and procedure.signed_off_at:
+        _withdraw_sign_off(procedure, user, "the procedure's " + "; ".join(changed))
     procedure.lesions.set(lesions)
     recompute_followup(patient)  # the implant date is day 0 of every follow-up category
     return procedure, procedure.warnings()

@@ -273,3 +273,19 @@ def test_deleting_a_signed_off_procedure_with_its_plans_goes_through(two_post_pl
                        reason="entered for the wrong patient")
     assert not ImplantProcedure.objects.filter(pk=procedure.pk).exists()
     assert not DosePlan.objects.filter(procedure_id=procedure.pk).exists()
+
+
+def test_changing_the_prescription_or_seeds_of_the_procedure_withdraws_the_sign_off(procedure, users):
+    _manual(procedure, users["nurse"], "post", 118.0)
+    services.procedure_sign_off(user=users["physician"], procedure=procedure)
+    procedure.refresh_from_db()  # as the edit page loads it
+    services.procedure_save(user=users["nurse"], patient=procedure.patient, lesions=procedure.lesions.all(),
+                            procedure=procedure, data={"operator": "Dr Other"})
+    procedure.refresh_from_db()
+    assert procedure.signed_off_at is not None  # the operator is not what was signed off
+    services.procedure_save(user=users["nurse"], patient=procedure.patient, lesions=procedure.lesions.all(),
+                            procedure=procedure, data={"prescription_gy": Decimal("130"), "seeds_implanted": 9})
+    procedure.refresh_from_db()
+    assert procedure.signed_off_at is None
+    assert procedure.history.latest("history_id").history_change_reason == (
+        "dosimetry sign-off withdrawn: the procedure's prescription dose (Gy) 120.0 → 130; seeds implanted 8 → 9")
