@@ -289,3 +289,15 @@ def test_changing_the_prescription_or_seeds_of_the_procedure_withdraws_the_sign_
     assert procedure.signed_off_at is None
     assert procedure.history.latest("history_id").history_change_reason == (
         "dosimetry sign-off withdrawn: the procedure's prescription dose (Gy) 120.0 → 130; seeds implanted 8 → 9")
+
+
+def test_a_plan_of_another_phase_or_an_unknown_phase_is_refused_on_the_page(login, users, procedure, two_post_plans):
+    manual, dicom = two_post_plans
+    pre = _manual(procedure, users["nurse"], "pre", 125.0)
+    client = login(users["nurse"])
+    response = client.post(reverse("dosimetry:plan_of_record", args=[procedure.pk, "post"]),
+                           {"post-plan": pre.pk}, follow=True)
+    assert "Plan of record not changed: plan: Select a valid choice." in response.content.decode()
+    assert _records(procedure) == {"pre": pre, "post": dicom}
+    assert client.post(reverse("dosimetry:plan_of_record", args=[procedure.pk, "both"]),
+                       {"both-plan": pre.pk}).status_code == 404
