@@ -35,7 +35,7 @@ def test_upload_pre_and_post_exports_in_the_browser(browser_login, live_server, 
 
 
 def test_physician_confirms_another_patients_export_then_chooses_the_plan_of_record_and_signs_off(
-        browser_login, live_server, procedure, export, tmp_path, users):
+        browser_login, live_server, procedure, export, tmp_path, users, shot):
     from decimal import Decimal
 
     from playwright.sync_api import expect
@@ -76,3 +76,4 @@ def test_physician_confirms_another_patients_export_then_chooses_the_plan_of_rec
     page.get_by_role("button", name="Sign off the dosimetry (plans of record)").click()
     expect(page.locator("#sign-off-status")).to_contain_text("Signed off by physician_a")
     expect(page.locator("#sign-off-covers")).to_contain_text("Post-implant: Entered by hand plan")
+    shot("dosimetry-sign-off")
