@@ -14,8 +14,8 @@ Rules (dosimetry reference §4; the issue "Integrity and clinical safety"):
 - All files of the export share one StudyInstanceUID (0020,000D), and the export has the study and
   FrameOfReferenceUID (0020,0052) of the procedure's earlier imports of the same phase (a pre-plan re-import
   is planned on the same CT; the post-implant CT is another study and is compared only with post imports).
-  A difference **blocks** until a physician confirms. (Files of one export with different frames of reference
-  are refused outright at the import: their DVH would be meaningless.)
+  A difference **blocks** until a physician confirms. Files of one export with different frames of reference
+  are announced here and refused outright at the import (their DVH would be meaningless; no override).
 - The plan's TargetPrescriptionDose, seed count and SourceModelID are compared with the procedure's
   prescription, seeds implanted and seed model; DoseSummationType other than PLAN and DoseType other than
   PHYSICAL are flagged. These warnings are shown and stored with the import; they do not block it.
@@ -152,6 +152,11 @@ def check_export(
         out.append(_warning("study_mismatch_in_export",
                             f"The files belong to {len(studies)} studies (StudyInstanceUID (0020,000D)): {listed}."))
     frames = _uid_groups(export.headers, "frame_of_reference_uid")
+    if len(frames) > 1:
+        listed = "; ".join(f"{uid} in {', '.join(files)}" for uid, files in frames.items())
+        out.append(_warning("frame_mismatch_in_export",
+                            f"The files have {len(frames)} frames of reference (FrameOfReferenceUID (0020,0052)): "
+                            f"{listed}; the import refuses them (dose and contours would not line up)."))
     phase = "pre-plan" if procedure.kind == "pre" else "post-implant"
     for prior in earlier:
         if prior.study_instance_uid and studies and prior.study_instance_uid not in studies:

@@ -149,3 +149,11 @@ def test_read_header_reads_identity_study_frame_and_dose_type(export):
     assert (dose.dose_type, dose.dose_summation_type) == ("PHYSICAL", "PLAN")
     assert struct.frame_of_reference_uid == dose.frame_of_reference_uid  # from ReferencedFrameOfReferenceSequence
     assert struct.study_instance_uid == dose.study_instance_uid and struct.dose_type is None
+
+
+def test_files_in_two_frames_of_reference_are_announced():
+    warnings = check_export(export(header(), header("rtstruct.dcm", "RTSTRUCT", frame="5.5")), PATIENT, PROCEDURE)
+    assert codes(warnings) == ["frame_mismatch_in_export"]
+    assert warnings[0]["message"] == ("The files have 2 frames of reference (FrameOfReferenceUID (0020,0052)): "
+                                      "1.2.9 in rtdose.dcm; 5.5 in rtstruct.dcm; the import refuses them (dose and "
+                                      "contours would not line up).")
