@@ -76,7 +76,7 @@ from assessment.stats import (
 )
 from assessment.thyroglobulin import LabValue, Qualifier
 from dosimetry.models import ImplantProcedure, StructureDose
-from dosimetry.services import cohort_table4, primary_plan, target_of
+from dosimetry.services import cohort_table4, plan_of_record, target_of
 from registry import choices as rc
 from registry.models import Lesion, Patient, Site
 from registry.selectors import patients_for
@@ -733,7 +733,7 @@ def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapp
     therapy_day = (after[0] - implant).days if after else None
     follow = [v.day for v in vrecs if not v.is_baseline and v.day > 0]
     pd_days = [v.day for v in vrecs if v.overall == "PD" and v.counts_for_bor and not v.is_baseline]
-    post = target_of(primary_plan(list(proc.plans.all()), "post"))
+    post = target_of(plan_of_record(list(proc.plans.all()), "post"))
     fu = followup or {}
     st = status or {}
     return PatientRecord(

@@ -345,7 +345,9 @@ def _data_version() -> tuple:
     fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
     status = FollowUpStatus.history.aggregate(last=Max("history_id"))["last"]  # a recorded follow-up status
     return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
-            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"], status)
+            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"], status,
+            # a change of plan of record saves the plans without adding one: their history tells
+            DosePlan.history.aggregate(last=Max("history_id"))["last"])
 
 
 def _cached_dashboard(request: HttpRequest, flt):
@@ -403,10 +405,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     figures = [(f, plots.svg_inline(f.build(), f.title, f.caption) if inline and f.build else "")
                for f in board.figures]
     q = {k: v.isoformat() if hasattr(v, "isoformat") else (v or "") for k, v in query.values().items()}
+
+    from dosimetry import selectors as dosimetry_selectors
+    from registry.roles import can_see_identifiers
+
     return render(request, "assessment/dashboard.html", {
         "board": board, "figures": figures, "q": q, "error": " ".join(errors), "errors": errors,
         "query": query.querystring(without=("inline",)),
         "sites": registry_selectors.sites_for(request.user), "histologies": registry_choices.Histology.choices,
+        # Protocol deviations (dosimetry): implants of patients not assessed eligible / not RAI-refractory.
+        "protocol_deviations": dosimetry_selectors.protocol_deviations_for(request.user, limit=50),
+        "protocol_deviations_total": dosimetry_selectors.count_protocol_deviations_for(request.user),
+        "deviations_identified": can_see_identifiers(request.user),
     })
 
 

@@ -10,8 +10,15 @@ class DosimetryConfig(AppConfig):
 
         post_migrate.connect(ensure_seed_catalogue, sender=self)
 
+        from django.db.models.signals import post_delete
+
         from dosimetry.models import DosePlan, ImplantProcedure, StructureDose
+        from dosimetry.services import after_plan_deleted
         from registry import audit
+
+        # A plan of record deleted by any path (deletion with a reason, admin) withdraws the sign-off and the
+        # phase gets its default plan of record; replacements inside plan_save are settled there instead.
+        post_delete.connect(after_plan_deleted, sender=DosePlan, dispatch_uid="dosimetry-plan-of-record-deleted")
 
         audit.register(ImplantProcedure, "patient_id")
         audit.register(DosePlan, "procedure__patient_id")

@@ -137,7 +137,9 @@ def _dicom_plans(author, procedure: ImplantProcedure, volume_cm3: float, activit
             paths = write_seed_export(
                 Path(tmp) / kind, positions, strength, reference, implant_at, model,
                 prescription_gy=float(procedure.prescription_gy), gtv_radius_cm=radius, axis_cm=axis,
-                frame_uid=frame_uid, study_uid=study_uid, seed_code=procedure.seed_model.code)
+                frame_uid=frame_uid, study_uid=study_uid, seed_code=procedure.seed_model.code,
+                patient=dicom_synth.SyntheticPatient(procedure.patient.record_number,
+                                                     f"{procedure.patient.family_name}^{procedure.patient.given_name}"))
             files = [(p.name, p.read_bytes()) for p in paths]
             imp = services.dicom_upload(user=author, procedure=procedure, kind=kind, files=files)
             services.dicom_import_confirm(user=author, imp=imp, mapping={"GTV_L1": "GTV", "Skin": "skin"},
@@ -147,31 +149,33 @@ def _dicom_plans(author, procedure: ImplantProcedure, volume_cm3: float, activit
 def write_seed_export(
     folder: Path, positions_cm: np.ndarray, strength_u: float, reference: dt.datetime, implant_at: dt.datetime,
     model, *, prescription_gy: float, gtv_radius_cm: float, axis_cm: np.ndarray, frame_uid: str, study_uid: str,
-    seed_code: str = "6711", with_ct: bool = True,
+    seed_code: str = "6711", with_ct: bool = True, patient: dicom_synth.SyntheticPatient | None = None,
 ) -> list[Path]:
     """Write a TPS-like export of a seed implant centred at the origin: CT-like series, RTSTRUCT (GTV_L1 sphere,
     Skin), RT Plan (seeds, S_K at ``reference``) and RTDOSE (TG-43 line source along z, total dose to infinity).
-    Returns the RTDOSE, RTSTRUCT and RTPLAN paths."""
+    Returns the RTDOSE, RTSTRUCT and RTPLAN paths. ``patient`` gives the PatientID / PatientName written into
+    every object (default: the synthetic placeholder identity)."""
     folder.mkdir(parents=True, exist_ok=True)
+    who = {"patient": patient} if patient is not None else {}
     n = len(axis_cm)
     if with_ct:
         dicom_synth.write_ct_series(folder / "ct", (n, n, n), (10.0 * float(axis_cm[1] - axis_cm[0]),) * 3,
                                     (0.0, 0.0, 0.0), frame_uid, study_uid,
-                                    hu=dicom_synth.sphere_lesion_hu((0, 0, 0), gtv_radius_cm))
+                                    hu=dicom_synth.sphere_lesion_hu((0, 0, 0), gtv_radius_cm), **who)
     planes = np.arange(-gtv_radius_cm + 0.1, gtv_radius_cm, 0.2)
     half = float(axis_cm[-1]) - 0.4
     dicom_synth.write_rtstruct(folder / "rtstruct.dcm", {
         "GTV_L1": dicom_synth.sphere_contours((0, 0, 0), gtv_radius_cm, planes, 96),
         "Skin": dicom_synth.sphere_contours((0, 0, 0), half, np.arange(-half + 0.2, half - 0.19, 0.2), 96),
-    }, frame_uid, study_uid)
+    }, frame_uid, study_uid, **who)
     s_k = tg43.decayed_strength_u(strength_u, reference, implant_at, model.half_life_days)
     rate = tg43.dose_rate_grid_cgy_per_h(positions_cm, np.tile([0.0, 0.0, 1.0], (len(positions_cm), 1)),
                                          np.full(len(positions_cm), s_k), (axis_cm, axis_cm, axis_cm), model)
     dose = tg43.total_dose_cgy_from_initial_rate(rate, model.half_life_days).transpose(2, 1, 0) / 100
     dicom_synth.write_rtdose(folder / "rtdose.dcm", dose.astype(np.float32), axis_cm, axis_cm, axis_cm,
-                             frame_uid, study_uid)
+                             frame_uid, study_uid, **who)
     dicom_synth.write_rtplan_seeds(
         folder / "rtplan.dcm", positions_cm, strength_u, reference, frame_uid=frame_uid, study_uid=study_uid,
         prescription_gy=prescription_gy, half_life_days=model.half_life_days, source_model_id=seed_code,
-        source_manufacturer="demo", active_length_mm=round(model.active_length_cm * 10, 3))
+        source_manufacturer="demo", active_length_mm=round(model.active_length_cm * 10, 3), **who)
     return [folder / "rtdose.dcm", folder / "rtstruct.dcm", folder / "rtplan.dcm"]

@@ -36,6 +36,7 @@ from pydicom.valuerep import DA, TM
 __all__ = [
     "DEFAULT_READ_SETTINGS",
     "CtGeometry",
+    "DicomHeader",
     "DicomImportError",
     "DicomReadSettings",
     "DicomSource",
@@ -47,6 +48,7 @@ __all__ = [
     "SeedSource",
     "check_same_frame_of_reference",
     "read_ct_geometry",
+    "read_header",
     "read_rtdose",
     "read_rtplan_seeds",
     "read_rtstruct",
@@ -1043,6 +1045,54 @@ def check_same_frame_of_reference(*objects: HasFrameOfReference) -> None:
                 f"{reference.file_name}'s {reference.frame_of_reference_uid}",
                 "FrameOfReferenceUID",
             )
+
+
+@dataclass(frozen=True)
+class DicomHeader:
+    """Identity and consistency facts of one RT object, read from its header only (no pixel data).
+
+    ``patient_name`` is the PatientName (0010,0010) as stored (``Family^Given^Middle^Prefix^Suffix``);
+    ``frame_of_reference_uid`` is the object's own FrameOfReferenceUID (0020,0052), or for an RT Structure Set
+    the first ReferencedFrameOfReferenceSequence item's; ``dose_type`` / ``dose_summation_type`` only for RTDOSE.
+    Absent or empty attributes are ``None``: whether that matters is for the caller's checks to say.
+    """
+
+    file_name: str
+    modality: str
+    patient_id: str | None
+    patient_name: str | None
+    study_instance_uid: str | None
+    frame_of_reference_uid: str | None
+    dose_type: str | None = None
+    dose_summation_type: str | None = None
+
+
+def read_header(src: DicomSource, name: str | None = None) -> DicomHeader:
+    """Read the :class:`DicomHeader` of an RT object (or CT slice) without its pixel data."""
+    file_name = _display_name(src, name)
+    ds = _dcmread(src, file_name, stop_before_pixels=True)
+    r = _Reader(ds, file_name)
+    modality = (r.text("Modality", required=False) or "").upper()
+    if not modality:
+        raise r.fail("Modality", "is missing")
+    frame = r.text("FrameOfReferenceUID", required=False)
+    if frame is None and modality == "RTSTRUCT":
+        for i, item in enumerate(r.sequence("ReferencedFrameOfReferenceSequence", required=False)):
+            frame = r.item(item, f"ReferencedFrameOfReferenceSequence[{i}]").text("FrameOfReferenceUID",
+                                                                                   required=False)
+            if frame:
+                break
+    is_dose = modality == "RTDOSE"
+    return DicomHeader(
+        file_name=file_name,
+        modality=modality,
+        patient_id=r.text("PatientID", required=False),
+        patient_name=r.text("PatientName", required=False),
+        study_instance_uid=r.text("StudyInstanceUID", required=False),
+        frame_of_reference_uid=frame,
+        dose_type=(r.text("DoseType", required=False) or "").upper() or None if is_dose else None,
+        dose_summation_type=(r.text("DoseSummationType", required=False) or "").upper() or None if is_dose else None,
+    )
 
 
 def sniff_modality(src: DicomSource, name: str | None = None) -> str:

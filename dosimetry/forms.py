@@ -78,8 +78,10 @@ class DicomUploadForm(forms.Form):
 
 
 class MappingForm(forms.Form):
-    def __init__(self, *args, roi_names=(), initial_mapping=None, **kwargs):
+    def __init__(self, *args, roi_names=(), initial_mapping=None, with_override=False, **kwargs):
         super().__init__(*args, **kwargs)
+        if with_override:
+            self.add_override_field()
         for i, name in enumerate(roi_names):
             self.fields[f"roi_{i}"] = forms.ChoiceField(
                 label=f"Structure “{name}”", required=False,
@@ -88,5 +90,22 @@ class MappingForm(forms.Form):
             )
         self.roi_names = list(roi_names)
 
+    def add_override_field(self) -> None:
+        self.fields["override_reason"] = forms.CharField(
+            label="Override reason (physician)", required=False, max_length=1000,
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text="Why the export may be imported despite the warnings above (at least 5 characters).")
+
     def mapping(self) -> dict[str, str]:
         return {name: self.cleaned_data[f"roi_{i}"] for i, name in enumerate(self.roi_names)}
+
+
+class PlanOfRecordForm(forms.Form):
+    """Choose the plan of record of one phase among its plans."""
+
+    plan = forms.TypedChoiceField(coerce=int, label="Plan of record")
+    reason = forms.CharField(max_length=200, required=False, label="Reason (optional)")
+
+    def __init__(self, *args, plans=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = [(p.pk, label) for p, label in plans]

@@ -73,6 +73,17 @@ class ImplantProcedure(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
     signed_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the dosimetry sign-off covers: the plans of record at that moment (services.procedure_sign_off);
+    # emptied with the sign-off when a plan of record changes or its metrics change.
+    sign_off_covers = models.JSONField(default=dict, blank=True, editable=False)
+    # Protocol deviations (dosimetry.deviations) a physician accepted when saving, with the reason
+    # ([{"code", "message"}]; named accepted_warnings because ``warnings()`` is the protocol-range check).
+    accepted_warnings = models.JSONField(default=list, blank=True, editable=False)
+    override_reason = models.TextField(blank=True, editable=False)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
+    overridden_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords(m2m_fields=[lesions])
 
     MAX_SEEDS = 300
@@ -163,12 +174,21 @@ class DosePlan(models.Model):
     tps_name = models.CharField("planning system", max_length=100, blank=True)
     notes = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Exactly one plan per phase (pre / post) is the plan of record: what the comparison, Table 4 and the
+    # dashboard use (services.set_plan_of_record). ``record_chosen_by`` is set when a user chose it explicitly;
+    # otherwise it is the default (latest DICOM import, else hand entry; never a TG-43 recomputation).
+    is_plan_of_record = models.BooleanField("plan of record", default=False, editable=False)
+    record_chosen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+    )
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["procedure", "kind", "source"]
         constraints = [
-            models.UniqueConstraint(fields=["procedure", "kind", "source"], name="one_plan_per_kind_and_source")
+            models.UniqueConstraint(fields=["procedure", "kind", "source"], name="one_plan_per_kind_and_source"),
+            models.UniqueConstraint(fields=["procedure", "kind"], condition=models.Q(is_plan_of_record=True),
+                                    name="one_plan_of_record_per_phase"),
         ]
 
     def __str__(self) -> str:
@@ -251,9 +271,31 @@ class DicomImport(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
                                     related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Header facts of the export (dicom_io.read_header) and the checks against the registry
+    # (dosimetry.import_checks): [{"code", "message", "blocking"}]. Blocking warnings need a physician's
+    # confirmation with a reason before the import runs.
+    patient_id = models.CharField("PatientID in the files", max_length=64, blank=True)
+    patient_name = models.CharField("PatientName in the files", max_length=200, blank=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    frame_of_reference_uid = models.CharField(max_length=64, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+")
+    overridden_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords(excluded_fields=["progress_pct", "progress_text"])
 
     def __str__(self) -> str:
         return f"DICOM import {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def blocking_warnings(self) -> list[dict]:
+        return [w for w in self.warnings if w.get("blocking")]
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Blocking warnings that no physician has confirmed yet."""
+        return bool(self.blocking_warnings) and not self.overridden_at
 
 
 def _dicom_path(instance: DicomFile, filename: str) -> str:

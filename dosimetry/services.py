@@ -14,12 +14,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import close_old_connections, transaction
+from django.utils import timezone
 
 from assessment.stats import StatsInputError, mean_sd, paired_compare
-from dosimetry import rt_metrics
+from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
     DicomImportError,
     check_same_frame_of_reference,
+    read_header,
     read_rtdose,
     read_rtplan_seeds,
     read_rtstruct,
@@ -39,7 +41,8 @@ from dosimetry.models import (
 )
 from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
-from registry.services import _assign, _save, recompute_followup
+from registry.roles import SIGN_OFF_PERMISSION
+from registry.services import _assign, _require_sign_off, _save, recompute_followup
 
 PROTOCOL = "dosimetry"
 METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy", "v100_pct", "v150_pct",
@@ -52,19 +55,77 @@ def _protocol() -> dict[str, Any]:
 
 # --- procedures ------------------------------------------------------------------------------------------------
 
+# Facts of the procedure the dosimetry sign-off also covers: changing one withdraws it.
+SIGNED_PROCEDURE_FACTS = ("prescription_gy", "seeds_implanted", "seed_model", "activity_per_seed_mbq",
+                          "activity_calibration_date", "date")
+
+
+def _fact(value: Any) -> str:
+    return getattr(value, "code", None) or str(value)
+
+
+class UnconfirmedWarnings(ValidationError):
+    """A save would produce warnings nobody accepted yet; ``warnings`` lists them (nothing was saved)."""
+
+    def __init__(self, warnings: list[dict[str, str]], message: str) -> None:
+        super().__init__({"override_reason": message})
+        self.warnings = warnings
+
+
+def _accept_deviations(procedure: ImplantProcedure, user, override_reason: str) -> str:
+    """Check the protocol deviations an implant of this patient on this date would have (before any save).
+
+    Warnings a physician already accepted on this record are not asked again; new ones need a physician
+    (perm ``registry.sign_off``) and a reason of at least 5 characters. Returns the history reason ("" if none).
+    """
+    from dosimetry.selectors import reasons_for_patient
+
+    if procedure.date is None:
+        return ""
+    warnings = reasons_for_patient(procedure.patient, procedure.date)
+    accepted = {w["code"] for w in procedure.accepted_warnings} if procedure.overridden_at else set()
+    if not warnings or {w["code"] for w in warnings} <= accepted:
+        return ""
+    listed = " ".join(w["message"] for w in warnings)
+    if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):
+        raise UnconfirmedWarnings(warnings, f"A physician must confirm: {listed}")
+    reason = (override_reason or "").strip()
+    if len(reason) < 5:
+        raise UnconfirmedWarnings(warnings, "Give the reason for saving despite the protocol deviation "
+                                            f"(at least 5 characters): {listed}")
+    procedure.accepted_warnings, procedure.override_reason = warnings, reason
+    procedure.overridden_by, procedure.overridden_at = user, timezone.now()
+    return "saved despite " + ", ".join(w["code"] for w in warnings) + f": {reason}"
+
+
 @transaction.atomic
 def procedure_save(
-    *, user, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None
+    *, user, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None,
+    check_deviations: bool = False, override_reason: str = "",
 ) -> tuple[ImplantProcedure, list[str]]:
-    """Save a procedure and its treated lesions; returns it with the protocol warnings (not refusals)."""
+    """Save a procedure and its treated lesions; returns it with the protocol warnings (not refusals).
+
+    With ``check_deviations`` (the procedure form) an implant of a patient not assessed eligible or not
+    RAI-refractory at the implant is not saved until a physician accepts the deviation with a reason
+    (``UnconfirmedWarnings`` otherwise); scripts and imports save and the deviation is listed on the dashboard.
+    """
     lesions = list(lesions)
     if not lesions:
         raise ValidationError({"lesions": "Choose at least one treated lesion."})
     foreign = [le.label for le in lesions if le.patient_id != patient.pk]
     if foreign:
         raise ValidationError({"lesions": f"Lesions {', '.join(foreign)} belong to another patient."})
+    before = {f: getattr(procedure, f) for f in SIGNED_PROCEDURE_FACTS} if procedure is not None else {}
     procedure = _assign(procedure or ImplantProcedure(patient=patient), data)
-    _save(procedure, user)
+    reason = ""
+    if check_deviations:
+        procedure.full_clean()  # refusals first: warnings are asked only of a record that could be saved
+        reason = _accept_deviations(procedure, user, override_reason)
+    _save(procedure, user, reason=reason)
+    changed = [f"{ImplantProcedure._meta.get_field(f).verbose_name} {_fact(before[f])} → {_fact(getattr(procedure, f))}"
+               for f in before if before[f] != getattr(procedure, f)]
+    if changed and procedure.signed_off_at:
+        _withdraw_sign_off(procedure, user, "the procedure's " + "; ".join(changed))
     procedure.lesions.set(lesions)
     recompute_followup(patient)  # the implant date is day 0 of every follow-up category
     return procedure, procedure.warnings()
@@ -102,14 +163,187 @@ def plan_save(
         raise ValidationError({"kind": f"Plan kind {kind!r} is not one of {', '.join(PlanKind.values)}."})
     if not any(s.get("role") in ("GTV", "PTV") for s in structures):
         raise ValidationError({"structures": "A plan needs the metrics of at least a GTV or a PTV."})
-    DosePlan.objects.filter(procedure=procedure, kind=kind, source=source).delete()
+    replaced = DosePlan.objects.filter(procedure=procedure, kind=kind, source=source).first()
+    if replaced is not None:
+        replaced._history_user = user
+        replaced._change_reason = f"replaced by a new {replaced.get_source_display().lower()}"
+        replaced._replacing = True  # _settle_plan_of_record below decides, not after_plan_deleted
+        replaced.delete()
     plan = _assign(DosePlan(procedure=procedure, kind=kind, source=source), plan_data)
     if plan.prescription_gy is None:
         plan.prescription_gy = procedure.prescription_gy
     _save(plan, user)
     for row in structures:
         _structure_row(plan, row, user)
+    _settle_plan_of_record(procedure, kind, user, plan, replaced)
     return plan
+
+
+# --- the plan of record and the dosimetry sign-off ---------------------------------------------------------------
+
+DEFAULT_RECORD_SOURCES = (PlanSource.DICOM, PlanSource.MANUAL)  # a TG-43 recomputation never by default
+
+
+def plan_label(plan: DosePlan) -> str:
+    """"DICOM import plan #12 (D90 118.2 Gy)": what a history row or the sign-off names."""
+    target = target_of(plan)
+    d90 = f" (D90 {target.d90_gy:.1f} Gy)" if target is not None and target.d90_gy is not None else ""
+    return f"{plan.get_source_display()} plan #{plan.pk}{d90}"
+
+
+def default_plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
+    """The latest DICOM import of the phase, else the latest hand entry (never a TG-43 recomputation)."""
+    for source in DEFAULT_RECORD_SOURCES:
+        candidates = [p for p in plans if p.kind == kind and p.source == source]
+        if candidates:
+            return max(candidates, key=lambda p: (p.created_at, p.pk))
+    return None
+
+
+def _mark_record(plan: DosePlan, user, reason: str, *, chosen_by=None) -> None:
+    plan.is_plan_of_record, plan.record_chosen_by = True, chosen_by
+    plan._history_user, plan._change_reason = user, reason
+    plan.save(update_fields=["is_plan_of_record", "record_chosen_by"])
+
+
+def _unmark_record(plan: DosePlan, user, reason: str) -> None:
+    plan.is_plan_of_record, plan.record_chosen_by = False, None
+    plan._history_user, plan._change_reason = user, reason
+    plan.save(update_fields=["is_plan_of_record", "record_chosen_by"])
+
+
+def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user, new: DosePlan,
+                           replaced: DosePlan | None) -> None:
+    """Keep exactly one plan of record in the phase after ``new`` was added (replacing ``replaced``).
+
+    A re-entered / re-imported plan of record stays the plan of record (its metrics changed); a plan chosen
+    explicitly stays chosen; otherwise the default applies. Any change withdraws the dosimetry sign-off.
+    """
+    phase = PlanKind(kind).label.lower()
+    plans = list(DosePlan.objects.filter(procedure=procedure, kind=kind).prefetch_related("structures"))
+    current = next((p for p in plans if p.is_plan_of_record), None)
+    if replaced is not None and replaced.is_plan_of_record:
+        target = next(p for p in plans if p.pk == new.pk)
+        _mark_record(target, user, f"plan of record ({phase}): {replaced.get_source_display()} plan "
+                                   f"#{replaced.pk} → {plan_label(target)} (re-entered)",
+                     chosen_by=replaced.record_chosen_by)
+        _withdraw_sign_off(procedure, user, f"the {phase} plan of record's metrics changed "
+                                            f"(plan #{replaced.pk} → {plan_label(target)})")
+        return
+    if current is not None and current.record_chosen_by_id is not None:
+        return  # an explicit choice stands until someone changes it
+    target = default_plan_of_record(plans, kind)
+    if target is None or (current is not None and target.pk == current.pk):
+        return
+    change = f"{plan_label(current)} → {plan_label(target)}" if current else f"none → {plan_label(target)}"
+    if current is not None:
+        _unmark_record(current, user, f"plan of record ({phase}): {change} (default)")
+    _mark_record(target, user, f"plan of record ({phase}): {change} (default)")
+    _withdraw_sign_off(procedure, user, f"the {phase} plan of record changed ({change})")
+
+
+def after_plan_deleted(sender, instance: DosePlan, **kwargs) -> None:
+    """post_delete of a DosePlan: if it was the plan of record (and not being replaced), withdraw the sign-off
+    and mark the phase's default plan of record among the plans left."""
+    if getattr(instance, "_replacing", False) or not instance.is_plan_of_record:
+        return
+    procedure = ImplantProcedure.objects.filter(pk=instance.procedure_id).first()
+    if procedure is None:
+        return
+    user = getattr(instance, "_history_user", None)
+    phase = PlanKind(instance.kind).label.lower()
+    plans = list(DosePlan.objects.filter(procedure=procedure, kind=instance.kind).prefetch_related("structures"))
+    target = default_plan_of_record(plans, instance.kind)
+    change = f"{instance.get_source_display()} plan #{instance.pk} (deleted) → " + (
+        plan_label(target) if target else "none")
+    if target is not None and not any(p.is_plan_of_record for p in plans):
+        _mark_record(target, user, f"plan of record ({phase}): {change} (default)")
+    _withdraw_sign_off(procedure, user, f"the {phase} plan of record changed ({change})")
+
+
+@transaction.atomic
+def set_plan_of_record(*, user, procedure: ImplantProcedure, plan: DosePlan, reason: str = "") -> bool:
+    """Make ``plan`` the plan of record of its phase (explicit choice; history: who, when, from → to).
+
+    Returns False when it already was. Withdraws the dosimetry sign-off.
+    """
+    if plan.procedure_id != procedure.pk:
+        raise ValidationError({"plan": f"Plan #{plan.pk} belongs to another procedure."})
+    phase = PlanKind(plan.kind).label.lower()
+    plans = list(DosePlan.objects.select_for_update().filter(procedure=procedure, kind=plan.kind)
+                 .prefetch_related("structures"))
+    target = next((p for p in plans if p.pk == plan.pk), None)
+    if target is None:
+        raise ValidationError({"plan": f"Plan #{plan.pk} no longer exists."})
+    current = next((p for p in plans if p.is_plan_of_record), None)
+    if current is not None and current.pk == target.pk:
+        return False
+    change = f"{plan_label(current) if current else 'none'} → {plan_label(target)}"
+    text = f"plan of record ({phase}): {change}" + (f": {reason.strip()}" if reason.strip() else "")
+    if current is not None:
+        _unmark_record(current, user, text)
+    _mark_record(target, user, text, chosen_by=user)
+    _withdraw_sign_off(procedure, user, f"the {phase} plan of record changed ({change})")
+    plan.is_plan_of_record, plan.record_chosen_by = True, user
+    return True
+
+
+def plan_of_record_history(procedure: ImplantProcedure) -> list[Any]:
+    """The plan-of-record changes of a procedure, newest first (history rows of the plan that became it)."""
+    return list(DosePlan.history.filter(procedure_id=procedure.pk, is_plan_of_record=True,
+                                        history_change_reason__startswith="plan of record")
+                .select_related("history_user").order_by("-history_date", "-history_id"))
+
+
+def _summary(plan: DosePlan) -> dict[str, Any]:
+    target = target_of(plan)
+    return {
+        "plan_id": plan.pk, "source": plan.source, "label": plan_label(plan),
+        "prescription_gy": float(plan.prescription_gy), "seed_count": plan.seed_count,
+        "target": target.role if target else None,
+        **{k: getattr(target, k) if target else None for k in ("d90_gy", "v100_pct", "volume_cm3")},
+    }
+
+
+def _save_sign_off(procedure: ImplantProcedure, user, reason: str) -> None:
+    """Save only the sign-off fields (the facts were validated when they were saved), with a history row."""
+    procedure._history_user, procedure._change_reason = user, reason
+    procedure.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_covers"])
+
+
+@transaction.atomic
+def procedure_sign_off(*, user, procedure: ImplantProcedure) -> ImplantProcedure:
+    """A physician signs off the dosimetry: the plans of record at this moment (stored, shown on the page)."""
+    _require_sign_off(user)
+    procedure = ImplantProcedure.objects.select_for_update().get(pk=procedure.pk)
+    plans = list(procedure.plans.prefetch_related("structures"))
+    covers = {kind: _summary(plan) for kind in PlanKind.values if (plan := plan_of_record(plans, kind))}
+    if not covers:
+        raise ValidationError("There is no plan to sign off: enter or import a pre-plan or a post-implant plan.")
+    for kind in covers:  # a plan shown by the fallback becomes the recorded plan of record
+        plan = next(p for p in plans if p.pk == covers[kind]["plan_id"])
+        if not plan.is_plan_of_record:
+            _mark_record(plan, user, f"plan of record ({PlanKind(kind).label.lower()}): none → "
+                                     f"{plan_label(plan)} (default, at the sign-off)")
+    procedure.signed_off_by, procedure.signed_off_at, procedure.sign_off_covers = user, timezone.now(), covers
+    _save_sign_off(procedure, user, "dosimetry signed off: " + "; ".join(
+        f"{PlanKind(k).label.lower()} {v['label']}" for k, v in covers.items()))
+    return procedure
+
+
+def _withdraw_sign_off(procedure: ImplantProcedure, user, why: str) -> None:
+    fresh = ImplantProcedure.objects.filter(pk=procedure.pk).first()
+    if fresh is None or fresh.signed_off_at is None:
+        return
+    fresh.signed_off_by, fresh.signed_off_at, fresh.sign_off_covers = None, None, {}
+    _save_sign_off(fresh, user, f"dosimetry sign-off withdrawn: {why}")
+    procedure.signed_off_by, procedure.signed_off_at, procedure.sign_off_covers = None, None, {}
+
+
+def sign_off_history(procedure: ImplantProcedure) -> list[Any]:
+    """Sign-offs and withdrawals of a procedure, newest first."""
+    return list(ImplantProcedure.history.filter(id=procedure.pk, history_change_reason__startswith="dosimetry sign")
+                .select_related("history_user").order_by("-history_date", "-history_id"))
 
 
 # --- DICOM RT import -------------------------------------------------------------------------------------------
@@ -143,10 +377,17 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
         structures = read_rtstruct(by_modality["RTSTRUCT"][1], by_modality["RTSTRUCT"][0])
     except DicomImportError as exc:
         raise ValidationError({"files": str(exc)}) from None
-    imp = DicomImport.objects.create(
+    headers, warnings = _export_checks(procedure, kind, by_modality)
+    imp = DicomImport(
         procedure=procedure, kind=kind, uploaded_by=user,
         roi_names=[roi.name for roi in structures.rois if roi.contours],
+        patient_id=(headers[0].patient_id or "")[:64], patient_name=(headers[0].patient_name or "")[:200],
+        study_instance_uid=_first(h.study_instance_uid for h in headers)[:64],
+        frame_of_reference_uid=_first(h.frame_of_reference_uid for h in headers)[:64],
+        warnings=warnings,
     )
+    imp._history_user = user
+    imp.save()
     remembered = dict(StructureNameMapping.objects.filter(site=procedure.patient.site)
                       .values_list("roi_name", "role"))
     imp.mapping = {name: remembered.get(name.lower(), _guess_role(name)) for name in imp.roi_names}
@@ -156,6 +397,56 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
                         sha256=hashlib.sha256(content).hexdigest(), size_bytes=len(content))
         row.file.save(name, ContentFile(content), save=True)
     return imp
+
+
+def _first(values: Iterable[str | None]) -> str:
+    return next((v for v in values if v), "")
+
+
+def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[str, tuple[str, bytes]],
+                   exclude: int | None = None):
+    """Header facts of the export's RT objects and the warnings of ``import_checks.check_export``."""
+    try:
+        headers = [read_header(content, name) for name, content in by_modality.values()]
+    except DicomImportError as exc:
+        raise ValidationError({"files": str(exc)}) from None
+    plan = import_checks.PlanFacts()
+    if "RTPLAN" in by_modality:
+        try:
+            seeds = read_rtplan_seeds(by_modality["RTPLAN"][1], by_modality["RTPLAN"][0])
+        except DicomImportError:
+            pass  # the import itself reports what is wrong with the plan
+        else:
+            plan = import_checks.PlanFacts(
+                prescription_gy=seeds.prescription_gy, seed_count=seeds.n_seeds,
+                source_model_ids=tuple(dict.fromkeys(s.model_id for s in seeds.sources if s.model_id)))
+    patient = procedure.patient
+    earlier, seen = [], set()
+    for prior in (DicomImport.objects.filter(procedure=procedure, kind=kind, status=DicomImport.Status.DONE)
+                  .exclude(pk=exclude).order_by("-created_at", "-pk")):
+        key = (prior.study_instance_uid, prior.frame_of_reference_uid)
+        if key not in seen and any(key):
+            seen.add(key)
+            earlier.append(import_checks.EarlierImport(prior.pk, prior.study_instance_uid or None,
+                                                       prior.frame_of_reference_uid or None))
+    warnings = import_checks.check_export(
+        import_checks.ExportFacts(tuple(headers), plan),
+        import_checks.PatientIdentity(patient.record_number, patient.family_name, patient.given_name),
+        import_checks.ProcedureFacts(float(procedure.prescription_gy), procedure.seeds_implanted,
+                                     procedure.seed_model.code, kind),
+        earlier)
+    return headers, warnings
+
+
+def _stored_export_checks(imp: DicomImport) -> list[dict[str, object]]:
+    """The checks of ``_export_checks`` on the files stored with the import (excluding the import itself)."""
+    by_modality = {}
+    for row in imp.files.all():
+        with row.file.open("rb") as fh:
+            by_modality[row.modality] = (row.original_name, fh.read())
+    if "RTDOSE" not in by_modality:
+        return list(imp.warnings)  # nothing to re-check (the import reports the missing file)
+    return _export_checks(imp.procedure, imp.kind, by_modality, exclude=imp.pk)[1]
 
 
 def _guess_role(name: str) -> str:
@@ -169,12 +460,35 @@ def _guess_role(name: str) -> str:
 
 
 def dicom_import_confirm(
-    *, user, imp: DicomImport, mapping: Mapping[str, str], run_async: bool | None = None
+    *, user, imp: DicomImport, mapping: Mapping[str, str], run_async: bool | None = None, override_reason: str = "",
 ) -> DicomImport:
     """Record the user's structure mapping (remembered per site) and run the import.
 
+    Blocking warnings of the upload (files of another patient, another study or frame of reference) need a
+    physician's confirmation with a reason (≥ 5 characters), stored on the import with who and when; anyone else
+    gets "A physician must confirm: …" and nothing is imported.
+    The checks are run again on the stored files first: if they changed since the upload (another import of the
+    phase finished meanwhile, the procedure was edited) the new list is stored and nothing is imported until the
+    user has seen it.
     Runs in a background thread when ``DOSIMETRY_IMPORT_ASYNC`` is on (the page polls the progress), else inline.
     """
+    if imp.status == DicomImport.Status.UPLOADED and not imp.overridden_at:
+        fresh = _stored_export_checks(imp)
+        if fresh != imp.warnings:
+            imp.warnings = fresh
+            imp._history_user, imp._change_reason = user, "checks re-run at the import"
+            imp.save(update_fields=["warnings"])
+            if fresh:
+                raise ValidationError({"override_reason": "The checks changed since the upload; review them: "
+                                                          + " ".join(str(w["message"]) for w in fresh)})
+    if imp.needs_confirmation:
+        listed = " ".join(str(w["message"]) for w in imp.blocking_warnings)
+        if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):
+            raise ValidationError({"override_reason": f"A physician must confirm: {listed}"})
+        reason = (override_reason or "").strip()
+        if len(reason) < 5:
+            raise ValidationError({"override_reason": "Give the reason for importing despite the warnings "
+                                                      f"(at least 5 characters): {listed}"})
     unknown = set(mapping) - set(imp.roi_names)
     if unknown:
         raise ValidationError({"mapping": f"Unknown structure names: {', '.join(sorted(unknown))}; the RTSTRUCT "
@@ -192,6 +506,11 @@ def dicom_import_confirm(
                                                               defaults={"role": role})
         imp.mapping = dict(mapping)
         imp.status, imp.progress_pct, imp.progress_text, imp.error = DicomImport.Status.RUNNING, 5, "queued", ""
+        imp._history_user = user
+        if imp.needs_confirmation:
+            imp.override_reason, imp.overridden_by, imp.overridden_at = reason, user, timezone.now()
+            imp._change_reason = "imported despite " + ", ".join(
+                str(w["code"]) for w in imp.blocking_warnings) + f": {reason}"
         imp.save()
     if settings.DOSIMETRY_IMPORT_ASYNC if run_async is None else run_async:
         threading.Thread(target=_run_import_thread, args=(imp.pk, user.pk), daemon=True).start()
@@ -221,6 +540,11 @@ def _progress(imp_id: int):
 def run_import(import_id: int, user) -> DosePlan | None:
     imp = DicomImport.objects.select_related("procedure__patient", "procedure__seed_model").get(pk=import_id)
     report = _progress(imp.pk)
+    if imp.needs_confirmation:  # never import past unconfirmed blocking warnings, whoever calls this
+        DicomImport.objects.filter(pk=imp.pk).update(
+            status=DicomImport.Status.FAILED, error="A physician must confirm: " + " ".join(
+                str(w["message"]) for w in imp.blocking_warnings))
+        return None
     try:
         plan = _import(imp, user, report)
     except (DicomImportError, DVHError, Tg43InputError, ValidationError) as exc:
@@ -280,16 +604,20 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
 
 # --- comparisons -----------------------------------------------------------------------------------------------
 
-SOURCE_PREFERENCE = (PlanSource.DICOM, PlanSource.MANUAL)  # the planning system's numbers, not our recomputation
 COMPARED = (
     ("volume_cm3", "Volume (cm³)"), ("d90_gy", "D90 (Gy)"), ("d100_gy", "D100 (Gy)"), ("v100_pct", "V100 (%)"),
     ("v150_pct", "V150 (%)"), ("v200_pct", "V200 (%)"), ("hi", "HI"), ("dmean_gy", "Dmean (Gy)"),
 )
 
 
-def primary_plan(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
-    candidates = {p.source: p for p in plans if p.kind == kind}
-    return next((candidates[s] for s in SOURCE_PREFERENCE if s in candidates), None)
+def plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
+    """The phase's plan of record; where none is marked (rows saved before the plan of record existed, or the
+    marked plan was deleted) the default rule picks it: latest DICOM import, else hand entry."""
+    plans = [p for p in plans if p.kind == kind]
+    return next((p for p in plans if p.is_plan_of_record), None) or default_plan_of_record(plans, kind)
+
+
+primary_plan = plan_of_record  # the name assessment.cohort (Table 4, dose–response) imports
 
 
 def target_of(plan: DosePlan | None) -> StructureDose | None:
@@ -316,7 +644,7 @@ class Comparison:
 
 def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
     plans = list(procedure.plans.prefetch_related("structures"))
-    pre, post = primary_plan(plans, "pre"), primary_plan(plans, "post")
+    pre, post = plan_of_record(plans, "pre"), plan_of_record(plans, "post")
     pre_t, post_t = target_of(pre), target_of(post)
     rows = []
     for key, label in COMPARED:
@@ -327,8 +655,11 @@ def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
     checks = {}
     flag = float(_protocol()["tg43_flag_pct"])
     for kind in ("pre", "post"):
-        tps = target_of(primary_plan(plans, kind))
-        check = target_of(next((p for p in plans if p.kind == kind and p.source == PlanSource.TG43), None))
+        record = plan_of_record(plans, kind)
+        tps = target_of(record)
+        # The independent check of the plan of record: the TG-43 recomputation of the same DICOM export.
+        check = target_of(next((p for p in plans if p.kind == kind and p.source == PlanSource.TG43), None)) if (
+            record is not None and record.source == PlanSource.DICOM) else None
         if tps is not None and check is not None:
             checks[kind] = rt_metrics.tg43_differences(
                 {"d90_gy": tps.d90_gy, "v100_pct": tps.v100_pct},
@@ -347,7 +678,7 @@ def cohort_table4(procedures: Iterable[ImplantProcedure]) -> dict[str, Any]:
     pairs = []
     for procedure in procedures:
         plans = list(procedure.plans.all())
-        pre, post = primary_plan(plans, "pre"), primary_plan(plans, "post")
+        pre, post = plan_of_record(plans, "pre"), plan_of_record(plans, "post")
         pre_t, post_t = target_of(pre), target_of(post)
         if pre_t is None or post_t is None:
             continue

@@ -6,11 +6,21 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from dosimetry import selectors as dosimetry_selectors
 from dosimetry import services
-from dosimetry.forms import DicomUploadForm, MappingForm, PlanHeaderForm, ProcedureForm, StructureFormSet
-from dosimetry.models import DicomImport, ImplantProcedure
+from dosimetry.forms import (
+    DicomUploadForm,
+    MappingForm,
+    PlanHeaderForm,
+    PlanOfRecordForm,
+    ProcedureForm,
+    StructureFormSet,
+)
+from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
 from registry import selectors, versioning
+from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
 from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
 
@@ -43,16 +53,23 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
         _require(request, "dosimetry.change_implantprocedure")
         procedure = instance = _procedure_for(request.user, pk)
         patient = procedure.patient
+    can_override = request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}")
     form = ProcedureForm(request.POST or None, instance=instance, patient=patient)
     scope = versioning.scope_for(procedure, patient.pk) if procedure else None
     versioning.attach(form, scope)
-    ctx = {"form": form, "patient": patient, "title": f"{patient} — implant procedure"}
+    ctx = {"form": form, "patient": patient, "title": f"{patient} — implant procedure", "pending": [],
+           "can_override": can_override, "override_reason": request.POST.get("override_reason", "")}
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items() if k not in ("lesions", versioning.FIELD_NAME)}
+        data = {k: v for k, v in form.cleaned_data.items()
+                if k not in ("lesions", "override_reason", versioning.FIELD_NAME)}
         try:
             ok, result = versioned_save(request, form, scope, lambda: services.procedure_save(
                 user=request.user, patient=patient, data=data, lesions=form.cleaned_data["lesions"],
-                procedure=procedure), ctx)
+                procedure=procedure, check_deviations=True,
+                override_reason=request.POST.get("override_reason", "")), ctx)
+        except services.UnconfirmedWarnings as exc:
+            ctx["pending"] = exc.warnings
+            form.add_error(None, exc.message_dict["override_reason"])
         except ValidationError as exc:
             _form_errors_from(exc, form)
         else:
@@ -62,7 +79,7 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
                 for w in warnings:
                     messages.warning(request, w)
                 return redirect("dosimetry:procedure_detail", pk=saved.pk)
-    return render(request, "registry/form.html", ctx)
+    return render(request, "dosimetry/procedure_form.html", ctx)
 
 
 def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -75,13 +92,65 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     figure_settings = plots.PlotSettings(dose_axis_max_gy=3 * rx)
     svg = plots.svg_inline(plots.dvh_figure(curves, rx, f"{procedure.patient.study_id} — cumulative DVH",
                                             settings=figure_settings)) if curves else ""
+    plans = list(procedure.plans.prefetch_related("structures"))
+    records = {kind: services.plan_of_record(plans, kind) for kind in PlanKind.values}
+    record_forms = [
+        (kind, PlanKind(kind).label, PlanOfRecordForm(prefix=kind, initial={"plan": records[kind].pk}, plans=[
+            (p, services.plan_label(p)) for p in plans if p.kind == kind]))
+        for kind in PlanKind.values if records[kind] is not None]
     return render(request, "dosimetry/procedure_detail.html", {
         "procedure": procedure, "patient": procedure.patient, "cmp": comparison, "dvh_svg": svg,
-        "plans": procedure.plans.prefetch_related("structures"),
-        "imports": procedure.dicom_imports.order_by("-created_at")[:5],
+        "plans": [(p, records[p.kind] is not None and p.pk == records[p.kind].pk) for p in plans],
+        "imports": procedure.dicom_imports.select_related("overridden_by").order_by("-created_at")[:5],
         "warnings": procedure.warnings(),
+        "deviations": dosimetry_selectors.reasons_for(procedure),
+        "record_forms": record_forms,
+        "record_history": services.plan_of_record_history(procedure),
+        "sign_off_history": services.sign_off_history(procedure),
+        "identified": can_see_identifiers(request.user),
         "can_change": request.user.has_perm("dosimetry.change_implantprocedure"),
+        "can_choose_record": request.user.has_perm("dosimetry.change_doseplan"),
+        "can_sign_off": request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"),
     })
+
+
+@require_POST
+def plan_of_record(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    _require(request, "dosimetry.change_doseplan")
+    procedure = _procedure_for(request.user, pk)
+    if kind not in PlanKind.values:
+        raise Http404("No such plan phase")
+    plans = list(procedure.plans.filter(kind=kind).prefetch_related("structures"))
+    form = PlanOfRecordForm(request.POST, prefix=kind, plans=[(p, services.plan_label(p)) for p in plans])
+    if not form.is_valid():
+        messages.error(request, "Plan of record not changed: " + " ".join(
+            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("dosimetry:procedure_detail", pk=procedure.pk)
+    plan = next(p for p in plans if p.pk == form.cleaned_data["plan"])
+    try:
+        changed = services.set_plan_of_record(user=request.user, procedure=procedure, plan=plan,
+                                              reason=form.cleaned_data["reason"])
+    except ValidationError as exc:
+        messages.error(request, "Plan of record not changed: " + " ".join(exc.messages))
+    else:
+        label = PlanKind(kind).label
+        if changed:
+            messages.success(request, f"{label} plan of record: {services.plan_label(plan)}.")
+        else:
+            messages.info(request, f"{services.plan_label(plan)} already is the {label.lower()} plan of record.")
+    return redirect("dosimetry:procedure_detail", pk=procedure.pk)
+
+
+@require_POST
+def procedure_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
+    procedure = _procedure_for(request.user, pk)
+    try:
+        services.procedure_sign_off(user=request.user, procedure=procedure)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Dosimetry signed off.")
+    return redirect("dosimetry:procedure_detail", pk=procedure.pk)
 
 
 def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
@@ -148,16 +217,22 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     imp = _import_for(request.user, pk)
     if imp.status != DicomImport.Status.UPLOADED:
         return redirect("dosimetry:dicom_status", pk=imp.pk)
-    form = MappingForm(request.POST or None, roi_names=imp.roi_names, initial_mapping=imp.mapping)
+    can_override = request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}")
+    form = MappingForm(request.POST or None, roi_names=imp.roi_names, initial_mapping=imp.mapping,
+                       with_override=imp.needs_confirmation and can_override)
     if request.method == "POST" and form.is_valid():
         try:
-            services.dicom_import_confirm(user=request.user, imp=imp, mapping=form.mapping())
+            services.dicom_import_confirm(user=request.user, imp=imp, mapping=form.mapping(),
+                                          override_reason=form.cleaned_data.get("override_reason", ""))
         except ValidationError as exc:
             _form_errors_from(exc, form)
+            if imp.needs_confirmation and can_override and "override_reason" not in form.fields:
+                form.add_override_field()  # the checks run again at the import found new blocking warnings
         else:
             return redirect("dosimetry:dicom_status", pk=imp.pk)
-    return render(request, "registry/form.html", {
-        "form": form, "patient": imp.procedure.patient,
+    return render(request, "dosimetry/mapping.html", {
+        "form": form, "patient": imp.procedure.patient, "imp": imp, "can_override": can_override,
+        "identified": can_see_identifiers(request.user),
         "title": f"Map the structures of the {imp.get_kind_display().lower()} export (remembered for this site)"})
 
 
@@ -169,7 +244,8 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     if imp.status == DicomImport.Status.DONE:
         messages.success(request, f"{imp.get_kind_display()} imported from DICOM.")
         return redirect("dosimetry:procedure_detail", pk=imp.procedure_id)
-    return render(request, "dosimetry/import_status.html", {"imp": imp, "patient": imp.procedure.patient})
+    return render(request, "dosimetry/import_status.html", {"imp": imp, "patient": imp.procedure.patient,
+                                                            "identified": can_see_identifiers(request.user)})
 
 
 def cohort_table4(request: HttpRequest) -> HttpResponse:

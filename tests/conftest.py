@@ -163,7 +163,10 @@ def procedure(eligible_patient, users):
 
 @pytest.fixture
 def export(tmp_path):
-    """Write a pre-plan export (8 seeds of 0.858 U in a 1 cm GTV sphere) and return a function reading it."""
+    """Write a pre-plan export (8 seeds of 0.858 U in a 1 cm GTV sphere) and return a function reading it.
+
+    The files carry the ``procedure`` fixture's patient (PatientID MRN-1, PatientName DOE^JANE) unless
+    ``patient=(id, name)`` says otherwise."""
     from dosimetry.demo import write_seed_export
     from dosimetry.sources import get_seed_model
 
@@ -171,11 +174,14 @@ def export(tmp_path):
     positions = np.array([[x, y, z] for x in (-0.35, 0.35) for y in (-0.35, 0.35) for z in (-0.35, 0.35)])
     when = dt.datetime(2018, 2, 5, 12, 0)
 
-    def make(name="pre", frame=frame_uid, shift_cm=0.0):
+    def make(name="pre", frame=frame_uid, shift_cm=0.0, study=study_uid, patient=("MRN-1", "DOE^JANE"),
+             seed_positions=positions, prescription_gy=120.0):
+        from dosimetry.dicom_synth import SyntheticPatient
+
         paths = write_seed_export(
-            tmp_path / name, positions + shift_cm, 0.858, when, when, get_seed_model("6711"), prescription_gy=120.0,
-            gtv_radius_cm=1.0, axis_cm=np.arange(-2.4, 2.4001, 0.2), frame_uid=frame, study_uid=study_uid,
-            with_ct=False)
+            tmp_path / name, seed_positions + shift_cm, 0.858, when, when, get_seed_model("6711"),
+            prescription_gy=prescription_gy, gtv_radius_cm=1.0, axis_cm=np.arange(-2.4, 2.4001, 0.2),
+            frame_uid=frame, study_uid=study, with_ct=False, patient=SyntheticPatient(*patient))
         return [(p.name, p.read_bytes()) for p in paths]
 
     return make
