@@ -26,6 +26,7 @@ from assessment.models import FollowUpStatus
 from assessment.survival import kaplan_meier
 from dosimetry import services as dosimetry_services
 from dosimetry.models import SeedModel
+from registry import overrides
 from registry import services as registry_services
 from reports import plots
 
@@ -52,9 +53,14 @@ def followed(make_patient, users):
         for tp, day, sa in visits:
             m = ({"qualifier": "not_assessed"} if sa is None else
                  {"qualifier": "measured", "long_mm": D(sa + 8), "short_mm": D(sa), "third_mm": D(sa)})
-            services.visit_save(user=nurse, patient=p, data=services.VisitInput(
+            data = services.VisitInput(
                 visit={"visit_date": implant + dt.timedelta(days=day), "timepoint": tp, "modality": "ct"},
-                measurements={node.pk: m}))
+                measurements={node.pk: m})
+            try:
+                services.visit_save(user=nurse, patient=p, data=data)
+            except overrides.WarningsPending as exc:  # outside its window: a physician confirms it
+                services.visit_save(user=users["physician"], patient=p, data=data, override=overrides.Override(
+                    reason="late visit, recorded as done", acknowledged=tuple(w["message"] for w in exc.warnings)))
         if status is not None:
             state, day, cause = status
             services.followup_status_save(user=nurse, patient=p, data={

@@ -140,8 +140,10 @@ def test_dashboard_lists_protocol_deviations_and_reviewers_see_study_ids_only(lo
 
 # --- the procedure form: warn before saving, a physician may override with a reason ------------------------------
 
-def _form_data(procedure, **extra):
-    data = {"date": procedure.date.isoformat(), "lesions": [le.pk for le in procedure.lesions.all()],
+def _form_data(client, procedure, **extra):
+    """The procedure form as the user opened it just now (with its version token) and changed it with ``extra``."""
+    page = client.get(reverse("dosimetry:procedure_edit", args=[procedure.pk]))
+    data = {"_version": page.context["form"]["_version"].value(),"date": procedure.date.isoformat(), "lesions": [le.pk for le in procedure.lesions.all()],
             "operator": "Dr Test", "anaesthesia": "local", "seed_model": procedure.seed_model_id,
             "seeds_implanted": "6", "activity_per_seed_mbq": "25.0",
             "activity_calibration_date": procedure.date.isoformat(), "prescription_gy": "120"}
@@ -154,7 +156,7 @@ def test_nurse_sees_the_deviation_before_saving_and_cannot_save_past_it(login, u
 
     client = login(users["nurse"])
     url = reverse("dosimetry:procedure_edit", args=[unassessed_procedure.pk])
-    response = client.post(url, _form_data(unassessed_procedure, operator="Dr Changed",
+    response = client.post(url, _form_data(client, unassessed_procedure, operator="Dr Changed",
                                            override_reason="nurse tries anyway"))
     page = response.content.decode()
     assert response.status_code == 200 and 'id="pending-warnings"' in page
@@ -169,12 +171,12 @@ def test_physician_saves_despite_the_deviation_with_a_reason_stored_and_shown(lo
 
     client = login(users["physician"])
     url = reverse("dosimetry:procedure_edit", args=[unassessed_procedure.pk])
-    page = client.post(url, _form_data(unassessed_procedure, operator="Dr Changed")).content.decode()
+    page = client.post(url, _form_data(client, unassessed_procedure, operator="Dr Changed")).content.decode()
     assert 'name="override_reason"' in page and "Protocol deviation — not saved" in page
-    page = client.post(url, _form_data(unassessed_procedure, operator="Dr Changed",
+    page = client.post(url, _form_data(client, unassessed_procedure, operator="Dr Changed",
                                        override_reason="ok")).content.decode()
     assert "at least 5 characters" in page
-    response = client.post(url, _form_data(unassessed_procedure, operator="Dr Changed",
+    response = client.post(url, _form_data(client, unassessed_procedure, operator="Dr Changed",
                                            override_reason="Compassionate use, MDT 2018-01"))
     assert response.status_code == 302
     saved = ImplantProcedure.objects.get(pk=unassessed_procedure.pk)
@@ -187,7 +189,7 @@ def test_physician_saves_despite_the_deviation_with_a_reason_stored_and_shown(lo
     assert 'id="deviation-override"' in page and "Compassionate use, MDT 2018-01" in page
     # Accepted warnings are not asked again; the implant stays in the deviations list, marked accepted.
     client = login(users["nurse"])
-    assert client.post(url, _form_data(unassessed_procedure, operator="Dr Again")).status_code == 302
+    assert client.post(url, _form_data(client, unassessed_procedure, operator="Dr Again")).status_code == 302
     section = _section(client.get(reverse("assessment:dashboard")).content.decode())
     assert "Accepted by a physician" in section and "Compassionate use" in section
 
@@ -196,7 +198,7 @@ def test_physician_saves_despite_the_deviation_with_a_reason_stored_and_shown(lo
 def test_an_eligible_refractory_patients_implant_saves_without_questions(login, users, procedure):
     client = login(users["nurse"])
     url = reverse("dosimetry:procedure_edit", args=[procedure.pk])
-    assert client.post(url, _form_data(procedure, seeds_implanted="8")).status_code == 302
+    assert client.post(url, _form_data(client, procedure, seeds_implanted="8")).status_code == 302
 
 
 @pytest.mark.django_db

@@ -46,7 +46,7 @@ PK_OF = {  # URL name → which object its <pk> is
     "registry:course_edit": "course", "registry:eligibility_edit": "eligibility",
     "registry:eligibility_sign_off": "eligibility", "registry:delete": "patient",
     "dosimetry:procedure_detail": "procedure", "dosimetry:procedure_edit": "procedure",
-    "dosimetry:dvh_csv": "procedure", "dosimetry:plan_entry": "procedure", "dosimetry:dicom_upload": "procedure",
+    "dosimetry:dvh_csv": "procedure", "dosimetry:plan_of_record": "procedure", "dosimetry:procedure_sign_off": "procedure", "dosimetry:plan_entry": "procedure", "dosimetry:dicom_upload": "procedure",
     "dosimetry:dicom_mapping": "import", "dosimetry:dicom_status": "import",
     "assessment:visit_preview_edit": "visit", "assessment:visit_detail": "visit", "assessment:visit_edit": "visit",
 }
@@ -61,7 +61,7 @@ def _reverse(name, pattern, objects):
             assert name in PK_OF, f"{name}: say which object its <pk> is in PK_OF"
             kwargs[arg] = objects[PK_OF[name]]
         elif arg == "kind":
-            kwargs[arg] = "patient"
+            kwargs[arg] = "post" if name == "dosimetry:plan_of_record" else "patient"
         elif arg == "key":
             kwargs[arg] = "waterfall"
         else:

@@ -85,6 +85,7 @@ def test_rair_form_shows_the_warning_and_the_physician_saves(client, login, user
     data = {f"rair{i}_present": "unknown" for i in range(2, 5)} | {
         "rair1_present": "true", "fdg_avid": "unknown", "progression_within_12_months": "unknown"}
     login(users["nurse"])
+    data["_version"] = client.get(f"/patients/{avid.pk}/rair/").context["form"]["_version"].value()  # as opened
     html = client.post(f"/patients/{avid.pk}/rair/", data).content.decode()
     assert "A physician must confirm" in html and EXPECTED in html
     login(users["physician"])
