@@ -79,3 +79,31 @@ def test_a_saved_visit_shows_at_once_despite_the_cache(client, login, users, six
         measurements={les.pk: {"qualifier": "measured", "long_mm": Decimal("12"), "short_mm": Decimal("4")}}))
     after = client.get("/dashboard/waterfall.csv").content.decode()
     assert after != before
+
+
+def test_toxicity_table_counts_not_scored_apart_from_grade_0(client, login, users, build, six):  # noqa: F811
+    import datetime as dt
+
+    from assessment import dashboard, services
+    from assessment.cohort import CohortFilter, load_cohort
+
+    waiting = build(implant=dt.date(2018, 7, 10), sizes={"baseline": {"L1": 20}})  # no follow-up visit yet
+    services.toxicity_save(user=users["nurse"], patient=six[1], data={
+        "kind": "rtog_skin", "onset_date": dt.date(2018, 3, 11), "grade": 2})
+    rtog, ctcae = dashboard.toxicity_table(load_cohort(None, CohortFilter()))
+    # RTOG: only P1 has a skin grade; the other 6 (P2–P6 without a grade, the waiting patient) are not scored
+    assert (rtog.n_scored, rtog.not_scored, rtog.grades) == (1, 6, (0, 0, 1, 0, 0))
+    assert rtog.cells[2] == "1 (100.0 %)"
+    # CTCAE: the 6 followed-up patients have no complication recorded = grade 0; the waiting one is not scored
+    assert (ctcae.n_scored, ctcae.not_scored, ctcae.grades) == (6, 1, (6, 0, 0, 0, 0))
+    assert ctcae.cells[0] == "6 (100.0 %)"
+    assert ctcae.note.startswith("% of the 6 scored patients; 1 not scored")
+
+    login(users["physician"])
+    page = client.get("/dashboard/").content.decode()
+    # the physician sees site A only: P1–P5 followed up (CTCAE grade 0), the waiting patient not scored
+    assert "% of the scored patients" in page and "<td>5</td><td>5 (100.0 %)</td>" in page
+    patient_page = client.get(f"/patients/{waiting.pk}/").content.decode()
+    assert "RTOG/EORTC skin not scored; CTCAE v5 not scored" in patient_page and "grade 0" not in patient_page
+    followed = client.get(f"/patients/{six[2].pk}/").content.decode()
+    assert "RTOG/EORTC skin not scored; CTCAE v5 grade 0 (none recorded)" in followed
