@@ -42,6 +42,9 @@ class DashboardFigure:
         return self.build is not None
 
 
+LESION_SETTINGS = plots.PlotSettings(unit="lesion")
+
+
 def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
     rows = []
     for row in t1.rows:
@@ -54,7 +57,8 @@ def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
                f"labels n/N. Remission = {t1.remission_label}.")
     if not rows:
         return DashboardFigure("remission", title, caption, None, None, "no time point has a computed response")
-    return DashboardFigure("remission", title, caption, lambda: plots.remission_bars_figure(rows, title),
+    ps = LESION_SETTINGS if t1.unit == "lesion" else plots.DEFAULT_SETTINGS
+    return DashboardFigure("remission", title, caption, lambda: plots.remission_bars_figure(rows, title, ps),
                            lambda: plots.remission_bars_csv(rows))
 
 
@@ -227,6 +231,14 @@ class Dashboard:
 
 def build(c: co.Cohort) -> Dashboard:
     t1 = co.table1(c)
+    if c.mode == "per_lesion":  # every figure counts lesions and says "modified RECIST (per lesion)"
+        from assessment import dashboard_lesions as dl
+
+        units = dl.lesion_units(c)
+        waterfall, left_out = dl.waterfall(units)
+        figures = (_remission(c, t1), waterfall, dl.spider(units), dl.swimmer(units), dl.km(units), dl.tg(),
+                   dl.volume(units), dl.dose_response(units))
+        return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
     waterfall, left_out = _waterfall(c)
     figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), _tg(c), _volume(c), _dose_response(c))
     return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))

@@ -107,3 +107,39 @@ def test_toxicity_table_counts_not_scored_apart_from_grade_0(client, login, user
     assert "RTOG/EORTC skin not scored; CTCAE v5 not scored" in patient_page and "grade 0" not in patient_page
     followed = client.get(f"/patients/{six[2].pk}/").content.decode()
     assert "RTOG/EORTC skin not scored; CTCAE v5 grade 0 (none recorded)" in followed
+
+
+def test_per_lesion_dashboard_every_figure_counts_lesions_and_says_so(client, login, users, six):  # noqa: F811
+    """Property over every dashboard figure in per-lesion mode: the title and the caption carry "modified RECIST
+    (per lesion)"; each drawn item is a lesion (7 lesions: P1–P5 L1, P6 L1 and L2) and the CSV names the unit."""
+    from assessment import dashboard
+    from assessment.cohort import CohortFilter, load_cohort
+    from reports.plots import _slug
+
+    label = "modified RECIST (per lesion)"
+    board = dashboard.build(load_cohort(None, CohortFilter(mode="per_lesion")))
+    lesions = sorted([f"{p.study_id} L1" for p in six.values()] + [f"{six[6].study_id} L2"])
+    for f in board.figures:
+        assert label in f.title and (label in f.caption or f.key == "remission"), (f.key, f.title, f.caption)
+    assert "lesions assessed" in board.figure("remission").caption
+    assert not board.figure("tg").drawable and "patient-level" in board.figure("tg").empty_reason
+
+    login(users["data_manager"])
+    for key, prefix in (("waterfall", "bar-"), ("spider", "spider-"), ("swimmer", "swim-")):
+        svg = client.get(f"/dashboard/{key}.svg?mode=per_lesion").content.decode()
+        assert sorted(_ids(svg, prefix)) == sorted(prefix + _slug(name) for name in lesions), key
+        rows = list(csv.DictReader(io.StringIO(client.get(f"/dashboard/{key}.csv?mode=per_lesion").content.decode())))
+        assert sorted({r["lesion"] for r in rows}) == lesions, key
+        assert "Patients" not in svg
+    svg = client.get("/dashboard/waterfall.svg?mode=per_lesion").content.decode()
+    assert "Lesions (n = 7)" in svg and "Best change in lesion diameter (%)" in svg
+    dose = list(csv.DictReader(io.StringIO(client.get("/dashboard/dose.csv?mode=per_lesion").content.decode())))
+    assert sorted(r["lesion"] for r in dose) == sorted(f"{six[k].study_id} L1" for k in (1, 2, 3, 4))  # with a post plan
+    km = client.get("/dashboard/km.csv?mode=per_lesion").content.decode()
+    assert "All lesions" in km
+    vol = list(csv.DictReader(io.StringIO(client.get("/dashboard/volume.csv?mode=per_lesion").content.decode())))
+    assert sum(1 for r in vol if r["timepoint"] == "Baseline" and r["statistic"] == "volume") == 7
+    page = client.get("/dashboard/?mode=per_lesion").content.decode()
+    assert "Patients (n =" not in page
+    assert "Lesion volume <small>(unit: lesion; modified RECIST (per lesion))</small>" in page
+    assert "Tg (ng/mL), median" not in page
