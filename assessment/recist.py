@@ -20,9 +20,25 @@ Public API (all pure; bad input raises :class:`RecistError`, a ``ValueError``):
 * :func:`orr`, :func:`dcr` — objective-response / disease-control rates with numerator and denominator.
 * :func:`evaluate_contract` — the JSON contract used by the ``recist_evaluate`` management command.
 
-Reviewer decisions are never taken silently: a lesion reappearing after CR, a CR followed by PR, an equivocal new
-lesion and ultrasound measurements are reported as ``flags`` (see the ``FLAG_*`` constants; each flag string starts
-with one of them).
+Reappearance after CR (clinical reference §1.7, §1.9 row "CR | PR", §10.6, §11.13; RECIST 1.1 Table 3 footnote,
+EORTC RECIST FAQ), applied to the visit categories so that they and both BORs always agree:
+
+* after a **confirmed** overall CR (a CR confirmed by a later CR ≥ ``confirmation_min_days`` later), anything
+  present again — a non-nodal target > 0 mm, a nodal target ≥ ``node_normal_mm`` SA, any non-target lesion — is
+  **PD at that visit**, with a reason naming what came back and the CR dates; no reviewer decision;
+* after an **unconfirmed** CR, ``RecistSettings.cr_then_pr`` decides: ``relabel_pr`` (default) stores the earlier
+  CR visit(s) as PR (Non-CR/Non-PD for non-target disease only) with the reason "CR relabelled PR — …";
+  ``cr_real`` makes the visit with disease present again PD. Both are flagged (``FLAG_REAPPEARANCE``,
+  ``FLAG_CR_THEN_PR``);
+* a nodal target recorded as disappeared without a short axis counts 0 mm; while it comes back below
+  ``node_normal_mm`` SA it keeps counting 0 mm (a normal-size node is not a reappearance and cannot make PD by the
+  sum); at ≥ ``node_normal_mm`` it counts its real SA again. [DESIGN DECISION]
+
+:data:`RULES_VERSION` is bumped whenever outputs change for the same input (``RULE_SET`` stays "RECIST1.1").
+
+Reviewer decisions are never taken silently: a reappearance after an unconfirmed CR, an equivocal new lesion and
+ultrasound measurements are reported as ``flags`` (see the ``FLAG_*`` constants; each flag string starts with one
+of them).
 """
 
 from __future__ import annotations
@@ -1112,31 +1128,6 @@ def _check_inputs(
     return targets, non_targets
 
 
-class _ReappearanceTracker:
-    """Remembers dates of CR for one lesion set and builds the reappearance flag (§1.7, §11.13)."""
-
-    def __init__(self, s: RecistSettings) -> None:
-        self.cr_dates: list[date] = []
-        self.s = s
-
-    def confirmed_cr(self) -> date | None:
-        for i, d1 in enumerate(self.cr_dates):
-            for d2 in self.cr_dates[i + 1 :]:
-                if (d2 - d1).days >= self.s.confirmation_min_days:
-                    return d2
-        return None
-
-    def flag(self, what: str) -> str:
-        last = self.cr_dates[-1]
-        conf = self.confirmed_cr()
-        tail = (
-            f"; CR was confirmed on {conf}, so RECIST calls this PD"
-            if conf
-            else "; real CR → PD, doubtful CR → re-label the CR as PR"
-        )
-        return f"{FLAG_REAPPEARANCE}: {what} after CR on {last}{tail}"
-
-
 @dataclass
 class _Step:
     """A mutable time point for :func:`_apply_cr_rules` (the final categories are written back from it).
@@ -1315,8 +1306,6 @@ def evaluate(
     ]
 
     nadir = baseline_sum
-    target_tracker = _ReappearanceTracker(s)
-    non_target_tracker = _ReappearanceTracker(s)
     equivocal_dates: list[date] = []
     zeroed: set[str] = set()
     steps: list[_Step] = []
@@ -1339,20 +1328,6 @@ def evaluate(
             t_resp, t_detail, total, assessed = Response.NA, "no target lesions", None, None
         nt_resp, nt_detail = _non_target_response(non_targets, a, marker_required)
         overall, reason = _combine(t_resp, t_detail, nt_resp, nt_detail, a.new_lesions)
-
-        if target_tracker.cr_dates and t_resp in (Response.PR, Response.SD) and overall is not Response.PD:
-            back = [
-                f"{t.lesion_id} {_fmt_mm(values[t.lesion_id] or Fraction(0))} mm"
-                for t in targets
-                if not _lesion_absent(t, values[t.lesion_id] or Fraction(0), s)
-            ]
-            flags.append(target_tracker.flag(f"target {', '.join(back)} present again"))
-        if non_target_tracker.cr_dates and nt_resp is Response.NON_CR_NON_PD and overall is not Response.PD:
-            flags.append(non_target_tracker.flag(nt_detail))
-        if t_resp is Response.CR:
-            target_tracker.cr_dates.append(a.assessment_date)
-        if nt_resp is Response.CR:
-            non_target_tracker.cr_dates.append(a.assessment_date)
 
         if a.new_lesions is NewLesions.EQUIVOCAL:
             flags.append(
@@ -1481,7 +1456,6 @@ def _per_lesion(
         )
     ]
     nadir = base
-    tracker = _ReappearanceTracker(s)
     zeroed: set[str] = set()
     steps: list[_Step] = []
     for k, a in enumerate(assessments[1:], start=1):
@@ -1495,10 +1469,6 @@ def _per_lesion(
         steps.append(
             _Step(a.assessment_date, (a.assessment_date - implant_date).days, resp, "", flags, back_targets=back)
         )
-        if tracker.cr_dates and resp in (Response.PR, Response.SD):
-            flags.append(tracker.flag(f"{lid} {_fmt_mm(total or Fraction(0))} mm present again"))
-        if resp is Response.CR:
-            tracker.cr_dates.append(a.assessment_date)
         if therapy is not None and a.assessment_date > therapy:
             flags.append(f"{FLAG_AFTER_NEW_THERAPY}: new anticancer therapy started {therapy}")
         tps.append(
