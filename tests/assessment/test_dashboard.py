@@ -143,3 +143,4 @@ def test_per_lesion_dashboard_every_figure_counts_lesions_and_says_so(client, lo
     assert "Patients (n =" not in page
     assert "Lesion volume <small>(unit: lesion; modified RECIST (per lesion))</small>" in page
     assert "Tg (ng/mL), median" not in page
+    assert "toxicity is scored per patient, also in modified RECIST (per lesion)" in page  # says its unit
