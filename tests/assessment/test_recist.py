@@ -524,6 +524,33 @@ def test_r3_cr_real_makes_the_reappearance_visit_pd() -> None:
 
 
 @pytest.mark.parametrize(
+    ("mode", "categories", "reason_at", "reason"),
+    [
+        (CrThenPr.RELABEL_PR, [Response.PR, Response.PR, Response.PD], 1,
+         "PR: CR relabelled PR — target L1 4 mm present again on 2017-07-12 shows the CR was not complete "
+         "(recist.cr_then_pr = 'relabel_pr'); computed CR: L1 disappeared (0 mm); no non-target lesions; no new lesion"),
+        (CrThenPr.CR_REAL, [Response.CR, Response.PD, Response.PD], 2,
+         "PD: target L1 4 mm present again after the unconfirmed CR of 2017-03-12, taken as real "
+         "(recist.cr_then_pr = 'cr_real'): reappearance after CR is PD; computed PR: sum 4 mm is −66.7% from "
+         "baseline 12 mm (≤ −30%)"),
+    ],
+    ids=["relabel_pr", "cr_real"],
+)
+def test_r6_nadir_0_lesion_back_at_4_mm(mode: CrThenPr, categories: list[Response], reason_at: int, reason: str) -> None:
+    # §1.12 R6: lung target 12 mm → disappeared (CR, unconfirmed) → 4 mm (+4 mm: not PD by the sum) → 5 mm (PD)
+    r = evaluate(
+        [lung("L1")],
+        [Assessment(BL, mm(L1=12)), Assessment(day(61), {"L1": Measurement.disappeared()}),
+         Assessment(day(183), mm(L1=4)), Assessment(day(365), mm(L1=5))],
+        IMPLANT,
+        RecistSettings(cr_then_pr=mode),
+    )
+    assert [tp.overall for tp in r.timepoints[1:]] == categories
+    assert r.timepoints[reason_at].reason == reason
+    assert any(f.startswith(FLAG_REAPPEARANCE) for f in r.timepoints[2].flags)
+
+
+@pytest.mark.parametrize(
     ("mode", "expected"),
     [
         (CrThenPr.RELABEL_PR, [Response.NON_CR_NON_PD, Response.NON_CR_NON_PD]),
