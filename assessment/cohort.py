@@ -199,6 +199,7 @@ class LesionResponse:
     day: int
     response: str
     size_mm: float | None
+    volume_cm3: float | None = None
 
 
 @dataclass(frozen=True)
@@ -641,7 +642,7 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
 
     lesion_results: dict[int, list[dict]] = defaultdict(list)
     for row in LesionVisitResult.objects.filter(visit__patient__in=ids).order_by("visit__visit_date", "lesion_id").values(
-            "visit_id", "visit__patient_id", "lesion__label", "response", "size_mm"):
+            "visit_id", "visit__patient_id", "lesion__label", "response", "size_mm", "volume_cm3"):
         lesion_results[row["visit__patient_id"]].append(row)
 
     tg: dict[int, list[dict]] = defaultdict(list)
@@ -722,7 +723,7 @@ def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapp
         v = visit_info[row["visit_id"]]
         responses.append(LesionResponse(
             row["lesion__label"], v["timepoint"], v["visit_date"], (v["visit_date"] - implant).days,
-            row["response"] or "", _f(row["size_mm"])))
+            row["response"] or "", _f(row["size_mm"]), _f(row["volume_cm3"])))
     tg_recs = tuple(TgRecord(
         day=(row["sample_date"] - implant).days,
         timepoint=visit_info[row["visit_id"]]["timepoint"] if row["visit_id"] in visit_info else None,
@@ -910,6 +911,10 @@ def table1(c: Cohort) -> Table1:
         bor.append(BorSummary(kind, counts.total, counts, remission, orr,
                               waiting + tuple(r.study_id for r, v in zip(followed, values, strict=True) if not v)))
     bor_rule_sets = sorted({r.followup_rule_set for r in c.patients if r.followup_rule_set})
+    if per_lesion:  # every row counts lesions: the best response of each lesion (assessment.cohort_lesions)
+        from assessment import cohort_lesions
+
+        bor, bor_rule_sets = list(cohort_lesions.bor_summaries(c)), [RULE_SET_PER_LESION]
     unit = "lesion" if per_lesion else "patient"
     notes = [
         f"Unit: {unit}; categories by {MODE_LABELS[c.mode]} (rule set {c.rule_set}).",
@@ -922,8 +927,9 @@ def table1(c: Cohort) -> Table1:
          "Visits outside their protocol window are counted (protocol cohort.in_window_only = false) and listed."),
         f"Remission rate = {'+'.join(REMISSION[c.remission_definition][1])} (protocol "
         f"followup.remission_definition = '{c.remission_definition}'); ORR = CR+PR. 95 % CI: Wilson score.",
-        "Best overall response is per patient (stored follow-up result, RECIST §1.9; confirmation ≥ 28 days); "
-        "patients with no follow-up assessment yet are listed as not assessed, not counted as NE.",
+        f"Best overall response is per {unit} ({'each lesion from its own stored categories' if per_lesion else 'stored follow-up result'}, "
+        f"RECIST §1.9; confirmation ≥ 28 days); {unit}s with no follow-up assessment yet are listed as not "
+        "assessed, not counted as NE.",
     ]
     if per_lesion:
         notes.append("Modified RECIST (per lesion) is not RECIST 1.1: every measurable lesion is judged on its own "
@@ -964,7 +970,13 @@ def table2(c: Cohort) -> Table2:
 
     The baseline row describes all implanted patients with a baseline value; each follow-up row describes the
     patients *paired* at that time point (baseline and follow-up value) and gives their own baseline beside it, so
-    both sides of every comparison are the same patients (n stated per row)."""
+    both sides of every comparison are the same patients (n stated per row).
+
+    Per-lesion mode: lesion volumes, no Tg (``assessment.cohort_lesions.table2``)."""
+    if c.mode == "per_lesion":
+        from assessment import cohort_lesions
+
+        return cohort_lesions.table2(c)
     base_vol = [_volume(r, "baseline") for r in c.patients]
     base_tg = [_tg(r, "baseline") for r in c.patients]
     n_all = len(c.patients)
@@ -1082,7 +1094,12 @@ def _factor(name: str, level_a: str, level_b: str, groups: Sequence[bool | None]
 
 def table3(c: Cohort) -> Table3:
     """12-month effective (CR+PR+SD) vs ineffective (PD) by sex, histology, age, baseline Tg and volume,
-    enhancement and distant metastasis, each with the 2×2 test chosen by ``stats.compare_2x2``."""
+    enhancement and distant metastasis, each with the 2×2 test chosen by ``stats.compare_2x2``.
+    Per-lesion mode: lesions counted (``assessment.cohort_lesions.table3``)."""
+    if c.mode == "per_lesion":
+        from assessment import cohort_lesions
+
+        return cohort_lesions.table3(c)
     included: list[tuple[PatientRecord, bool]] = []
     ne, missing, after = [], [], []
     for r in c.patients:
@@ -1439,13 +1456,14 @@ def report_text(c: Cohort) -> str:
     if t1.outside_window:
         out.append(_listing("Visits outside their window" + (" (not counted)" if t1.in_window_only else " (counted)"),
                             [o.text for o in t1.outside_window]))
-    out.append(f"Best overall response per patient ({t1.bor_rule_set}):")
+    out.append(f"Best overall response per {t1.unit} ({t1.bor_rule_set}):")
     rows = [(b.kind, str(b.n), str(b.counts.cr), str(b.counts.pr), str(b.counts.sd), str(b.counts.pd),
              str(b.counts.ne), b.remission.text, b.orr.text) for b in t1.bor]
     out += _lines_table(("BOR", "N", "CR", "PR", "SD", "PD", "NE", t1.remission_label, "ORR (CR+PR)"), rows)
     out += [f"  Note: {n}" for n in t1.notes]
 
-    out += ["", f"Table 2. Lesion volume and Tg — patient level ({t2.rule_set})"]
+    out += ["", f"Table 2. Lesion volume and Tg — {t2.unit} level ({t2.rule_set}"
+                f"{', ' + MODE_LABELS[c.mode] if c.mode == 'per_lesion' else ''})"]
     rows = [(r.label, str(r.n), r.baseline_text or "—", r.text, r.vs_baseline.text if r.vs_baseline else r.note or "—",
              f"{r.vs_baseline_auto.test}: {r.vs_baseline_auto.text}" if r.vs_baseline_auto else "—")
             for r in t2.volume]
@@ -1460,8 +1478,9 @@ def report_text(c: Cohort) -> str:
     out += [f"  {r.label} population: {r.population}" for r in t2.volume]
     out += [f"  Note: {n}" for n in t2.notes]
 
-    out += ["", f"Table 3. 12-month efficacy by factor — per patient ({t3.rule_set}); {t3.outcome}; "
-                f"n = {t3.n_included}"]
+    out += ["", f"Table 3. 12-month efficacy by factor — per {t3.unit} ({t3.rule_set}"
+                f"{', ' + MODE_LABELS[c.mode] if c.mode == 'per_lesion' else ''}); {t3.outcome}; "
+                f"n = {t3.n_included}{' lesions' if c.mode == 'per_lesion' else ''}"]
     rows = [(r.factor, r.level_a, f"{r.effective_a}/{r.ineffective_a}", r.level_b,
              f"{r.effective_b}/{r.ineffective_b}", str(r.n_unknown), r.text) for r in t3.rows]
     out += _lines_table(("Factor", "Level A", "eff/ineff", "Level B", "eff/ineff", "unknown", "test"), rows)

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from assessment import cohort as co
 from assessment.survival import kaplan_meier
+from assessment.toxicity import summarise_worst_grades
 from reports import plots
 
 TIMEPOINTS = (("baseline", "Baseline"), ("m2", "2 months"), ("m6", "6 months"), ("m12", "12 months"))
@@ -41,6 +42,9 @@ class DashboardFigure:
         return self.build is not None
 
 
+LESION_SETTINGS = plots.PlotSettings(unit="lesion")
+
+
 def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
     rows = []
     for row in t1.rows:
@@ -54,7 +58,8 @@ def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
                f"labels n/N. Remission = {t1.remission_label}.")
     if not rows:
         return DashboardFigure("remission", title, caption, None, None, "no time point has a computed response")
-    return DashboardFigure("remission", title, caption, lambda: plots.remission_bars_figure(rows, title),
+    ps = LESION_SETTINGS if t1.unit == "lesion" else plots.DEFAULT_SETTINGS
+    return DashboardFigure("remission", title, caption, lambda: plots.remission_bars_figure(rows, title, ps),
                            lambda: plots.remission_bars_csv(rows))
 
 
@@ -228,19 +233,29 @@ def _dose_response(c: co.Cohort) -> DashboardFigure:
 @dataclass(frozen=True)
 class ToxicityRow:
     scale: str
-    grades: tuple[int, ...]  # patients with worst grade 0, 1, 2, 3, 4 (5 for CTCAE)
-    not_scored: int
+    grades: tuple[int, ...]  # scored patients with worst grade 0, 1, 2, 3, 4
+    not_scored: int  # no follow-up visit / no grade recorded: never counted as grade 0
+    n_scored: int = 0
+    cells: tuple[str, ...] = ()  # "n (p %)" of the scored patients
+    note: str = ""
+
+
+def _followed_up(r: co.PatientRecord) -> bool:
+    return any(not v.is_baseline and v.day > 0 for v in r.visits)
 
 
 def toxicity_table(c: co.Cohort) -> list[ToxicityRow]:
-    rtog = Counter(r.max_rtog_grade for r in c.patients)
-    ctcae = Counter(r.max_ctcae_grade for r in c.patients)
-    return [
-        ToxicityRow("RTOG/EORTC skin (worst grade per patient)", tuple(rtog.get(g, 0) for g in range(5)),
-                    rtog.get(None, 0)),
-        ToxicityRow("CTCAE v5 procedure complications (worst grade; 0 = none recorded)",
-                    (ctcae.get(None, 0), *(ctcae.get(g, 0) for g in range(1, 5))), 0),
-    ]
+    """Worst grade per patient (``toxicity.summarise_worst_grades``): patients without any follow-up visit are
+    "not scored" on both scales; on the CTCAE row a followed-up patient with no complication recorded is grade 0;
+    on the RTOG/EORTC row a patient without a recorded skin grade is not scored. % of the scored patients."""
+    rtog = summarise_worst_grades(
+        "RTOG/EORTC skin (worst grade per patient)", (r.max_rtog_grade for r in c.patients), range(5))
+    ctcae = summarise_worst_grades(
+        "CTCAE v5 procedure complications (worst grade per patient; 0 = followed up, none recorded)",
+        (r.max_ctcae_grade if r.max_ctcae_grade is not None else (0 if _followed_up(r) else None)
+         for r in c.patients), range(5))
+    return [ToxicityRow(s.scale, s.counts, s.n_not_scored, s.n_scored, s.cells, s.denominator_text)
+            for s in (rtog, ctcae)]
 
 
 @dataclass(frozen=True)
@@ -260,6 +275,14 @@ class Dashboard:
 
 def build(c: co.Cohort) -> Dashboard:
     t1 = co.table1(c)
+    if c.mode == "per_lesion":  # every figure counts lesions and says "modified RECIST (per lesion)"
+        from assessment import dashboard_lesions as dl
+
+        units = dl.lesion_units(c)
+        waterfall, left_out = dl.waterfall(units)
+        figures = (_remission(c, t1), waterfall, dl.spider(units), dl.swimmer(units), dl.km(units), dl.tg(),
+                   dl.volume(units), dl.dose_response(units))
+        return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
     waterfall, left_out = _waterfall(c)
     os_figure, _ = _os(c)
     figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), os_figure, _tg(c), _volume(c),

@@ -20,9 +20,25 @@ Public API (all pure; bad input raises :class:`RecistError`, a ``ValueError``):
 * :func:`orr`, :func:`dcr` — objective-response / disease-control rates with numerator and denominator.
 * :func:`evaluate_contract` — the JSON contract used by the ``recist_evaluate`` management command.
 
-Reviewer decisions are never taken silently: a lesion reappearing after CR, a CR followed by PR, an equivocal new
-lesion and ultrasound measurements are reported as ``flags`` (see the ``FLAG_*`` constants; each flag string starts
-with one of them).
+Reappearance after CR (clinical reference §1.7, §1.9 row "CR | PR", §10.6, §11.13; RECIST 1.1 Table 3 footnote,
+EORTC RECIST FAQ), applied to the visit categories so that they and both BORs always agree:
+
+* after a **confirmed** overall CR (a CR confirmed by a later CR ≥ ``confirmation_min_days`` later), anything
+  present again — a non-nodal target > 0 mm, a nodal target ≥ ``node_normal_mm`` SA, any non-target lesion — is
+  **PD at that visit**, with a reason naming what came back and the CR dates; no reviewer decision;
+* after an **unconfirmed** CR, ``RecistSettings.cr_then_pr`` decides: ``relabel_pr`` (default) stores the earlier
+  CR visit(s) as PR (Non-CR/Non-PD for non-target disease only) with the reason "CR relabelled PR — …";
+  ``cr_real`` makes the visit with disease present again PD. Both are flagged (``FLAG_REAPPEARANCE``,
+  ``FLAG_CR_THEN_PR``);
+* a nodal target recorded as disappeared without a short axis counts 0 mm; while it comes back below
+  ``node_normal_mm`` SA it keeps counting 0 mm (a normal-size node is not a reappearance and cannot make PD by the
+  sum); at ≥ ``node_normal_mm`` it counts its real SA again. [DESIGN DECISION]
+
+:data:`RULES_VERSION` is bumped whenever outputs change for the same input (``RULE_SET`` stays "RECIST1.1").
+
+Reviewer decisions are never taken silently: a reappearance after an unconfirmed CR, an equivocal new lesion and
+ultrasound measurements are reported as ``flags`` (see the ``FLAG_*`` constants; each flag string starts with one
+of them).
 """
 
 from __future__ import annotations
@@ -30,7 +46,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -39,6 +55,10 @@ from typing import Any
 
 RULE_SET = "RECIST1.1"
 RULE_SET_PER_LESION = "RECIST1.1-MODIFIED-PER-LESION"
+# Version of these rules within the rule set; bumped when outputs change for the same input.
+# 2: reappearance after a confirmed CR is PD; cr_then_pr decides visit categories and BORs alike (default
+#    relabel_pr); a node counted 0 mm after disappearing keeps 0 mm while it stays below 10 mm SA.
+RULES_VERSION = "2"
 
 FLAG_REAPPEARANCE = "reappearance after CR — reviewer decision"
 FLAG_CR_THEN_PR = "CR followed by PR — reviewer decision"
@@ -111,10 +131,13 @@ class Mode(StrEnum):
 
 
 class CrThenPr(StrEnum):
-    """How the BOR treats a PR that follows a CR (§1.9 table row "CR | PR", RECIST Table 3 footnote)."""
+    """Disease present again after an *unconfirmed* CR (§1.9 row "CR | PR", RECIST Table 3 footnote, §11.13).
 
-    CR_REAL = "cr_real"  # the CR was real → the later PR is disease reappearing → PD for the BOR
-    RELABEL_PR = "relabel_pr"  # the CR was not real → earlier CRs are re-labelled PR
+    Decides the visit categories and both BORs alike; after a *confirmed* CR a reappearance is always PD.
+    """
+
+    CR_REAL = "cr_real"  # the CR was real → the visit with disease present again is PD
+    RELABEL_PR = "relabel_pr"  # the CR was not complete → the earlier CR visits are relabelled PR (default)
 
 
 # --------------------------------------------------------------------------------------------- exact numbers
@@ -197,7 +220,9 @@ class RecistSettings:
     * ``confirmation_min_days`` — CR/PR confirmed by a CR/PR at least this many days later;
     * ``max_ne_between_confirmation`` — NE assessments allowed between a response and its confirmation;
     * ``mode`` — ``strict`` or ``per_lesion`` ("modified RECIST", §1.3 / §11.6);
-    * ``cr_then_pr`` — BOR handling of CR followed by PR (default: the CR was real);
+    * ``cr_then_pr`` — disease present again after an *unconfirmed* CR, for the visit categories and both BORs
+      alike: ``relabel_pr`` (default: the earlier CR visits become PR) or ``cr_real`` (that visit is PD); after a
+      *confirmed* CR a reappearance is always PD (§1.7, §11.13);
     * ``require_tg_normalisation`` — [DESIGN DECISION] default False: Tg is not used for RECIST CR; when True
       and Tg was above normal at baseline (``Assessment.tg_normal is False`` at baseline), non-target CR also
       needs ``tg_normal is True`` (False → NON_CR_NON_PD, unknown → NE);
@@ -217,7 +242,7 @@ class RecistSettings:
     confirmation_min_days: int = 28
     max_ne_between_confirmation: int = 1
     mode: Mode = Mode.STRICT
-    cr_then_pr: CrThenPr = CrThenPr.CR_REAL
+    cr_then_pr: CrThenPr = CrThenPr.RELABEL_PR
     require_tg_normalisation: bool = False
     baseline_max_days_before_implant: int = 28
 
@@ -541,12 +566,24 @@ def validate_target_selection(
 
 
 def _target_values(
-    targets: Sequence[Lesion], assessment: Assessment, settings: RecistSettings, where: str
+    targets: Sequence[Lesion],
+    assessment: Assessment,
+    settings: RecistSettings,
+    where: str,
+    zeroed: set[str] | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[dict[str, Fraction | None], dict[str, str], list[str]]:
-    """Resolve each target's value in mm (None = missing) with a phrase for missing ones, plus flags."""
+    """Resolve each target's value in mm (None = missing) with a phrase for missing ones, plus flags.
+
+    ``zeroed`` (updated in place) holds the nodal targets last counted 0 mm because they were recorded as
+    disappeared without a short axis: while such a node stays below ``node_normal_mm`` SA it keeps counting 0 mm
+    (its return at a normal size is not a reappearance and cannot make PD by the sum); at ≥ ``node_normal_mm`` it
+    counts its real SA again. ``notes`` (appended in place) gets one phrase per node so counted.
+    """
     values: dict[str, Fraction | None] = {}
     missing: dict[str, str] = {}
     flags: list[str] = []
+    zeroed = set() if zeroed is None else zeroed
     for lesion in targets:
         lid = lesion.lesion_id
         m = assessment.target.get(lid)
@@ -577,7 +614,8 @@ def _target_values(
             elif m.value_mm is None:
                 values[lid] = Fraction(0)
                 flags.append(
-                    f"{FLAG_NODE_DISAPPEARED_WITHOUT_SA}: {lid} counted as 0 mm — record the real short axis"
+                    f"{FLAG_NODE_DISAPPEARED_WITHOUT_SA}: {lid} counted as 0 mm — record the real short axis "
+                    f"(a later short axis below {_fmt_mm(Fraction(settings.node_normal_mm))} mm also counts 0 mm)"
                 )
             else:
                 if m.value_mm >= settings.node_normal_mm:
@@ -586,6 +624,21 @@ def _target_values(
                         f"{_fmt_mm(Fraction(settings.node_normal_mm))} mm, got {_fmt_mm(m.value_mm)} mm"
                     )
                 values[lid] = m.value_mm
+        if not lesion.nodal:
+            continue
+        value = values[lid]
+        if m.kind is MeasurementKind.DISAPPEARED and m.value_mm is None:
+            zeroed.add(lid)
+        elif value is not None and lid in zeroed:
+            if value < settings.node_normal_mm:
+                if notes is not None:
+                    notes.append(
+                        f"{lid} back at {_fmt_mm(value)} mm SA after disappearing counts 0 mm (a normal-size node "
+                        f"< {_fmt_mm(Fraction(settings.node_normal_mm))} mm is not a reappearance)"
+                    )
+                values[lid] = Fraction(0)
+            else:
+                zeroed.discard(lid)
     return values, missing, flags
 
 
@@ -800,6 +853,7 @@ def best_overall_response(
     confirmed: bool,
     new_therapy_date: date | None = None,
     non_target_only: bool = False,
+    cr_rules_applied: bool = False,
 ) -> BestResponse:
     """Best overall response (§1.9) over post-baseline time points in date order.
 
@@ -807,8 +861,12 @@ def best_overall_response(
     before it), up to and including the first PD. SD / NON_CR_NON_PD (and an unconfirmed CR/PR used as SD)
     count only at day ≥ ``sd_min_days``. Confirmed mode: CR needs a CR, PR a CR or PR, at least
     ``confirmation_min_days`` later with only CR/PR/NE (≤ ``max_ne_between_confirmation`` NE) in between.
-    A PR after a CR is handled per ``settings.cr_then_pr`` and flagged. ``non_target_only`` reports the SD
-    level as NON_CR_NON_PD (Table 2 patients).
+    ``non_target_only`` reports the SD level as NON_CR_NON_PD (Table 2 patients).
+
+    A PR after a CR (categories only, so the PR is taken as disease present again): after a **confirmed** CR it
+    is PD; after an unconfirmed CR ``settings.cr_then_pr`` decides (``cr_real`` → PD, ``relabel_pr`` → the
+    earlier CRs become PR), flagged — the same rules :func:`evaluate` applies to the visit categories, which
+    then passes ``cr_rules_applied=True`` so they are not applied twice.
     """
     s = settings or RecistSettings()
     for k in range(1, len(points)):
@@ -840,13 +898,29 @@ def best_overall_response(
     flags: list[str] = []
     first_cr = next((k for k, p in enumerate(window) if p.response is Response.CR), None)
     pr_after_cr = None
-    if first_cr is not None:
+    if first_cr is not None and not cr_rules_applied:
         pr_after_cr = next(
             (k for k in range(first_cr + 1, len(window)) if window[k].response is Response.PR), None
         )
     if pr_after_cr is not None:
         cr_p, pr_p = window[first_cr], window[pr_after_cr]  # type: ignore[index]
-        if s.cr_then_pr is CrThenPr.CR_REAL:
+        before = window[:pr_after_cr]
+        confirmed_cr = next(
+            (
+                (before[i], before[j])
+                for i in range(len(before))
+                if before[i].response is Response.CR
+                and (j := _confirmed_at(before, i, (Response.CR,), (Response.CR,), s)) is not None
+            ),
+            None,
+        )
+        if confirmed_cr is not None:
+            window = before + [BorPoint(pr_p.assessment_date, pr_p.day, Response.PD)]
+            flags.append(
+                f"{FLAG_CR_THEN_PR}: PR on {pr_p.assessment_date} after the CR of {confirmed_cr[0].assessment_date} "
+                f"confirmed on {confirmed_cr[1].assessment_date} counted as PD (reappearance after a confirmed CR)"
+            )
+        elif s.cr_then_pr is CrThenPr.CR_REAL:
             window = window[:pr_after_cr] + [BorPoint(pr_p.assessment_date, pr_p.day, Response.PD)]
             flags.append(
                 f"{FLAG_CR_THEN_PR}: PR on {pr_p.assessment_date} after CR on {cr_p.assessment_date} counted as PD "
@@ -1054,29 +1128,104 @@ def _check_inputs(
     return targets, non_targets
 
 
-class _ReappearanceTracker:
-    """Remembers dates of CR for one lesion set and builds the reappearance flag (§1.7, §11.13)."""
+@dataclass
+class _Step:
+    """A mutable time point for :func:`_apply_cr_rules` (the final categories are written back from it).
 
-    def __init__(self, s: RecistSettings) -> None:
-        self.cr_dates: list[date] = []
-        self.s = s
+    ``back_targets`` / ``back_non_targets`` describe what is present again at this visit: a non-nodal target
+    > 0 mm, a nodal target ≥ ``node_normal_mm`` SA, a non-target lesion present or progressing.
+    """
 
-    def confirmed_cr(self) -> date | None:
-        for i, d1 in enumerate(self.cr_dates):
-            for d2 in self.cr_dates[i + 1 :]:
-                if (d2 - d1).days >= self.s.confirmation_min_days:
-                    return d2
-        return None
+    when: date
+    day: int
+    overall: Response
+    reason: str
+    flags: list[str]
+    target: Response | None = None
+    non_target: Response | None = None
+    back_targets: list[str] = field(default_factory=list)
+    back_non_targets: list[str] = field(default_factory=list)
 
-    def flag(self, what: str) -> str:
-        last = self.cr_dates[-1]
-        conf = self.confirmed_cr()
-        tail = (
-            f"; CR was confirmed on {conf}, so RECIST calls this PD"
-            if conf
-            else "; real CR → PD, doubtful CR → re-label the CR as PR"
+
+def _first_confirmed_cr(steps: Sequence[_Step], s: RecistSettings) -> tuple[_Step, _Step] | None:
+    """The first CR confirmed by a later CR (≥ ``confirmation_min_days``, only CR/NE in between) among ``steps``."""
+    pts = [BorPoint(st.when, st.day, st.overall) for st in steps]
+    for i, p in enumerate(pts):
+        if p.response is Response.CR:
+            j = _confirmed_at(pts, i, (Response.CR,), (Response.CR,), s)
+            if j is not None:
+                return steps[i], steps[j]
+    return None
+
+
+def _apply_cr_rules(steps: Sequence[_Step], s: RecistSettings, *, non_target_only: bool) -> list[str]:
+    """Reappearance after an overall CR (§1.7, §1.9 row "CR | PR", §10.6, §11.13), applied in date order.
+
+    * After a **confirmed** CR (a CR confirmed by a later CR, as for the confirmed BOR), anything present again
+      (non-nodal target > 0 mm, node ≥ ``node_normal_mm`` SA, any non-target lesion) is **PD at that visit**
+      (RECIST 1.1 Table 3 footnote; EORTC FAQ) — no reviewer decision.
+    * After an **unconfirmed** CR, ``settings.cr_then_pr`` decides, for the visit categories and both BORs alike:
+      ``cr_real`` — the CR was real, the reappearance is PD at that visit; ``relabel_pr`` (default) — the CR was
+      not complete: the earlier CR visits are relabelled PR (Non-CR/Non-PD for non-target disease only) with a
+      reason naming the relabelling, and this visit keeps its computed category. Both are flagged for review.
+
+    Mutates ``steps``; returns patient-level flags.
+    """
+    out: list[str] = []
+    setting = f"recist.cr_then_pr = '{s.cr_then_pr.value}'"
+    for k, st in enumerate(steps):
+        back = st.back_targets + st.back_non_targets
+        if not back or st.overall not in (Response.PR, Response.SD, Response.NON_CR_NON_PD, Response.NE):
+            continue
+        earlier_cr = [p for p in steps[:k] if p.overall is Response.CR]
+        if not earlier_cr:
+            continue
+        what = ", ".join(back) + " present again"
+        st.flags = [f for f in st.flags if not f.startswith(FLAG_REAPPEARANCE)]
+        confirmed = _first_confirmed_cr(steps[:k], s)
+        if confirmed is not None or s.cr_then_pr is CrThenPr.CR_REAL:
+            if confirmed is not None:
+                why = (
+                    f"{what} after the CR of {confirmed[0].when} confirmed on {confirmed[1].when} "
+                    "(RECIST 1.1: any reappearance after a confirmed CR is PD)"
+                )
+            else:
+                why = (
+                    f"{what} after the unconfirmed CR of {earlier_cr[-1].when}, taken as real ({setting}): "
+                    "reappearance after CR is PD"
+                )
+                st.flags.append(
+                    f"{FLAG_REAPPEARANCE}: {what} on {st.when} after CR on {earlier_cr[-1].when} counted as PD "
+                    f"({setting}; if the CR was doubtful use 'relabel_pr')"
+                )
+                out.append(f"{FLAG_CR_THEN_PR}: visit {st.when} counted as PD after CR on {earlier_cr[-1].when}")
+            was = st.overall.value
+            st.overall = Response.PD
+            if st.back_targets and st.target is not None:
+                st.target = Response.PD
+            if st.back_non_targets and st.non_target is not None:
+                st.non_target = Response.PD
+            st.reason = f"PD: {why}; computed {was}: {st.reason.split(': ', 1)[-1]}"
+            continue
+        relabel_to = Response.NON_CR_NON_PD if non_target_only else Response.PR
+        for p in earlier_cr:
+            p.overall = relabel_to
+            if p.target is Response.CR and st.back_targets:
+                p.target = Response.PR
+            if p.non_target is Response.CR and st.back_non_targets:
+                p.non_target = Response.NON_CR_NON_PD
+            p.reason = (
+                f"{relabel_to.value}: CR relabelled {relabel_to.value} — {what} on {st.when} shows the CR was "
+                f"not complete ({setting}); computed CR: {p.reason.split(': ', 1)[-1]}"
+            )
+            p.flags.append(f"{FLAG_CR_THEN_PR}: CR relabelled {relabel_to.value} because {what} on {st.when}")
+        dates = ", ".join(str(p.when) for p in earlier_cr)
+        st.flags.append(
+            f"{FLAG_REAPPEARANCE}: {what} after the unconfirmed CR of {dates}, relabelled "
+            f"{relabel_to.value} ({setting}; if the CR was real use 'cr_real')"
         )
-        return f"{FLAG_REAPPEARANCE}: {what} after CR on {last}{tail}"
+        out.append(f"{FLAG_CR_THEN_PR}: CR on {dates} relabelled {relabel_to.value} ({what} on {st.when})")
+    return out
 
 
 def _num_out(x: Fraction) -> int | float:
@@ -1157,9 +1306,9 @@ def evaluate(
     ]
 
     nadir = baseline_sum
-    target_tracker = _ReappearanceTracker(s)
-    non_target_tracker = _ReappearanceTracker(s)
     equivocal_dates: list[date] = []
+    zeroed: set[str] = set()
+    steps: list[_Step] = []
     for k, a in enumerate(assessments[1:], start=1):
         where = f"assessments[{k}]"
         day = (a.assessment_date - implant_date).days
@@ -1167,29 +1316,18 @@ def evaluate(
         nadir_used = nadir
         values: dict[str, Fraction | None] = {}
         if targets:
-            values, missing, vflags = _target_values(targets, a, s, where)
+            notes: list[str] = []
+            values, missing, vflags = _target_values(targets, a, s, where, zeroed, notes)
             flags.extend(vflags)
             t_resp, t_detail, total, assessed = _target_response(
                 targets, values, missing, baseline_sum, nadir, s
             )
+            if notes:
+                t_detail += "; " + "; ".join(notes)
         else:
             t_resp, t_detail, total, assessed = Response.NA, "no target lesions", None, None
         nt_resp, nt_detail = _non_target_response(non_targets, a, marker_required)
         overall, reason = _combine(t_resp, t_detail, nt_resp, nt_detail, a.new_lesions)
-
-        if target_tracker.cr_dates and t_resp in (Response.PR, Response.SD) and overall is not Response.PD:
-            back = [
-                f"{t.lesion_id} {_fmt_mm(values[t.lesion_id] or Fraction(0))} mm"
-                for t in targets
-                if not _lesion_absent(t, values[t.lesion_id] or Fraction(0), s)
-            ]
-            flags.append(target_tracker.flag(f"target {', '.join(back)} present again"))
-        if non_target_tracker.cr_dates and nt_resp is Response.NON_CR_NON_PD and overall is not Response.PD:
-            flags.append(non_target_tracker.flag(nt_detail))
-        if t_resp is Response.CR:
-            target_tracker.cr_dates.append(a.assessment_date)
-        if nt_resp is Response.CR:
-            non_target_tracker.cr_dates.append(a.assessment_date)
 
         if a.new_lesions is NewLesions.EQUIVOCAL:
             flags.append(
@@ -1207,6 +1345,17 @@ def evaluate(
 
         change_bl = _pct_change(total, baseline_sum) if total is not None else None
         change_n = _pct_change(total, nadir_used) if total is not None else None
+        back_t = [
+            f"target {t.lesion_id} {_fmt_mm(v)} mm{' SA' if t.nodal else ''}"
+            for t in targets
+            if (v := values.get(t.lesion_id)) is not None and not _lesion_absent(t, v, s)
+        ]
+        back_nt = [
+            f"non-target {n.lesion_id}"
+            for n in non_targets
+            if a.non_target.get(n.lesion_id) in (NonTargetStatus.PRESENT, NonTargetStatus.PROGRESSION)
+        ]
+        steps.append(_Step(a.assessment_date, day, overall, reason, flags, t_resp, nt_resp, back_t, back_nt))
         timepoints.append(
             TimePoint(
                 a.assessment_date,
@@ -1230,15 +1379,38 @@ def evaluate(
         if targets and t_resp is not Response.NE and total is not None:
             nadir = min(nadir, total)
 
+    non_target_only = not targets
+    result_flags.extend(_apply_cr_rules(steps, s, non_target_only=non_target_only))
+    timepoints[1:] = [
+        replace(
+            tp,
+            overall=st.overall,
+            target=st.target if targets else tp.target,
+            target_reason=tp.target_reason if st.target is tp.target else st.reason,
+            non_target=st.non_target,
+            reason=st.reason,
+            flags=tuple(st.flags),
+        )
+        for tp, st in zip(timepoints[1:], steps, strict=True)
+    ]
     points = [
         BorPoint(tp.assessment_date, tp.day, tp.overall) for tp in timepoints[1:] if tp.overall is not None
     ]
-    non_target_only = not targets
     bor_u = best_overall_response(
-        points, s, confirmed=False, new_therapy_date=new_therapy_date, non_target_only=non_target_only
+        points,
+        s,
+        confirmed=False,
+        new_therapy_date=new_therapy_date,
+        non_target_only=non_target_only,
+        cr_rules_applied=True,
     )
     bor_c = best_overall_response(
-        points, s, confirmed=True, new_therapy_date=new_therapy_date, non_target_only=non_target_only
+        points,
+        s,
+        confirmed=True,
+        new_therapy_date=new_therapy_date,
+        non_target_only=non_target_only,
+        cr_rules_applied=True,
     )
     per_lesion: tuple[LesionResult, ...] = ()
     if s.mode is Mode.PER_LESION:
@@ -1284,14 +1456,19 @@ def _per_lesion(
         )
     ]
     nadir = base
-    tracker = _ReappearanceTracker(s)
+    zeroed: set[str] = set()
+    steps: list[_Step] = []
     for k, a in enumerate(assessments[1:], start=1):
-        values, missing, flags = _target_values([lesion], a, s, f"assessments[{k}]")
+        notes: list[str] = []
+        values, missing, flags = _target_values([lesion], a, s, f"assessments[{k}]", zeroed, notes)
         resp, detail, total, _ = _target_response([lesion], values, missing, base, nadir, s, noun="size")
-        if tracker.cr_dates and resp in (Response.PR, Response.SD):
-            flags.append(tracker.flag(f"{lid} {_fmt_mm(total or Fraction(0))} mm present again"))
-        if resp is Response.CR:
-            tracker.cr_dates.append(a.assessment_date)
+        if notes:
+            detail += "; " + "; ".join(notes)
+        value = values[lid]
+        back = [] if value is None or _lesion_absent(lesion, value, s) else [f"{lid} {_fmt_mm(value)} mm"]
+        steps.append(
+            _Step(a.assessment_date, (a.assessment_date - implant_date).days, resp, "", flags, back_targets=back)
+        )
         if therapy is not None and a.assessment_date > therapy:
             flags.append(f"{FLAG_AFTER_NEW_THERAPY}: new anticancer therapy started {therapy}")
         tps.append(
@@ -1310,12 +1487,19 @@ def _per_lesion(
         )
         if resp is not Response.NE and total is not None:
             nadir = min(nadir, total)
+    for st, tp in zip(steps, tps[1:], strict=True):
+        st.reason, st.flags = tp.reason, list(tp.flags)
+    _apply_cr_rules(steps, s, non_target_only=False)
+    tps[1:] = [
+        replace(tp, response=st.overall, reason=st.reason, flags=tuple(st.flags))
+        for tp, st in zip(tps[1:], steps, strict=True)
+    ]
     points = [BorPoint(tp.assessment_date, tp.day, tp.response) for tp in tps[1:] if tp.response is not None]
     return LesionResult(
         lid,
         tuple(tps),
-        best_overall_response(points, s, confirmed=False, new_therapy_date=therapy),
-        best_overall_response(points, s, confirmed=True, new_therapy_date=therapy),
+        best_overall_response(points, s, confirmed=False, new_therapy_date=therapy, cr_rules_applied=True),
+        best_overall_response(points, s, confirmed=True, new_therapy_date=therapy, cr_rules_applied=True),
     )
 
 
@@ -1510,6 +1694,7 @@ def to_contract_output(result: RecistResult) -> dict[str, Any]:
     bor, bor_reasons = _bor_out(result.bor_unconfirmed, result.bor_confirmed)
     out: dict[str, Any] = {
         "rule_set": result.rule_set,
+        "rules_version": RULES_VERSION,
         "timepoints": tps,
         "best_overall_response": bor,
         "best_overall_response_reasons": bor_reasons,
@@ -1569,6 +1754,7 @@ def evaluate_contract(payload: dict[str, Any]) -> dict[str, Any]:
     Output::
 
         {"rule_set": "RECIST1.1" (per_lesion mode: "RECIST1.1-MODIFIED-PER-LESION"),
+         "rules_version": "2" (RULES_VERSION: bumped when outputs change for the same input),
          "timepoints": [{"date", "day", "sum_mm", "change_from_baseline_pct", "nadir_mm",
                          "change_from_nadir_pct", "target", "non_target", "new_lesions", "overall",
                          "reason", "flags"}, ...],           # one per assessment, baseline first

@@ -12,6 +12,7 @@ from django.http import Http404
 from assessment import choices as c
 from assessment import services
 from assessment.models import FollowUpResult, FollowUpStatus, LabResult, Visit
+from assessment.toxicity import patient_worst_text
 from registry.models import Lesion, Patient
 from registry.selectors import patients_for
 
@@ -89,6 +90,8 @@ def followup_context(patient: Patient) -> dict:
         "lesion_results__lesion", "new_lesions").order_by("visit_date"))
     roles, proposed = services.lesion_roles(patient) if procedure else ({}, False)
     status = FollowUpStatus.objects.filter(patient=patient).first()
+    result = FollowUpResult.objects.filter(patient=patient).first()
+    followed_up = procedure is not None and any(v.visit_date > procedure.date for v in visits)
     return {
         "status": status,
         "status_day": (status.status_date - procedure.date).days if status and status.status_date and procedure
@@ -96,7 +99,12 @@ def followup_context(patient: Patient) -> dict:
         "procedure": procedure,
         "schedule": services.patient_schedule(patient) if procedure else (),
         "visits": visits,
-        "result": FollowUpResult.objects.filter(patient=patient).first(),
+        "result": result,
+        # worst grade per scale: "not scored" without a follow-up visit, never grade 0 (assessment.toxicity)
+        "worst_rtog": patient_worst_text(result.max_rtog_grade if result else None, followed_up=followed_up,
+                                         none_recorded_is_grade_0=False),
+        "worst_ctcae": patient_worst_text(result.max_ctcae_grade if result else None, followed_up=followed_up,
+                                          none_recorded_is_grade_0=True),
         "labs": lab_table(patient),
         "toxicities": list(patient.toxicities.all()),
         "therapies": list(patient.new_therapies.all()),

@@ -13,14 +13,17 @@ dates, day 0 = implant day). Every graded result is stamped with its rule set: `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from fractions import Fraction
 
 __all__ = [
     "CTCAE_RULE_SET",
     "CTCAE_TERMS",
+    "NOT_SCORED",
     "RTOG_RULE_SET",
     "SEED_MIGRATION_TERM",
     "CtcaeTerm",
@@ -28,10 +31,13 @@ __all__ = [
     "ToxicityGrade",
     "ToxicityInputError",
     "ToxicitySettings",
+    "WorstGradeSummary",
     "ctcae_grade",
     "days_since_implant",
+    "patient_worst_text",
     "rtog_grade",
     "rtog_scale_for_day",
+    "summarise_worst_grades",
     "worst_grade",
 ]
 
@@ -342,3 +348,79 @@ def worst_grade(grades: Iterable[ToxicityGrade]) -> ToxicityGrade | None:
         if g.grade > best.grade:
             best = g
     return best
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cohort and patient summaries of the worst grade
+# ---------------------------------------------------------------------------------------------------------
+
+NOT_SCORED = "not scored"
+
+
+def patient_worst_text(grade: int | None, *, followed_up: bool, none_recorded_is_grade_0: bool) -> str:
+    """What a patient page shows for a worst grade.
+
+    ``grade`` None means no grade recorded. A patient without any post-implant follow-up visit was never asked,
+    so that is "not scored", never grade 0. ``none_recorded_is_grade_0`` is for event scales (CTCAE complications
+    are recorded only when they happen): a followed-up patient with none recorded is grade 0; on graded scales
+    (RTOG/EORTC skin, scored at each visit) a missing grade stays "not scored".
+    """
+    if grade is not None:
+        return f"grade {_check_grade(grade, 0, 5)}"
+    if followed_up and none_recorded_is_grade_0:
+        return "grade 0 (none recorded)"
+    return NOT_SCORED
+
+
+@dataclass(frozen=True)
+class WorstGradeSummary:
+    """Patients by worst grade on one scale. Percentages use the *scored* patients as denominator.
+
+    ``counts[i]`` = scored patients whose worst grade is ``grades[i]``; ``n_not_scored`` = patients without any
+    toxicity assessment on this scale (no follow-up visit, or no grade recorded) — never counted as grade 0.
+    """
+
+    scale: str
+    grades: tuple[int, ...]
+    counts: tuple[int, ...]
+    n_scored: int
+    n_not_scored: int
+
+    @property
+    def percents(self) -> tuple[float | None, ...]:
+        """Percent of the scored patients, rounded half up to 1 decimal (None when nobody was scored)."""
+        if not self.n_scored:
+            return tuple(None for _ in self.counts)
+        return tuple(math.floor(Fraction(1000 * n, self.n_scored) + Fraction(1, 2)) / 10 for n in self.counts)
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """``"n (p %)"`` per grade, ``"n"`` alone when nobody was scored."""
+        return tuple(
+            f"{n} ({p:.1f} %)" if p is not None else str(n) for n, p in zip(self.counts, self.percents, strict=True)
+        )
+
+    @property
+    def denominator_text(self) -> str:
+        return (
+            f"% of the {self.n_scored} scored patients; {self.n_not_scored} not scored (no follow-up visit or no "
+            "grade recorded) are not in the denominator"
+        )
+
+
+def summarise_worst_grades(scale: str, worst: Iterable[int | None], grades: Iterable[int]) -> WorstGradeSummary:
+    """Count patients by worst grade; ``None`` in ``worst`` = not scored (kept apart from grade 0).
+
+    A grade outside ``grades`` raises :class:`ToxicityInputError` naming it (never silently dropped).
+    """
+    columns = tuple(grades)
+    counts = dict.fromkeys(columns, 0)
+    not_scored = 0
+    for k, g in enumerate(worst):
+        if g is None:
+            not_scored += 1
+            continue
+        if isinstance(g, bool) or not isinstance(g, int) or g not in counts:
+            raise ToxicityInputError(f"worst[{k}]", g, f"one of the grades {', '.join(map(str, columns))} or None")
+        counts[g] += 1
+    return WorstGradeSummary(scale, columns, tuple(counts.values()), sum(counts.values()), not_scored)

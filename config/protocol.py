@@ -47,7 +47,9 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         "pd_abs_mm": 5,  # ... and ≥ 5 mm above it
         "too_small_mm": 5,  # "too small to measure" without a number
         "require_tg_normalisation": False,  # [DESIGN DECISION] Tg is judged with ATA rules, not in RECIST CR
-        "cr_then_pr": "cr_real",  # BOR of CR followed by PR: "cr_real" (→ PD) or "relabel_pr"
+        # §1.7/§1.9/§11.13 disease present again after an *unconfirmed* CR, for visit categories and both BORs:
+        # "relabel_pr" (the earlier CR visits become PR) or "cr_real" (that visit is PD); after a confirmed CR → PD
+        "cr_then_pr": "relabel_pr",
     },
     # Visit schedule per implant (assessment/schedule.py): windows around 2, 6 and 12 months.
     "schedule": {

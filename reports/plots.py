@@ -165,6 +165,8 @@ class PlotSettings:
     max_scatter_artists: the dose–response figure gives each point its own artist and SVG id up to this many
         points and draws one artist per category above it; the volume figure draws a group's individual
         volumes as dots up to this many per group [DESIGN DECISION: 500].
+    unit: what one bar / line / point counts, "patient" or "lesion" (the per-lesion "modified RECIST" mode):
+        used in the axis labels ("Lesions (n = …)", "lesion diameter") and in "(showing N of M lesions)".
     """
 
     figsize_in: tuple[float, float] = (6.4, 4.0)
@@ -179,8 +181,11 @@ class PlotSettings:
     max_bar_labels: int = 60
     max_series: int = 200
     max_scatter_artists: int = 500
+    unit: str = "patient"
 
     def __post_init__(self) -> None:
+        if self.unit not in ("patient", "lesion"):
+            raise PlotInputError(f"unit: got {self.unit!r}; allowed: 'patient' or 'lesion'")
         w, h = self.figsize_in
         if not (_finite(w) and _finite(h) and w > 0 and h > 0):
             raise PlotInputError(f"figsize_in: got {self.figsize_in!r}; allowed: two positive finite inches")
@@ -202,6 +207,15 @@ class PlotSettings:
 
 
 DEFAULT_SETTINGS = PlotSettings()
+
+
+def _units(settings: PlotSettings) -> str:
+    """ "Patients" or "Lesions" for axis labels."""
+    return f"{settings.unit.capitalize()}s"
+
+
+def _size_text(settings: PlotSettings) -> str:
+    return "lesion diameter" if settings.unit == "lesion" else "sum of diameters"
 
 
 def _pin_rc() -> None:
@@ -578,8 +592,8 @@ def waterfall_figure(
 
     ax.set_xlim(-0.7, len(ordered) - 0.3)
     ax.set_ylim(max(lo - pad, -110.0), hi + pad)
-    ax.set_ylabel("Best change in sum of diameters (%)")
-    ax.set_xlabel(f"Patients (n = {len(ordered)})")
+    ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
+    ax.set_xlabel(f"{_units(settings)} (n = {len(ordered)})")
     if len(ordered) <= settings.max_bar_labels:
         ax.set_xticks(x, [r.patient_label for r in ordered], rotation=90, fontsize=7)
     else:
@@ -599,13 +613,13 @@ def waterfall_figure(
     return fig
 
 
-def waterfall_csv(rows: Sequence[WaterfallRow]) -> str:
+def waterfall_csv(rows: Sequence[WaterfallRow], unit: str = "patient") -> str:
     """CSV of exactly the bars :func:`waterfall_figure` draws, left to right: header
     ``position,patient,best_change_pct,best_response`` (position 1 = leftmost bar)."""
     ordered = _waterfall_order(rows)
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["position", "patient", "best_change_pct", "best_response"])
+    writer.writerow(["position", unit, "best_change_pct", "best_response"])
     writer.writerows((i, r.patient_label, repr(r.best_change_pct), r.best_response) for i, r in enumerate(ordered, 1))
     return out.getvalue()
 
@@ -673,7 +687,7 @@ def _capped(ordered: list, settings: PlotSettings, title: str) -> tuple[list, st
     """The first ``settings.max_series`` items and the title, with "(showing N of M patients)" when capped."""
     shown = ordered[: settings.max_series]
     if len(shown) < len(ordered):
-        title = f"{title} (showing {len(shown)} of {len(ordered)} patients)"
+        title = f"{title} (showing {len(shown)} of {len(ordered)} {settings.unit}s)"
     return shown, title
 
 
@@ -843,7 +857,7 @@ def remission_bars_figure(
     ax.set_xlim(-0.6, len(timepoints) - 0.4)
     ax.set_ylim(0.0, 112.0)
     ax.set_yticks(range(0, 101, 20))
-    ax.set_ylabel("Patients (%)")
+    ax.set_ylabel(f"{_units(settings)} (%)")
     ax.set_xlabel("Time since implant")
     ax.set_title(title)
     ax.grid(True, axis="y", color="#cccccc", linewidth=0.6)
@@ -958,7 +972,7 @@ def spider_figure(
             ax.plot(*points[c], gid=f"spider_markers-{c.lower()}", zorder=3, **_marker_style(c))
     _guides(ax, "spider", settings, [c for s in shown for c in s.change_pct])
     ax.set_xlabel("Days since implant")
-    ax.set_ylabel("Change in sum of diameters from baseline (%)")
+    ax.set_ylabel(f"Change in {_size_text(settings)} from baseline (%)")
     ax.set_title(full_title)
     ax.grid(True, color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -967,7 +981,7 @@ def spider_figure(
     return fig
 
 
-def spider_csv(series: Sequence[SpiderSeries]) -> str:
+def spider_csv(series: Sequence[SpiderSeries], unit: str = "patient") -> str:
     """CSV of every patient's line (all patients, also those beyond ``max_series``), in the figure's order:
     header ``patient,day,change_pct,response``; each patient starts with its baseline row
     (baseline_day, 0.0, "baseline"), where the line starts without a marker."""
@@ -977,7 +991,7 @@ def spider_csv(series: Sequence[SpiderSeries]) -> str:
         rows.extend(
             (s.patient_label, _num_csv(d), _num_csv(c), r) for d, c, r in zip(s.days, s.change_pct, s.responses, strict=True)
         )
-    return _csv(["patient", "day", "change_pct", "response"], rows)
+    return _csv([unit, "day", "change_pct", "response"], rows)
 
 
 # ---------------------------------------------------------------------------------------------- swimmer
@@ -1101,7 +1115,7 @@ def swimmer_figure(
         ax.set_yticks(y, [r.patient_label for r in shown], fontsize=7)
     else:
         ax.set_yticks([])
-    ax.set_ylabel(f"Patients (n = {len(shown)})")
+    ax.set_ylabel(f"{_units(settings)} (n = {len(shown)})")
     ax.set_xlabel("Days since implant")
     ax.set_title(full_title)
     ax.grid(True, axis="x", color="#e0e0e0", linewidth=0.6)
@@ -1111,7 +1125,7 @@ def swimmer_figure(
     return fig
 
 
-def swimmer_csv(rows: Sequence[SwimmerRow]) -> str:
+def swimmer_csv(rows: Sequence[SwimmerRow], unit: str = "patient") -> str:
     """CSV of every patient (also those beyond ``max_series``) in the figure's order: header
     ``patient,last_follow_up_day,ongoing,event_day,event``; one row per event (by day), or one row with empty
     ``event_day`` and ``event`` for a patient without events. ``ongoing`` is "yes" or "no"."""
@@ -1121,7 +1135,7 @@ def swimmer_csv(rows: Sequence[SwimmerRow]) -> str:
         if not r.events:
             out.append((*head, "", ""))
         out.extend((*head, _num_csv(day), kind) for day, kind in r.events)
-    return _csv(["patient", "last_follow_up_day", "ongoing", "event_day", "event"], out)
+    return _csv([unit, "last_follow_up_day", "ongoing", "event_day", "event"], out)
 
 
 # ------------------------------------------------------------------------------------------ Kaplan–Meier
@@ -1596,7 +1610,7 @@ def dose_response_figure(
                     color=_EDGE)
     ax.set_xlim(left=0.0)
     ax.set_xlabel("Post-implant D90 (Gy)")
-    ax.set_ylabel("Best change in sum of diameters (%)")
+    ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
     ax.set_title(title)
     ax.grid(True, color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
@@ -1605,11 +1619,11 @@ def dose_response_figure(
     return fig
 
 
-def dose_response_csv(points: Sequence[DoseResponsePoint]) -> str:
+def dose_response_csv(points: Sequence[DoseResponsePoint], unit: str = "patient") -> str:
     """CSV of the points of :func:`dose_response_figure`, in order of ``patient_label``: header
     ``patient,d90_gy,best_change_pct,best_response``."""
     return _csv(
-        ["patient", "d90_gy", "best_change_pct", "best_response"],
+        [unit, "d90_gy", "best_change_pct", "best_response"],
         ((p.patient_label, _num_csv(p.d90_gy), _num_csv(p.best_change_pct), p.best_response) for p in _dose_order(points)),
     )
 

@@ -191,6 +191,47 @@ def test_per_lesion_mode_counts_lesions(six):
     assert m12.n == 6 and m12.counts.cr == 1
 
 
+def test_per_lesion_mode_every_table_counts_lesions_and_says_so(six):
+    """Property over Tables 1–3 and the text/CSV/JSON reports: in per-lesion mode every table's unit is the
+    lesion, every table carries "modified RECIST (per lesion)" and every N counts lesions (7 followed lesions)."""
+    label = "modified RECIST (per lesion)"
+    c = load_cohort(None, CohortFilter(mode="per_lesion"))
+    t1, t2, t3 = cohort.table1(c), cohort.table2(c), cohort.table3(c)
+    for t in (t1, t2, t3):
+        assert t.unit == "lesion"
+        assert any(label in n.lower() or label in n for n in t.notes), t.notes
+    lesions = {f"{p.study_id} L1" for p in six.values()} | {f"{six[6].study_id} L2"}
+    # Table 1: each time-point N plus the lesions not assessed / after new therapy = the 7 lesions
+    for row in t1.rows:
+        assert row.n + len(row.not_assessed) + len(row.after_new_therapy) == len(lesions)
+    # best overall response per lesion: P6 L1 and L2 are counted apart (patient-level P6 is one SD)
+    for b in t1.bor:
+        assert b.n + len(b.not_computed) == len(lesions)
+    unconfirmed = next(b for b in t1.bor if b.kind == "unconfirmed")
+    # lesions: P1 CR, P2 SD, P3 PR, P4 PR, P5 PD, P6 L1 PR, P6 L2 PD
+    assert (unconfirmed.counts.cr, unconfirmed.counts.pr, unconfirmed.counts.sd, unconfirmed.counts.pd) == (1, 3, 1, 2)
+    # Table 2: lesion volumes (7 at baseline), no patient-level Tg rows
+    assert _row_vol(t2, "baseline").n == 7 and t2.tg == ()
+    assert any("Tg is a patient-level measure and is not summarised per lesion" in n for n in t2.notes)
+    # Table 3: 6 lesions with a 12-month result (P4 has no 12-month visit), P6 L2 ineffective
+    assert t3.n_included == 6 and t3.excluded_not_assessed == (f"{six[4].study_id} L1",)
+    for row in t3.rows:
+        assert row.n + row.n_unknown == 6
+    text = cohort.report_text(c)
+    for title in ("Table 1.", "Table 2.", "Table 3."):
+        line = next(x for x in text.splitlines() if x.startswith(title))
+        assert label in line and "lesion" in line and "patient level" not in line, line
+    assert "Best overall response per lesion" in text
+    rep = cohort.report(c)
+    assert rep["mode_label"] == label
+    assert [rep[k]["unit"] for k in ("table1", "table2", "table3")] == ["lesion"] * 3
+    assert ["report", "", "mode_label", label] in [r.split(",", 3) for r in cohort.report_csv(c).splitlines()]
+
+
+def _row_vol(t2, tp):
+    return next(r for r in t2.volume if r.timepoint == tp)
+
+
 def test_ne_stays_in_n_and_non_cr_non_pd_counts_as_sd(build):
     ne = build(implant=dt.date(2018, 1, 10), sizes={
         "baseline": {"L1": 20}, "m2": {"L1": {"qualifier": "not_assessed"}}, "m6": {"L1": 13},

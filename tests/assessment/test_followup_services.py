@@ -266,3 +266,34 @@ def test_bone_lesion_gets_an_mda_response(course, users):
     r = LesionVisitResult.objects.get(visit=m2, lesion=bone)
     assert r.mda_response == "PR", r.mda_reason
     assert "unconfirmed" in r.mda_reason
+
+
+def _cr_then_node_back(two_nodes, users, m6_l1):
+    p, nurse = two_nodes, users["nurse"]
+    absent = {"non_target_status": "absent", "qualifier": "disappeared"}
+    _visit(p, nurse, dt.date(2018, 1, 20), "baseline", {"L1": ("28", "20", "24"), "L2": ("15", "12", "12")})
+    m2 = _visit(p, nurse, dt.date(2018, 4, 5), "m2", {"L1": ("12", "8"), "L2": absent})
+    m6 = _visit(p, nurse, dt.date(2018, 8, 5), "m6", {"L1": m6_l1, "L2": absent})
+    return p, m2, m6
+
+
+def test_stored_visit_category_and_bor_agree_after_an_unconfirmed_cr(two_nodes, users):
+    # default recist.cr_then_pr = "relabel_pr": the 2-month CR is stored as PR with the relabelling reason
+    p, m2, m6 = _cr_then_node_back(two_nodes, users, ("16", "11"))
+    r2, r6 = _result(m2), _result(m6)
+    assert (r2.overall, r2.target) == ("PR", "PR")
+    assert r2.reason.startswith("PR: CR relabelled PR — target L1 11 mm SA present again on 2018-08-05")
+    assert r6.overall == "PR"
+    fu = FollowUpResult.objects.get(patient=p)
+    assert (fu.bor_unconfirmed, fu.bor_confirmed) == ("PR", "PR")
+    assert any(f.startswith("CR followed by PR — reviewer decision") for f in fu.flags)
+
+
+def test_stored_visit_is_pd_when_the_cr_is_taken_as_real(two_nodes, users, settings):
+    settings.SEEDTRACK_PROTOCOL = {**settings.SEEDTRACK_PROTOCOL,
+                                   "recist": {**settings.SEEDTRACK_PROTOCOL["recist"], "cr_then_pr": "cr_real"}}
+    p, m2, m6 = _cr_then_node_back(two_nodes, users, ("16", "11"))
+    assert _result(m2).overall == "CR"
+    assert _result(m6).overall == "PD" and "taken as real (recist.cr_then_pr = 'cr_real')" in _result(m6).reason
+    fu = FollowUpResult.objects.get(patient=p)
+    assert (fu.bor_unconfirmed, fu.bor_confirmed) == ("CR", "SD")

@@ -206,15 +206,18 @@ def test_edge_1_nodal_cr_with_non_zero_sum() -> None:
 
 
 def test_edge_2_node_at_8_then_11_loses_cr() -> None:
-    r = single_node((61, 8), (183, 11))
+    r = single_node((61, 8), (183, 11), settings=RecistSettings(cr_then_pr=CrThenPr.CR_REAL))
     assert r.timepoints[1].sum_mm == 8 and r.timepoints[1].target is Response.CR
-    assert r.timepoints[2].target is Response.PR  # 11 mm ≥ 10 mm: no longer CR; −45 % vs baseline
+    # 11 mm ≥ 10 mm: no longer CR (−45 % vs baseline, computed PR); after the CR taken as real → PD
+    assert r.timepoints[2].overall is Response.PD
+    assert "computed PR: sum 11 mm is −45.0% from baseline 20 mm" in r.timepoints[2].reason
     assert any(f.startswith(FLAG_REAPPEARANCE) for f in r.timepoints[2].flags)
 
 
 def test_edge_2_node_exactly_10_mm_is_not_normal() -> None:
     r = single_node((61, Fraction(999, 100)), (120, 10), baseline_mm=20)
-    assert r.timepoints[1].target is Response.CR
+    assert r.timepoints[1].overall is Response.PR  # the CR is relabelled PR (default relabel_pr)
+    assert r.timepoints[1].reason.startswith("PR: CR relabelled PR — target L1 10 mm SA present again")
     assert r.timepoints[2].target is Response.PR
 
 
@@ -360,7 +363,8 @@ def test_node_disappeared_without_short_axis_is_flagged() -> None:
     r = single_node((61, Measurement.disappeared()), (120, Measurement.disappeared(7)))
     assert r.timepoints[1].sum_mm == 0 and r.timepoints[1].target is Response.CR
     assert any(f.startswith(FLAG_NODE_DISAPPEARED_WITHOUT_SA) for f in r.timepoints[1].flags)
-    assert r.timepoints[2].sum_mm == 7 and not r.timepoints[2].flags
+    # after disappearing (0 mm) a normal-size node keeps counting 0 mm: CR, not PD by +7 mm over a 0 nadir
+    assert r.timepoints[2].sum_mm == 0 and r.timepoints[2].overall is Response.CR and not r.timepoints[2].flags
     with pytest.raises(RecistError, match=r"a disappeared node must have SA < 10 mm, got 12 mm"):
         single_node((61, Measurement.disappeared(12)))
 
@@ -384,14 +388,176 @@ def test_equivocal_new_lesion_is_not_pd_but_flagged_and_later_confirmation_point
     )
 
 
-def test_reappearance_after_confirmed_cr_says_recist_calls_pd() -> None:
-    r = single_node((61, 8), (183, 8), (365, 11))
-    flag = next(f for f in r.timepoints[3].flags if f.startswith(FLAG_REAPPEARANCE))
-    assert "CR was confirmed on 2017-07-12, so RECIST calls this PD" in flag
-    assert r.timepoints[3].overall is Response.PR  # computed value; the reviewer decides
+# ---------------------------------------------------------------- reappearance after CR (§1.7, §1.9, §11.13)
+
+BOTH = pytest.mark.parametrize("mode", [CrThenPr.RELABEL_PR, CrThenPr.CR_REAL], ids=["relabel_pr", "cr_real"])
 
 
-def test_non_target_reappearance_after_cr_is_flagged() -> None:
+def test_default_cr_then_pr_is_relabel_pr() -> None:
+    assert RecistSettings().cr_then_pr is CrThenPr.RELABEL_PR
+
+
+@BOTH
+def test_node_back_to_10_mm_after_confirmed_cr_is_pd_whatever_the_setting(mode: CrThenPr) -> None:
+    r = single_node((61, 8), (183, 8), (365, 11), settings=RecistSettings(cr_then_pr=mode))
+    assert [tp.overall for tp in r.timepoints[1:]] == [Response.CR, Response.CR, Response.PD]
+    tp = r.timepoints[3]
+    assert tp.target is Response.PD
+    assert tp.reason == (
+        "PD: target L1 11 mm SA present again after the CR of 2017-03-12 confirmed on 2017-07-12 "
+        "(RECIST 1.1: any reappearance after a confirmed CR is PD); "
+        "computed PR: sum 11 mm is −45.0% from baseline 20 mm (≤ −30%)"
+    )
+    assert not any(f.startswith(FLAG_REAPPEARANCE) for f in tp.flags)  # no reviewer decision needed
+    assert (r.bor_unconfirmed.response, r.bor_confirmed.response) == (Response.CR, Response.CR)
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "again", [Measurement.mm(3), Measurement.too_small(3)], ids=["measured-3mm", "too-small-3mm"]
+)
+def test_non_nodal_target_visible_again_after_confirmed_cr_is_pd(mode: CrThenPr, again: Measurement) -> None:
+    # R6 with a confirmed CR: 12 mm lung target gone at 2 and 6 months, visible again at 12 months (< +5 mm)
+    assessments = [Assessment(BL, mm(L1=12))] + [
+        Assessment(day(d), {"L1": m}) for d, m in ((61, Measurement.disappeared()), (183, Measurement.disappeared()), (365, again))
+    ]
+    r = evaluate([lung("L1")], assessments, IMPLANT, RecistSettings(cr_then_pr=mode))
+    assert r.timepoints[3].overall is Response.PD
+    assert r.timepoints[3].reason.startswith(
+        "PD: target L1 3 mm present again after the CR of 2017-03-12 confirmed on 2017-07-12"
+    )
+
+
+@BOTH
+def test_non_target_present_again_after_confirmed_cr_is_pd(mode: CrThenPr) -> None:
+    lesions = [node("L1"), lung("N1", role=Role.NON_TARGET)]
+    absent = {"N1": NonTargetStatus.ABSENT}
+    r = evaluate(
+        lesions,
+        [
+            Assessment(BL, mm(L1=20), non_target={"N1": NonTargetStatus.PRESENT}),
+            Assessment(day(61), mm(L1=8), non_target=absent),
+            Assessment(day(183), mm(L1=8), non_target=absent),
+            Assessment(day(365), mm(L1=8), non_target={"N1": NonTargetStatus.PRESENT}),
+        ],
+        IMPLANT,
+        RecistSettings(cr_then_pr=mode),
+    )
+    tp = r.timepoints[3]
+    assert (tp.target, tp.non_target, tp.overall) == (Response.CR, Response.PD, Response.PD)
+    assert tp.reason.startswith("PD: non-target N1 present again after the CR of 2017-03-12 confirmed on 2017-07-12")
+
+
+def test_normal_size_node_after_confirmed_cr_is_not_a_reappearance() -> None:
+    r = single_node((61, 8), (183, 6), (365, 9))
+    assert [tp.overall for tp in r.timepoints[1:]] == [Response.CR] * 3
+    assert all(not tp.flags for tp in r.timepoints[1:])
+
+
+def test_disappeared_node_returning_below_10_mm_is_not_a_reappearance() -> None:
+    # two nodes: L2 recorded disappeared (0 mm), then back at 7 mm SA (normal), then at 12 mm (reappeared)
+    r = evaluate(
+        [node("L1"), node("L2")],
+        [
+            Assessment(BL, mm(L1=20, L2=16)),
+            Assessment(day(61), {"L1": Measurement.mm(9), "L2": Measurement.disappeared()}),
+            Assessment(day(183), mm(L1=9, L2=7)),
+            Assessment(day(365), mm(L1=9, L2=12)),
+        ],
+        IMPLANT,
+    )
+    m2, m6, m12 = r.timepoints[1:]
+    assert (m2.sum_mm, m2.overall) == (9, Response.CR)
+    assert (m6.sum_mm, m6.overall) == (9, Response.CR)  # not +7 mm over the nadir
+    assert "L2 back at 7 mm SA after disappearing counts 0 mm (a normal-size node < 10 mm is not a reappearance)" in m6.reason
+    assert not any(f.startswith(FLAG_REAPPEARANCE) for f in m6.flags)
+    # at 12 mm SA the node counts again: +12 mm over nadir 9 → PD by the sum (after a confirmed CR anyway)
+    assert (m12.sum_mm, m12.overall) == (21, Response.PD)
+    assert m12.reason == "PD: sum 21 mm ≥ 120% of nadir 9 mm and +12 mm"
+
+
+def test_r3_relabel_pr_relabels_the_unconfirmed_cr_visit() -> None:
+    # §1.12 R3 (default relabel_pr): the 2-month "CR" becomes PR; visit categories and both BORs agree
+    r = evaluate(
+        [node("L1"), node("L2")],
+        [
+            Assessment(BL, mm(L1=18, L2=16)),
+            Assessment(day(61), mm(L1=9, L2=7)),
+            Assessment(day(183), mm(L1=11, L2=7)),
+            Assessment(day(365), mm(L1=14, L2=9)),
+        ],
+        IMPLANT,
+    )
+    m2, m6, m12 = r.timepoints[1:]
+    assert [m2.overall, m6.overall, m12.overall] == [Response.PR, Response.PR, Response.PD]
+    assert m2.target is Response.PR
+    assert m2.reason.startswith(
+        "PR: CR relabelled PR — target L1 11 mm SA present again on 2017-07-12 shows the CR was not complete "
+        "(recist.cr_then_pr = 'relabel_pr'); computed CR: every nodal target < 10 mm SA"
+    )
+    assert any(f.startswith(FLAG_CR_THEN_PR) for f in m2.flags)
+    assert any(f.startswith(FLAG_REAPPEARANCE) and "relabelled PR" in f for f in m6.flags)
+    assert (r.bor_unconfirmed.response, r.bor_confirmed.response) == (Response.PR, Response.PR)
+    assert r.bor_confirmed.reason.startswith("PR: PR on 2017-03-12 (day 61) confirmed by PR on 2017-07-12")
+    assert any(f.startswith(FLAG_CR_THEN_PR) for f in r.flags)
+
+
+def test_r3_cr_real_makes_the_reappearance_visit_pd() -> None:
+    r = evaluate(
+        [node("L1"), node("L2")],
+        [
+            Assessment(BL, mm(L1=18, L2=16)),
+            Assessment(day(61), mm(L1=9, L2=7)),
+            Assessment(day(183), mm(L1=11, L2=7)),
+        ],
+        IMPLANT,
+        RecistSettings(cr_then_pr=CrThenPr.CR_REAL),
+    )
+    m2, m6 = r.timepoints[1:]
+    assert (m2.overall, m6.overall, m6.target) == (Response.CR, Response.PD, Response.PD)
+    assert m6.reason.startswith(
+        "PD: target L1 11 mm SA present again after the unconfirmed CR of 2017-03-12, taken as real "
+        "(recist.cr_then_pr = 'cr_real'): reappearance after CR is PD; computed PR"
+    )
+    # §1.9 "CR | PR", CR real: unconfirmed BOR CR; confirmed BOR SD (day 61 meets the SD minimum)
+    assert (r.bor_unconfirmed.response, r.bor_confirmed.response) == (Response.CR, Response.SD)
+
+
+@pytest.mark.parametrize(
+    ("mode", "categories", "reason_at", "reason"),
+    [
+        (CrThenPr.RELABEL_PR, [Response.PR, Response.PR, Response.PD], 1,
+         "PR: CR relabelled PR — target L1 4 mm present again on 2017-07-12 shows the CR was not complete "
+         "(recist.cr_then_pr = 'relabel_pr'); computed CR: L1 disappeared (0 mm); no non-target lesions; no new lesion"),
+        (CrThenPr.CR_REAL, [Response.CR, Response.PD, Response.PD], 2,
+         "PD: target L1 4 mm present again after the unconfirmed CR of 2017-03-12, taken as real "
+         "(recist.cr_then_pr = 'cr_real'): reappearance after CR is PD; computed PR: sum 4 mm is −66.7% from "
+         "baseline 12 mm (≤ −30%)"),
+    ],
+    ids=["relabel_pr", "cr_real"],
+)
+def test_r6_nadir_0_lesion_back_at_4_mm(mode: CrThenPr, categories: list[Response], reason_at: int, reason: str) -> None:
+    # §1.12 R6: lung target 12 mm → disappeared (CR, unconfirmed) → 4 mm (+4 mm: not PD by the sum) → 5 mm (PD)
+    r = evaluate(
+        [lung("L1")],
+        [Assessment(BL, mm(L1=12)), Assessment(day(61), {"L1": Measurement.disappeared()}),
+         Assessment(day(183), mm(L1=4)), Assessment(day(365), mm(L1=5))],
+        IMPLANT,
+        RecistSettings(cr_then_pr=mode),
+    )
+    assert [tp.overall for tp in r.timepoints[1:]] == categories
+    assert r.timepoints[reason_at].reason == reason
+    assert any(f.startswith(FLAG_REAPPEARANCE) for f in r.timepoints[2].flags)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (CrThenPr.RELABEL_PR, [Response.NON_CR_NON_PD, Response.NON_CR_NON_PD]),
+        (CrThenPr.CR_REAL, [Response.CR, Response.PD]),
+    ],
+)
+def test_non_target_only_reappearance_after_unconfirmed_cr(mode: CrThenPr, expected: list[Response]) -> None:
     lesions = [lung("N1", role=Role.NON_TARGET)]
     r = evaluate(
         lesions,
@@ -401,9 +567,93 @@ def test_non_target_reappearance_after_cr_is_flagged() -> None:
             Assessment(day(183), non_target={"N1": NonTargetStatus.PRESENT}),
         ],
         IMPLANT,
+        RecistSettings(cr_then_pr=mode),
     )
-    assert [tp.overall for tp in r.timepoints[1:]] == [Response.CR, Response.NON_CR_NON_PD]
+    assert [tp.overall for tp in r.timepoints[1:]] == expected
     assert any(f.startswith(FLAG_REAPPEARANCE) for f in r.timepoints[2].flags)
+    if mode is CrThenPr.RELABEL_PR:
+        assert r.timepoints[1].reason.startswith("NON_CR_NON_PD: CR relabelled NON_CR_NON_PD — non-target N1")
+        assert r.bor_unconfirmed.response is Response.NON_CR_NON_PD
+    else:
+        assert r.bor_unconfirmed.response is Response.CR
+
+
+def test_target_cr_with_non_target_not_evaluated_then_cr_is_not_a_reappearance() -> None:
+    # a PR that only comes from an unassessed non-target is missing data, not disease present again
+    lesions = [node("L1"), lung("N1", role=Role.NON_TARGET)]
+    r = evaluate(
+        lesions,
+        [
+            Assessment(BL, mm(L1=20), non_target={"N1": NonTargetStatus.PRESENT}),
+            Assessment(day(61), mm(L1=8), non_target={"N1": NonTargetStatus.ABSENT}),
+            Assessment(day(183), mm(L1=8)),
+        ],
+        IMPLANT,
+        RecistSettings(cr_then_pr=CrThenPr.CR_REAL),
+    )
+    assert [tp.overall for tp in r.timepoints[1:]] == [Response.CR, Response.PR]
+    assert "Table 1: CR + not evaluated → PR" in r.timepoints[2].reason
+
+
+@BOTH
+def test_per_lesion_mode_applies_the_same_rules(mode: CrThenPr) -> None:
+    s = RecistSettings(mode=Mode.PER_LESION, cr_then_pr=mode)
+    r = evaluate(
+        [node("L1"), node("L2"), node("L3")],
+        [
+            Assessment(BL, mm(L1=20, L2=20, L3=20)),
+            Assessment(day(61), mm(L1=8, L2=8, L3=14)),
+            Assessment(day(183), mm(L1=8, L2=11, L3=14)),
+            Assessment(day(365), mm(L1=11, L2=11, L3=14)),
+        ],
+        IMPLANT,
+        s,
+    )
+    l1, l2, _ = r.per_lesion
+    # L1: CR confirmed at 6 m, back to 11 mm at 12 m → PD whatever the setting
+    assert [t.response for t in l1.timepoints[1:]] == [Response.CR, Response.CR, Response.PD]
+    assert "after the CR of 2017-03-12 confirmed on 2017-07-12" in l1.timepoints[3].reason
+    # L2: unconfirmed CR then 11 mm → setting
+    if mode is CrThenPr.RELABEL_PR:
+        assert [t.response for t in l2.timepoints[1:]] == [Response.PR, Response.PR, Response.PR]
+        assert l2.timepoints[1].reason.startswith("PR: CR relabelled PR — L2 11 mm present again on 2017-07-12")
+        assert l2.bor_confirmed.response is Response.PR
+    else:
+        assert [t.response for t in l2.timepoints[1:3]] == [Response.CR, Response.PD]
+        assert l2.bor_confirmed.response is Response.SD
+
+
+@BOTH
+def test_bor_from_categories_after_confirmed_cr_counts_pr_as_pd(mode: CrThenPr) -> None:
+    s = RecistSettings(cr_then_pr=mode)
+    bor = best_overall_response(points((61, "CR"), (183, "CR"), (365, "PR")), s, confirmed=True)
+    assert bor.response is Response.CR
+    assert any("confirmed on 2017-07-12 counted as PD (reappearance after a confirmed CR)" in f for f in bor.flags)
+
+
+SIZES = (Measurement.disappeared(), Measurement.mm(6), Measurement.mm(9), Measurement.mm(11), Measurement.mm(14))
+SEQUENCES = [(a, b, c) for a in SIZES for b in SIZES for c in SIZES]
+
+
+@BOTH
+def test_property_visit_categories_and_bor_agree_after_cr(mode: CrThenPr) -> None:
+    """Over every 3-visit course of one 20 mm node: no PR/SD visit with the node back ≥ 10 mm follows a
+    visit still labelled CR, and the unconfirmed BOR is the best stored visit category in its window."""
+    rank = {Response.CR: 0, Response.PR: 1, Response.SD: 2, Response.PD: 3, Response.NE: 4}
+    for seq in SEQUENCES:
+        r = single_node(*zip((61, 183, 365), seq, strict=True), settings=RecistSettings(cr_then_pr=mode))
+        tps = r.timepoints[1:]
+        for k, tp in enumerate(tps):
+            back = tp.sum_mm is not None and tp.sum_mm >= 10
+            if back and any(p.overall is Response.CR for p in tps[:k]):
+                assert tp.overall is Response.PD, (seq, [p.reason for p in tps])
+        window = []
+        for tp in tps:
+            window.append(tp.overall)
+            if tp.overall is Response.PD:
+                break
+        best = min(window, key=rank.__getitem__)
+        assert r.bor_unconfirmed.response is best, (seq, [p.overall for p in tps], r.bor_unconfirmed.reason)
 
 
 def test_tg_normalisation_switch() -> None:
@@ -500,9 +750,14 @@ def test_cr_followed_by_pr_reviewer_options(
     assert any(f.startswith(FLAG_CR_THEN_PR) for f in c.flags)
 
 
-def test_cr_then_pr_before_sd_window_is_pd() -> None:
-    bor = best_overall_response(points((30, "CR"), (90, "PR")), confirmed=True)
-    assert bor.response is Response.PD
+@pytest.mark.parametrize(
+    ("mode", "expected"), [(CrThenPr.CR_REAL, Response.PD), (CrThenPr.RELABEL_PR, Response.PR)]
+)
+def test_cr_then_pr_before_sd_window(mode: CrThenPr, expected: Response) -> None:
+    # cr_real: CR (day 30, before the SD minimum) then PD → PD; relabel_pr: PR day 30 confirmed by PR day 90.
+    s = RecistSettings(cr_then_pr=mode)
+    bor = best_overall_response(points((30, "CR"), (90, "PR")), s, confirmed=True)
+    assert bor.response is expected
 
 
 @pytest.mark.parametrize(

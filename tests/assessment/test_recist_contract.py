@@ -108,3 +108,23 @@ def test_invalid_input_raises_one_line_contract_error(case: dict[str, Any]) -> N
 def test_payload_must_be_an_object() -> None:
     with pytest.raises(ContractError, match=r"^payload: expected an object, got list$"):
         evaluate_contract([])  # type: ignore[arg-type]
+
+
+def test_contract_carries_the_rules_version_and_the_reappearance_rule() -> None:
+    # Extension of the contract (keys added, none removed): rules_version; a confirmed CR followed by a node
+    # back to 11 mm SA is PD at that visit whatever cr_then_pr says.
+    payload = copy.deepcopy(EXAMPLE["payload"])
+    payload["assessments"][1]["target"]["L1"] = 8
+    payload["assessments"] += [
+        {"date": "2017-07-12", "target": {"L1": 9}, "non_target": {"N1": "absent"}, "new_lesions": False},
+        {"date": "2018-01-10", "target": {"L1": 11}, "non_target": {"N1": "absent"}, "new_lesions": False},
+    ]
+    for setting in ("relabel_pr", "cr_real"):
+        payload["settings"]["cr_then_pr"] = setting
+        out = evaluate_contract(copy.deepcopy(payload))
+        assert out["rules_version"] == "2" and out["rule_set"] == "RECIST1.1"
+        assert [tp["overall"] for tp in out["timepoints"][1:]] == ["CR", "CR", "PD"]
+        assert out["timepoints"][3]["reason"].startswith(
+            "PD: target L1 11 mm SA present again after the CR of 2017-03-12 confirmed on 2017-07-12"
+        )
+        assert out["best_overall_response"] == {"unconfirmed": "CR", "confirmed": "CR"}

@@ -16,8 +16,10 @@ from assessment.toxicity import (
     ToxicitySettings,
     ctcae_grade,
     days_since_implant,
+    patient_worst_text,
     rtog_grade,
     rtog_scale_for_day,
+    summarise_worst_grades,
     worst_grade,
 )
 
@@ -187,3 +189,56 @@ def test_worst_grade_over_follow_up() -> None:
     assert worst_grade([]) is None
     with pytest.raises(ToxicityInputError, match="one rule set"):
         worst_grade([rtog_grade(1, days=60), ctcae_grade("Hematoma", 1)])
+
+
+# --- worst-grade summaries: "not scored" is never grade 0 ------------------------------------------------------
+
+
+def test_summary_keeps_not_scored_apart_and_uses_the_scored_denominator() -> None:
+    # 8 patients: 2 never scored, scored worst grades 0, 0, 0, 1, 1, 2
+    s = summarise_worst_grades("RTOG", [0, None, 0, 1, None, 0, 1, 2], range(5))
+    assert s.counts == (3, 2, 1, 0, 0) and (s.n_scored, s.n_not_scored) == (6, 2)
+    assert s.percents == (50.0, 33.3, 16.7, 0.0, 0.0)
+    assert s.cells[0] == "3 (50.0 %)" and s.cells[2] == "1 (16.7 %)"
+    assert s.denominator_text == (
+        "% of the 6 scored patients; 2 not scored (no follow-up visit or no grade recorded) are not in the denominator"
+    )
+
+
+def test_summary_with_nobody_scored_has_no_percentages() -> None:
+    s = summarise_worst_grades("CTCAE", [None, None], range(5))
+    assert s.counts == (0, 0, 0, 0, 0) and s.n_not_scored == 2 and s.percents == (None,) * 5
+    assert s.cells == ("0",) * 5
+
+
+@pytest.mark.parametrize("bad", [7, "2", True, -1])
+def test_summary_refuses_a_grade_outside_the_columns(bad) -> None:
+    with pytest.raises(ToxicityInputError, match=r"^worst\[1\]: got .*; allowed: one of the grades 0, 1, 2, 3, 4 or None$"):
+        summarise_worst_grades("RTOG", [0, bad], range(5))
+
+
+def test_summary_property_counts_add_up_and_percent_sum_is_about_100() -> None:
+    import itertools
+
+    for worst in itertools.product([None, 0, 1, 3], repeat=4):
+        s = summarise_worst_grades("x", worst, range(5))
+        assert s.n_scored + s.n_not_scored == 4
+        assert s.n_scored == sum(s.counts) == sum(g is not None for g in worst)
+        assert s.counts[0] == sum(g == 0 for g in worst)  # None never lands in grade 0
+        if s.n_scored:
+            assert abs(sum(p for p in s.percents if p is not None) - 100) <= 0.3
+
+
+@pytest.mark.parametrize(
+    ("grade", "followed_up", "event_scale", "text"),
+    [
+        (None, False, True, "not scored"),  # no visit: never grade 0, even for CTCAE
+        (None, False, False, "not scored"),
+        (None, True, True, "grade 0 (none recorded)"),  # CTCAE: followed up, no complication recorded
+        (None, True, False, "not scored"),  # RTOG: no skin grade recorded
+        (0, True, False, "grade 0"),
+        (3, False, True, "grade 3"),
+    ],
+)
+def test_patient_worst_text(grade, followed_up, event_scale, text) -> None:
+    assert patient_worst_text(grade, followed_up=followed_up, none_recorded_is_grade_0=event_scale) == text
