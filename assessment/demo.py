@@ -555,6 +555,31 @@ def add_demo_in_follow_up(author, today: dt.date | None = None) -> int:
                 "iodine_uptake": "no", "baseline_long_mm": Decimal("27.0"), "baseline_short_mm": Decimal("18.5"),
                 "baseline_third_mm": Decimal("21.0"),
             })
+            # The work-up that made them candidates (clinical reference §2.2, §8): four ¹³¹I courses (800 mCi,
+            # > 22.2 GBq), the last ≥ 6 months before the implant, uptake on the first scan lost since (RAIR-2),
+            # and an eligible pre-procedure assessment a few days before, so no demo implant is a protocol deviation.
+            for n in range(4):
+                registry_services.iodine_course_save(
+                    user=author, patient=patient, uptakes={node.pk: "yes" if n == 0 else "no"},
+                    data={"date": implant - dt.timedelta(days=1400 - 300 * n), "activity_value": Decimal("200"),
+                          "activity_unit": "mCi"})
+            registry_services.rair_update(user=author, patient=patient, data={
+                "rair1_present": False, "rair2_present": True, "rair2_date": implant - dt.timedelta(days=480),
+                "rair2_evidence": "No uptake in the node on the last post-therapy scan", "fdg_avid": True})
+            labs = implant - dt.timedelta(days=5)
+            registry_services.eligibility_save(user=author, patient=patient, data={
+                "assessment_date": labs, "planned_implant_date": implant, "labs_date": labs,
+                "wbc_value": Decimal("6.1"), "wbc_unit": "×10⁹/L", "hemoglobin_value": Decimal("13.4"),
+                "hemoglobin_unit": "g/dL", "platelets_value": Decimal("231"), "platelets_unit": "×10⁹/L",
+                "pta_pct": Decimal("92"), "alt_u_per_l": Decimal("24"), "alt_uln_u_per_l": Decimal("40"),
+                "ast_u_per_l": Decimal("22"), "ast_uln_u_per_l": Decimal("40"), "ecg": "normal", "kps": 90,
+                "tgab_iu_per_ml": Decimal("12"), "tgab_cutoff_iu_per_ml": Decimal("115"),
+                "tgab_assay": "Roche Elecsys anti-Tg", "tg_qualifier": "=",
+                "tg_ug_per_l": Decimal(["42.0", "18.6", "77.3"][k]), "biopsy_proven_metastasis": True,
+                "lesion_without_iodine_uptake": True, "severe_cardiopulmonary_insufficiency": False,
+                "severe_hepatic_insufficiency": False, "severe_renal_insufficiency": False,
+                "severe_coagulopathy": False, "cachexia": False, "concurrent_radio_or_chemotherapy": False,
+                "immunotherapy": False})
             dosimetry_services.procedure_save(user=author, patient=patient, lesions=[node], data={
                 "date": implant, "operator": "Dr Wang", "seed_model": seed_model, "seeds_implanted": 16,
                 "activity_per_seed_mbq": Decimal("22.2"), "activity_calibration_date": implant,

@@ -248,3 +248,10 @@ def test_in_follow_up_patients_give_the_worklist_work(db, users):
     got = sorted((r.visit.timepoint, r.visit.status) for r in rows)
     assert got == [("m2", "due"), ("m2", "overdue")]
     assert rows[0].visit.status == "overdue"
+    # each was worked up before the implant (eligible, RAI-refractory): none is a protocol deviation
+    from dosimetry.selectors import count_protocol_deviations_for
+    from registry.models import Patient
+
+    recent = Patient.objects.filter(record_number__in=[r for r, _, _ in demo.IN_FOLLOW_UP])
+    assert sorted(recent.values_list("eligibility_status", "rair__status")) == [("eligible", "refractory")] * 3
+    assert count_protocol_deviations_for(users["data_manager"]) == 0
