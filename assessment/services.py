@@ -477,9 +477,7 @@ def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], ove
         reason += f"; warnings accepted ({', '.join(w['code'] for w in warnings)}): {override_reason}"
     else:
         status.warnings, status.override_reason, status.overridden_by, status.overridden_at = [], "", None, None
-    # The history's change reason holds 100 characters (django-simple-history's default column); the full override
-    # reason and the warnings are fields of the record, so its history row keeps them whole.
-    return _save(status, user, reason if len(reason) <= 100 else reason[:99] + "…")
+    return _save(status, user, reason)
 
 
 # --- the recomputation -------------------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Demo mode puts "synthetic data, no real patients" in every page footer.
 DEMO_MODE = env_bool("SEEDTRACK_DEMO", DEBUG)
 
+# History change reasons (deletion, override and sign-off reasons) are stored whole: a text column, not
+# django-simple-history's default 100-character one (PostgreSQL refused longer reasons; SQLite kept them).
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

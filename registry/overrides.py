@@ -123,10 +123,10 @@ def apply(instance: WarningOverride, decision: Decision, user) -> None:
         instance.override_reason = decision.reason
         instance.overridden_by = user
         instance.overridden_at = timezone.now()
-        # the history reason column holds 100 characters: the codes and the reason; the full warning sentences
-        # are in the record's ``warnings`` field, historised with it
+        # the history reason names the codes and gives the reason whole; the full warning sentences are in the
+        # record's ``warnings`` field, historised with it
         codes = ", ".join(sorted({w["code"] for w in decision.warnings}))
-        instance._change_reason = f"override ({codes}): {decision.reason}"[:100]
+        instance._change_reason = f"override ({codes}): {decision.reason}"
 
 
 class OverrideForm(forms.Form):

@@ -431,8 +431,8 @@ def test_completed_without_the_12_month_visit_needs_a_physician(five, users):
     assert [w["code"] for w in saved.warnings] == ["completed_without_m12"]
     assert (saved.override_reason, saved.overridden_by) == ("moved abroad, follow-up there", users["physician"])
     reason = FollowUpStatus.history.filter(patient_id=p.pk).latest("history_id").history_change_reason
-    assert reason.startswith("follow-up status: Follow-up completed (on 2018-09-01); warnings accepted "
-                             "(completed_without_m12)") and len(reason) <= 100
+    assert reason == ("follow-up status: Follow-up completed (on 2018-09-01); warnings accepted "
+                      "(completed_without_m12): moved abroad, follow-up there")  # whole: a text column
 
 
 def test_lost_with_a_recent_contact_warns(followed, users):
