@@ -150,8 +150,25 @@ class Measurement(models.Model):
                 f"A lesion marked '{self.get_qualifier_display().lower()}' carries no size; clear the axes or "
                 "choose 'measured'."
             )
+        if q == c.MeasurementQualifier.DISAPPEARED and "qualifier" not in errors:
+            # A disappeared lesion has no size; only a node keeps its (normal) short axis (RECIST 1.1 §1.4).
+            nodal = bool(self.lesion_id and self.lesion.nodal)
+            kept = ("short_mm",) if nodal else ()
+            for name in ("long_mm", "short_mm", "third_mm"):
+                value = getattr(self, name)
+                if value is not None and name not in kept and name not in errors:
+                    label = self._meta.get_field(name).verbose_name
+                    errors[name] = (
+                        f"{label.capitalize()} {_fmt(value)} mm is given for a lesion marked 'disappeared'; allowed: "
+                        + ("only the short axis of a node" if nodal else "no size") + ". Clear it or choose 'measured'."
+                    )
         if self.mda_findings and not isinstance(self.mda_findings, list):
             errors["mda_findings"] = f"MDA findings {self.mda_findings!r} must be a list of finding codes."
+        elif self.mda_findings and not self.mda_modality:
+            errors["mda_modality"] = (
+                f"MDA findings {', '.join(map(str, self.mda_findings))} are given without the MDA modality; choose "
+                f"the modality they were read on ({', '.join(str(label) for label in c.MdaModality.labels)})."
+            )
         if errors:
             raise ValidationError(errors)
 

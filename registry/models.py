@@ -480,6 +480,10 @@ class EligibilityAssessment(models.Model):
             value = getattr(self, value_field)
             setattr(self, std_field, None)
             if value is None:
+                try:  # a unit typed without its value is still checked, never stored unchecked
+                    convert(analyte, 1.0, getattr(self, unit_field))
+                except UnitError as exc:
+                    errors[unit_field] = str(exc)
                 continue
             try:
                 std = convert(analyte, float(value), getattr(self, unit_field))
@@ -505,6 +509,11 @@ class EligibilityAssessment(models.Model):
                 validate_kps(self.kps)
             except EligibilityInputError as exc:
                 errors["kps"] = str(exc)
+        if self.tg_ug_per_l is None and self.tg_qualifier and self.tg_qualifier != c.Qualifier.EQ:
+            errors["tg_qualifier"] = (
+                f"Tg qualifier {self.tg_qualifier!r} is given without a Tg value; allowed only with a value: type the "
+                "Tg or set the qualifier back to '='."
+            )
         if self.tgab_iu_per_ml is not None and self.tgab_cutoff_iu_per_ml is None:
             errors["tgab_cutoff_iu_per_ml"] = "Give the TgAb assay's positivity cut-off; TgAb values are assay-specific."
         if errors:
