@@ -237,8 +237,12 @@ class LabResult(models.Model):
 
     @property
     def text(self) -> str:
+        """The result as typed, every digit kept ("1234.567", never "1234.57" or "1e+06"), so the visit form shows
+        exactly the stored value and an unchanged re-save changes nothing."""
+        from decimal import Decimal
+
         q = "" if self.qualifier == "=" else self.qualifier
-        return f"{q}{_fmt(self.value)}"
+        return f"{q}{format(Decimal(self.value).normalize(), 'f')}"
 
     def lab_value(self):
         """The pure core's LabValue (standard unit), or raises ThyroglobulinInputError."""
