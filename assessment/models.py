@@ -17,7 +17,7 @@ from simple_history.models import HistoricalRecords
 from assessment import choices as c
 from assessment.thyroglobulin import Analyte, ThyroglobulinInputError, parse_lab_value
 from dosimetry.models import ImplantProcedure
-from registry.models import Lesion, Patient
+from registry.models import Lesion, Patient, check_dates
 
 MAX_AXIS_MM = 300
 
@@ -92,6 +92,7 @@ class Visit(models.Model):
                 )
         if self.slice_thickness_mm is not None and not (0 < self.slice_thickness_mm <= 20):
             errors["slice_thickness_mm"] = f"Slice thickness {_fmt(self.slice_thickness_mm)} mm must be > 0 and ≤ 20 mm."
+        check_dates(errors, self, {"visit_date": "since_diagnosis"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -285,6 +286,7 @@ class LabResult(models.Model):
             errors["tgab_cutoff_iu_ml"] = f"TgAb cut-off {_fmt(self.tgab_cutoff_iu_ml)} IU/mL must be > 0."
         if self.analyte == c.Analyte.TG and not self.tsh_state:
             errors["tsh_state"] = "Say whether the Tg was drawn under TSH suppression or stimulation."
+        check_dates(errors, self, {"sample_date": "since_diagnosis"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -342,6 +344,8 @@ class Toxicity(models.Model):
             errors["resolution_date"] = f"Resolution {self.resolution_date} is before the onset {self.onset_date}."
         if self.procedure_id and self.patient_id and self.procedure.patient_id != self.patient_id:
             errors["procedure"] = "The implant belongs to another patient."
+        check_dates(errors, self, {"onset_date": "event", "resolution_date": "event"},
+                    self.patient if self.patient_id else None)
         if errors or not (self.procedure_id and self.onset_date and self.kind) or self.grade is None:
             if errors:
                 raise ValidationError(errors)
@@ -398,8 +402,12 @@ class NewTherapy(models.Model):
         return f"{self.get_kind_display()} from {self.start_date}"
 
     def clean(self) -> None:
+        errors: dict[str, str] = {}
         if self.start_date and self.start_date > timezone.localdate():
-            raise ValidationError({"start_date": f"Start date {self.start_date} is in the future."})
+            errors["start_date"] = f"Start date {self.start_date} is in the future."
+        check_dates(errors, self, {"start_date": "event"}, self.patient if self.patient_id else None)
+        if errors:
+            raise ValidationError(errors)
 
 
 # --- derived results (written only by assessment.services) ------------------------------------------------------

@@ -65,6 +65,12 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         "rtog_acute_last_day": 90,  # RTOG acute skin scale up to this day since implant, late scale after
         "ata_bir_comparison": ">=",  # ATA biochemical incomplete: Tg ≥ 1 / ≥ 10 (">=") or > (">")
     },
+    # Implausible dates (registry/plausibility.py; a data-quality rule, no reference section): field errors.
+    "plausibility": {
+        "earliest_date": "1900-01-01",  # no clinical date before this (a mistyped year)
+        "max_years_before_diagnosis": 1,  # [DESIGN DECISION] labs, visits, ¹³¹I courses, implant: at most this long
+        #   before the diagnosis date (a work-up shortly before the pathology date is real; decades before is a typo)
+    },
     # §2.2 RAIR-DTC classification.
     "rair": {
         "high_cumulative_activity_gbq": 22.2,  # flag only: cumulative activity alone is not RAIR

@@ -26,6 +26,24 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def check_dates(errors: dict[str, str], obj: models.Model, fields: dict[str, str], patient=None) -> None:
+    """Add the implausible-date errors (registry/plausibility.py) of ``fields`` (name → "event" / "since_diagnosis"
+    / "planned") to ``errors``, keeping an error already found for a field. Shared by every clinical model."""
+    from registry.plausibility import DateKind, DateLimits, date_problem
+
+    limits = DateLimits.from_mapping(settings.SEEDTRACK_PROTOCOL.get("plausibility", {}))
+    for name, kind in fields.items():
+        if name in errors:
+            continue
+        label = str(obj._meta.get_field(name).verbose_name)
+        problem = date_problem(
+            label[0].upper() + label[1:], getattr(obj, name), kind=DateKind(kind), today=_today(), limits=limits,
+            birth=getattr(patient, "birth_date", None), diagnosis=getattr(patient, "diagnosis_date", None),
+        )
+        if problem:
+            errors[name] = problem
+
+
 class Site(models.Model):
     """A hospital or centre; study IDs are numbered per site (``NTC-0007``)."""
 
@@ -159,6 +177,8 @@ class Patient(models.Model):
                 )
         if self.histology == c.Histology.OTHER and not self.histology_other.strip():
             errors["histology_other"] = "Name the histology when 'Other' is chosen."
+        check_dates(errors, self, {"birth_date": "event"})
+        check_dates(errors, self, {"diagnosis_date": "event", "surgery_date": "event"}, patient=self)
         if errors:
             raise ValidationError(errors)
 
@@ -208,6 +228,7 @@ class IodineCourse(models.Model):
                         )
                     else:
                         self.activity_gbq = gbq
+        check_dates(errors, self, {"date": "since_diagnosis"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -314,6 +335,7 @@ class Lesion(models.Model):
             errors["biopsy_date"] = f"Biopsy date {self.biopsy_date} is in the future."
         if self.biopsy_result and not self.biopsy_date:
             errors["biopsy_date"] = "Give the date of the biopsy whose result is recorded."
+        check_dates(errors, self, {"biopsy_date": "event"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -376,6 +398,8 @@ class RairClassification(models.Model):
                 errors[f"rair{i}_date"] = f"Evidence date {day} is in the future."
             if day and getattr(self, f"rair{i}_present") is None:
                 errors[f"rair{i}_present"] = f"RAIR-{i} has an evidence date; record whether it is present."
+        check_dates(errors, self, {f"rair{i}_date": "event" for i in range(1, 5)},
+                    self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -516,5 +540,7 @@ class EligibilityAssessment(models.Model):
             )
         if self.tgab_iu_per_ml is not None and self.tgab_cutoff_iu_per_ml is None:
             errors["tgab_cutoff_iu_per_ml"] = "Give the TgAb assay's positivity cut-off; TgAb values are assay-specific."
+        check_dates(errors, self, {"assessment_date": "since_diagnosis", "labs_date": "since_diagnosis",
+                                   "planned_implant_date": "planned"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)

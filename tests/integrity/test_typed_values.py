@@ -275,3 +275,17 @@ def test_a_lab_result_keeps_every_digit_in_the_form():
     assert LabResult(qualifier="=", value=Decimal("1234.5670")).text == "1234.567"
     assert LabResult(qualifier=">", value=Decimal("1000000.0000")).text == ">1000000"
     assert LabResult(qualifier="<", value=Decimal("0.2000")).text == "<0.2"
+
+
+def test_a_specification_for_a_named_ctcae_term_is_refused_not_dropped(client, login, users, followed):
+    from assessment.toxicity import ToxicityInputError, ctcae_grade
+
+    with pytest.raises(ToxicityInputError) as exc:
+        ctcae_grade("Hematoma", 1, specify="left neck")
+    assert exc.value.field == "specify" and "only an 'Other, specify' term takes one, not 'Hematoma'" in str(
+        exc.value.allowed)
+    assert ctcae_grade("seed migration", 1).specify == "seed migration"
+    login(users["nurse"])
+    page = client.post(f"/patients/{followed.pk}/visits/new/", _valid(followed, **{
+        "ctcae-ctcae_term": "Hematoma", "ctcae-grade": "1", "ctcae-specify": "left neck"})).content.decode()
+    assert "&#x27;left neck&#x27; is not allowed; allowed: no text: only an &#x27;Other, specify&#x27; term" in page
