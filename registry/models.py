@@ -177,6 +177,11 @@ class Patient(models.Model):
                 )
         if self.histology == c.Histology.OTHER and not self.histology_other.strip():
             errors["histology_other"] = "Name the histology when 'Other' is chosen."
+        elif self.histology and self.histology != c.Histology.OTHER and self.histology_other.strip():
+            errors["histology_other"] = (
+                f"Histology (other) {self.histology_other.strip()!r} is given with the histology "
+                f"'{self.get_histology_display()}'; allowed only when 'Other' is chosen: clear it or choose 'Other'."
+            )
         check_dates(errors, self, {"birth_date": "event"})
         check_dates(errors, self, {"diagnosis_date": "event", "surgery_date": "event"}, patient=self)
         if errors:
@@ -306,6 +311,17 @@ class Lesion(models.Model):
                 errors["side"] = "A cervical nodal lesion needs its side (left, right or midline)."
         if region == c.LesionRegion.LUNG and not self.lung_lobe:
             errors["lung_lobe"] = "A lung lesion needs its lobe."
+        region_label = c.LesionRegion(region).label.lower() if region in c.LesionRegion.values else region
+        if self.cervical_level and region and region != c.LesionRegion.CERVICAL_NODE:
+            errors["cervical_level"] = (
+                f"Cervical level {self.cervical_level} is given for a lesion in '{region_label}'; allowed only for a "
+                "cervical lymph node: clear the level or choose that site."
+            )
+        if self.lung_lobe and region and region != c.LesionRegion.LUNG:
+            errors["lung_lobe"] = (
+                f"Lung lobe {self.lung_lobe} is given for a lesion in '{region_label}'; allowed only for a lung "
+                "lesion: clear the lobe or choose 'Lung'."
+            )
         if region in (c.LesionRegion.BONE, c.LesionRegion.OTHER) and not self.site_detail.strip():
             errors["site_detail"] = f"Name the {'bone' if region == c.LesionRegion.BONE else 'site'} of the lesion."
         if region in c.NODAL_REGIONS and not self.nodal:

@@ -289,3 +289,25 @@ def test_a_specification_for_a_named_ctcae_term_is_refused_not_dropped(client, l
     page = client.post(f"/patients/{followed.pk}/visits/new/", _valid(followed, **{
         "ctcae-ctcae_term": "Hematoma", "ctcae-grade": "1", "ctcae-specify": "left neck"})).content.decode()
     assert "&#x27;left neck&#x27; is not allowed; allowed: no text: only an &#x27;Other, specify&#x27; term" in page
+
+
+def test_registry_values_that_the_site_or_histology_would_hide_are_refused(eligible_patient, users, login):
+    client = login(users["nurse"])
+    p = eligible_patient
+    page = client.post(f"/patients/{p.pk}/lesions/new/", {
+        "region": "lung", "lung_lobe": "RUL", "cervical_level": "IV", "iodine_uptake": "no", "fdg_avid": "unknown",
+    }).content.decode()
+    assert ("Cervical level IV is given for a lesion in &#x27;lung&#x27;; allowed only for a cervical lymph node"
+            in page)
+    page = client.post(f"/patients/{p.pk}/lesions/new/", {
+        "region": "bone", "site_detail": "T8", "lung_lobe": "LLL", "iodine_uptake": "no", "fdg_avid": "unknown",
+    }).content.decode()
+    assert "Lung lobe LLL is given for a lesion in &#x27;bone&#x27;; allowed only for a lung lesion" in page
+    assert p.lesions.count() == 1
+    page = client.post(f"/patients/{p.pk}/edit/", {
+        "record_number": "MRN-1", "family_name": "Doe", "given_name": "Jane", "sex": "F", "birth_date": "1960-05-17",
+        "diagnosis_date": "2012-03-01", "histology": "papillary", "histology_other": "tall cell",
+        "surgery_extent": "total", "surgery_date": "2012-03-20", "t_category": "T2", "n_category": "N1b",
+        "m_category": "M0"}).content.decode()
+    assert ("Histology (other) &#x27;tall cell&#x27; is given with the histology &#x27;Papillary&#x27;; allowed only "
+            "when &#x27;Other&#x27; is chosen") in page
