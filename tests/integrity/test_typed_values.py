@@ -49,7 +49,11 @@ def _norm(value: str):
             return (m.group(1) or "=", Decimal(m.group(2).replace(",", ".")))
         except InvalidOperation:  # pragma: no cover - the pattern admits only decimal text
             return value
-    return value
+    try:  # "1e5" typed into a number field is stored as 100000
+        number = Decimal(value)
+    except InvalidOperation:
+        return value
+    return ("=", number) if number.is_finite() else value
 
 
 JUNK = st.sampled_from(["abc", "-5", "1e5", "<", "9" * 12, "0", "2018-13-45"])
@@ -124,17 +128,38 @@ def _stored(name: str, posted: list[str], visit, edit_form: dict[str, list[str]]
     return _same(posted, edit_form.get(name, []))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+def _history_rows() -> int:
+    from django.apps import apps
+
+    return sum(m.objects.count() for app in ("assessment", "registry")
+               for m in apps.get_app_config(app).get_models() if m.__name__.startswith("Historical"))
+
+
+def _stored_m2_visit(client, patient) -> str:
+    """An m2 visit saved through the form (labs, skin grade, measurements), for the edit variant."""
+    visit = patient.visits.filter(timepoint="m2").first()
+    if visit is None:
+        response = client.post(f"/patients/{patient.pk}/visits/new/", _valid(patient, **{
+            "lab-tg-result": "3.2", "lab-tg-assay": "Roche", "lab-tgab-result": "<1", "lab-tsh-result": "0.05",
+            "skin-grade": "1", "visit-reader": "Dr R", "visit-notes": "first line\r\nsecond line"}))
+        assert response.status_code == 302
+        visit = patient.visits.get(timepoint="m2")
+    return f"/visits/{visit.pk}/edit/"
+
+
+@pytest.mark.parametrize("edit", [False, True], ids=["new visit", "edit visit"])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(data=st.data())
-def test_every_typed_visit_value_is_stored_or_refused(followed, users, login, data):
+def test_every_typed_visit_value_is_stored_or_refused(followed, users, login, data, edit):
     from assessment.models import Visit
 
     client = login(users["nurse"])
-    url = f"/patients/{followed.pk}/visits/new/"
+    url = _stored_m2_visit(client, followed) if edit else f"/patients/{followed.pk}/visits/new/"
     html = client.get(url).content.decode()
     base = as_post(posted_form(html).data)
-    base.update({k: [v] for k, v in _valid(followed).items()})  # saves as it is (test_the_base_post_saves)
+    if not edit:
+        base.update({k: [v] for k, v in _valid(followed).items()})  # saves as it is (test_the_base_post_saves)
     options = _select_options(html)
     names = sorted(n for n in posted_form(html).fields if n != "csrfmiddlewaretoken")
     chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=4, unique=True), label="fields")
@@ -151,20 +176,21 @@ def test_every_typed_visit_value_is_stored_or_refused(followed, users, login, da
             continue
         post[name] = [value]
         typed[name] = [value]
-    visits_before = Visit.objects.filter(patient=followed).count()
+    visits_before, history_before = Visit.objects.filter(patient=followed).count(), _history_rows()
     with transaction.atomic():
         response = client.post(url, post)
         assert response.status_code in (200, 302), f"{response.status_code} for {typed}"
         event("saved" if response.status_code == 302 else "refused")
         if response.status_code == 302:
-            visit = Visit.objects.filter(patient=followed).exclude(timepoint="baseline").get()
+            visit = Visit.objects.filter(patient=followed).order_by("-pk").first() if not edit else Visit.objects.get(
+                pk=int(url.strip("/").split("/")[1]))
             edit = as_post(posted_form(client.get(f"/visits/{visit.pk}/edit/").content.decode()).data)
             dropped = {n: v for n, v in typed.items() if not _stored(n, v, visit, edit)}
             assert not dropped, f"saved, but these typed values are nowhere to be found: {dropped}"
         else:
             page = response.content.decode()
             assert 'class="error"' in page, f"refused without any error shown for {typed}"
-            assert Visit.objects.filter(patient=followed).count() == visits_before
+            assert (Visit.objects.filter(patient=followed).count(), _history_rows()) == (visits_before, history_before)
             shown = as_post(posted_form(page).data)
             offered = {n: v for n, v in typed.items() if n not in options or set(v) <= set(options[n])}
             lost = {n: v for n, v in offered.items() if not _same(v, shown.get(n, []))}
