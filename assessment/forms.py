@@ -48,6 +48,11 @@ MDA_FINDINGS = [
 ]
 
 
+def _text(value) -> str:
+    """A posted value as the user typed it, for messages."""
+    return repr(value.isoformat() if hasattr(value, "isoformat") else str(value))
+
+
 class MeasurementForm(forms.Form):
     """One followed lesion. ``lesion``, ``role``, ``previous`` and ``nadir`` are set by the view for display."""
 
@@ -127,6 +132,26 @@ class LabForm(forms.Form):
         if analyte == c.Analyte.TSH:
             del self.fields["loq"]
 
+    def clean(self):
+        """Without a result, nothing else of the row may be typed or changed: it would be dropped silently."""
+        d = super().clean()
+        if d.get("result") is not None or "result" in self.errors:
+            return self._prefill_cutoff(d)
+        name = c.Analyte(self.analyte).label
+        if self.initial.get("result") and "result" in self.changed_data:
+            self.add_error("result", f"{name} result {self.initial['result']} is stored for this visit and cannot be "
+                                     "cleared here; correct the value instead.")
+            return d
+        for field in ("assay", "loq", "unit", "tsh_state", "tgab_cutoff_iu_ml"):
+            if field not in self.fields or field in self.errors:
+                continue
+            value = d.get(field)
+            typed = field in ("assay", "loq") and value not in (None, "")
+            if typed or (field in self.changed_data and value not in (None, "")):
+                self.add_error(field, f"{self.fields[field].label} {_text(value)} is given without a {name} result; "
+                                      f"allowed only with a result: type the {name} result or clear it.")
+        return d
+
     def clean_result(self):
         text = (self.cleaned_data.get("result") or "").strip()
         if not text:
@@ -143,8 +168,7 @@ class LabForm(forms.Form):
             raise forms.ValidationError(f"Result {text!r} is not a number.") from None
         return (m.group("q") or "=", value)
 
-    def clean(self):
-        d = super().clean()
+    def _prefill_cutoff(self, d: dict) -> dict:
         if self.analyte == c.Analyte.TGAB and d.get("result") and d.get("tgab_cutoff_iu_ml") is None:
             # left blank: the cut-off of the previous result with the typed assay, else of the latest result
             typed = assay_key(d.get("assay"))
@@ -177,6 +201,9 @@ class NewLesionForm(forms.Form):
 
     def clean(self):
         d = super().clean()
+        if not d.get("site") and "modality" in self.changed_data and d.get("modality"):
+            self.add_error("modality", f"New lesion modality {_text(d['modality'])} is given without a site; allowed "
+                                       "only with a site: name the site of the new lesion or leave the row empty.")
         if d.get("site") and not d.get("certainty"):
             self.add_error("certainty", "Say whether the new lesion is equivocal or unequivocal.")
         if d.get("certainty") and not d.get("site"):
@@ -199,6 +226,15 @@ class SkinForm(forms.Form):
                               widget=forms.Select(attrs={"data-main": "1"}))
     subcutaneous_grade = forms.ChoiceField(choices=GRADE_CHOICES, required=False,
                                            label="RTOG/EORTC late subcutaneous grade (after day 90)")
+
+    def clean(self):
+        d = super().clean()
+        for field in ("grade", "subcutaneous_grade"):
+            stored = self.initial.get(field)
+            if stored not in (None, "") and not d.get(field) and field not in self.errors:
+                self.add_error(field, f"{self.fields[field].label} {stored} is stored for this visit and cannot be "
+                                      "cleared here; correct the grade instead.")
+        return d
 
     def rows(self) -> list[dict]:
         out = []
@@ -224,6 +260,14 @@ class ComplicationForm(forms.Form):
         d = super().clean()
         if d.get("ctcae_term") and not d.get("grade"):
             self.add_error("grade", "Give the CTCAE grade (1–5) of the complication.")
+        if not d.get("ctcae_term") and "ctcae_term" not in self.errors:
+            for field in ("grade", "specify", "onset_date", "resolution_date", "treatment"):
+                value = d.get(field)
+                if value not in (None, "") and field not in self.errors:
+                    label = self.fields[field].label
+                    self.add_error(field, f"{label[0].upper()}{label[1:]} {_text(value)} is given without a CTCAE "
+                                          "term; allowed only with a term: choose the complication's CTCAE term or "
+                                          "clear it.")
         return d
 
     def row(self) -> dict | None:

@@ -18,7 +18,7 @@ from simple_history.models import HistoricalRecords
 from assessment import choices as c
 from assessment.thyroglobulin import Analyte, ThyroglobulinInputError, parse_lab_value
 from dosimetry.models import ImplantProcedure
-from registry.models import Lesion, Patient
+from registry.models import Lesion, Patient, check_dates
 from registry.overrides import WarningOverride
 
 MAX_AXIS_MM = 300
@@ -98,6 +98,7 @@ class Visit(WarningOverride):
                 )
         if self.slice_thickness_mm is not None and not (0 < self.slice_thickness_mm <= 20):
             errors["slice_thickness_mm"] = f"Slice thickness {_fmt(self.slice_thickness_mm)} mm must be > 0 and ≤ 20 mm."
+        check_dates(errors, self, {"visit_date": "since_diagnosis"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -156,8 +157,25 @@ class Measurement(models.Model):
                 f"A lesion marked '{self.get_qualifier_display().lower()}' carries no size; clear the axes or "
                 "choose 'measured'."
             )
+        if q == c.MeasurementQualifier.DISAPPEARED and "qualifier" not in errors:
+            # A disappeared lesion has no size; only a node keeps its (normal) short axis (RECIST 1.1 §1.4).
+            nodal = bool(self.lesion_id and self.lesion.nodal)
+            kept = ("short_mm",) if nodal else ()
+            for name in ("long_mm", "short_mm", "third_mm"):
+                value = getattr(self, name)
+                if value is not None and name not in kept and name not in errors:
+                    label = self._meta.get_field(name).verbose_name
+                    errors[name] = (
+                        f"{label.capitalize()} {_fmt(value)} mm is given for a lesion marked 'disappeared'; allowed: "
+                        + ("only the short axis of a node" if nodal else "no size") + ". Clear it or choose 'measured'."
+                    )
         if self.mda_findings and not isinstance(self.mda_findings, list):
             errors["mda_findings"] = f"MDA findings {self.mda_findings!r} must be a list of finding codes."
+        elif self.mda_findings and not self.mda_modality:
+            errors["mda_modality"] = (
+                f"MDA findings {', '.join(map(str, self.mda_findings))} are given without the MDA modality; choose "
+                f"the modality they were read on ({', '.join(str(label) for label in c.MdaModality.labels)})."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -226,8 +244,12 @@ class LabResult(models.Model):
 
     @property
     def text(self) -> str:
+        """The result as typed, every digit kept ("1234.567", never "1234.57" or "1e+06"), so the visit form shows
+        exactly the stored value and an unchanged re-save changes nothing."""
+        from decimal import Decimal
+
         q = "" if self.qualifier == "=" else self.qualifier
-        return f"{q}{_fmt(self.value)}"
+        return f"{q}{format(Decimal(self.value).normalize(), 'f')}"
 
     def lab_value(self):
         """The pure core's LabValue (standard unit), or raises ThyroglobulinInputError."""
@@ -282,6 +304,7 @@ class LabResult(models.Model):
             errors["tgab_cutoff_iu_ml"] = f"TgAb cut-off {_fmt(self.tgab_cutoff_iu_ml)} IU/mL must be > 0."
         if self.analyte == c.Analyte.TG and not self.tsh_state:
             errors["tsh_state"] = "Say whether the Tg was drawn under TSH suppression or stimulation."
+        check_dates(errors, self, {"sample_date": "since_diagnosis"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -339,6 +362,8 @@ class Toxicity(models.Model):
             errors["resolution_date"] = f"Resolution {self.resolution_date} is before the onset {self.onset_date}."
         if self.procedure_id and self.patient_id and self.procedure.patient_id != self.patient_id:
             errors["procedure"] = "The implant belongs to another patient."
+        check_dates(errors, self, {"onset_date": "event", "resolution_date": "event"},
+                    self.patient if self.patient_id else None)
         if errors or not (self.procedure_id and self.onset_date and self.kind) or self.grade is None:
             if errors:
                 raise ValidationError(errors)
@@ -395,8 +420,12 @@ class NewTherapy(models.Model):
         return f"{self.get_kind_display()} from {self.start_date}"
 
     def clean(self) -> None:
+        errors: dict[str, str] = {}
         if self.start_date and self.start_date > timezone.localdate():
-            raise ValidationError({"start_date": f"Start date {self.start_date} is in the future."})
+            errors["start_date"] = f"Start date {self.start_date} is in the future."
+        check_dates(errors, self, {"start_date": "event"}, self.patient if self.patient_id else None)
+        if errors:
+            raise ValidationError(errors)
 
 
 class FollowUpStatus(models.Model):

@@ -63,7 +63,7 @@ from assessment.volumes import VolumeError, volume_change_pct
 from dosimetry.models import ImplantProcedure
 from registry import overrides
 from registry.models import Lesion, Patient
-from registry.services import _assign, _save
+from registry.services import _assign, _save, store
 
 RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0"
 
@@ -294,8 +294,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         decision = overrides.decide(user=user, warnings=visit_warnings(procedure, visit, data.labs), override=override,
                                     accepted=visit.warnings if visit.pk else (), key="visit.__all__")
         overrides.apply(visit, decision, user)
-    visit._history_user = user
-    visit.save()
+    store(visit, user)  # unchanged rows are not written and get no history entry
 
     lesions = {les.pk: les for les in patient.lesions.all()}
     roles, _ = lesion_roles(patient, visit if visit.timepoint == c.Timepoint.BASELINE else None)
@@ -319,8 +318,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         if axis:
             errors.update({f"{key}.{k}": [v] for k, v in axis.items()})
             continue
-        m._history_user = user
-        m.save()
+        store(m, user)
 
     for i, fields in enumerate(data.new_lesions):
         n = NewLesion(visit=visit, **fields)
@@ -329,8 +327,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         except ValidationError as exc:
             errors.update(_prefixed(exc, f"new_lesion:{i}"))
             continue
-        n._history_user = user
-        n.save()
+        store(n, user)
 
     existing_labs = {lab.analyte: lab for lab in visit.labs.all()} if visit.pk else {}
     for fields in data.labs:
@@ -342,8 +339,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         except ValidationError as exc:
             errors.update(_prefixed(exc, f"lab:{fields.get('analyte', '?')}"))
             continue
-        lab._history_user = user
-        lab.save()
+        store(lab, user)
 
     scored = {t.kind: t for t in visit.toxicities.exclude(kind=c.ToxicityKind.CTCAE)}
     for i, fields in enumerate(data.toxicities):
@@ -356,8 +352,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         except ValidationError as exc:
             errors.update(_prefixed(exc, f"toxicity:{i}"))
             continue
-        tox._history_user = user
-        tox.save()
+        store(tox, user)
 
     if errors:
         raise ValidationError(errors)
@@ -384,8 +379,7 @@ def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult 
     lab = lab or LabResult(patient=patient)
     _assign(lab, data)
     lab.full_clean(exclude=["value_std"])
-    lab._history_user = user
-    lab.save()
+    store(lab, user)
     recompute_followup(patient)
     return lab
 

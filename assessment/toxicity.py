@@ -312,6 +312,10 @@ def ctcae_grade(term: str, grade: int, *, specify: str | None = None) -> Toxicit
         raise ToxicityInputError("term", term, allowed)
     if entry.term == SEED_MIGRATION_TERM and not (specify and specify.strip()):
         raise ToxicityInputError("specify", specify, "a non-empty text for an 'Other, specify' term")
+    if entry.term != SEED_MIGRATION_TERM and specify and specify.strip():
+        # Kept nowhere for a named term: refused rather than dropped.
+        raise ToxicityInputError("specify", specify, f"no text: only an 'Other, specify' term takes one, not "
+                                                     f"'{entry.term}'")
     if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 5:
         extra = " (grade 0 is not a CTCAE grade: record no adverse event instead)" if grade == 0 else ""
         raise ToxicityInputError("grade", grade, f"an integer 1–5 for CTCAE v5.0{extra}")

@@ -75,6 +75,12 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         # visits outside it are listed beside Table 1 (False: every visit with the time point's label counts).
         "in_window_only": True,
     },
+    # Implausible dates (registry/plausibility.py; a data-quality rule, no reference section): field errors.
+    "plausibility": {
+        "earliest_date": "1900-01-01",  # no clinical date before this (a mistyped year)
+        "max_years_before_diagnosis": 1,  # [DESIGN DECISION] labs, visits, ¹³¹I courses, implant: at most this long
+        #   before the diagnosis date (a work-up shortly before the pathology date is real; decades before is a typo)
+    },
     # §2.2 RAIR-DTC classification.
     "rair": {
         "high_cumulative_activity_gbq": 22.2,  # flag only: cumulative activity alone is not RAIR

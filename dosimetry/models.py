@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from registry.models import Lesion, Patient, Site
+from registry.models import Lesion, Patient, Site, check_dates
 
 
 def _fmt(value) -> str:
@@ -126,6 +126,8 @@ class ImplantProcedure(models.Model):
             )
         if self.deviation_from_plan and not self.deviation_reason.strip():
             errors["deviation_reason"] = "Give the reason for the deviation from the plan."
+        check_dates(errors, self, {"date": "since_diagnosis", "activity_calibration_date": "planned"},
+                    self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 

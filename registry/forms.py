@@ -15,7 +15,16 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-NULL_BOOLEAN = forms.Select(choices=[("unknown", "Not recorded"), ("true", "Yes"), ("false", "No")])
+class NullBooleanSelect(forms.NullBooleanSelect):
+    """Django's own null-boolean select (values "unknown" / "true" / "false", which NullBooleanField reads back and
+    which a stored True / False renders as), labelled Not recorded / Yes / No."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "Not recorded"), ("true", "Yes"), ("false", "No")]
+
+
+NULL_BOOLEAN = NullBooleanSelect  # one widget instance per field (a shared instance would share its attrs)
 
 
 class ClinicalForm(forms.ModelForm):
@@ -27,9 +36,17 @@ class ClinicalForm(forms.ModelForm):
             if isinstance(field, forms.DateField):
                 field.widget = DateInput()
             elif isinstance(field, forms.NullBooleanField):
-                field.widget = NULL_BOOLEAN
+                field.widget = NULL_BOOLEAN()
             if field.required:
                 field.widget.attrs.setdefault("required", True)
+
+    def clean(self):
+        """Browsers send a textarea's line ends as CRLF: store "\n" so an unchanged re-save changes nothing."""
+        data = super().clean()
+        for name, value in data.items():
+            if isinstance(value, str) and "\r" in value:
+                data[name] = value.replace("\r\n", "\n").replace("\r", "\n")
+        return data
 
 
 class PatientForm(ClinicalForm):

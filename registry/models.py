@@ -27,6 +27,24 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
+def check_dates(errors: dict[str, str], obj: models.Model, fields: dict[str, str], patient=None) -> None:
+    """Add the implausible-date errors (registry/plausibility.py) of ``fields`` (name → "event" / "since_diagnosis"
+    / "planned") to ``errors``, keeping an error already found for a field. Shared by every clinical model."""
+    from registry.plausibility import DateKind, DateLimits, date_problem
+
+    limits = DateLimits.from_mapping(settings.SEEDTRACK_PROTOCOL.get("plausibility", {}))
+    for name, kind in fields.items():
+        if name in errors:
+            continue
+        label = str(obj._meta.get_field(name).verbose_name)
+        problem = date_problem(
+            label[0].upper() + label[1:], getattr(obj, name), kind=DateKind(kind), today=_today(), limits=limits,
+            birth=getattr(patient, "birth_date", None), diagnosis=getattr(patient, "diagnosis_date", None),
+        )
+        if problem:
+            errors[name] = problem
+
+
 class Site(models.Model):
     """A hospital or centre; study IDs are numbered per site (``NTC-0007``)."""
 
@@ -160,6 +178,13 @@ class Patient(models.Model):
                 )
         if self.histology == c.Histology.OTHER and not self.histology_other.strip():
             errors["histology_other"] = "Name the histology when 'Other' is chosen."
+        elif self.histology and self.histology != c.Histology.OTHER and self.histology_other.strip():
+            errors["histology_other"] = (
+                f"Histology (other) {self.histology_other.strip()!r} is given with the histology "
+                f"'{self.get_histology_display()}'; allowed only when 'Other' is chosen: clear it or choose 'Other'."
+            )
+        check_dates(errors, self, {"birth_date": "event"})
+        check_dates(errors, self, {"diagnosis_date": "event", "surgery_date": "event"}, patient=self)
         if errors:
             raise ValidationError(errors)
 
@@ -209,6 +234,7 @@ class IodineCourse(models.Model):
                         )
                     else:
                         self.activity_gbq = gbq
+        check_dates(errors, self, {"date": "since_diagnosis"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -286,6 +312,17 @@ class Lesion(models.Model):
                 errors["side"] = "A cervical nodal lesion needs its side (left, right or midline)."
         if region == c.LesionRegion.LUNG and not self.lung_lobe:
             errors["lung_lobe"] = "A lung lesion needs its lobe."
+        region_label = c.LesionRegion(region).label.lower() if region in c.LesionRegion.values else region
+        if self.cervical_level and region and region != c.LesionRegion.CERVICAL_NODE:
+            errors["cervical_level"] = (
+                f"Cervical level {self.cervical_level} is given for a lesion in '{region_label}'; allowed only for a "
+                "cervical lymph node: clear the level or choose that site."
+            )
+        if self.lung_lobe and region and region != c.LesionRegion.LUNG:
+            errors["lung_lobe"] = (
+                f"Lung lobe {self.lung_lobe} is given for a lesion in '{region_label}'; allowed only for a lung "
+                "lesion: clear the lobe or choose 'Lung'."
+            )
         if region in (c.LesionRegion.BONE, c.LesionRegion.OTHER) and not self.site_detail.strip():
             errors["site_detail"] = f"Name the {'bone' if region == c.LesionRegion.BONE else 'site'} of the lesion."
         if region in c.NODAL_REGIONS and not self.nodal:
@@ -315,6 +352,7 @@ class Lesion(models.Model):
             errors["biopsy_date"] = f"Biopsy date {self.biopsy_date} is in the future."
         if self.biopsy_result and not self.biopsy_date:
             errors["biopsy_date"] = "Give the date of the biopsy whose result is recorded."
+        check_dates(errors, self, {"biopsy_date": "event"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -381,6 +419,8 @@ class RairClassification(WarningOverride):
                 errors[f"rair{i}_date"] = f"Evidence date {day} is in the future."
             if day and getattr(self, f"rair{i}_present") is None:
                 errors[f"rair{i}_present"] = f"RAIR-{i} has an evidence date; record whether it is present."
+        check_dates(errors, self, {f"rair{i}_date": "event" for i in range(1, 5)},
+                    self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
 
@@ -485,6 +525,10 @@ class EligibilityAssessment(models.Model):
             value = getattr(self, value_field)
             setattr(self, std_field, None)
             if value is None:
+                try:  # a unit typed without its value is still checked, never stored unchecked
+                    convert(analyte, 1.0, getattr(self, unit_field))
+                except UnitError as exc:
+                    errors[unit_field] = str(exc)
                 continue
             try:
                 std = convert(analyte, float(value), getattr(self, unit_field))
@@ -510,7 +554,14 @@ class EligibilityAssessment(models.Model):
                 validate_kps(self.kps)
             except EligibilityInputError as exc:
                 errors["kps"] = str(exc)
+        if self.tg_ug_per_l is None and self.tg_qualifier and self.tg_qualifier != c.Qualifier.EQ:
+            errors["tg_qualifier"] = (
+                f"Tg qualifier {self.tg_qualifier!r} is given without a Tg value; allowed only with a value: type the "
+                "Tg or set the qualifier back to '='."
+            )
         if self.tgab_iu_per_ml is not None and self.tgab_cutoff_iu_per_ml is None:
             errors["tgab_cutoff_iu_per_ml"] = "Give the TgAb assay's positivity cut-off; TgAb values are assay-specific."
+        check_dates(errors, self, {"assessment_date": "since_diagnosis", "labs_date": "since_diagnosis",
+                                   "planned_implant_date": "planned"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)

@@ -47,13 +47,32 @@ def _protocol(section: str) -> dict[str, Any]:
     return settings.SEEDTRACK_PROTOCOL[section]
 
 
-def _save(instance: M, user, reason: str = "") -> M:
-    """Validate, then save with the acting user on the history row."""
-    instance.full_clean()
+def differs_from_db(instance: models.Model) -> bool:
+    """True when the instance is new or any stored column would change (a save that changes nothing is skipped)."""
+    if instance.pk is None or instance._state.adding:
+        return True
+    current = type(instance)._base_manager.filter(pk=instance.pk).first()
+    if current is None:
+        return True
+    return any(getattr(instance, f.attname) != getattr(current, f.attname) for f in instance._meta.concrete_fields)
+
+
+def store(instance: M, user, reason: str = "") -> bool:
+    """Save an already validated instance with the acting user on the history row, only if something differs from
+    the database: an unchanged record gets no write and no history entry. Returns whether it was written."""
+    if not differs_from_db(instance):
+        return False
     instance._history_user = user
     if reason:
         instance._change_reason = reason
     instance.save()
+    return True
+
+
+def _save(instance: M, user, reason: str = "") -> M:
+    """Validate, then save (if anything changed) with the acting user on the history row."""
+    instance.full_clean()
+    store(instance, user, reason)
     return instance
 
 
@@ -278,9 +297,10 @@ ELIGIBILITY_FACTS_EXCLUDED = {"status", "criteria", "rule_set", "computed_at", "
 def eligibility_save(
     *, user, patient: Patient, data: Mapping[str, Any], assessment: EligibilityAssessment | None = None
 ) -> EligibilityAssessment:
+    if assessment is not None and any(getattr(assessment, k) != v for k, v in data.items()):
+        assessment.signed_off_by = None  # a fact changed: the sign-off no longer applies
+        assessment.signed_off_at = None
     assessment = _assign(assessment or EligibilityAssessment(patient=patient), data)
-    assessment.signed_off_by = None  # facts changed: the sign-off no longer applies
-    assessment.signed_off_at = None
     _save(assessment, user)
     recompute_patient(patient)
     assessment.refresh_from_db()
