@@ -252,26 +252,27 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     status = FollowUpStatus.objects.filter(patient=patient).first()
     _require(request, "assessment.change_followupstatus" if status else "assessment.add_followupstatus")
     form = FollowUpStatusForm(request.POST or None, instance=status or FollowUpStatus(patient=patient))
-    warnings: list[dict] = []
+    scope = versioning.scope_for(status, patient.pk) if status else None
+    versioning.attach(form, scope)
+    ctx = {"form": form, "patient": patient, "warnings": [], "can_override": request.user.has_perm("registry.sign_off"),
+           "title": f"{patient} — follow-up status"}
     if request.method == "POST" and form.is_valid():
-        data = {k: v for k, v in form.cleaned_data.items() if k != "override_reason"}
+        data = {k: v for k, v in form.cleaned_data.items() if k not in ("override_reason", versioning.FIELD_NAME)}
         try:
-            services.followup_status_save(user=request.user, patient=patient, data=data,
-                                          override_reason=form.cleaned_data["override_reason"])
+            ok, _ = versioned_save(request, form, scope, lambda: services.followup_status_save(
+                user=request.user, patient=patient, data=data, override_reason=form.cleaned_data["override_reason"]),
+                ctx)
         except services.FollowUpWarnings as exc:
-            warnings = exc.warnings
+            ctx["warnings"] = exc.warnings
         except ValidationError as exc:
             from registry.views import _form_errors_from
 
             _form_errors_from(exc, form)
         else:
-            messages.success(request, f"{patient.study_id}: follow-up status saved.")
-            return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "assessment/followup_status_form.html", {
-        "form": form, "patient": patient, "warnings": warnings,
-        "can_override": request.user.has_perm("registry.sign_off"),
-        "title": f"{patient} — follow-up status",
-    })
+            if ok:
+                messages.success(request, f"{patient.study_id}: follow-up status saved.")
+                return redirect("registry:patient_detail", pk=patient.pk)
+    return render(request, "assessment/followup_status_form.html", ctx)
 
 
 def worklist(request: HttpRequest) -> HttpResponse:

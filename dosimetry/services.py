@@ -42,7 +42,7 @@ from dosimetry.models import (
 from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
-from registry.services import _assign, _require_sign_off, _save, recompute_followup
+from registry.services import _assign, _require_sign_off, _save, differs_from_db, recompute_followup
 
 PROTOCOL = "dosimetry"
 METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy", "v100_pct", "v150_pct",
@@ -116,9 +116,12 @@ def procedure_save(
     if foreign:
         raise ValidationError({"lesions": f"Lesions {', '.join(foreign)} belong to another patient."})
     before = {f: getattr(procedure, f) for f in SIGNED_PROCEDURE_FACTS} if procedure is not None else {}
+    lesions_before = set(procedure.lesions.values_list("pk", flat=True)) if procedure is not None else set()
     procedure = _assign(procedure or ImplantProcedure(patient=patient), data)
     reason = ""
-    if check_deviations:
+    # a save that changes nothing stores nothing, so it asks for no confirmation either
+    changes = differs_from_db(procedure) or lesions_before != {le.pk for le in lesions}
+    if check_deviations and changes:
         procedure.full_clean()  # refusals first: warnings are asked only of a record that could be saved
         reason = _accept_deviations(procedure, user, override_reason)
     _save(procedure, user, reason=reason)

@@ -76,7 +76,7 @@ def _form(p, l1_short, when):
     return {"visit-timepoint": "m2", "visit-visit_date": when.isoformat(), "visit-modality": "ct",
             f"m{les.pk}-qualifier": "measured", f"m{les.pk}-long_mm": "20", f"m{les.pk}-short_mm": l1_short,
             f"m{les.pk}-third_mm": "15", "lab-tg-result": "2.5", "lab-tg-unit": "ng/mL",
-            "lab-tg-tsh_state": "suppressed", "lab-tgab-unit": "IU/mL", "lab-tgab-tgab_cutoff_iu_ml": "4",
+            "lab-tg-tsh_state": "suppressed", "lab-tgab-unit": "IU/mL",
             "lab-tsh-unit": "mIU/L", "new0-modality": "ct", "new1-modality": "ct"}
 
 

@@ -55,7 +55,7 @@ def test_patient_second_save_is_refused_with_the_first_users_change(nurse_and_ph
 
     r = physician.post(url, {**physician_form, "t_category": "T3a"})
     assert r.status_code == 302
-    r = nurse.post(url, {**nurse_form, "histology_other": "typed by the nurse"})
+    r = nurse.post(url, {**nurse_form, "histology": "other", "histology_other": "typed by the nurse"})
 
     assert r.status_code == 200
     page = _page(r)
@@ -80,7 +80,7 @@ def test_an_unchanged_resave_by_the_other_user_does_not_make_the_form_stale(nurs
     url = f"/patients/{eligible_patient.pk}/edit/"
     nurse_form, physician_form = _open(nurse, url), _open(physician, url)
     assert physician.post(url, physician_form).status_code == 302  # saved without changing anything
-    r = nurse.post(url, {**nurse_form, "histology_other": "nurse"})
+    r = nurse.post(url, {**nurse_form, "histology": "other", "histology_other": "nurse"})
     assert r.status_code == 302
     assert Patient.objects.get(pk=eligible_patient.pk).histology_other == "nurse"
 
@@ -89,7 +89,7 @@ def test_an_unchanged_resave_by_the_other_user_does_not_make_the_form_stale(nurs
 def test_a_missing_or_tampered_token_is_refused_and_nothing_is_saved(nurse_and_physician, eligible_patient, token):
     nurse, _ = nurse_and_physician
     url = f"/patients/{eligible_patient.pk}/edit/"
-    data = {**_open(nurse, url), "histology_other": "no token"}
+    data = {**_open(nurse, url), "histology": "other", "histology_other": "no token"}
     if token == "missing":
         del data["_version"]
     else:
@@ -109,7 +109,7 @@ def test_a_token_of_another_record_is_refused(nurse_and_physician, eligible_pati
     other = make_patient(record_number="MRN-2")
     other_token = _open(nurse, f"/patients/{other.pk}/edit/")["_version"]
     url = f"/patients/{eligible_patient.pk}/edit/"
-    r = nurse.post(url, {**_open(nurse, url), "_version": other_token, "histology_other": "swapped"})
+    r = nurse.post(url, {**_open(nurse, url), "_version": other_token, "histology": "other", "histology_other": "swapped"})
     assert "Not saved: this form carries no valid version token" in _page(r)
     assert Patient.objects.get(pk=eligible_patient.pk).histology_other == ""
 

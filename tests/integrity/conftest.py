@@ -233,6 +233,10 @@ def populated(request, users, sites):
         labs=labs(("=", "2.1"), "7", "0.1", "suppressed"),
         toxicities=[{"kind": "rtog_skin", "grade": 2}, {"kind": "rtog_subcutaneous", "grade": 1}],
     ))
+    # where the patient stands, every field of it set: died after the 6-month visit
+    fu.followup_status_save(user=dm, patient=patient, data={
+        "status": "died", "status_date": dt.date(2018, 10, 2), "death_cause": "other",
+        "death_cause_detail": "Myocardial infarction"})
     patient.refresh_from_db()
     return patient
 

@@ -31,6 +31,7 @@ EDIT_VIEWS = {
     "dosimetry:procedure_edit": lambda p: {"pk": _first(p.procedures).pk},
     "assessment:visit_edit": lambda p: {"pk": _first(p.visits.filter(timepoint="m2")).pk},
     "assessment:designation_edit": lambda p: {"patient_pk": p.pk},
+    "assessment:followup_status_edit": lambda p: {"patient_pk": p.pk},
 }
 # Lesion, visit: every row of them is an edit of its own, and the m2 visit / bone lesion carry the most fields;
 # the extra rows below are checked too.
@@ -61,6 +62,8 @@ NOT_EDIT_VIEWS = {
     "assessment:therapy_create": "creates a new record",
     "assessment:dashboard_csv": "CSV download",
     "assessment:dashboard_svg": "figure",
+    "dosimetry:plan_of_record": "POST-only choice from the procedure page (tests/dosimetry/test_plan_of_record.py)",
+    "dosimetry:procedure_sign_off": "POST-only action, no form of facts",
 }
 
 
