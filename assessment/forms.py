@@ -146,8 +146,9 @@ class LabForm(forms.Form):
             if field not in self.fields or field in self.errors:
                 continue
             value = d.get(field)
-            typed = field in ("assay", "loq") and value not in (None, "")
-            if typed or (field in self.changed_data and value not in (None, "")):
+            # what the person typed or changed; the form's own prefill (the previous TgAb assay and its cut-off)
+            # left as shown is not an entry
+            if field in self.changed_data and value not in (None, ""):
                 self.add_error(field, f"{self.fields[field].label} {_text(value)} is given without a {name} result; "
                                       f"allowed only with a result: type the {name} result or clear it.")
         return d

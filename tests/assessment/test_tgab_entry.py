@@ -134,3 +134,22 @@ def test_tg_doubling_time_leaves_out_tg_with_indeterminate_tgab(patient, users):
     f = FollowUpResult.objects.get(patient=patient)
     assert f.tg_doubling_time_days is not None  # 4 detectable values remain
     assert f.tg_dt_text.endswith("(1 Tg value(s) with positive or indeterminate TgAb left out)")
+
+
+def test_a_visit_without_tgab_saves_with_the_prefilled_assay_and_cut_off_left_as_shown(client, login, users, patient):
+    """The prefill is the form's, not the nurse's: leaving it untouched with no TgAb result is no 'assay without a
+    result' error (it was, after the prefill met the typed-values rule), and no TgAb row is stored."""
+    from tests.integrity.conftest import as_post, posted_form
+
+    login(users["nurse"])
+    url = f"/patients/{patient.pk}/visits/new/?timepoint=m2"
+    shown = dict(posted_form(client.get(url).content.decode()).data)
+    assert (shown["lab-tgab-assay"], shown["lab-tgab-tgab_cutoff_iu_ml"]) == (ROCHE, "115.00")
+    les = patient.lesions.get(label="L1")
+    typed = {"visit-visit_date": "2018-04-05", f"m{les.pk}-long_mm": "9", f"m{les.pk}-short_mm": "8",
+             f"m{les.pk}-third_mm": "8", "lab-tg-result": "0.1"}
+    post = {**as_post(posted_form(client.get(url).content.decode()).data), **{k: [v] for k, v in typed.items()}}
+    r = client.post(f"/patients/{patient.pk}/visits/new/", post)
+    assert r.status_code == 302, r.content.decode()[-3000:]
+    assert not LabResult.objects.filter(patient=patient, analyte="tgab", visit__timepoint="m2").exists()
+    assert LabResult.objects.get(patient=patient, analyte="tg", visit__timepoint="m2").value == Decimal("0.1")
