@@ -91,7 +91,7 @@ def test_preview_equals_the_saved_result_and_saves_nothing(client, login, proced
     data = _form(p, "13", dt.date(2018, 4, 5))
     preview = client.post(f"/patients/{p.pk}/visits/preview/", data).json()
     assert preview["ok"] and preview["overall"] == "PR" and preview["sum_mm"] == "13.0"
-    assert "≤ 70% of baseline" in preview["reason"] or "PR" in preview["reason"]
+    assert preview["reason"] == "PR: sum 13 mm is −35.0% from baseline 20 mm (≤ −30%)"
     assert not Visit.objects.filter(patient=p, timepoint="m2").exists()
     assert not LabResult.objects.filter(patient=p).exists()
     assert Visit.history.filter(timepoint="m2").count() == 0  # rolled back, not audited

@@ -1,6 +1,7 @@
 """A nurse logs in, opens a patient, edits a field and sees the change in the history — in a real browser."""
 
 import pytest
+from playwright.sync_api import expect
 
 from ..conftest import PASSWORD
 
@@ -13,7 +14,7 @@ def test_nurse_edits_a_patient_and_sees_it_in_the_history(browser_login, live_se
     page.get_by_role("link", name="Patients", exact=True).click()
     shot("registry-patient-list")
     page.get_by_role("link", name=eligible_patient.study_id).click()
-    assert page.locator("#eligibility-badge").inner_text() == "Eligible"
+    expect(page.locator("#eligibility-badge")).to_have_text("Eligible")
     page.get_by_role("link", name="Edit patient").click()
     page.get_by_label("Given name").fill("Janet")
     page.get_by_role("button", name="Save").click()
@@ -36,5 +37,5 @@ def test_inline_error_names_the_value(browser_login, live_server, eligible_patie
     page.locator("#id_date").fill("2015-05-05")
     page.locator("#id_activity_value").fill("-2")
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_role("alert").first.inner_text() == "Activity -2 GBq must be greater than 0."
+    expect(page.get_by_role("alert").first).to_have_text("Activity -2 GBq must be greater than 0.")
     shot("registry-inline-error")
