@@ -237,6 +237,7 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
+    _require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"status": imp.status, "progress_pct": imp.progress_pct, "text": imp.progress_text,
