@@ -42,7 +42,7 @@ from assessment.schedule import suggest_timepoint
 from registry import overrides, versioning
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
-from registry.views import _child_form, _require, versioned_save
+from registry.views import _child_form, _form_errors_from, _require, versioned_save
 
 ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
 N_NEW_LESION_ROWS = 2
@@ -254,7 +254,7 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     form = FollowUpStatusForm(request.POST or None, instance=status or FollowUpStatus(patient=patient))
     scope = versioning.scope_for(status, patient.pk) if status else None
     versioning.attach(form, scope)
-    ctx = {"form": form, "patient": patient, "warnings": [], "can_override": request.user.has_perm("registry.sign_off"),
+    ctx = {"form": form, "patient": patient, "warnings": [], "can_override": overrides.may_confirm(request.user),
            "title": f"{patient} — follow-up status"}
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k not in ("override_reason", versioning.FIELD_NAME)}
@@ -265,8 +265,6 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
         except services.FollowUpWarnings as exc:
             ctx["warnings"] = exc.warnings
         except ValidationError as exc:
-            from registry.views import _form_errors_from
-
             _form_errors_from(exc, form)
         else:
             if ok:

@@ -19,7 +19,7 @@ from dosimetry.forms import (
     StructureFormSet,
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
-from registry import selectors, versioning
+from registry import overrides, selectors, versioning
 from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
 from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
@@ -53,7 +53,7 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
         _require(request, "dosimetry.change_implantprocedure")
         procedure = instance = _procedure_for(request.user, pk)
         patient = procedure.patient
-    can_override = request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}")
+    can_override = overrides.may_confirm(request.user)
     form = ProcedureForm(request.POST or None, instance=instance, patient=patient)
     scope = versioning.scope_for(procedure, patient.pk) if procedure else None
     versioning.attach(form, scope)
@@ -217,7 +217,7 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
     imp = _import_for(request.user, pk)
     if imp.status != DicomImport.Status.UPLOADED:
         return redirect("dosimetry:dicom_status", pk=imp.pk)
-    can_override = request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}")
+    can_override = overrides.may_confirm(request.user)
     form = MappingForm(request.POST or None, roi_names=imp.roi_names, initial_mapping=imp.mapping,
                        with_override=imp.needs_confirmation and can_override)
     if request.method == "POST" and form.is_valid():
