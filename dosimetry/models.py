@@ -311,6 +311,7 @@ class DicomFile(models.Model):
     sha256 = models.CharField(max_length=64)
     size_bytes = models.PositiveIntegerField()
     file = models.FileField(upload_to=_dicom_path)
+    history = HistoricalRecords()
 
     def __str__(self) -> str:
         return f"{self.modality} {self.original_name}"
@@ -322,6 +323,7 @@ class StructureNameMapping(models.Model):
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="structure_mappings")
     roi_name = models.CharField(max_length=64)
     role = models.CharField(max_length=12, choices=StructureRole.choices)
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["site", "roi_name"], name="unique_roi_mapping_per_site")]

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import close_old_connections, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from assessment.stats import StatsInputError, mean_sd, paired_compare
@@ -398,6 +398,7 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
     for modality, (name, content) in by_modality.items():
         row = DicomFile(dicom_import=imp, modality=modality, original_name=name[:255],
                         sha256=hashlib.sha256(content).hexdigest(), size_bytes=len(content))
+        row._history_user, row._change_reason = user, f"uploaded with DICOM import {imp.pk}"
         row.file.save(name, ContentFile(content), save=True)
     return imp
 
@@ -505,8 +506,7 @@ def dicom_import_confirm(
         site = imp.procedure.patient.site
         for name, role in mapping.items():
             if role:
-                StructureNameMapping.objects.update_or_create(site=site, roi_name=name.lower(),
-                                                              defaults={"role": role})
+                _remember_mapping(site, name.lower(), role, user=user, imp=imp)
         imp.mapping = dict(mapping)
         imp.status, imp.progress_pct, imp.progress_text, imp.error = DicomImport.Status.RUNNING, 5, "queued", ""
         imp._history_user = user
@@ -521,6 +521,26 @@ def dicom_import_confirm(
         run_import(imp.pk, user)
         imp.refresh_from_db()
     return imp
+
+
+def _remember_mapping(site, roi_name: str, role: str, *, user, imp: DicomImport) -> None:
+    """Remember (or change) the site's role for a structure name; the history row names the import."""
+    reason = f"mapping confirmed for DICOM import {imp.pk}"
+    row = StructureNameMapping.objects.select_for_update().filter(site=site, roi_name=roi_name).first()
+    if row is None:
+        try:
+            with transaction.atomic():  # a concurrent import may remember the same name first
+                row = StructureNameMapping(site=site, roi_name=roi_name, role=role)
+                row._history_user, row._change_reason = user, reason
+                row.save()
+                return
+        except IntegrityError:
+            row = StructureNameMapping.objects.select_for_update().get(site=site, roi_name=roi_name)
+    if row.role == role:
+        return  # unchanged: no history row
+    row.role = role
+    row._history_user, row._change_reason = user, reason
+    row.save()
 
 
 def _run_import_thread(import_id: int, user_id: int) -> None:

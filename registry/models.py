@@ -67,6 +67,7 @@ class SiteMembership(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="site_memberships")
     site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="memberships")
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "site"], name="unique_membership")]
@@ -565,3 +566,63 @@ class EligibilityAssessment(models.Model):
                                    "planned_implant_date": "planned"}, self.patient if self.patient_id else None)
         if errors:
             raise ValidationError(errors)
+
+
+# Users: a new account, an activation, a role (auth group) or permission given or taken, a staff flag — each is a
+# history row with who and when (the admin's history view shows it with the reason). Password hashes and login
+# times are not copied into the history; a save that touches only them (a login) writes no row.
+class UserHistory(HistoricalRecords):
+    """History of ``auth.User`` with its groups and permissions (m2m).
+
+    simple-history records an m2m change on the instance that made it; one made from the other side
+    (``group.user_set.add(user)``) would be recorded on the group, which has no history: it is recorded on each user
+    it touches instead."""
+
+    def m2m_changed(self, instance, action, attr, pk_set, reverse, model=None, **kwargs):
+        if not reverse:
+            return super().m2m_changed(instance, action, attr, pk_set, reverse, **kwargs)
+        if action == "pre_clear":
+            instance._seedtrack_cleared_users = list(model.objects.filter(**{attr: instance}))
+            return None
+        if action == "post_clear":
+            touched = getattr(instance, "_seedtrack_cleared_users", [])
+        elif action in ("post_add", "post_remove") and pk_set:
+            touched = list(model.objects.filter(pk__in=pk_set))
+        else:
+            return None
+        for user in touched:
+            super().m2m_changed(user, action, attr, None, False, **kwargs)
+        return None
+
+
+USER_HISTORY_EXCLUDED = ("password", "last_login")
+
+
+def _skip_login_stamp(sender, instance, update_fields=None, **kwargs) -> None:
+    """A save of only the password hash or the login time (``update_last_login``) writes no history row."""
+    if update_fields and set(update_fields) <= set(USER_HISTORY_EXCLUDED) and not hasattr(
+        instance, "skip_history_when_saving"
+    ):
+        instance.skip_history_when_saving = instance._seedtrack_skipped = True
+
+
+def _end_skip_login_stamp(sender, instance, **kwargs) -> None:
+    if getattr(instance, "_seedtrack_skipped", False):
+        del instance.skip_history_when_saving, instance._seedtrack_skipped
+
+
+def _register_user_history() -> None:
+    import simple_history
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_save, pre_save
+
+    user_model = get_user_model()
+    if not hasattr(user_model._meta, "simple_history_manager_attribute"):
+        simple_history.register(user_model, app="registry", records_class=UserHistory,
+                                excluded_fields=list(USER_HISTORY_EXCLUDED), m2m_fields=["groups", "user_permissions"])
+    # Connected after simple-history's own post_save, so the flag is still there when it looks.
+    pre_save.connect(_skip_login_stamp, sender=user_model, dispatch_uid="seedtrack-user-history-skip")
+    post_save.connect(_end_skip_login_stamp, sender=user_model, dispatch_uid="seedtrack-user-history-skip-end")
+
+
+_register_user_history()
