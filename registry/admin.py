@@ -1,4 +1,5 @@
-"""Django admin for data managers (staff); every clinical model keeps its history view."""
+"""Django admin for data managers (staff); every model keeps its history view, and every add / change asks a
+reason that goes on each history row the save writes (registry/admin_audit.py)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,6 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from registry import models as m
 from registry import services
+from registry.admin_audit import AdminChangeReasonMixin
 from registry.services import recompute_patient
 
 
@@ -95,12 +97,12 @@ class RecomputeMixin:
 
 
 @admin.register(m.Site)
-class SiteAdmin(SimpleHistoryAdmin):
+class SiteAdmin(AdminChangeReasonMixin, ReasonDeletionMixin, SimpleHistoryAdmin):
     list_display = ("code", "name", "next_study_number")
 
 
 @admin.register(m.SiteMembership)
-class SiteMembershipAdmin(admin.ModelAdmin):
+class SiteMembershipAdmin(AdminChangeReasonMixin, ReasonDeletionMixin, SimpleHistoryAdmin):
     list_display = ("user", "site")
     list_filter = ("site",)
 
@@ -121,7 +123,7 @@ class CourseInline(admin.TabularInline):
 
 
 @admin.register(m.Patient)
-class PatientAdmin(ReasonDeletionMixin, RecomputeMixin, SimpleHistoryAdmin):
+class PatientAdmin(AdminChangeReasonMixin, ReasonDeletionMixin, RecomputeMixin, SimpleHistoryAdmin):
     list_display = ("study_id", "site", "sex", "histology", "stage", "eligibility_status")
     list_filter = ("site", "histology", "eligibility_status")
     search_fields = ("study_id", "record_number", "family_name")
@@ -129,7 +131,7 @@ class PatientAdmin(ReasonDeletionMixin, RecomputeMixin, SimpleHistoryAdmin):
     inlines = [LesionInline, CourseInline]
 
 
-class ClinicalAdmin(ReasonDeletionMixin, RecomputeMixin, SimpleHistoryAdmin):
+class ClinicalAdmin(AdminChangeReasonMixin, ReasonDeletionMixin, RecomputeMixin, SimpleHistoryAdmin):
     pass
 
 

@@ -124,7 +124,8 @@ def test_data_manager_edit_in_the_admin_recomputes_the_stage(client, users, elig
     form = client.get(url).context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and k in form.fields}
     data.update({"birth_date": "1950-01-01", "diagnosis_date": "2012-03-01", "surgery_date": "2012-03-20",
-                 "m_category": "M1", "site": eligible_patient.site_id})
+                 "m_category": "M1", "site": eligible_patient.site_id,
+                 "change_reason": "M1 found on the PET review"})  # admin changes need a reason (admin_audit)
     for prefix in ("lesions", "iodine_courses"):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     response = client.post(url, data)
