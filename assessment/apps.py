@@ -7,6 +7,7 @@ class AssessmentConfig(AppConfig):
 
     def ready(self) -> None:
         from assessment.models import (
+            FollowUpStatus,
             LabResult,
             LesionDesignation,
             Measurement,
@@ -24,6 +25,7 @@ class AssessmentConfig(AppConfig):
         audit.register(Toxicity, "patient_id")
         audit.register(NewTherapy, "patient_id")
         audit.register(LesionDesignation, "lesion__patient_id")
+        audit.register(FollowUpStatus, "patient_id")
 
         # Explicit deletion rules (registry/deletion.py): visits go before the implants they point to.
         from assessment import deletion as rules

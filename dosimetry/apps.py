@@ -12,7 +12,7 @@ class DosimetryConfig(AppConfig):
 
         from django.db.models.signals import post_delete
 
-        from dosimetry.models import DosePlan, ImplantProcedure, StructureDose
+        from dosimetry.models import DicomFile, DicomImport, DosePlan, ImplantProcedure, StructureDose
         from dosimetry.services import after_plan_deleted
         from registry import audit
 
@@ -23,6 +23,8 @@ class DosimetryConfig(AppConfig):
         audit.register(ImplantProcedure, "patient_id")
         audit.register(DosePlan, "procedure__patient_id")
         audit.register(StructureDose, "plan__procedure__patient_id")
+        audit.register(DicomImport, "procedure__patient_id")  # its structure mapping and warnings included
+        audit.register(DicomFile, "dicom_import__procedure__patient_id")
 
         from dosimetry import deletion as rules
         from registry import deletion

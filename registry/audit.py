@@ -11,6 +11,12 @@ from datetime import datetime
 from django.db import models
 
 IDENTIFYING_FIELDS = {"family_name", "given_name", "record_number", "birth_date"}
+# Per model (model_name): fields that carry what the DICOM files say about the patient (name, ID, the file names
+# the TPS gave them, the import warnings quoting both).
+IDENTIFYING_FIELDS_OF = {
+    "dicomimport": {"patient_id", "patient_name", "warnings", "error"},
+    "dicomfile": {"original_name", "file"},
+}
 HIDDEN_FIELDS = {"derived_at", "computed_at", "lesion_seq", "next_study_number"}
 _REGISTRY: list[tuple[type[models.Model], str]] = []
 
@@ -66,14 +72,16 @@ def patient_history(patient, *, identifiers: bool = True, limit: int = 200) -> l
                 for ch in delta.changes:
                     if ch.field in HIDDEN_FIELDS:
                         continue
-                    hide = not identifiers and ch.field in IDENTIFYING_FIELDS
+                    hide = not identifiers and (
+                        ch.field in IDENTIFYING_FIELDS or ch.field in IDENTIFYING_FIELDS_OF.get(model._meta.model_name, ())
+                    )
                     verbose = model._meta.get_field(ch.field).verbose_name
                     changes.append(Change(
                         str(verbose), "(hidden)" if hide else _show(ch.old), "(hidden)" if hide else _show(ch.new)
                     ))
                 if not changes and not rec.history_change_reason:
                     continue  # a save that changed nothing visible
-            label = f"{model._meta.verbose_name} {_label(rec, model)}".strip()
+            label = f"{model._meta.verbose_name} {_label(rec, model, identifiers)}".strip()
             entries.append(Entry(
                 when=rec.history_date,
                 who=rec.history_user.get_username() if rec.history_user else "system",
@@ -86,7 +94,11 @@ def patient_history(patient, *, identifiers: bool = True, limit: int = 200) -> l
     return entries[:limit]
 
 
-def _label(rec, model) -> str:
+def _label(rec, model, identifiers: bool = True) -> str:
+    if model._meta.model_name == "dicomimport":
+        return f"{rec.id} ({rec.kind})"
+    if model._meta.model_name == "dicomfile":  # the file name the TPS gave may name the patient
+        return f"{rec.modality} {rec.original_name}" if identifiers else rec.modality
     for attr in ("study_id", "label", "date", "assessment_date"):
         if hasattr(rec, attr):
             return str(getattr(rec, attr))
