@@ -19,9 +19,10 @@ REASON = "registered twice (duplicate of AAA-0002)"
 
 
 def _history_models():
-    """Every historised model of the three clinical apps but the sites (which stay)."""
+    """Every historised model of the three clinical apps but the site-level ones (which stay)."""
     return [m for m in apps.get_models() if m._meta.app_label in ("registry", "assessment", "dosimetry")
-            and hasattr(m, "history") and not m.__name__.startswith("Historical") and m.__name__ != "Site"]
+            and hasattr(m, "history") and not m.__name__.startswith("Historical")
+            and m.__name__ not in ("Site", "SiteMembership", "StructureNameMapping")]
 
 
 def _snapshot():
