@@ -228,3 +228,22 @@ def test_user_admin_two_step_add_and_role_change_carry_the_reason(dm_client, use
 
     history = dm_client.get(reverse("admin:auth_user_history", args=[new.pk]))
     assert "Nurse role for the ward" in history.content.decode()
+
+
+def test_reverting_to_an_earlier_version_in_the_admin_needs_a_reason(dm_client, users, sites):
+    site = sites["A"]
+    first = site.history.get()
+    site.name = "Site A (renamed)"
+    site.save()
+    url = reverse("admin:registry_site_simple_history", args=[site.pk, first.history_id])
+    page = dm_client.get(url)
+    assert page.status_code == 200 and "Reason for change" in page.content.decode()
+    data = {"code": site.code, "name": "Site A"}
+    assert dm_client.post(url, data).status_code == 200
+    site.refresh_from_db()
+    assert site.name == "Site A (renamed)"
+    assert dm_client.post(url, {**data, REASON_FIELD: "Renamed by mistake"}).status_code == 302
+    site.refresh_from_db()
+    row = site.history.first()
+    assert (site.name, row.history_user, row.history_change_reason) == (
+        "Site A", users["data_manager"], "Renamed by mistake")
