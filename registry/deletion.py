@@ -71,7 +71,7 @@ class Deleted:
         from registry.roles import CLINICAL_MODELS
 
         order = [f"{app}.{name}" for app, names in CLINICAL_MODELS.items() for name in names]
-        clinical, other, derived = [], [], 0
+        clinical, derived = [], 0
         for label, n in self.counts.items():
             model = apps.get_model(label)
             key = f"{model._meta.app_label}.{model._meta.model_name}"
@@ -79,12 +79,12 @@ class Deleted:
                 continue
             if key in order:
                 clinical.append((order.index(key), n, model))
-            elif hasattr(model, "history"):  # historised but not clinical: site memberships, structure mappings
-                other.append((len(order), n, model))
+            elif hasattr(model, "history"):  # historised, not clinical (site memberships, structure mappings): last
+                clinical.append((len(order), n, model))
             else:
                 derived += n
         out = [f"{n} {model._meta.verbose_name if n == 1 else model._meta.verbose_name_plural}"
-               for _i, n, model in [*sorted(clinical, key=lambda t: t[0]), *other]]
+               for _i, n, model in sorted(clinical, key=lambda t: t[0])]
         if derived:
             out.append(f"{derived} derived result{'s' if derived != 1 else ''} (computed from the facts above)")
         if self.files:
