@@ -9,7 +9,7 @@ import threading
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -276,6 +276,10 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
     _require(request, "assessment.view_visit")
+    from registry.roles import can_see_identifiers
+
+    if not can_see_identifiers(request.user):  # calendar windows of real visits: the clinical team's tool
+        raise PermissionDenied("The follow-up worklist is for the clinical team; reviewers see de-identified data.")
     query = WorklistQuery(request.GET, user=request.user)
     site = query.values()["site"]
     rows = selectors.worklist_for(request.user, timezone.localdate(), site=site)

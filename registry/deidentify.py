@@ -10,6 +10,7 @@ Pure: no Django. The template tags (registry/templatetags/deid.py) and the CSV/f
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from registry.staging import age_in_completed_years
@@ -73,3 +74,24 @@ def deidentify_value(value: object, anchor: date | None) -> object:
     if isinstance(value, date | datetime):
         return study_day_text(value, anchor)
     return value
+
+
+# An ISO date, optionally with a time and zone, optionally followed by the day-0 offset the cores print with it
+# ("on 2018-08-05 (day 181)"): the offset is dropped, the study day says it.
+_ISO = re.compile(
+    r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+    r"(?: \(day -?\d+(?: [^)]*)?\))?(?!\d)")
+
+
+def scrub_dates(text: str, anchor: date | None) -> str:
+    """Every ISO date (or timestamp) in a computed text → its study-day text: the reasons and flags the rule
+    cores write ("Baseline done 2018-01-20 (in window 2018-01-08 to 2018-02-05)") name dates."""
+
+    def replace(m: re.Match) -> str:
+        try:
+            d = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        except ValueError:
+            return m.group(0)  # not a calendar date (e.g. part of a code)
+        return study_day_text(d, anchor)
+
+    return _ISO.sub(replace, text)

@@ -67,17 +67,32 @@ def study_day_for(value, patient_or_date) -> str:
 
 
 @register.simple_tag(takes_context=True)
-def when(context, value, patient=None, fmt: str = ""):
+def when(context, value, patient=None, fmt: str = "", plain: bool = False):
+    """A date for identified users (``fmt``: a date-filter format; default the site's date format, and
+    "Y-m-d H:i" for a timestamp), "day N" for reviewers; ``plain=True`` without markup (titles, attributes)."""
     if value is None or value == "":
         return ""
     if not isinstance(value, dt.date):
         return value
     if _identified(context):
-        if not fmt:
-            fmt = "Y-m-d H:i" if isinstance(value, dt.datetime) else "Y-m-d"
-        return date_filter(local_day(value), fmt)
-    return format_html('<span class="study-day" title="{}">{}</span>', deidentify.LEGEND,
-                       study_day_for(value, patient))
+        if not fmt and isinstance(value, dt.datetime):
+            fmt = "Y-m-d H:i"
+        return date_filter(local_day(value), fmt or None)
+    text = study_day_for(value, patient)
+    if plain:
+        return text
+    return format_html('<span class="study-day" title="{}">{}</span>', deidentify.LEGEND, text)
+
+
+@register.simple_tag(takes_context=True)
+def deid_text(context, text, patient=None):
+    """A computed text (a rule's reason, a record's label) with its ISO dates as study days for reviewers."""
+    if text is None:
+        return ""
+    text = str(text)
+    if _identified(context):
+        return text
+    return deidentify.scrub_dates(text, _anchor(patient))
 
 
 @register.simple_tag(takes_context=True)

@@ -71,3 +71,19 @@ def test_deidentify_value_changes_dates_only():
     assert d.deidentify_value(date(2019, 5, 1), None) == "2019"
     assert d.deidentify_value("T2", IMPLANT) == "T2"
     assert d.deidentify_value(12, IMPLANT) == 12
+
+
+@pytest.mark.parametrize(("text", "out"), [
+    ("Baseline done 2021-03-01 (in window 2021-02-10 to 2021-03-10)", "Baseline done day -9 (in window day -28 to day 1)"),
+    ("CR: best time-point response CR on 2021-06-07 (day 89)", "CR: best time-point response CR on day 90"),
+    ("PD: PD on 2021-06-07 (day 89 ≥ 42) confirmed", "PD: PD on day 90 confirmed"),
+    ("signed 2021-03-10 08:15:00.123+00:00 ok", "signed day 1 ok"),
+    ("code 12021-03-10 and 2021-13-45 stay", "code 12021-03-10 and 2021-13-45 stay"),
+    ("no date here: 120 Gy, 24 seeds", "no date here: 120 Gy, 24 seeds"),
+])
+def test_scrub_dates_in_computed_texts(text, out):
+    assert d.scrub_dates(text, IMPLANT) == out
+
+
+def test_scrub_dates_without_implant_keeps_years():
+    assert d.scrub_dates("RAIR-2 (2016-06-01; lost uptake)", None) == "RAIR-2 (2016; lost uptake)"
