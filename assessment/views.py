@@ -420,7 +420,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "protocol_deviations": dosimetry_selectors.protocol_deviations_for(request.user, limit=50),
         "protocol_deviations_total": dosimetry_selectors.count_protocol_deviations_for(request.user),
         "deviations_identified": can_see_identifiers(request.user),
+        "implant_years": _implant_years(request.user),
     })
+
+
+def _implant_years(user) -> list[int]:
+    """The years of the implants the user may see: the reviewer's implant-period filter offers years only."""
+    from dosimetry.models import ImplantProcedure
+
+    return sorted({d.year for d in ImplantProcedure.objects.filter(
+        patient__in=registry_selectors.patients_for(user)).values_list("date", flat=True)})
 
 
 def _figure_or_404(request: HttpRequest, key: str):

@@ -162,3 +162,19 @@ def test_reviewer_navigation_offers_only_what_a_reviewer_can_use(client, login, 
             for text in ("/edit/", "/new/", "/delete/", "/worklist/", "/admin/", "Register a patient", "/sign-off/"):
                 assert text not in body, (url, text)
     assert client.get("/worklist/").status_code == 403
+
+
+def test_reviewer_filters_the_dashboard_by_implant_year_only(client, login, users, procedure):
+    """A day-exact implant period would reveal implant dates by bisection: reviewers get years."""
+    login(users["reviewer"])
+    page = client.get("/dashboard/", {"from": "2018-02-05", "to": "2018-02-05"}).content.decode()
+    assert "1 January of a year, e.g. 2018-01-01 (reviewers filter by implant year)" in page
+    assert "31 December of a year, e.g. 2018-12-31" in page
+    assert '<option value="2018-01-01">2018</option>' in page  # the year choices offered
+    ok = client.get("/dashboard/", {"from": "2018-01-01", "to": "2018-12-31"}).content.decode()
+    assert 'id="query-errors"' not in ok and '<option value="2018-01-01" selected>2018</option>' in ok
+    assert client.get("/dashboard/waterfall.csv", {"from": "2018-02-05"}).status_code == 400
+    client.logout()
+    login(users["physician"])
+    page = client.get("/dashboard/", {"from": "2018-02-05", "to": "2018-02-05"}).content.decode()
+    assert 'id="query-errors"' not in page and 'type="date" name="from"' in page
