@@ -178,3 +178,19 @@ def test_reviewer_filters_the_dashboard_by_implant_year_only(client, login, user
     login(users["physician"])
     page = client.get("/dashboard/", {"from": "2018-02-05", "to": "2018-02-05"}).content.decode()
     assert 'id="query-errors"' not in page and 'type="date" name="from"' in page
+
+
+def test_import_progress_json_gives_reviewers_study_days(client, login, users, procedure, export):
+    from dosimetry import services
+    from dosimetry.models import DicomImport
+
+    imp = services.dicom_upload(user=users["nurse"], procedure=procedure, kind="pre", files=export())
+    DicomImport.objects.filter(pk=imp.pk).update(
+        status="failed", error="RT Plan dated 2018-02-04, the implant 2018-02-05")
+    login(users["reviewer"])
+    out = client.get(f"/dicom-imports/{imp.pk}/", HTTP_ACCEPT="application/json").json()
+    assert out["error"] == "RT Plan dated day -1, the implant day 1"
+    client.logout()
+    login(users["nurse"])
+    out = client.get(f"/dicom-imports/{imp.pk}/", HTTP_ACCEPT="application/json").json()
+    assert out["error"] == "RT Plan dated 2018-02-04, the implant 2018-02-05"
