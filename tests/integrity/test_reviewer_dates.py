@@ -92,6 +92,7 @@ def crawl(client, start: str = "/", limit: int = 150) -> dict[str, str]:
                 target = parts.path + (f"?{parts.query}" if parts.query else "")
                 if target not in seen:
                     todo.append(target)
+    assert not todo or all(url in seen for url in todo), f"more than {limit} pages: raise the limit"
     return seen
 
 
