@@ -162,6 +162,11 @@ def test_reviewer_navigation_offers_only_what_a_reviewer_can_use(client, login, 
         if not url.endswith((".csv", ".svg")):
             for text in ("/edit/", "/new/", "/delete/", "/worklist/", "/admin/", "Register a patient", "/sign-off/"):
                 assert text not in body, (url, text)
+            posts = re.findall(r'<form method="post"[^>]*>', body)
+            assert all('action="/logout/"' in f for f in posts), (url, posts)  # nothing to submit but log out
+            if "<nav>" in body:
+                nav = body[body.index("<nav>"):body.index("</nav>")]
+                assert re.findall(r">([^<]+)</a>", nav) == ["Dashboard", "Patients", "Dosimetry (Table 4)"], url
     assert client.get("/worklist/").status_code == 403
 
 
