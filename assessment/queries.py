@@ -43,7 +43,19 @@ class DashboardQuery(QueryForm):
         start, end = data.get("from"), data.get("to")
         if start and end and start > end:
             self.add_problem("from", f"a date on or before to ({end.isoformat()})")
+        self.clean_reviewer_years(start, end)
         return data
+
+    def clean_reviewer_years(self, start, end) -> None:
+        """Reviewers filter by implant year only: a day-exact period would reveal implant dates by bisection."""
+        from registry.roles import can_see_identifiers
+
+        if self.user is None or can_see_identifiers(self.user):
+            return
+        if start and (start.month, start.day) != (1, 1):
+            self.add_problem("from", f"1 January of a year, e.g. {start.year}-01-01 (reviewers filter by implant year)")
+        if end and (end.month, end.day) != (12, 31):
+            self.add_problem("to", f"31 December of a year, e.g. {end.year}-12-31 (reviewers filter by implant year)")
 
     def cohort_filter(self):
         """The ``CohortFilter`` of valid parameters; the whole cohort when any is bad."""

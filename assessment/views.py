@@ -9,7 +9,7 @@ import threading
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -276,6 +276,10 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
     _require(request, "assessment.view_visit")
+    from registry.roles import can_see_identifiers
+
+    if not can_see_identifiers(request.user):  # calendar windows of real visits: the clinical team's tool
+        raise PermissionDenied("The follow-up worklist is for the clinical team; reviewers see de-identified data.")
     query = WorklistQuery(request.GET, user=request.user)
     site = query.values()["site"]
     rows = selectors.worklist_for(request.user, timezone.localdate(), site=site)
@@ -416,7 +420,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "protocol_deviations": dosimetry_selectors.protocol_deviations_for(request.user, limit=50),
         "protocol_deviations_total": dosimetry_selectors.count_protocol_deviations_for(request.user),
         "deviations_identified": can_see_identifiers(request.user),
+        "implant_years": _implant_years(request.user),
     })
+
+
+def _implant_years(user) -> list[int]:
+    """The years of the implants the user may see: the reviewer's implant-period filter offers years only."""
+    from dosimetry.models import ImplantProcedure
+
+    return sorted({d.year for d in ImplantProcedure.objects.filter(
+        patient__in=registry_selectors.patients_for(user)).values_list("date", flat=True)})
 
 
 def _figure_or_404(request: HttpRequest, key: str):

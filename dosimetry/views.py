@@ -240,8 +240,14 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
     if request.headers.get("Accept") == "application/json":
-        return JsonResponse({"status": imp.status, "progress_pct": imp.progress_pct, "text": imp.progress_text,
-                             "error": imp.error})
+        text, error = imp.progress_text, imp.error
+        if not can_see_identifiers(request.user):  # reviewers: dates in the messages as study days
+            from registry.deidentify import scrub_dates
+            from registry.templatetags.deid import implant_anchor
+
+            anchor = implant_anchor(imp.procedure.patient)
+            text, error = scrub_dates(text, anchor), scrub_dates(error, anchor)
+        return JsonResponse({"status": imp.status, "progress_pct": imp.progress_pct, "text": text, "error": error})
     if imp.status == DicomImport.Status.DONE:
         messages.success(request, f"{imp.get_kind_display()} imported from DICOM.")
         return redirect("dosimetry:procedure_detail", pk=imp.procedure_id)

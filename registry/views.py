@@ -7,7 +7,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from assessment.selectors import followup_context
@@ -121,7 +120,6 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
         "followup": followup_context(patient),
         "can_add_visit": request.user.has_perm("assessment.add_visit"),
-        "age": patient.age_on(timezone.localdate()),
         "can_change": request.user.has_perm("registry.change_patient"),
         "can_delete": request.user.has_perm("registry.delete_patient"),
         "can_sign_off": can_sign_off,

@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORES = [
     "registry/eligibility.py", "registry/plausibility.py", "registry/rair.py", "registry/staging.py",
-    "registry/iodine.py", "registry/units.py",
+    "registry/iodine.py", "registry/units.py", "registry/deidentify.py",
     "assessment/recist.py", "assessment/volumes.py", "assessment/thyroglobulin.py", "assessment/stats.py",
     "assessment/toxicity.py", "assessment/mda.py", "assessment/schedule.py", "assessment/survival.py",
     "dosimetry/tg43.py", "dosimetry/sources.py", "dosimetry/dvh.py", "dosimetry/dicom_io.py",

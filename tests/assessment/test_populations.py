@@ -270,7 +270,7 @@ def test_nurse_records_the_status_on_the_patient_page(client, login, five, users
     ok = client.post(url, {"status": "lost", "status_date": "2018-08-01"})
     assert ok.status_code == 302
     page = client.get(f"/patients/{p.pk}/").content.decode()
-    assert "Lost to follow-up</strong> — last contact 1 Aug 2018, day 83" in page
+    assert "Lost to follow-up</strong> — last contact 1 Aug 2018, day 84" in page  # 83 days after: study day 84
 
 
 def test_reviewer_sees_the_status_day_not_its_date_and_cannot_record_it(client, login, five, users):
@@ -278,7 +278,7 @@ def test_reviewer_sees_the_status_day_not_its_date_and_cannot_record_it(client, 
     login(users["reviewer"])
     page = client.get(f"/patients/{p.pk}/").content.decode()
     line = re.search(r'<p id="followup-status">.*?</p>', page, re.S).group(0)
-    assert "Died</strong> — died day 250; cause: Thyroid cancer" in line
+    assert "Died</strong> — died day 251; cause: Thyroid cancer" in line  # 250 days after: study day 251
     assert "Oct 2018" not in line and "2018" not in line  # died 2018-10-18: the day, not the date
     assert client.post(f"/patients/{p.pk}/follow-up-status/", {"status": "in_follow_up"}).status_code == 403
 
