@@ -37,6 +37,8 @@ def grants() -> dict[str, set[str]]:
         "registry.add_site", "registry.change_site", "registry.add_sitemembership",
         "registry.change_sitemembership", "registry.delete_sitemembership", "registry.view_sitemembership",
         "auth.add_user", "auth.change_user", "auth.view_user", "auth.view_group",
+        # Free text released to reviewers (registry/free_text.py)
+        "registry.view_freetextrelease", "registry.add_freetextrelease", "registry.delete_freetextrelease",
     }
     return {NURSE: nurse, PHYSICIAN: physician, DATA_MANAGER: data_manager, REVIEWER: set(view)}
 
