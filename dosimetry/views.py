@@ -19,7 +19,7 @@ from dosimetry.forms import (
     StructureFormSet,
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
-from registry import overrides, selectors, versioning
+from registry import free_text, overrides, selectors, versioning
 from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
 from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
@@ -241,7 +241,7 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     imp = _import_for(request.user, pk)
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"status": imp.status, "progress_pct": imp.progress_pct, "text": imp.progress_text,
-                             "error": imp.error})
+                             "error": free_text.import_text(request.user, imp, imp.error)})
     if imp.status == DicomImport.Status.DONE:
         messages.success(request, f"{imp.get_kind_display()} imported from DICOM.")
         return redirect("dosimetry:procedure_detail", pk=imp.procedure_id)

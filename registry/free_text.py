@@ -355,3 +355,18 @@ def revoke(*, user, content_type_id: int, object_id: int, field: str):
             obj._change_reason = "revoked"
             obj.delete()
     return item
+
+
+def import_text(user, imp, text: str) -> str:
+    """A DICOM import's error or message as ``user`` may see it: for reviewers the upload names replaced by the
+    modality and hash, and the PatientName / PatientID read from the files withheld."""
+    text = text or ""
+    if can_see_identifiers(user) or not text:
+        return text
+    for f in imp.files.all():
+        if f.original_name:
+            text = text.replace(f.original_name, upload_label(user, f))
+    for value in (imp.patient_name, imp.patient_id):
+        if value and value.strip():
+            text = text.replace(value, WITHHELD)
+    return text

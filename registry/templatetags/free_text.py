@@ -2,7 +2,8 @@
 
 ``{% free_text_in obj text %}``: a text built from ``obj``'s fields (a lesion's site, a RAIR reason) with the
 unreleased free texts replaced; ``{% upload_name f %}``: an uploaded file's name, or its modality and hash;
-``{% free_reason history_row %}``: a history change reason.
+``{% free_reason history_row %}``: a history change reason; ``{% free_text_import imp text %}``: a DICOM import's
+error without the upload names and the files' patient name / ID.
 """
 
 from django import template
@@ -37,6 +38,11 @@ def free_text_in(context, obj, text):
 @register.simple_tag(takes_context=True)
 def upload_name(context, dicom_file):
     return ft.upload_label(_user(context), dicom_file)
+
+
+@register.simple_tag(takes_context=True)
+def free_text_import(context, imp, text):
+    return ft.import_text(_user(context), imp, text)
 
 
 @register.simple_tag(takes_context=True)
