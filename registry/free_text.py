@@ -133,9 +133,13 @@ def upload_label(user, dicom_file) -> str:
     return f"{dicom_file.modality} · {dicom_file.sha256[:12]}"
 
 
-def reason_parts(reason: str) -> tuple[str, str]:
+# A deleted row's reason is the one typed for the deletion, except a plan replaced by a new import or entry.
+_DELETION_SYSTEM_REASONS = (_SYSTEM_REASONS[1],)
+
+
+def reason_parts(reason: str, history_type: str = "~") -> tuple[str, str]:
     """(what the system wrote, what a user typed). A reason of no known form counts as typed (deletions)."""
-    for pattern, typed_group in _SYSTEM_REASONS:
+    for pattern, typed_group in _DELETION_SYSTEM_REASONS if history_type == "-" else _SYSTEM_REASONS:
         match = pattern.match(reason)
         if match:
             if typed_group is None:
@@ -150,7 +154,7 @@ def visible_reason(user, history_row, reason: str | None = None) -> str:
     reason = (history_row.history_change_reason if reason is None else reason) or ""
     if not reason or can_see_identifiers(user):
         return reason
-    system, typed = reason_parts(reason)
+    system, typed = reason_parts(reason, getattr(history_row, "history_type", "~"))
     if not typed:
         return reason
     if is_released(type(history_row), history_row.history_id, REASON_FIELD, reason):
@@ -241,7 +245,7 @@ def _reason_items(patients: dict[int, str]) -> Iterator[Item]:
                 .exclude(history_change_reason="").values_list("history_id", "id", lookup, "history_change_reason",
                                                               "history_type").order_by("history_id"))
         for history_id, record_id, patient_id, reason, history_type in rows:
-            if not reason_parts(reason)[1]:
+            if not reason_parts(reason, history_type)[1]:
                 continue
             action = {"+": "created", "~": "changed", "-": "deleted"}.get(history_type, history_type)
             yield Item(ct.id, history_id, REASON_FIELD, reason, patients[patient_id], patient_id,
