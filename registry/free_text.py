@@ -218,16 +218,21 @@ def _patients_of(sites) -> dict[int, str]:
     return dict(Patient.objects.filter(site__in=sites).values_list("pk", "study_id"))
 
 
-def _field_items(patients: dict[int, str]) -> Iterator[Item]:
+def _field_items(patients: dict[int, str], only: tuple[type[models.Model], int, str] | None = None) -> Iterator[Item]:
+    """The free texts of ``patients``' records (``only``: of one record's field)."""
     for label, (lookup, fields) in FIELDS.items():
         model = apps.get_model(label)
+        if only is not None and model is not only[0]:
+            continue
         ct = ContentType.objects.get_for_model(model)
         for field in fields:
-            if (label, field) in NEVER_RELEASED:
+            if (label, field) in NEVER_RELEASED or (only is not None and field != only[2]):
                 continue
             verbose = str(model._meta.get_field(field).verbose_name)
-            rows = (model.objects.filter(**{f"{lookup}__in": list(patients)}).exclude(**{field: ""})
-                    .values_list("pk", lookup, field).order_by(lookup, "pk"))
+            rows = model.objects.filter(**{f"{lookup}__in": list(patients)})
+            if only is not None:
+                rows = rows.filter(pk=only[1])
+            rows = rows.exclude(**{field: ""}).values_list("pk", lookup, field).order_by(lookup, "pk")
             for pk, patient_id, text in rows:
                 if not str(text).strip():
                     continue
@@ -235,15 +240,22 @@ def _field_items(patients: dict[int, str]) -> Iterator[Item]:
                            f"{model._meta.verbose_name} #{pk}", verbose)
 
 
-def _reason_items(patients: dict[int, str]) -> Iterator[Item]:
+def _reason_items(patients: dict[int, str], only: tuple[type[models.Model], int, str] | None = None
+                  ) -> Iterator[Item]:
+    """The typed history change reasons of ``patients``' records (``only``: of one historical row)."""
     from registry.audit import _REGISTRY
 
     for model, lookup in _REGISTRY:
         historical = model.history.model
+        if only is not None and historical is not only[0]:
+            continue
         ct = ContentType.objects.get_for_model(historical)
-        rows = (historical.objects.filter(**{f"{lookup}__in": list(patients)}).exclude(history_change_reason=None)
-                .exclude(history_change_reason="").values_list("history_id", "id", lookup, "history_change_reason",
-                                                              "history_type").order_by("history_id"))
+        rows = historical.objects.filter(**{f"{lookup}__in": list(patients)})
+        if only is not None:
+            rows = rows.filter(history_id=only[1])
+        rows = (rows.exclude(history_change_reason=None).exclude(history_change_reason="")
+                .values_list("history_id", "id", lookup, "history_change_reason", "history_type")
+                .order_by("history_id"))
         for history_id, record_id, patient_id, reason, history_type in rows:
             if not reason_parts(reason, history_type)[1]:
                 continue
@@ -284,9 +296,9 @@ def find_item(user, content_type_id: int, object_id: int, field: str) -> Item | 
     if model is None:
         return None
     if field == REASON_FIELD:
-        source: Iterable[Item] = _reason_items(patients)
+        source: Iterable[Item] = _reason_items(patients, (model, object_id, field))
     elif is_free_text(model, field) and (label_of(model), field) not in NEVER_RELEASED:
-        source = _field_items(patients)
+        source = _field_items(patients, (model, object_id, field))
     else:
         return None
     return next((i for i in source if i.content_type_id == content_type_id and i.object_id == object_id
