@@ -202,6 +202,8 @@ class Item:
     record: str
     field_label: str
     released: bool = False
+    released_by: str = ""
+    released_at: object = None
 
     @property
     def digest(self) -> str:
@@ -270,11 +272,16 @@ def items_for(user, *, state: str = "withheld") -> list[Item]:
     if not patients:
         return []
     items = [*_field_items(patients), *_reason_items(patients)]
-    released = set(_release_model().objects.filter(
-        content_type_id__in={i.content_type_id for i in items}
-    ).values_list("content_type_id", "object_id", "field", "sha256"))
+    released = {
+        (ct_id, pk, field, digest): (who or "a removed user", when)
+        for ct_id, pk, field, digest, who, when in _release_model().objects.filter(
+            content_type_id__in={i.content_type_id for i in items}
+        ).values_list("content_type_id", "object_id", "field", "sha256", "released_by__username", "released_at")
+    }
     for item in items:
-        item.released = (item.content_type_id, item.object_id, item.field, item.digest) in released
+        found = released.get((item.content_type_id, item.object_id, item.field, item.digest))
+        if found is not None:
+            item.released, (item.released_by, item.released_at) = True, found
     if state == "withheld":
         items = [i for i in items if not i.released]
     elif state == "released":

@@ -226,7 +226,7 @@ def test_release_page_lists_withheld_texts_paginated_and_by_state(other, users, 
     _release(dm, a, "histology_other", "Hürthle QQA")
     assert "Hürthle QQA" not in _text(client.get(URL)) + _text(client.get(URL, {"page": 2}))
     released = _text(client.get(URL, {"state": "released"}))
-    assert "Hürthle QQA" in released and "Withhold again" in released
+    assert "Hürthle QQA" in released and "Withhold again" in released and "Released by dm on " in released
     assert "state: got 'x'; allowed: one of withheld" in _text(client.get(URL, {"state": "x"}))
 
 
