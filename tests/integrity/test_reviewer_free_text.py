@@ -12,6 +12,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from assessment.toxicity import SEED_MIGRATION_TERM
 from tests.conftest import ELIGIBLE_LABS
 
 # The patient's identifiers as a nurse might quote them in a deletion reason, and an upload named after her.
@@ -27,7 +28,7 @@ MARKERS = {
     "histology_other", "course_notes", "rair_evidence", "tgab_assay", "operator", "ct_scanner", "positioning_aids",
     "intraoperative_events", "deviation_reason", "tps_name", "plan_notes", "structure_name", "record_reason",
     "import_override", "reader", "visit_notes", "new_lesion_site", "lab_assay", "toxicity_treatment",
-    "therapy_notes", "death_cause_detail", "lesion_site_detail",
+    "therapy_notes", "death_cause_detail", "lesion_site_detail", "toxicity_specify",
 }
 
 
@@ -90,7 +91,9 @@ def marked(procedure, users, export):
         new_lesions=[{"site": mk("new_lesion_site"), "certainty": "equivocal", "modality": "ct"}],
         labs=[{**lab, "value": D("12")}],
         toxicities=[{"kind": "ctcae", "ctcae_term": "Neck pain", "grade": 2, "specify": "",
-                     "onset_date": dt.date(2018, 2, 10), "treatment": mk("toxicity_treatment")}]))
+                     "onset_date": dt.date(2018, 2, 10), "treatment": mk("toxicity_treatment")},
+                    {"kind": "ctcae", "ctcae_term": SEED_MIGRATION_TERM, "grade": 1,
+                     "specify": mk("toxicity_specify"), "onset_date": dt.date(2018, 3, 1)}]))
     fu.therapy_save(user=nurse, patient=patient, data={"kind": "tki", "start_date": dt.date(2018, 6, 1),
                                                        "notes": mk("therapy_notes")})
     fu.followup_status_save(user=nurse, patient=patient, data={
