@@ -66,6 +66,9 @@ _SYSTEM_REASONS: tuple[tuple[re.Pattern[str], int | None], ...] = (
     (re.compile(r"^plan of record \([^)]*\): .* \((default|default, at the sign-off|re-entered)\)$"), None),
     (re.compile(r"^(override \([^)]*\): )(.*)$", re.S), 2),
     (re.compile(r"^(imported despite [^:]*: )(.*)$", re.S), 2),
+    (re.compile(r"^(saved despite [^:]*: )(.*)$", re.S), 2),
+    (re.compile(r"^(follow-up status: [^;]*; warnings accepted \([^)]*\): )(.*)$", re.S), 2),
+    (re.compile(r"^follow-up status: [^;]*$"), None),
     # An explicit choice: "plan of record (pre-plan): <label> → <label>[: typed reason]"; labels have no colon.
     (re.compile(r"^(plan of record \([^)]*\): [^:]* → [^:]*?)(?:: (.*))?$", re.S), 2),
 )

@@ -211,6 +211,12 @@ def test_released_text_appears_for_the_reviewer_and_an_edit_withholds_it_again(m
     text = html.unescape(client.get(url).content.decode())
     assert mk("intraoperative_events") not in text
 
+    imp = procedure.dicom_imports.get(kind="pre")  # the confirmation of the files' misspelt name
+    assert mk("import_override") not in text and f"a physician: “{ft.WITHHELD}”" in text
+    ft.release(user=users["data_manager"], content_type_id=ContentType.objects.get_for_model(imp).id,
+               object_id=imp.pk, field="override_reason", digest=ft.sha256(mk("import_override")), confirmed=True)
+    assert f"a physician: “{mk('import_override')}”" in html.unescape(client.get(url).content.decode())
+
 
 def test_a_deletion_reason_is_withheld_in_the_history_unless_released(marked, users, login, client):
     from django.urls import reverse

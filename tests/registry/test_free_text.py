@@ -69,6 +69,13 @@ def test_url_is_named_and_documented():
                                                                         "scan of Jane Doe re-read")),
     ("imported despite patient_name_mismatch: name misspelt, DOE^JOAN", ("imported despite patient_name_mismatch: ",
                                                                         "name misspelt, DOE^JOAN")),
+    ("saved despite no_eligibility, rair_undetermined: Compassionate use for Mrs Doe",
+     ("saved despite no_eligibility, rair_undetermined: ", "Compassionate use for Mrs Doe")),
+    ("follow-up status: Died (date of death 2018-10-02), cause: Other",
+     ("follow-up status: Died (date of death 2018-10-02), cause: Other", "")),
+    ("follow-up status: Lost to follow-up (last contact 2019-01-02); warnings accepted (lost_recent_contact): "
+     "phoned Jane", ("follow-up status: Lost to follow-up (last contact 2019-01-02); warnings accepted "
+                     "(lost_recent_contact): ", "phoned Jane")),
     ("wrong patient: Doe, Jane MRN-1", ("", "wrong patient: Doe, Jane MRN-1")),
     ("signed off by Dr Smith for Jane", ("", "signed off by Dr Smith for Jane")),
 ])
