@@ -216,6 +216,9 @@ def test_release_page_url_role_method(role, other, users, make_user, client):
         assert "not a text of a patient of your sites" in _text(client.get(URL))
     if role == "data_manager_a":
         assert "Hürthle QQA" in _text(get) and "Hürthle QQB" not in _text(get)
+    if user is not None:  # the navigation links the page for those who may use it only
+        listed = client.get(reverse("registry:patient_list"))
+        assert (f'href="{URL}"' in listed.content.decode()) == (role.startswith("data_manager") or role == "superuser")
 
 
 def test_release_page_lists_withheld_texts_paginated_and_by_state(other, users, client, monkeypatch):
