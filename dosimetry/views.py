@@ -19,7 +19,7 @@ from dosimetry.forms import (
     StructureFormSet,
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
-from registry import overrides, selectors, versioning
+from registry import free_text, overrides, selectors, versioning
 from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
 from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
@@ -240,7 +240,7 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
     if request.headers.get("Accept") == "application/json":
-        text, error = imp.progress_text, imp.error
+        text, error = imp.progress_text, free_text.import_text(request.user, imp, imp.error)
         if not can_see_identifiers(request.user):  # reviewers: dates in the messages as study days
             from registry.deidentify import scrub_dates
             from registry.templatetags.deid import implant_anchor

@@ -31,6 +31,7 @@ class Change:
     field: str
     before: str
     after: str
+    name: str = ""  # the model field's name (registry/free_text.py withholds free-text fields from reviewers)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Entry:
     action: str  # created / changed / deleted
     reason: str
     changes: list[Change] = field(default_factory=list)
+    model: type[models.Model] | None = None  # the record's model and historical row (registry/free_text.py)
+    row: object = None
 
 
 def _show(value: object) -> str:
@@ -77,7 +80,8 @@ def patient_history(patient, *, identifiers: bool = True, limit: int = 200) -> l
                     )
                     verbose = model._meta.get_field(ch.field).verbose_name
                     changes.append(Change(
-                        str(verbose), "(hidden)" if hide else _show(ch.old), "(hidden)" if hide else _show(ch.new)
+                        str(verbose), "(hidden)" if hide else _show(ch.old), "(hidden)" if hide else _show(ch.new),
+                        name=ch.field,
                     ))
                 if not changes and not rec.history_change_reason:
                     continue  # a save that changed nothing visible
@@ -89,6 +93,8 @@ def patient_history(patient, *, identifiers: bool = True, limit: int = 200) -> l
                 action=ACTIONS.get(rec.history_type, rec.history_type),
                 reason=rec.history_change_reason or "",
                 changes=changes,
+                model=model,
+                row=rec,
             ))
     entries.sort(key=lambda e: e.when, reverse=True)
     return entries[:limit]

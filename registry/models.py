@@ -626,3 +626,23 @@ def _register_user_history() -> None:
 
 
 _register_user_history()
+class FreeTextRelease(models.Model):
+    """A data manager released one exact free text to reviewers (registry/free_text.py). The text is identified by
+    its SHA-256, so an edited text is withheld again; revoking deletes the row (the history keeps both)."""
+
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    field = models.CharField(max_length=64)
+    sha256 = models.CharField("SHA-256 of the text", max_length=64)
+    released_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                    related_name="+")
+    released_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["content_type", "object_id", "field", "sha256"],
+                                               name="unique_free_text_release")]
+        indexes = [models.Index(fields=["content_type", "object_id", "field"], name="free_text_release_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.content_type.app_label}.{self.content_type.model} #{self.object_id} {self.field}"

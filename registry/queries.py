@@ -162,3 +162,14 @@ class PatientListQuery(QueryForm):
 
     def clean_q(self) -> str:
         return (self.cleaned_data.get("q") or "").strip()
+
+
+@query_form("registry:free_text")
+class FreeTextQuery(QueryForm):
+    """The data manager's "Free text for reviewers" page: which texts (withheld / released / all) and the page."""
+
+    STATES = (("withheld", "withheld from reviewers"), ("released", "released to reviewers"), ("all", "all"))
+
+    def add_fields(self) -> None:
+        self.fields["state"] = self.choice("texts shown", self.STATES, empty="empty for withheld")
+        self.fields["page"] = self.positive_int("page")

@@ -39,6 +39,8 @@ def grants() -> dict[str, set[str]]:
         "auth.add_user", "auth.change_user", "auth.view_user", "auth.view_group",
         "dosimetry.view_structurenamemapping", "dosimetry.change_structurenamemapping",
         "dosimetry.delete_structurenamemapping",
+        # Free text released to reviewers (registry/free_text.py)
+        "registry.view_freetextrelease", "registry.add_freetextrelease", "registry.delete_freetextrelease",
     }
     return {NURSE: nurse, PHYSICIAN: physician, DATA_MANAGER: data_manager, REVIEWER: set(view)}
 

@@ -19,4 +19,5 @@ urlpatterns = [
     path("eligibility/<int:pk>/sign-off/", views.eligibility_sign_off, name="eligibility_sign_off"),
     path("patients/<int:patient_pk>/stage/sign-off/", views.stage_sign_off, name="stage_sign_off"),
     path("delete/<str:kind>/<int:pk>/", views.delete, name="delete"),
+    path("free-text/", views.free_text_release, name="free_text"),
 ]

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from assessment.selectors import followup_context
 from registry import choices as c
-from registry import selectors, services, versioning
+from registry import free_text, selectors, services, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import (
@@ -117,7 +117,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "assessments": assessments,
         "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
         "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
-        "history": patient_history(patient, identifiers=can_see_identifiers(request.user)),
+        "history": free_text.protect_history(
+            request.user, patient_history(patient, identifiers=can_see_identifiers(request.user))),
         "followup": followup_context(patient),
         "can_add_visit": request.user.has_perm("assessment.add_visit"),
         "can_change": request.user.has_perm("registry.change_patient"),
@@ -330,4 +331,54 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return render(request, "registry/delete.html", {
         "form": form, "patient": patient, "title": f"Delete {label}", "will_delete": will_delete,
         "blocked": blocked, "label": label,
+    })
+
+
+# --- Free text for reviewers (registry/free_text.py) -------------------------------------------------------------
+
+FREE_TEXT_PAGE_SIZE = 50
+
+
+def free_text_release(request: HttpRequest) -> HttpResponse:
+    """Data managers: the free texts of their sites' patients that reviewers do not see; release one (POST, with
+    the confirmation that it contains no identifiers) or revoke a release."""
+    from registry.queries import FreeTextQuery
+
+    if not free_text.may_release(request.user) or not request.user.has_perm("registry.view_freetextrelease"):
+        raise PermissionDenied("Only data managers release free text to reviewers.")
+    if request.method == "POST":
+        action, item = request.POST.get("action", ""), request.POST.get("item", "")
+        try:
+            ct_id, object_id, field = item.split(":", 2)
+            ct_id, object_id = int(ct_id), int(object_id)
+        except ValueError:
+            messages.error(request, f"item: got {item[:40]!r}; allowed: a text listed on this page.")
+        else:
+            try:
+                if action == "release":
+                    done = free_text.release(user=request.user, content_type_id=ct_id, object_id=object_id,
+                                             field=field, digest=request.POST.get("sha256", ""),
+                                             confirmed=request.POST.get("confirm") == "on")
+                    messages.success(request, f"Released to reviewers: the {done.field_label} of {done.study_id} "
+                                              f"{done.record}.")
+                elif action == "revoke":
+                    done = free_text.revoke(user=request.user, content_type_id=ct_id, object_id=object_id,
+                                            field=field)
+                    messages.success(request, f"Withheld from reviewers again: the {done.field_label} of "
+                                              f"{done.study_id} {done.record}.")
+                else:
+                    messages.error(request, f"action: got {action[:40]!r}; allowed: release or revoke.")
+            except ValidationError as exc:
+                for text in exc.messages:
+                    messages.error(request, text)
+        query = FreeTextQuery(request.GET, user=request.user).querystring()
+        return redirect(request.path + (f"?{query}" if query else ""))
+    query = FreeTextQuery(request.GET, user=request.user)
+    values = query.values()
+    state = values["state"] or "withheld"
+    page = Paginator(free_text.items_for(request.user, state=state), FREE_TEXT_PAGE_SIZE).get_page(values["page"] or 1)
+    return render(request, "registry/free_text.html", {
+        "page": page, "state": state, "states": FreeTextQuery.STATES, "query_errors": query.messages(),
+        "querystring": query.querystring(without=("page",)), "sites": free_text.release_sites(request.user),
+        "withheld_marker": free_text.WITHHELD,
     })
