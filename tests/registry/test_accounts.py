@@ -328,3 +328,12 @@ def test_no_post_of_a_data_manager_changes_a_field_outside_the_allowed_set(dm_a,
     changed = {k for k in before if before[k] != after[k]}
     assert changed <= allowed - {"groups", "sites"}, (changed, extra)
     assert after["groups"] == before["groups"] and after["sites"] == before["sites"]
+
+
+def test_a_data_manager_cannot_join_a_site_through_the_membership_admin(dm_a, users, sites):
+    client = _client(dm_a)
+    assert client.get("/admin/registry/sitemembership/").status_code == 200  # he may look
+    response = client.post("/admin/registry/sitemembership/add/", {"user": dm_a.pk, "site": sites["B"].pk})
+    assert response.status_code == 403
+    assert not SiteMembership.objects.filter(user=dm_a, site=sites["B"]).exists()
+    assert ">nurse_b<" not in client.get(CHANGELIST).content.decode()
