@@ -73,3 +73,13 @@ def test_the_wsgi_start_refuses_with_one_line_while_a_demo_user_exists(settings)
         _import_wsgi()
     assert "\n" not in str(refused.value) and "reviewer" in str(refused.value)
     sys.modules.pop("config.wsgi", None)
+
+
+def test_the_wsgi_start_tests_the_demo_password_of_staff_and_superusers(settings):
+    settings.DEBUG = False
+    get_user_model().objects.create_user("ward_pc", password=DEMO_PASSWORD)  # the deploy check's business
+    assert _import_wsgi().application is not None
+    get_user_model().objects.create_user("admin2", password=DEMO_PASSWORD, is_staff=True)
+    with pytest.raises(ImproperlyConfigured, match="admin2"):
+        _import_wsgi()
+    sys.modules.pop("config.wsgi", None)
