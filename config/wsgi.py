@@ -4,3 +4,5 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
+from registry.checks import refuse_demo_accounts  # noqa: E402, I001  (no demo account with DEBUG off)
+refuse_demo_accounts()

@@ -76,6 +76,8 @@ class ImplantProcedure(models.Model):
     # What the dosimetry sign-off covers: the plans of record at that moment (services.procedure_sign_off);
     # emptied with the sign-off when a plan of record changes or its metrics change.
     sign_off_covers = models.JSONField(default=dict, blank=True, editable=False)
+    # The electronic signature's statement of meaning ("I, <full name>, approve …"), as the signer saw it.
+    sign_off_meaning = models.TextField("sign-off meaning", blank=True, editable=False)
     # Protocol deviations (dosimetry.deviations) a physician accepted when saving, with the reason
     # ([{"code", "message"}]; named accepted_warnings because ``warnings()`` is the protocol-range check).
     accepted_warnings = models.JSONField(default=list, blank=True, editable=False)

@@ -311,12 +311,13 @@ def _summary(plan: DosePlan) -> dict[str, Any]:
 def _save_sign_off(procedure: ImplantProcedure, user, reason: str) -> None:
     """Save only the sign-off fields (the facts were validated when they were saved), with a history row."""
     procedure._history_user, procedure._change_reason = user, reason
-    procedure.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_covers"])
+    procedure.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_covers", "sign_off_meaning"])
 
 
 @transaction.atomic
-def procedure_sign_off(*, user, procedure: ImplantProcedure) -> ImplantProcedure:
-    """A physician signs off the dosimetry: the plans of record at this moment (stored, shown on the page)."""
+def procedure_sign_off(*, user, procedure: ImplantProcedure, meaning: str = "") -> ImplantProcedure:
+    """A physician signs off the dosimetry: the plans of record at this moment (stored, shown on the page), with
+    ``meaning``, the statement the signer approved (registry/signature.py)."""
     _require_sign_off(user)
     procedure = ImplantProcedure.objects.select_for_update().get(pk=procedure.pk)
     plans = list(procedure.plans.prefetch_related("structures"))
@@ -329,6 +330,7 @@ def procedure_sign_off(*, user, procedure: ImplantProcedure) -> ImplantProcedure
             _mark_record(plan, user, f"plan of record ({PlanKind(kind).label.lower()}): none → "
                                      f"{plan_label(plan)} (default, at the sign-off)")
     procedure.signed_off_by, procedure.signed_off_at, procedure.sign_off_covers = user, timezone.now(), covers
+    procedure.sign_off_meaning = meaning
     _save_sign_off(procedure, user, "dosimetry signed off: " + "; ".join(
         f"{PlanKind(k).label.lower()} {v['label']}" for k, v in covers.items()))
     return procedure
@@ -338,9 +340,10 @@ def _withdraw_sign_off(procedure: ImplantProcedure, user, why: str) -> None:
     fresh = ImplantProcedure.objects.filter(pk=procedure.pk).first()
     if fresh is None or fresh.signed_off_at is None:
         return
-    fresh.signed_off_by, fresh.signed_off_at, fresh.sign_off_covers = None, None, {}
+    fresh.signed_off_by, fresh.signed_off_at, fresh.sign_off_covers, fresh.sign_off_meaning = None, None, {}, ""
     _save_sign_off(fresh, user, f"dosimetry sign-off withdrawn: {why}")
     procedure.signed_off_by, procedure.signed_off_at, procedure.sign_off_covers = None, None, {}
+    procedure.sign_off_meaning = ""
 
 
 def sign_off_history(procedure: ImplantProcedure) -> list[Any]:

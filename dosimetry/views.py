@@ -19,7 +19,7 @@ from dosimetry.forms import (
     StructureFormSet,
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
-from registry import free_text, overrides, selectors, versioning
+from registry import free_text, overrides, selectors, signature, versioning
 from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
 from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
@@ -111,6 +111,7 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_change": request.user.has_perm("dosimetry.change_implantprocedure"),
         "can_choose_record": request.user.has_perm("dosimetry.change_doseplan"),
         "can_sign_off": request.user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"),
+        "sign_off_statement": signature.statement("dosimetry", request.user, procedure),
     })
 
 
@@ -144,8 +145,15 @@ def plan_of_record(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 @require_POST
 def procedure_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     procedure = _procedure_for(request.user, pk)
+    _require(request, f"registry.{SIGN_OFF_PERMISSION}")
+    meaning = signature.statement("dosimetry", request.user, procedure)
+    form = signature.SignatureForm(request.POST, request=request, meaning=meaning)
+    if not form.is_valid():  # the password under the statement of meaning: an open session cannot sign
+        return render(request, "registry/sign_off.html", {
+            "form": form, "patient": procedure.patient, "title": f"{procedure.patient} — sign off the dosimetry",
+            "meaning": meaning, "action": request.path, "version": ""})
     try:
-        services.procedure_sign_off(user=request.user, procedure=procedure)
+        services.procedure_sign_off(user=request.user, procedure=procedure, meaning=meaning)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

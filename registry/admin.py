@@ -137,3 +137,4 @@ class ClinicalAdmin(AdminChangeReasonMixin, ReasonDeletionMixin, RecomputeMixin,
 
 for model in (m.Lesion, m.IodineCourse, m.RairClassification, m.EligibilityAssessment):
     admin.site.register(model, ClinicalAdmin)
+from registry import admin_users  # noqa: E402, F401  (the restricted user admin replaces the stock one)

@@ -11,7 +11,7 @@ class RegistryConfig(AppConfig):
         # Groups and their permissions are (re)built after every migrate, once all permissions exist.
         post_migrate.connect(ensure_roles, sender=self)
 
-        from registry import audit
+        from registry import audit, checks  # noqa: F401  (checks registers the deployment checks)
         from registry.models import (
             EligibilityAssessment,
             IodineCourse,

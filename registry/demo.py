@@ -27,7 +27,7 @@ DEMO_USERS = {
     "nurse": (roles.NURSE, ["NTC"]),
     "nurse2": (roles.NURSE, ["DLH"]),
     "physician": (roles.PHYSICIAN, ["NTC", "DLH"]),
-    "datamanager": (roles.DATA_MANAGER, []),
+    "datamanager": (roles.DATA_MANAGER, ["NTC", "DLH"]),  # sees every patient; manages the users of both sites
     "reviewer": (roles.REVIEWER, ["NTC", "DLH"]),
 }
 N_PATIENTS = 42

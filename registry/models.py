@@ -76,6 +76,36 @@ class SiteMembership(models.Model):
         return f"{self.user} @ {self.site.code}"
 
 
+class AccountSecurity(models.Model):
+    """Account state the user admin keeps beside Django's user (registry/admin_users.py).
+
+    ``must_change_password``: a data manager issued a temporary password (shown to him once); until the user
+    chooses his own, every page sends him to the password-change page (registry.middleware). The flag holds only
+    while the stored password is still the temporary one (``temp_password_hash``), so any real change ends it.
+    ``created_by``: the data manager who created the account (he manages it while it has no site yet).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_security")
+    must_change_password = models.BooleanField(default=False)
+    temp_password_hash = models.CharField(max_length=256, blank=True)
+    temp_issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                       related_name="+")
+    temp_issued_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    history = HistoricalRecords(excluded_fields=["temp_password_hash"])
+
+    class Meta:
+        verbose_name = "account security"
+        verbose_name_plural = "account security"
+
+    def __str__(self) -> str:
+        return f"account security of {self.user}"
+
+    def password_change_pending(self) -> bool:
+        return self.must_change_password and self.temp_password_hash == self.user.password
+
+
 class PatientQuerySet(models.QuerySet):
     def visible_to(self, user) -> PatientQuerySet:
         """The one place where site scoping is decided (pages, API and reports all call it)."""
@@ -117,6 +147,8 @@ class Patient(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
     stage_signed_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The electronic signature's statement of meaning ("I, <full name>, approve …"), as the signer saw it.
+    stage_sign_off_meaning = models.TextField("stage sign-off meaning", blank=True, editable=False)
     eligibility_status = models.CharField(
         max_length=20, choices=c.EligibilityStatus.choices, default=c.EligibilityStatus.NOT_ASSESSED, editable=False
     )
@@ -480,6 +512,7 @@ class EligibilityAssessment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
     )
     signed_off_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sign_off_meaning = models.TextField("sign-off meaning", blank=True, editable=False)
     history = HistoricalRecords(excluded_fields=["computed_at"])
 
     class Meta:

@@ -33,9 +33,10 @@ def grants() -> dict[str, set[str]]:
     view |= {"registry.view_site", "dosimetry.view_seedmodel"}
     nurse = view | add_change
     physician = nurse | delete | {f"registry.{SIGN_OFF_PERMISSION}"}
+    # Memberships are given in the restricted user admin (registry/admin_users.py), only of the data manager's own
+    # sites: no add/change/delete on SiteMembership itself, or he could join any site and manage its users.
     data_manager = physician | {
-        "registry.add_site", "registry.change_site", "registry.add_sitemembership",
-        "registry.change_sitemembership", "registry.delete_sitemembership", "registry.view_sitemembership",
+        "registry.add_site", "registry.change_site", "registry.view_sitemembership",
         "auth.add_user", "auth.change_user", "auth.view_user", "auth.view_group",
         "dosimetry.view_structurenamemapping", "dosimetry.change_structurenamemapping",
         "dosimetry.delete_structurenamemapping",

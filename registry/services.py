@@ -222,6 +222,7 @@ def patient_update(*, user, patient: Patient, data: Mapping[str, Any]) -> Patien
     if any(getattr(patient, k) != v for k, v in data.items() if k in STAGE_INPUTS):
         patient.stage_signed_off_by = None  # a sign-off covers the facts it saw
         patient.stage_signed_off_at = None
+        patient.stage_sign_off_meaning = ""
     _save(_assign(patient, data), user)
     return recompute_patient(patient)
 
@@ -290,7 +291,8 @@ def rair_update(*, user, patient: Patient, data: Mapping[str, Any],
     return rair
 
 
-ELIGIBILITY_FACTS_EXCLUDED = {"status", "criteria", "rule_set", "computed_at", "signed_off_by", "signed_off_at"}
+ELIGIBILITY_FACTS_EXCLUDED = {"status", "criteria", "rule_set", "computed_at", "signed_off_by", "signed_off_at",
+                              "sign_off_meaning"}
 
 
 @transaction.atomic
@@ -300,6 +302,7 @@ def eligibility_save(
     if assessment is not None and any(getattr(assessment, k) != v for k, v in data.items()):
         assessment.signed_off_by = None  # a fact changed: the sign-off no longer applies
         assessment.signed_off_at = None
+        assessment.sign_off_meaning = ""
     assessment = _assign(assessment or EligibilityAssessment(patient=patient), data)
     _save(assessment, user)
     recompute_patient(patient)
@@ -313,22 +316,25 @@ def _require_sign_off(user) -> None:
 
 
 @transaction.atomic
-def eligibility_sign_off(*, user, assessment: EligibilityAssessment) -> EligibilityAssessment:
+def eligibility_sign_off(*, user, assessment: EligibilityAssessment, meaning: str = "") -> EligibilityAssessment:
+    """``meaning``: the statement the signer approved (registry/signature.py), stored with who and when."""
     _require_sign_off(user)
     if assessment.status == c.EligibilityStatus.INCOMPLETE:
         raise ValidationError("An incomplete eligibility assessment cannot be signed off; record the missing items.")
     assessment.signed_off_by = user
     assessment.signed_off_at = timezone.now()
+    assessment.sign_off_meaning = meaning
     return _save(assessment, user, reason="signed off")
 
 
 @transaction.atomic
-def stage_sign_off(*, user, patient: Patient) -> Patient:
+def stage_sign_off(*, user, patient: Patient, meaning: str = "") -> Patient:
     _require_sign_off(user)
     if not patient.stage:
         raise ValidationError("The patient has no stage to sign off; record T, N and M first.")
     patient.stage_signed_off_by = user
     patient.stage_signed_off_at = timezone.now()
+    patient.stage_sign_off_meaning = meaning
     return _save(patient, user, reason="stage signed off")
 
 

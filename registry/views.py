@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from assessment.selectors import followup_context
 from registry import choices as c
-from registry import free_text, selectors, services, versioning
+from registry import free_text, selectors, services, signature, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import (
@@ -23,7 +23,7 @@ from registry.models import (
     RairClassification,
 )
 from registry.queries import PatientListQuery
-from registry.roles import can_see_identifiers
+from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
 from registry.units import ACCEPTED_UNITS
 
 
@@ -105,6 +105,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if can_sign_off:  # a sign-off covers the facts shown on this page: the buttons carry their version
         for a in assessments:
             a.version_token = versioning.token_for(_eligibility_sign_off_scope(a))
+            a.sign_off_statement = signature.statement("eligibility", request.user, a)
     return render(request, "registry/patient_detail.html", {
         "patient": patient,
         "lesions": lesions,
@@ -116,6 +117,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "show_override_details": can_see_identifiers(request.user),
         "assessments": assessments,
         "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
+        "stage_statement": signature.statement("stage", request.user, patient) if can_sign_off else "",
         "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": free_text.protect_history(
             request.user, patient_history(patient, identifiers=can_see_identifiers(request.user))),
@@ -271,8 +273,17 @@ def _eligibility_sign_off_scope(assessment: EligibilityAssessment) -> versioning
     ))
 
 
-def _sign_off(request: HttpRequest, scope: versioning.Scope, sign, done: str) -> None:
-    """Sign off only what the physician saw: the button carries the version of the page it was on."""
+def _sign_off(request: HttpRequest, scope: versioning.Scope, sign, done: str, *, meaning: str,
+              patient: Patient, title: str) -> HttpResponse | None:
+    """Sign off only what the physician saw (the form carries the version of the page it was on) and only with his
+    password under the statement of meaning (registry/signature.py). A wrong password: the sign-off page again with
+    the field error (returned); otherwise None and a message, and the caller redirects."""
+    form = signature.SignatureForm(request.POST, request=request, meaning=meaning)
+    if not form.is_valid():
+        return render(request, "registry/sign_off.html", {
+            "form": form, "patient": patient, "title": title, "meaning": meaning, "action": request.path,
+            "version": request.POST.get(versioning.FIELD_NAME, ""),
+        })
     try:
         versioning.guarded_save(request.POST.get(versioning.FIELD_NAME), scope, sign,
                                 identifiers=can_see_identifiers(request.user))
@@ -283,22 +294,29 @@ def _sign_off(request: HttpRequest, scope: versioning.Scope, sign, done: str) ->
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, done)
+    return None
 
 
 @require_POST
 def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
-    _sign_off(request, _eligibility_sign_off_scope(assessment),
-              lambda: services.eligibility_sign_off(user=request.user, assessment=assessment), "Eligibility signed off.")
-    return redirect("registry:patient_detail", pk=assessment.patient_id)
+    _require(request, f"registry.{SIGN_OFF_PERMISSION}")
+    meaning = signature.statement("eligibility", request.user, assessment)
+    refused = _sign_off(request, _eligibility_sign_off_scope(assessment), lambda: services.eligibility_sign_off(
+        user=request.user, assessment=assessment, meaning=meaning), "Eligibility signed off.",
+        meaning=meaning, patient=assessment.patient, title=f"{assessment.patient} — sign off the eligibility")
+    return refused or redirect("registry:patient_detail", pk=assessment.patient_id)
 
 
 @require_POST
 def stage_sign_off(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = selectors.get_patient_for(request.user, patient_pk)
-    _sign_off(request, versioning.scope_for(patient, patient.pk),
-              lambda: services.stage_sign_off(user=request.user, patient=patient), "Stage signed off.")
-    return redirect("registry:patient_detail", pk=patient.pk)
+    _require(request, f"registry.{SIGN_OFF_PERMISSION}")
+    meaning = signature.statement("stage", request.user, patient)
+    refused = _sign_off(request, versioning.scope_for(patient, patient.pk), lambda: services.stage_sign_off(
+        user=request.user, patient=patient, meaning=meaning), "Stage signed off.",
+        meaning=meaning, patient=patient, title=f"{patient} — sign off the stage")
+    return refused or redirect("registry:patient_detail", pk=patient.pk)
 
 
 DELETABLE = {"patient": Patient, "lesion": Lesion, "course": IodineCourse, "eligibility": EligibilityAssessment}

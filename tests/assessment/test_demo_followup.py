@@ -206,7 +206,8 @@ def test_every_patient_has_four_visits_inside_their_windows(cohort):
             assert d.history.earliest().history_user.username == "physician"
 
 
-def test_loading_again_adds_nothing(cohort):
+def test_loading_again_adds_nothing(cohort, settings):
+    settings.DEMO_MODE = True  # the command loads the demo only when it is asked for
     call_command("load_demo_cohort", stdout=io.StringIO())  # adds only the 3 patients in follow-up now
     before = (Visit.objects.count(), Visit.history.count(), LabResult.objects.count(), Toxicity.objects.count())
     assert before[0] == 42 * 4 + 3

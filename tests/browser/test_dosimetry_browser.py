@@ -73,7 +73,13 @@ def test_physician_confirms_another_patients_export_then_chooses_the_plan_of_rec
     form.get_by_label("Reason").fill("DICOM export checked later")
     form.get_by_role("button", name="Make it the plan of record").click()
     expect(page.locator("#pre-post thead")).to_contain_text("Entered by hand")
+    signature = page.locator("#dosimetry-sign-off form.signature")
+    expect(signature).to_contain_text("approve the dosimetry of the implant procedure")
+    signature.get_by_label("Your password (electronic signature)").fill("not my password")
     page.get_by_role("button", name="Sign off the dosimetry (plans of record)").click()
+    expect(page.locator("#signature-errors")).to_contain_text("the password is not the password of physician_a")
+    page.get_by_label("Your password (electronic signature)").fill(PASSWORD)  # the sign-off page, asked again
+    page.locator("#sign-off-button").click()
     expect(page.locator("#sign-off-status")).to_contain_text("Signed off by physician_a")
     expect(page.locator("#sign-off-covers")).to_contain_text("Post-implant: Entered by hand plan")
     shot("dosimetry-sign-off")

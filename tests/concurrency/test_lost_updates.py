@@ -19,6 +19,7 @@ from assessment.models import Measurement, Visit
 from registry import versioning
 from registry.models import EligibilityAssessment, Patient
 from tests.concurrency.forms import form_data
+from tests.conftest import PASSWORD
 
 STALE = "changed this record after you opened the form"
 
@@ -241,7 +242,8 @@ def _sign_off_form(client: Client, patient, action: str) -> dict:
     page = client.get(f"/patients/{patient.pk}/").content.decode()
     i = page.index(f'action="{action}"')
     start = page.rindex("<form", 0, i)
-    return form_data(page[start:page.index("</form>", i) + 7], 0)
+    button = form_data(page[start:page.index("</form>", i) + 7], 0)
+    return {**button, "password": PASSWORD}  # the electronic signature (registry/signature.py)
 
 
 def test_a_sign_off_of_facts_changed_since_the_page_was_shown_is_refused(nurse_and_physician, eligible_patient,

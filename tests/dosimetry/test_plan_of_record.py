@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from dosimetry import services
 from dosimetry.models import DosePlan, ImplantProcedure
+from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -213,7 +214,8 @@ def test_procedure_page_shows_and_changes_the_plan_of_record_and_signs_off(login
     assert f'<option value="{manual.pk}" selected>' in page
     assert "export had the wrong CT" in page  # the history line
     assert 'id="sign-off-button"' in page and "Not signed off." in page
-    assert client.post(reverse("dosimetry:procedure_sign_off", args=[procedure.pk])).status_code == 302
+    assert client.post(reverse("dosimetry:procedure_sign_off", args=[procedure.pk]),
+                       {"password": PASSWORD}).status_code == 302
     page = client.get(url).content.decode()
     assert "Signed off" in page and f"Entered by hand plan #{manual.pk} (D90 100.0 Gy)" in page
     assert 'id="sign-off-button"' not in page
@@ -223,7 +225,8 @@ def test_nurse_has_no_sign_off_button_and_cannot_post_it(login, users, procedure
     client = login(users["nurse"])
     page = client.get(reverse("dosimetry:procedure_detail", args=[procedure.pk])).content.decode()
     assert 'id="sign-off-button"' not in page
-    assert client.post(reverse("dosimetry:procedure_sign_off", args=[procedure.pk])).status_code == 403
+    assert client.post(reverse("dosimetry:procedure_sign_off", args=[procedure.pk]),
+                       {"password": PASSWORD}).status_code == 403
     assert ImplantProcedure.objects.get(pk=procedure.pk).signed_off_at is None
 
 

@@ -18,7 +18,8 @@ def study_patients():
 
 
 @pytest.fixture
-def demo(db):
+def demo(db, settings):
+    settings.DEMO_MODE = True  # the command loads the demo only when it is asked for (tests/registry/test_demo_gate.py)
     call_command("load_demo_cohort", stdout=io.StringIO())
 
 

@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
 from registry.demo import DEMO_PASSWORD, DEMO_USERS, load_demo_cohort
 
@@ -7,6 +8,10 @@ class Command(BaseCommand):
     help = "Load the synthetic demo cohort (42 patients, two sites) and one demo user per role. Idempotent."
 
     def handle(self, *args, **options):
+        if not settings.DEMO_MODE:
+            # Demo users share a published password: they exist only where the demo was asked for.
+            raise CommandError("Refused: demo data and demo users are loaded only in demo mode "
+                               "(set SEEDTRACK_DEMO=1, as `make run` does).")
         report = load_demo_cohort()
         from django.contrib.auth import get_user_model
 

@@ -1,0 +1,69 @@
+"""Deployment checks: a production start refuses while a demo account exists.
+
+``demo_accounts_problem`` is shared by the system check (``manage.py check --deploy --database default`` reports
+seedtrack.E001) and by config/wsgi.py, which calls ``refuse_demo_accounts`` so a served instance never starts
+with a demo account. Testing a password costs one hash per user (≈ 0.5 s with Django's PBKDF2), so the system check
+(run once by the production start) tests every active user, while the check at every worker start tests the demo
+user names and the password of staff and superusers only (the accounts that reach the admin).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
+from django.db.models import Q
+
+DEMO_ACCOUNT_CHECK_ID = "seedtrack.E001"
+
+
+def demo_accounts(using: str = "default", *, every_password: bool = True) -> list[str]:
+    """User names of the demo users (registry/demo.py DEMO_USERS) and of any active user whose password is the
+    published demo password (``every_password=False``: of active staff and superusers). An unmigrated database
+    has no users: []."""
+    from django.contrib.auth import get_user_model
+
+    from registry.demo import DEMO_PASSWORD, DEMO_USERS
+
+    users = get_user_model()._default_manager.db_manager(using)
+    try:
+        found = set(users.filter(username__in=list(DEMO_USERS)).values_list("username", flat=True))
+        candidates = users.filter(is_active=True).exclude(username__in=found).exclude(password__startswith="!")
+        if not every_password:
+            candidates = candidates.filter(Q(is_staff=True) | Q(is_superuser=True))
+        for user in candidates:
+            if user.check_password(DEMO_PASSWORD):
+                found.add(user.get_username())
+    except DatabaseError:
+        return []
+    return sorted(found)
+
+
+def demo_accounts_problem(using: str = "default", *, every_password: bool = True) -> str:
+    """One line naming the demo accounts when DEBUG is off and some exist; "" otherwise."""
+    if settings.DEBUG:
+        return ""
+    names = demo_accounts(using, every_password=every_password)
+    if not names:
+        return ""
+    return (f"Demo accounts exist with DEBUG off: {', '.join(names)}. Delete them or change their password "
+            "(a production instance must not accept the published demo password).")
+
+
+@checks.register(checks.Tags.database, checks.Tags.security, deploy=True)
+def check_demo_accounts(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    errors = []
+    for alias in databases or ():
+        problem = demo_accounts_problem(alias)
+        if problem:
+            errors.append(checks.Error(problem, id=DEMO_ACCOUNT_CHECK_ID,
+                                       hint="manage.py shell: remove the users named, or run with DEBUG=1 for the demo."))
+    return errors
+
+
+def refuse_demo_accounts() -> None:
+    """Called by config/wsgi.py: a production start stops with one line while a demo account exists."""
+    problem = demo_accounts_problem(every_password=False)
+    if problem:
+        raise ImproperlyConfigured(problem)
