@@ -18,7 +18,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
-
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import accounts, roles
