@@ -163,6 +163,8 @@ def test_reviewer_navigation_offers_only_what_a_reviewer_can_use(client, login, 
             for text in ("/edit/", "/new/", "/delete/", "/worklist/", "/admin/", "Register a patient", "/sign-off/"):
                 assert text not in body, (url, text)
             posts = re.findall(r'<form method="post"[^>]*>', body)
+            if url.startswith("/password/"):  # his own password: the one form a reviewer may submit
+                posts = [f for f in posts if "action=" in f]
             assert all('action="/logout/"' in f for f in posts), (url, posts)  # nothing to submit but log out
             if "<nav>" in body:
                 nav = body[body.index("<nav>"):body.index("</nav>")]
