@@ -4,3 +4,5 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 application = get_wsgi_application()
+from dosimetry.services import recover_interrupted_imports  # noqa: E402, I001 -- needs the apps loaded above
+recover_interrupted_imports()  # imports left "importing" by a stopped process end "failed", retryable
