@@ -49,7 +49,6 @@ def file_limit_bytes() -> int:
 def too_large(text: str, status: int = 413) -> HttpResponse:
     """The plain-text refusal: what was too large, the limit and the setting that sets it."""
     response = HttpResponse(text + "\n", status=status, content_type="text/plain; charset=utf-8")
-    response["Connection"] = "close"  # the unread body is not drained
     response["Cache-Control"] = "no-store"
     return response
 
