@@ -5,6 +5,7 @@ import job alone; memory is measured in the tests (tracemalloc peak, which numpy
 
 from __future__ import annotations
 
+import html
 import io
 import struct
 import tracemalloc
@@ -20,7 +21,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 
-from dosimetry import dicom_io
+from dosimetry import dicom_io, services
 from dosimetry.dicom_io import DicomImportError, DicomReadSettings
 from dosimetry.models import DicomImport, DosePlan
 
@@ -30,7 +31,7 @@ GIB = 1 << 30
 MEMORY_BOUND = 64 * 1024 * 1024
 
 
-def _deflated(dataset_bytes: bytes, meta) -> bytes:
+def _preamble_and_meta(meta) -> bytes:
     out = DicomBytesIO()
     out.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(out, meta, enforce_standard=True)
@@ -53,7 +54,7 @@ def deflate_bomb(rtdose: bytes, pixel_bytes: int = GIB) -> bytes:
     ds = pydicom.dcmread(io.BytesIO(rtdose))
     del ds.PixelData
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    head = _deflated(b"", ds.file_meta)
+    head = _preamble_and_meta(ds.file_meta)
     block_size = 16 << 20
     assert pixel_bytes % block_size == 0
     compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
@@ -126,12 +127,9 @@ def test_the_inflation_limit_is_the_setting(procedure, users, export):
     bomb = deflate_bomb(files[i][1], pixel_bytes=32 << 20)  # 32 MB: under the default, over 16 MB
     with pytest.raises(DicomImportError, match=r"^d\.dcm: PixelData \(7FE0,0010\) cannot be decoded"):
         dicom_io.read_rtdose(bomb, "d.dcm", settings=DicomReadSettings())  # inflated (and then found wrong)
-    with override_settings(DICOM_MAX_INFLATED_BYTES=16 << 20):
-        from dosimetry import services
-
-        with pytest.raises(DicomImportError, match=r"^d\.dcm: .* inflates to more than 16 MB "
-                                                   r"\(DICOM_MAX_INFLATED_BYTES\)$"):
-            dicom_io.read_rtdose(bomb, "d.dcm", settings=services.read_settings())
+    with override_settings(DICOM_MAX_INFLATED_BYTES=16 << 20), pytest.raises(
+            DicomImportError, match=r"^d\.dcm: .* inflates to more than 16 MB \(DICOM_MAX_INFLATED_BYTES\)$"):
+        dicom_io.read_rtdose(bomb, "d.dcm", settings=services.read_settings())
 
 
 def test_a_deflated_header_is_read_only_up_to_its_limit(export):
@@ -189,8 +187,6 @@ def test_a_tiny_file_declaring_a_huge_grid_is_refused_at_the_upload(login, users
                 "= 4,096 MB exceeds the limit of 512 MB (DICOM_MAX_PIXEL_BYTES)")
     response = _upload(login(users["nurse"]), procedure, files)
     assert response.status_code == 200
-    import html
-
     assert expected in html.unescape(response.content.decode())
     assert not DicomImport.objects.exists()
     with pytest.raises(DicomImportError) as exc:
