@@ -62,8 +62,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Upload limits before CSRF, whose process_view parses the body (config/upload_limits.py).
+    "config.upload_limits.UploadLimitMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # A temporary password (issued by a data manager) must be replaced before anything else.
@@ -189,6 +191,19 @@ SEEDTRACK_PROTOCOL = load_protocol(env_str("SEEDTRACK_PROTOCOL_FILE") or None)
 
 # DICOM imports run in a background thread and the page shows their progress; tests run them inline.
 DOSIMETRY_IMPORT_ASYNC = env_bool("DOSIMETRY_IMPORT_ASYNC", True)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024  # an RTDOSE export can be tens of MB
-FILE_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 500
+
+# --- Files: upload limits and hostile DICOM files (issue 10, config/upload_limits.py, dosimetry/dicom_io.py) ---
+# A seed plan's RT Dose is a few MB, a CT-less RT export tens of MB. Requests over UPLOAD_MAX_REQUEST_MB are
+# refused with 413 before the body is read; a file over UPLOAD_MAX_FILE_MB is dropped while it streams.
+UPLOAD_MAX_FILE_MB = env_int("UPLOAD_MAX_FILE_MB", 64)
+UPLOAD_MAX_REQUEST_MB = env_int("UPLOAD_MAX_REQUEST_MB", 256)
+FILE_UPLOAD_HANDLERS = ["config.upload_limits.LimitedUploadHandler"]  # files stream to temporary files
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # Django's default 2.5 MB (unused by the handler above)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # the non-file part of a request (Django's default)
+# DICOM files are classified from their headers; one declaring more pixel data, or a deflated one inflating to
+# more, than these is refused (the inflation is counted in bounded chunks, in the import job only).
+DICOM_MAX_PIXEL_BYTES = env_int("DICOM_MAX_PIXEL_BYTES", 512 * 1024 * 1024)
+DICOM_MAX_INFLATED_BYTES = env_int("DICOM_MAX_INFLATED_BYTES", 512 * 1024 * 1024)
+# A running import whose heartbeat is older than this is marked failed (its process stopped); it can be retried.
+DICOM_IMPORT_STALE_SECONDS = env_int("DICOM_IMPORT_STALE_SECONDS", 120)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -28,8 +29,9 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset, read_preamble
 from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, TM
 
@@ -47,6 +49,7 @@ __all__ = [
     "SeedPlan",
     "SeedSource",
     "check_same_frame_of_reference",
+    "declared_pixel_bytes",
     "read_ct_geometry",
     "read_header",
     "read_rtdose",
@@ -127,6 +130,14 @@ class DicomReadSettings:
     contour_planarity_tolerance_mm: float = 1e-3
     ct_uniform_spacing_tolerance_mm: float = 1e-3
     accepted_brachy_techniques: frozenset[str] = field(default_factory=lambda: frozenset({"PERMANENT"}))
+    max_pixel_bytes: int = 512 * 1024 * 1024
+    """Refuse a file whose declared pixel data (Rows × Columns × NumberOfFrames × BitsAllocated/8 ×
+    SamplesPerPixel) is larger, before any pixel is read (Django setting ``DICOM_MAX_PIXEL_BYTES``)."""
+    max_inflated_bytes: int = 512 * 1024 * 1024
+    """A deflated file (transfer syntax 1.2.840.10008.1.2.1.99) is refused once it inflates past this, counted in
+    bounded chunks before anything is kept (Django setting ``DICOM_MAX_INFLATED_BYTES``)."""
+    max_header_bytes: int = 16 * 1024 * 1024
+    """Reading only the header of a deflated file (no pixel data) inflates at most this much."""
 
 
 DEFAULT_READ_SETTINGS = DicomReadSettings()
@@ -371,34 +382,186 @@ def _display_name(src: DicomSource, name: str | None) -> str:
     return Path(handle_name).name if isinstance(handle_name, str) and handle_name else "<bytes>"
 
 
-def _dcmread(src: DicomSource, file_name: str, *, stop_before_pixels: bool = False) -> Dataset:
-    """Read a DICOM Part 10 file; anything that is not DICOM becomes a DicomImportError."""
-    fileobj: Any
-    if isinstance(src, bytes | bytearray | memoryview):
-        fileobj = io.BytesIO(bytes(src))
-    elif isinstance(src, str | os.PathLike):
-        fileobj = os.fspath(src)
-    else:
-        fileobj = src
+def _dcmread(
+    src: DicomSource, file_name: str, *, stop_before_pixels: bool = False,
+    settings: DicomReadSettings = DEFAULT_READ_SETTINGS,
+) -> Dataset:
+    """Read a DICOM Part 10 file; anything that is not DICOM becomes a DicomImportError.
+
+    Bounded whatever the file says: a deflated file is inflated in chunks, only up to its pixel data when
+    ``stop_before_pixels`` (at most ``settings.max_header_bytes``), else after counting that the whole inflates
+    to at most ``settings.max_inflated_bytes``; and a file whose declared pixel data exceeds
+    ``settings.max_pixel_bytes`` is refused (:func:`declared_pixel_bytes`).
+    """
+    if isinstance(src, str | os.PathLike):
+        try:
+            with open(os.fspath(src), "rb") as handle:
+                return _dcmread(handle, file_name, stop_before_pixels=stop_before_pixels, settings=settings)
+        except OSError as exc:
+            raise DicomImportError(file_name, f"cannot be opened: {_one_line(exc, _MAX_REASON_CHARS)}") from exc
+    fileobj: Any = io.BytesIO(bytes(src)) if isinstance(src, bytes | bytearray | memoryview) else src
     try:
-        return pydicom.dcmread(fileobj, stop_before_pixels=stop_before_pixels)
+        ds = _read_deflated(fileobj, file_name, stop_before_pixels, settings)
+        if ds is None:
+            ds = pydicom.dcmread(fileobj, stop_before_pixels=stop_before_pixels)
+    except DicomImportError:
+        raise
     except InvalidDicomError as exc:
         # Some exports are a bare dataset without the Part 10 preamble/header: accept those only if they
         # parse and carry a SOP Class UID and a Modality, so that arbitrary files are still refused.
-        bare = _read_bare_dataset(fileobj, stop_before_pixels)
-        if bare is not None:
-            return bare
-        raise DicomImportError(
-            file_name,
-            "not a DICOM file: no 'DICM' prefix or File Meta Information header "
-            f"({tag_label('FileMetaInformationGroupLength')})",
-        ) from exc
+        ds = _read_bare_dataset(fileobj, stop_before_pixels)
+        if ds is None:
+            raise DicomImportError(
+                file_name,
+                "not a DICOM file: no 'DICM' prefix or File Meta Information header "
+                f"({tag_label('FileMetaInformationGroupLength')})",
+            ) from exc
     except OSError as exc:
         raise DicomImportError(file_name, f"cannot be opened: {_one_line(exc, _MAX_REASON_CHARS)}") from exc
     except Exception as exc:  # pydicom raises many types on corrupt input; none may escape
         raise DicomImportError(
             file_name, f"is not a readable DICOM file: {type(exc).__name__}: {_one_line(exc, _MAX_REASON_CHARS)}"
         ) from exc
+    _check_declared_pixels(ds, file_name, settings.max_pixel_bytes)
+    return ds
+
+
+def _mb(n_bytes: float) -> str:
+    return f"{n_bytes / 2**20:,.0f} MB" if n_bytes >= 2**20 else f"{n_bytes / 2**20:.2g} MB"
+
+
+_INFLATE_CHUNK = 1 << 20  # bytes of inflated output per step: memory stays at a few MB whatever the ratio
+
+
+def _inflate_steps(fileobj: BinaryIO):
+    """Inflated chunks (raw deflate, PS3.5 A.5) of the rest of ``fileobj``, each at most _INFLATE_CHUNK."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    while not inflater.eof:
+        data = inflater.unconsumed_tail or fileobj.read(64 * 1024)
+        if not data:
+            tail = inflater.flush()
+            if tail:
+                yield tail
+            return
+        out = inflater.decompress(data, _INFLATE_CHUNK)
+        if out:
+            yield out
+
+
+class _InflatingReader:
+    """A read-only file over the inflated rest of ``fileobj``, inflating only as far as it is read.
+
+    Keeps what it inflated (pydicom seeks back a few bytes); past ``limit`` bytes it raises ``on_limit()``.
+    """
+
+    def __init__(self, fileobj: BinaryIO, limit: int, on_limit) -> None:
+        self._steps = _inflate_steps(fileobj)
+        self._buffer = bytearray()
+        self._pos = 0
+        self._limit = limit
+        self._on_limit = on_limit
+        self.name = getattr(fileobj, "name", None)
+
+    def _fill(self, upto: int | None) -> None:
+        while upto is None or len(self._buffer) < upto:
+            chunk = next(self._steps, None)
+            if chunk is None:
+                return
+            self._buffer += chunk
+            if len(self._buffer) > self._limit:
+                raise self._on_limit()
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = None if size is None or size < 0 else self._pos + size
+        self._fill(end)
+        data = bytes(self._buffer[self._pos:end])
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 1:
+            offset += self._pos
+        elif whence == 2:
+            self._fill(None)
+            offset += len(self._buffer)
+        self._pos = max(0, offset)
+        return self._pos
+
+
+def _read_deflated(fileobj: Any, file_name: str, stop_before_pixels: bool,
+                   settings: DicomReadSettings) -> Dataset | None:
+    """The dataset of a deflated file read within the limits, or None (and ``fileobj`` rewound) if the file is
+    not in the deflated transfer syntax. pydicom itself would inflate the whole file in one call."""
+    start = fileobj.tell()
+    try:
+        preamble = read_preamble(fileobj, False)
+        meta = _read_file_meta_info(fileobj)
+    except Exception:  # not Part 10, or a damaged header: pydicom.dcmread reports it
+        fileobj.seek(start)
+        return None
+    syntax = str(meta.get("TransferSyntaxUID", "")).strip()
+    if syntax != pydicom.uid.DeflatedExplicitVRLittleEndian:
+        fileobj.seek(start)
+        return None
+    label = f"{tag_label('TransferSyntaxUID')} {syntax} (deflated)"
+    data_start = fileobj.tell()
+    if stop_before_pixels:
+        limit = settings.max_header_bytes
+
+        def refused() -> DicomImportError:
+            return DicomImportError(file_name, f"{label}: the header before {tag_label('PixelData')} inflates to "
+                                               f"more than {_mb(limit)} (the limit for reading headers)",
+                                    "TransferSyntaxUID")
+    else:
+        limit = settings.max_inflated_bytes
+
+        def refused() -> DicomImportError:
+            return DicomImportError(file_name, f"{label} inflates to more than {_mb(limit)} "
+                                               "(DICOM_MAX_INFLATED_BYTES)", "TransferSyntaxUID")
+
+        total = 0  # count first, keeping nothing: a bomb is refused with a few MB of memory
+        for chunk in _inflate_steps(fileobj):
+            total += len(chunk)
+            if total > limit:
+                raise refused()
+        fileobj.seek(data_start)
+    try:
+        dataset = read_dataset(_InflatingReader(fileobj, limit, refused), False, True,
+                               stop_when=_at_pixel_data if stop_before_pixels else None)
+    except zlib.error as exc:
+        raise DicomImportError(file_name, f"{label} does not inflate: {_one_line(exc, _MAX_REASON_CHARS)}",
+                               "TransferSyntaxUID") from exc
+    ds = FileDataset(file_name, dataset, preamble, meta, False, True)
+    ds.set_original_encoding(False, True, dataset._character_set)
+    return ds
+
+
+def declared_pixel_bytes(ds: Dataset) -> tuple[int, str] | None:
+    """The size of the pixel data the header declares (Rows × Columns × NumberOfFrames × BitsAllocated/8 ×
+    SamplesPerPixel) and the product spelt out, or None when the file declares no image (no Rows/Columns)."""
+    try:
+        rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        frames = int(ds.get("NumberOfFrames") or 1)
+        bits = int(ds.get("BitsAllocated") or 16)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+    except (TypeError, ValueError):
+        return None  # unparsable values: the readers name them
+    if not rows or not cols:
+        return None
+    total = rows * cols * max(frames, 1) * max(bits, 1) * max(samples, 1) // 8
+    spelt = (f"{tag_label('Rows')} {rows} × {tag_label('Columns')} {cols} × {tag_label('NumberOfFrames')} "
+             f"{frames} × {tag_label('BitsAllocated')} {bits}/8 × {tag_label('SamplesPerPixel')} {samples}")
+    return total, spelt
+
+
+def _check_declared_pixels(ds: Dataset, file_name: str, limit: int) -> None:
+    declared = declared_pixel_bytes(ds)
+    if declared is not None and declared[0] > limit:
+        raise DicomImportError(file_name, f"declared pixel data {declared[1]} = {_mb(declared[0])} exceeds the "
+                                          f"limit of {_mb(limit)} (DICOM_MAX_PIXEL_BYTES)", "Rows")
 
 
 def _read_bare_dataset(fileobj: Any, stop_before_pixels: bool) -> Dataset | None:
@@ -557,7 +720,7 @@ def read_rtdose(
     value is 0, and as absolute z when its first value equals ImagePositionPatient z (dosimetry.md §4.2).
     """
     file_name = _display_name(src, name)
-    ds = _dcmread(src, file_name)
+    ds = _dcmread(src, file_name, settings=settings)
     r = _Reader(ds, file_name)
     _check_modality(r, "RTDOSE")
 
@@ -676,7 +839,7 @@ def read_rtstruct(
     fewer than 3 points are skipped and listed in ``warnings``.
     """
     file_name = _display_name(src, name)
-    ds = _dcmread(src, file_name, stop_before_pixels=True)
+    ds = _dcmread(src, file_name, stop_before_pixels=True, settings=settings)
     r = _Reader(ds, file_name)
     _check_modality(r, "RTSTRUCT")
     warnings: list[str] = []
@@ -847,7 +1010,7 @@ def read_rtplan_seeds(
     reference date/time, half-life in days, model, manufacturer) come from SourceSequence.
     """
     file_name = _display_name(src, name)
-    ds = _dcmread(src, file_name, stop_before_pixels=True)
+    ds = _dcmread(src, file_name, stop_before_pixels=True, settings=settings)
     r = _Reader(ds, file_name)
     _check_modality(r, "RTPLAN")
     warnings: list[str] = []
@@ -958,7 +1121,7 @@ def read_ct_geometry(
     tol = settings.orientation_tolerance
     for path in path_list:
         file_name = path.name
-        ds = _dcmread(path, file_name, stop_before_pixels=True)
+        ds = _dcmread(path, file_name, stop_before_pixels=True, settings=settings)
         r = _Reader(ds, file_name)
         _check_modality(r, "CT")
         rows, cols = r.integer("Rows"), r.integer("Columns")
@@ -1067,10 +1230,12 @@ class DicomHeader:
     dose_summation_type: str | None = None
 
 
-def read_header(src: DicomSource, name: str | None = None) -> DicomHeader:
+def read_header(
+    src: DicomSource, name: str | None = None, *, settings: DicomReadSettings = DEFAULT_READ_SETTINGS
+) -> DicomHeader:
     """Read the :class:`DicomHeader` of an RT object (or CT slice) without its pixel data."""
     file_name = _display_name(src, name)
-    ds = _dcmread(src, file_name, stop_before_pixels=True)
+    ds = _dcmread(src, file_name, stop_before_pixels=True, settings=settings)
     r = _Reader(ds, file_name)
     modality = (r.text("Modality", required=False) or "").upper()
     if not modality:
@@ -1095,10 +1260,14 @@ def read_header(src: DicomSource, name: str | None = None) -> DicomHeader:
     )
 
 
-def sniff_modality(src: DicomSource, name: str | None = None) -> str:
-    """The Modality (0008,0060) of a file, read without its pixel data (to sort an upload into RT objects)."""
+def sniff_modality(
+    src: DicomSource, name: str | None = None, *, settings: DicomReadSettings = DEFAULT_READ_SETTINGS
+) -> str:
+    """The Modality (0008,0060) of a file, read without its pixel data (to sort an upload into RT objects).
+
+    Also refuses, from the header alone, a file too large to import (declared pixel data, deflated header)."""
     file_name = _display_name(src, name)
-    ds = _dcmread(src, file_name, stop_before_pixels=True)
+    ds = _dcmread(src, file_name, stop_before_pixels=True, settings=settings)
     modality = str(ds.get("Modality", "")).strip().upper()
     if not modality:
         raise DicomImportError(file_name, f"{tag_label('Modality')} is missing")

@@ -287,10 +287,20 @@ class DicomImport(models.Model):
     overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="+")
     overridden_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords(excluded_fields=["progress_pct", "progress_text"])
+    # Every import ends done or failed; ``error`` is the reason of a failure. A running import's worker
+    # ("host:pid") beats ``heartbeat_at`` with its progress; one silent for DICOM_IMPORT_STALE_SECONDS is marked
+    # failed (services.recover_interrupted_imports) and can be retried (``attempts`` counts the runs).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField("worker (host:pid)", max_length=100, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords(excluded_fields=["progress_pct", "progress_text", "heartbeat_at"])
 
     def __str__(self) -> str:
         return f"DICOM import {self.pk} ({self.kind}, {self.status})"
+
+    @property
+    def failure_reason(self) -> str:
+        return self.error if self.status == self.Status.FAILED else ""
 
     @property
     def blocking_warnings(self) -> list[dict]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import os
+import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,13 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from assessment.stats import StatsInputError, mean_sd, paired_compare
 from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
     DicomImportError,
+    DicomReadSettings,
     check_same_frame_of_reference,
     read_header,
     read_rtdose,
@@ -43,6 +47,8 @@ from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import _assign, _require_sign_off, _save, differs_from_db, recompute_followup
+
+logger = logging.getLogger(__name__)
 
 PROTOCOL = "dosimetry"
 METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy", "v100_pct", "v150_pct",
@@ -357,15 +363,30 @@ def sign_off_history(procedure: ImplantProcedure) -> list[Any]:
 ACCEPTED_MODALITIES = {"RTDOSE", "RTSTRUCT", "RTPLAN"}
 
 
+def read_settings() -> DicomReadSettings:
+    """The DICOM readers' limits from the Django settings (DICOM_MAX_PIXEL_BYTES, DICOM_MAX_INFLATED_BYTES)."""
+    return DicomReadSettings(max_pixel_bytes=int(settings.DICOM_MAX_PIXEL_BYTES),
+                             max_inflated_bytes=int(settings.DICOM_MAX_INFLATED_BYTES))
+
+
 @transaction.atomic
-def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequence[tuple[str, bytes]]) -> DicomImport:
-    """Store an export's files with their checksum, sort them by modality and list the structures to map."""
+def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequence[tuple[str, Any]]) -> DicomImport:
+    """Store an export's files with their checksum, sort them by modality and list the structures to map.
+
+    ``files`` are (name, bytes or a binary file such as an upload's temporary file): each is classified from its
+    header; only the RT objects kept are read whole (their size is bounded by UPLOAD_MAX_FILE_MB).
+    """
     if kind not in PlanKind.values:
         raise ValidationError({"kind": f"Plan kind {kind!r} is not one of pre, post."})
     by_modality: dict[str, tuple[str, bytes]] = {}
+    limits = read_settings()
     for name, content in files:
+        if hasattr(content, "seek"):
+            content.seek(0)
         try:
-            modality = sniff_modality(content, name)
+            # headers only: a deflated file is never inflated past its header here, and a file declaring more
+            # pixel data than DICOM_MAX_PIXEL_BYTES is refused before anything else is read
+            modality = sniff_modality(content, name, settings=limits)
         except DicomImportError as exc:
             raise ValidationError({"files": str(exc)}) from None
         if modality == "CT":
@@ -375,12 +396,12 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
                                             "RTDOSE, RTSTRUCT, RTPLAN (or CT)"})
         if modality in by_modality:
             raise ValidationError({"files": f"{name}: a second {modality} file; upload one {modality} per plan"})
-        by_modality[modality] = (name, content)
+        by_modality[modality] = (name, _whole(content))
     missing = {"RTDOSE", "RTSTRUCT"} - set(by_modality)
     if missing:
         raise ValidationError({"files": f"The export lacks {' and '.join(sorted(missing))}; both are needed."})
     try:
-        structures = read_rtstruct(by_modality["RTSTRUCT"][1], by_modality["RTSTRUCT"][0])
+        structures = read_rtstruct(by_modality["RTSTRUCT"][1], by_modality["RTSTRUCT"][0], settings=limits)
     except DicomImportError as exc:
         raise ValidationError({"files": str(exc)}) from None
     headers, warnings = _export_checks(procedure, kind, by_modality)
@@ -406,6 +427,13 @@ def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequenc
     return imp
 
 
+def _whole(content: Any) -> bytes:
+    if isinstance(content, bytes | bytearray | memoryview):
+        return bytes(content)
+    content.seek(0)
+    return content.read()
+
+
 def _first(values: Iterable[str | None]) -> str:
     return next((v for v in values if v), "")
 
@@ -414,13 +442,13 @@ def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[
                    exclude: int | None = None):
     """Header facts of the export's RT objects and the warnings of ``import_checks.check_export``."""
     try:
-        headers = [read_header(content, name) for name, content in by_modality.values()]
+        headers = [read_header(content, name, settings=read_settings()) for name, content in by_modality.values()]
     except DicomImportError as exc:
         raise ValidationError({"files": str(exc)}) from None
     plan = import_checks.PlanFacts()
     if "RTPLAN" in by_modality:
         try:
-            seeds = read_rtplan_seeds(by_modality["RTPLAN"][1], by_modality["RTPLAN"][0])
+            seeds = read_rtplan_seeds(by_modality["RTPLAN"][1], by_modality["RTPLAN"][0], settings=read_settings())
         except DicomImportError:
             pass  # the import itself reports what is wrong with the plan
         else:
@@ -512,16 +540,33 @@ def dicom_import_confirm(
                 _remember_mapping(site, name.lower(), role, user=user, imp=imp)
         imp.mapping = dict(mapping)
         imp.status, imp.progress_pct, imp.progress_text, imp.error = DicomImport.Status.RUNNING, 5, "queued", ""
+        imp.heartbeat_at, imp.worker, imp.attempts = timezone.now(), worker_name(), imp.attempts + 1
         imp._history_user = user
         if imp.needs_confirmation:
             imp.override_reason, imp.overridden_by, imp.overridden_at = reason, user, timezone.now()
             imp._change_reason = "imported despite " + ", ".join(
                 str(w["code"]) for w in imp.blocking_warnings) + f": {reason}"
         imp.save()
+    return _start(imp, user, run_async)
+
+
+def _start(imp: DicomImport, user, run_async: bool | None) -> DicomImport:
+    with _RUNNING_LOCK:
+        _RUNNING_HERE.add(imp.pk)
     if settings.DOSIMETRY_IMPORT_ASYNC if run_async is None else run_async:
-        threading.Thread(target=_run_import_thread, args=(imp.pk, user.pk), daemon=True).start()
+        try:
+            threading.Thread(target=_run_import_thread, args=(imp.pk, user.pk), daemon=True).start()
+        except RuntimeError as exc:  # "can't start new thread"
+            with _RUNNING_LOCK:
+                _RUNNING_HERE.discard(imp.pk)
+            _record_failure(imp.pk, user, _unexpected(exc, None))
+            imp.refresh_from_db()
     else:
-        run_import(imp.pk, user)
+        try:
+            run_import(imp.pk, user)
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING_HERE.discard(imp.pk)
         imp.refresh_from_db()
     return imp
 
@@ -546,40 +591,178 @@ def _remember_mapping(site, roi_name: str, role: str, *, user, imp: DicomImport)
     row.save()
 
 
+# Imports whose thread runs in this process: recover_interrupted_imports never fails those.
+_RUNNING_HERE: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def worker_name() -> str:
+    """"host:pid" of this process, stored on the import it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
 def _run_import_thread(import_id: int, user_id: int) -> None:
     from django.contrib.auth import get_user_model
 
     close_old_connections()
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat_thread, args=(import_id, stop), daemon=True)
+    beat.start()
     try:
         run_import(import_id, get_user_model().objects.get(pk=user_id))
+    except Exception as exc:  # run_import records failures itself; this is the last resort (user gone, DB down)
+        _record_failure(import_id, None, _unexpected(exc, None))
+    finally:
+        stop.set()
+        with _RUNNING_LOCK:
+            _RUNNING_HERE.discard(import_id)
+        close_old_connections()
+
+
+def _heartbeat_thread(import_id: int, stop: threading.Event) -> None:
+    """Beat the heartbeat of a running import between progress reports (a long step reports nothing)."""
+    interval = max(1.0, float(settings.DICOM_IMPORT_STALE_SECONDS) / 4)
+    try:
+        while not stop.wait(interval):
+            DicomImport.objects.filter(pk=import_id, status=DicomImport.Status.RUNNING).update(
+                heartbeat_at=timezone.now())
+    except DatabaseError:
+        logger.warning("DICOM import %s: heartbeat not written", import_id, exc_info=True)
     finally:
         close_old_connections()
 
 
-def _progress(imp_id: int):
-    def report(pct: int, text: str) -> None:
-        DicomImport.objects.filter(pk=imp_id).update(progress_pct=pct, progress_text=text[:200])
+class _Progress:
+    """The progress callback of one import: stores percent, text and the heartbeat; remembers the last step."""
 
-    return report
+    def __init__(self, imp_id: int) -> None:
+        self.imp_id, self.pct, self.text = imp_id, 5, "queued"
+
+    def __call__(self, pct: int, text: str) -> None:
+        self.pct, self.text = pct, text[:200]
+        DicomImport.objects.filter(pk=self.imp_id).update(progress_pct=pct, progress_text=text[:200],
+                                                          heartbeat_at=timezone.now(), worker=worker_name())
+
+
+def _progress(imp_id: int) -> _Progress:
+    return _Progress(imp_id)
+
+
+def _unexpected(exc: BaseException, progress: _Progress | None) -> str:
+    where = f" at {progress.pct} % ({progress.text})" if progress is not None else ""
+    return f"The import stopped{where}: {type(exc).__name__}: {' '.join(str(exc).split())[:500]}. " \
+           "Nothing of it was saved; retry it from this page."
+
+
+def _record_failure(import_id: int, user, reason: str, *, only_if_running: bool = False) -> bool:
+    """Mark an import failed with its reason in a fresh transaction (and a history row); False if it could not be
+    written (it is then left running and recover_interrupted_imports marks it once its heartbeat is stale)."""
+    try:
+        with transaction.atomic():
+            imp = DicomImport.objects.select_for_update().filter(pk=import_id).first()
+            if imp is None or (only_if_running and imp.status != DicomImport.Status.RUNNING):
+                return False
+            imp.status, imp.error = DicomImport.Status.FAILED, reason[:2000]
+            imp._history_user, imp._change_reason = user, f"import failed: {reason}"
+            imp.save(update_fields=["status", "error"])
+    except DatabaseError:
+        logger.exception("DICOM import %s: its failure could not be recorded (%s)", import_id, reason)
+        return False
+    return True
 
 
 def run_import(import_id: int, user) -> DosePlan | None:
-    imp = DicomImport.objects.select_related("procedure__patient", "procedure__seed_model").get(pk=import_id)
-    report = _progress(imp.pk)
-    if imp.needs_confirmation:  # never import past unconfirmed blocking warnings, whoever calls this
-        DicomImport.objects.filter(pk=imp.pk).update(
-            status=DicomImport.Status.FAILED, error="A physician must confirm: " + " ".join(
-                str(w["message"]) for w in imp.blocking_warnings))
-        return None
+    """Run the import; it ends ``done``, or ``failed`` with the reason, whatever goes wrong."""
+    report = _progress(import_id)
     try:
+        imp = DicomImport.objects.select_related("procedure__patient", "procedure__seed_model").get(pk=import_id)
+        if imp.needs_confirmation:  # never import past unconfirmed blocking warnings, whoever calls this
+            _record_failure(imp.pk, user, "A physician must confirm: " + " ".join(
+                str(w["message"]) for w in imp.blocking_warnings))
+            return None
         plan = _import(imp, user, report)
     except (DicomImportError, DVHError, Tg43InputError, ValidationError) as exc:
         message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-        DicomImport.objects.filter(pk=imp.pk).update(status=DicomImport.Status.FAILED, error=message[:2000])
+        _record_failure(import_id, user, message)
         return None
-    DicomImport.objects.filter(pk=imp.pk).update(status=DicomImport.Status.DONE, plan=plan, progress_pct=100,
-                                                 progress_text="done")
+    except Exception as exc:  # e.g. OperationalError "database is locked": never left "importing" for ever
+        logger.exception("DICOM import %s failed", import_id)
+        _record_failure(import_id, user, _unexpected(exc, report))
+        return None
     return plan
+
+
+def _worker_gone(worker: str) -> bool:
+    """True if ``worker`` ("host:pid") is a process of this host that no longer runs."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # this process, and not in _RUNNING_HERE: its thread ended without recording the end
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
+    """Mark failed every running import whose process stopped: its heartbeat is older than
+    DICOM_IMPORT_STALE_SECONDS, or its worker was a process of this host that no longer runs. Called at the
+    start (config/wsgi.py) and when a status page is viewed. Returns the ids marked failed."""
+    now = now or timezone.now()
+    stale_s = int(settings.DICOM_IMPORT_STALE_SECONDS)
+    cutoff = now - dt.timedelta(seconds=stale_s)
+    with _RUNNING_LOCK:
+        here = set(_RUNNING_HERE)
+    marked = []
+    try:
+        running = list(DicomImport.objects.filter(status=DicomImport.Status.RUNNING).exclude(pk__in=here).only(
+            "pk", "heartbeat_at", "created_at", "worker", "progress_pct", "progress_text"))
+    except DatabaseError:  # not migrated yet (first start): nothing to recover
+        logger.warning("DICOM imports not checked for interrupted runs", exc_info=True)
+        return marked
+    for imp in running:
+        last = imp.heartbeat_at or imp.created_at
+        silent = last < cutoff
+        if not silent and not (imp.worker and _worker_gone(imp.worker)):
+            continue
+        step = f" ({imp.progress_text})" if imp.progress_text else ""
+        why = (f"no sign of life for more than {stale_s} s (DICOM_IMPORT_STALE_SECONDS)" if silent
+               else "that process no longer runs")
+        reason = (f"The process running it ({imp.worker or 'unknown'}) stopped at {imp.progress_pct} %{step}: "
+                  f"{why}. Nothing of it was saved; retry it from this page.")
+        if _record_failure(imp.pk, None, reason, only_if_running=True):
+            marked.append(imp.pk)
+    return marked
+
+
+def dicom_import_retry(*, user, imp: DicomImport, run_async: bool | None = None) -> DicomImport:
+    """Run a failed import again from the files kept with it (audited: who, when, the failure it retries)."""
+    with transaction.atomic():
+        fresh = DicomImport.objects.select_for_update().get(pk=imp.pk)
+        if fresh.status != DicomImport.Status.FAILED:
+            raise ValidationError(f"DICOM import #{fresh.pk} is {fresh.get_status_display().lower()}; only a "
+                                  "failed import can be retried.")
+        kept = {f.modality for f in fresh.files.all() if f.file and f.file.storage.exists(f.file.name)}
+        missing = {"RTDOSE", "RTSTRUCT"} - kept
+        if missing:
+            raise ValidationError(f"The {' and '.join(sorted(missing))} file of import #{fresh.pk} is no longer "
+                                  "stored; upload the export again.")
+        previous = fresh.error
+        fresh._history_user, fresh._change_reason = user, f"retried after: {previous}"
+        if fresh.needs_confirmation:  # back to the mapping page, where a physician confirms
+            fresh.status, fresh.error, fresh.progress_pct, fresh.progress_text = (
+                DicomImport.Status.UPLOADED, "", 0, "")
+            fresh.save()
+            return fresh
+        fresh.status, fresh.error, fresh.progress_pct, fresh.progress_text = (
+            DicomImport.Status.RUNNING, "", 5, "queued (retry)")
+        fresh.heartbeat_at, fresh.worker, fresh.attempts = timezone.now(), worker_name(), fresh.attempts + 1
+        fresh.save()
+    return _start(fresh, user, run_async)
 
 
 def _import(imp: DicomImport, user, report) -> DosePlan:
@@ -594,9 +777,10 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
         return data, row.original_name
 
     report(8, "reading RTDOSE and RTSTRUCT")
-    rtdose = read_rtdose(*content("RTDOSE"))
-    structures = read_rtstruct(*content("RTSTRUCT"))
-    seeds = read_rtplan_seeds(*content("RTPLAN")) if "RTPLAN" in files else None
+    limits = read_settings()  # a deflated file is inflated here, in bounded chunks, never in the upload request
+    rtdose = read_rtdose(*content("RTDOSE"), settings=limits)
+    structures = read_rtstruct(*content("RTSTRUCT"), settings=limits)
+    seeds = read_rtplan_seeds(*content("RTPLAN"), settings=limits) if "RTPLAN" in files else None
     check_same_frame_of_reference(*(o for o in (rtdose, structures, seeds) if o is not None))
     procedure = imp.procedure
     rx = float(seeds.prescription_gy) if seeds is not None and seeds.prescription_gy else float(
@@ -625,6 +809,9 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
             plan_save(user=user, procedure=procedure, kind=imp.kind, source=PlanSource.TG43, plan_data={
                 "seed_count": seeds.n_seeds, "prescription_gy": rx,
                 "notes": f"TG-43 (1-D) recomputation of DICOM import #{imp.pk}"}, structures=rows(check_results))
+        # done in the same transaction as the plan: an import is never "done" without its plan, nor the reverse
+        DicomImport.objects.filter(pk=imp.pk).update(status=DicomImport.Status.DONE, plan=plan, progress_pct=100,
+                                                     progress_text="done", heartbeat_at=timezone.now())
     return plan
 
 

@@ -15,5 +15,6 @@ urlpatterns = [
     path("procedures/<int:pk>/dicom/", views.dicom_upload, name="dicom_upload"),
     path("dicom-imports/<int:pk>/mapping/", views.dicom_mapping, name="dicom_mapping"),
     path("dicom-imports/<int:pk>/", views.dicom_status, name="dicom_status"),
+    path("dicom-imports/<int:pk>/retry/", views.dicom_retry, name="dicom_retry"),
     path("dosimetry/table4/", views.cohort_table4, name="table4"),
 ]

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from config.upload_limits import upload_errors
 from dosimetry import selectors as dosimetry_selectors
 from dosimetry import services
 from dosimetry.forms import (
@@ -199,8 +200,12 @@ def dicom_upload(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.add_doseplan")
     procedure = _procedure_for(request.user, pk)
     form = DicomUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        files = [(f.name, f.read()) for f in form.cleaned_data["files"]]
+    too_large = upload_errors(request)  # files the upload handler dropped (over UPLOAD_MAX_FILE_MB)
+    if request.method == "POST" and too_large:
+        form.is_valid()
+        form.add_error("files", too_large)
+    elif request.method == "POST" and form.is_valid():
+        files = [(f.name, f) for f in form.cleaned_data["files"]]  # read from their temporary files
         try:
             imp = services.dicom_upload(user=request.user, procedure=procedure, kind=form.cleaned_data["kind"],
                                         files=files)
@@ -247,6 +252,8 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
 def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
+    if imp.status == DicomImport.Status.RUNNING and services.recover_interrupted_imports():
+        imp.refresh_from_db()  # its process stopped: now failed, with the reason, and retryable
     if request.headers.get("Accept") == "application/json":
         text, error = imp.progress_text, free_text.import_text(request.user, imp, imp.error)
         if not can_see_identifiers(request.user):  # reviewers: dates in the messages as study days
@@ -259,8 +266,26 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     if imp.status == DicomImport.Status.DONE:
         messages.success(request, f"{imp.get_kind_display()} imported from DICOM.")
         return redirect("dosimetry:procedure_detail", pk=imp.procedure_id)
-    return render(request, "dosimetry/import_status.html", {"imp": imp, "patient": imp.procedure.patient,
-                                                            "identified": can_see_identifiers(request.user)})
+    return render(request, "dosimetry/import_status.html", {
+        "imp": imp, "patient": imp.procedure.patient, "identified": can_see_identifiers(request.user),
+        "can_retry": imp.status == DicomImport.Status.FAILED and request.user.has_perm("dosimetry.add_doseplan")})
+
+
+@require_POST
+def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run a failed import again from its kept files (same permission as importing)."""
+    _require(request, "dosimetry.add_doseplan")
+    imp = _import_for(request.user, pk)
+    try:
+        imp = services.dicom_import_retry(user=request.user, imp=imp)
+    except ValidationError as exc:
+        messages.error(request, "Not retried: " + " ".join(exc.messages))
+        return redirect("dosimetry:dicom_status", pk=imp.pk)
+    if imp.status == DicomImport.Status.UPLOADED:
+        messages.info(request, "Retried: the import waits for a physician's confirmation on the mapping page.")
+        return redirect("dosimetry:dicom_mapping", pk=imp.pk)
+    messages.info(request, f"DICOM import #{imp.pk} retried (run {imp.attempts}).")
+    return redirect("dosimetry:dicom_status", pk=imp.pk)
 
 
 def cohort_table4(request: HttpRequest) -> HttpResponse:

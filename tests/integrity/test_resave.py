@@ -55,6 +55,7 @@ NOT_EDIT_VIEWS = {
     "dosimetry:dicom_upload": "uploads a new export",
     "dosimetry:dicom_mapping": "confirms a new upload and starts its import",
     "dosimetry:dicom_status": "progress page",
+    "dosimetry:dicom_retry": "POST-only action: runs a failed import again (tests/dosimetry/test_import_recovery.py)",
     "assessment:visit_create": "creates a new record",
     "assessment:visit_preview": "JSON preview, rolled back",
     "assessment:visit_preview_edit": "JSON preview, rolled back",

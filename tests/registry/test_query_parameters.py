@@ -47,7 +47,7 @@ PK_OF = {  # URL name → which object its <pk> is
     "registry:eligibility_sign_off": "eligibility", "registry:delete": "patient",
     "dosimetry:procedure_detail": "procedure", "dosimetry:procedure_edit": "procedure",
     "dosimetry:dvh_csv": "procedure", "dosimetry:plan_of_record": "procedure", "dosimetry:procedure_sign_off": "procedure", "dosimetry:plan_entry": "procedure", "dosimetry:dicom_upload": "procedure",
-    "dosimetry:dicom_mapping": "import", "dosimetry:dicom_status": "import",
+    "dosimetry:dicom_mapping": "import", "dosimetry:dicom_status": "import", "dosimetry:dicom_retry": "import",
     "assessment:visit_preview_edit": "visit", "assessment:visit_detail": "visit", "assessment:visit_edit": "visit",
 }
 
