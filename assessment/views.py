@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_safe
 
 from assessment import choices as c
 from assessment import selectors, services
@@ -188,6 +189,7 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     return render(request, "assessment/visit_form.html", ctx)
 
 
+@require_safe  # a read-only page: POST is 405
 def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "assessment.view_visit")
     visit = selectors.get_visit_for(request.user, pk)
@@ -273,6 +275,7 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "assessment/followup_status_form.html", ctx)
 
 
+@require_safe  # a read-only page: POST is 405
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
     _require(request, "assessment.view_visit")
@@ -397,6 +400,7 @@ def _dashboard_for(request: HttpRequest):
     return board, query, errors
 
 
+@require_safe  # a read-only page: POST is 405
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Physicians' response dashboard: remission table and every cohort figure, each with the CSV it plots."""
     _require(request, "assessment.view_visit")
@@ -455,6 +459,7 @@ def _bad_query_response(exc: _BadQuery) -> HttpResponse:
     return HttpResponse("\n".join(exc.messages) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
+@require_safe  # a read-only page: POST is 405
 def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     """The CSV of exactly the data one dashboard figure draws (same filters as the page)."""
     _require(request, "assessment.view_visit")
@@ -467,6 +472,7 @@ def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     return response
 
 
+@require_safe  # a read-only page: POST is 405
 def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
     """The patient flow (registered → eligible → implanted → evaluable per time point) with every patient missing
     at a step and the reason, as CSV (study IDs and days only; same filters as the page)."""
@@ -479,6 +485,7 @@ def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_safe  # a read-only page: POST is 405
 def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
     """One dashboard figure as an accessible SVG element (same filters as the page). The page loads the figures
     separately, so the tables appear at once and each figure costs its own request."""

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from config.upload_limits import upload_errors
 from dosimetry import selectors as dosimetry_selectors
@@ -83,6 +83,7 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
     return render(request, "dosimetry/procedure_form.html", ctx)
 
 
+@require_safe  # a read-only page: POST is 405
 def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
@@ -162,6 +163,7 @@ def procedure_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("dosimetry:procedure_detail", pk=procedure.pk)
 
 
+@require_safe  # a read-only page: POST is 405
 def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
@@ -249,6 +251,7 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         "title": f"Map the structures of the {imp.get_kind_display().lower()} export (remembered for this site)"})
 
 
+@require_safe  # a read-only page: POST is 405
 def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
@@ -288,6 +291,7 @@ def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("dosimetry:dicom_status", pk=imp.pk)
 
 
+@require_safe  # a read-only page: POST is 405
 def cohort_table4(request: HttpRequest) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
     procedures = ImplantProcedure.objects.filter(patient__in=selectors.patients_for(request.user)).prefetch_related(

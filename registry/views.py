@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from assessment.selectors import followup_context
 from registry import choices as c
@@ -54,6 +54,7 @@ def _form_errors_from(exc: ValidationError, form) -> None:
         form.add_error(None, exc.messages)
 
 
+@require_safe  # a read-only page: POST is 405
 def home(request: HttpRequest) -> HttpResponse:
     """Nurses start on their follow-up worklist, physicians on the response dashboard, others on the list."""
     from registry.roles import NURSE, PHYSICIAN, roles_of
@@ -66,6 +67,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("registry:patient_list")
 
 
+@require_safe  # a read-only page: POST is 405
 def patient_list(request: HttpRequest) -> HttpResponse:
     _require(request, "registry.view_patient")
     query = PatientListQuery(request.GET, user=request.user)
@@ -94,6 +96,7 @@ def _rair_unconfirmed(patient) -> list[dict[str, str]]:
     return [w for w in services.rair_warnings(patient, rair) if w["message"] not in accepted]
 
 
+@require_safe  # a read-only page: POST is 405
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, "registry.view_patient")
     patient = selectors.get_patient_for(request.user, pk)

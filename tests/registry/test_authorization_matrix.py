@@ -4,7 +4,7 @@ until someone decides who may use it.
 Roles: anonymous, a nurse of the patient's site (A), a nurse of another site (B), a physician and a reviewer of
 site A, and a data manager. A record of site A is invisible to the nurse of site B (404: existence is not
 disclosed); anonymous requests go to the login page; reviewers read and never write; read-only pages answer POST
-with 405. Whatever the answer, an empty POST changes nothing: it carries no version token, no data and no
+with 405 before looking anything up. Whatever the answer, an empty POST changes nothing: it carries no version token, no data and no
 password, so no history row may come of it.
 """
 
@@ -34,9 +34,14 @@ MATRIX: dict[str, tuple[tuple, tuple]] = {
     "home": ((LOGIN, R, R, R, R, R), (LOGIN, 405, 405, 405, 405, 405)),
     "login": ((200,) * 6, (200,) * 6),  # the form again, with its error
     "logout": ((LOGIN, 405, 405, 405, 405, 405), (LOGIN, R, R, R, R, R)),
+    # Everyone changes his own password (an empty POST: the form again with its errors).
+    "password_change": ((LOGIN, 200, 200, 200, 200, 200), (LOGIN, 200, 200, 200, 200, 200)),
+    "password_change_done": ((LOGIN, 200, 200, 200, 200, 200), (LOGIN, 405, 405, 405, 405, 405)),
+    # Releasing free text to reviewers: data managers only (an empty POST releases nothing).
+    "registry:free_text": ((LOGIN, 403, 403, 403, 403, 200), (LOGIN, 403, 403, 403, 403, R)),
     "registry:patient_list": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
     "registry:patient_create": ((LOGIN, 200, 200, 200, 403, 200), (LOGIN, 200, 200, 200, 403, 200)),
-    "registry:patient_detail": (_READ_A, (LOGIN, 405, 404, 405, 405, 405)),
+    "registry:patient_detail": (_READ_A, (LOGIN, 405, 405, 405, 405, 405)),
     "registry:patient_edit": (_WRITE, _WRITE),
     "registry:lesion_create": (_WRITE, _WRITE),
     "registry:lesion_edit": (_WRITE, _WRITE),
@@ -50,19 +55,22 @@ MATRIX: dict[str, tuple[tuple, tuple]] = {
     "registry:stage_sign_off": (_POST_ONLY, (LOGIN, 403, 404, 200, 403, 200)),
     "registry:delete": ((LOGIN, 403, 404, 200, 403, 200), (LOGIN, 403, 404, 200, 403, 200)),
     "dosimetry:procedure_create": (_WRITE, _WRITE),
-    "dosimetry:procedure_detail": (_READ_A, (LOGIN, 405, 404, 405, 405, 405)),
+    "dosimetry:procedure_detail": (_READ_A, (LOGIN, 405, 405, 405, 405, 405)),
     "dosimetry:procedure_edit": (_WRITE, _WRITE),
-    "dosimetry:dvh_csv": (_READ_A, (LOGIN, 405, 404, 405, 405, 405)),
+    "dosimetry:dvh_csv": (_READ_A, (LOGIN, 405, 405, 405, 405, 405)),
     "dosimetry:plan_of_record": (_POST_ONLY, (LOGIN, R, 404, R, 403, R)),
     "dosimetry:procedure_sign_off": (_POST_ONLY, (LOGIN, 403, 404, 200, 403, 200)),
     "dosimetry:plan_entry": (_WRITE, _WRITE),
     "dosimetry:dicom_upload": (_WRITE, _WRITE),
     # The fixture's import is done: its mapping page sends writers on to the status page.
     "dosimetry:dicom_mapping": ((LOGIN, R, 404, R, 403, R), (LOGIN, R, 404, R, 403, R)),
-    "dosimetry:dicom_status": ((LOGIN, R, 404, R, R, R), (LOGIN, 405, 404, 405, 405, 405)),
+    "dosimetry:dicom_status": ((LOGIN, R, 404, R, R, R), (LOGIN, 405, 405, 405, 405, 405)),
+    # The fixture's import is done: nothing to retry, back to its page.
+    "dosimetry:dicom_retry": (_POST_ONLY, (LOGIN, R, 404, R, 403, R)),
     "dosimetry:table4": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
     "assessment:visit_create": (_WRITE, _WRITE),
-    "assessment:worklist": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
+    # The worklist shows calendar windows: not for reviewers.
+    "assessment:worklist": ((LOGIN, 200, 200, 200, 403, 200), (LOGIN, 405, 405, 405, 405, 405)),
     "assessment:dashboard": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
     "assessment:dashboard_flow_csv": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
     # The figure of a patient of site A: the nurse of site B has no patient behind it.
@@ -70,7 +78,7 @@ MATRIX: dict[str, tuple[tuple, tuple]] = {
     "assessment:dashboard_svg": (_READ_A, (LOGIN, 405, 405, 405, 405, 405)),
     "assessment:visit_preview": (_POST_ONLY, (LOGIN, 200, 404, 200, 403, 200)),
     "assessment:visit_preview_edit": (_POST_ONLY, (LOGIN, 200, 404, 200, 403, 200)),
-    "assessment:visit_detail": (_READ_A, (LOGIN, 405, 404, 405, 405, 405)),
+    "assessment:visit_detail": (_READ_A, (LOGIN, 405, 405, 405, 405, 405)),
     "assessment:visit_edit": (_WRITE, _WRITE),
     "assessment:designation_edit": (_WRITE, _WRITE),
     "assessment:therapy_create": (_WRITE, _WRITE),
