@@ -42,8 +42,10 @@ class Entry:
     action: str  # created / changed / deleted
     reason: str
     changes: list[Change] = field(default_factory=list)
-    model: type[models.Model] | None = None  # the record's model and historical row (registry/free_text.py)
-    row: object = None
+    # The record's model and historical row, for registry/free_text.py; kept out of repr (the row's own str names
+    # the record, e.g. an upload's file name, which a reviewer's entry must not carry anywhere it is printed).
+    model: type[models.Model] | None = field(default=None, repr=False)
+    row: object = field(default=None, repr=False)
 
 
 def _show(value: object) -> str:

@@ -32,6 +32,9 @@ NOT_PATIENT_RECORDS = {
     "registry.SiteMembership": "who works where; admin history view",
     "dosimetry.StructureNameMapping": "remembered per site, not per patient; admin history view (the import that "
                                       "wrote a row is named in its reason; the patient's import shows its mapping)",
+    "registry.AccountSecurity": "a user's temporary-password state; the user's admin history view",
+    "registry.FreeTextRelease": "which texts reviewers may read; the free-text page lists who released each, and "
+                                "the admin history view keeps releases and revocations",
 }
 
 

@@ -234,7 +234,9 @@ def test_a_deletion_reason_is_withheld_in_the_history_unless_released(marked, us
     client.post(reverse("registry:free_text"), {"action": "release", "item": item, "confirm": "on",
                                                 "sha256": ft.sha256(row.history_change_reason)})
     login(users["reviewer"])
-    assert QUOTED in html.unescape(client.get(url).content.decode())
+    released = html.unescape(client.get(url).content.decode())
+    # Released, yet its calendar date is still a study day for the reviewer (dates are never released).
+    assert QUOTED.split("born ")[0] + "born day " in released and "1960-05-17" not in released
     login(users["data_manager"])
     client.post(reverse("registry:free_text"), {"action": "revoke", "item": item})
     login(users["reviewer"])

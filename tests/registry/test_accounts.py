@@ -53,7 +53,8 @@ def _managed_post(user, **changes) -> dict:
     """The restricted form as it is shown for ``user``, with ``changes``."""
     data = {"username": user.username, "first_name": user.first_name, "last_name": user.last_name,
             "email": user.email, "roles": [g.pk for g in user.groups.filter(name__in=roles.ROLES)],
-            "sites": [m.site_id for m in user.site_memberships.all()], "_save": "Save"}
+            "sites": [m.site_id for m in user.site_memberships.all()], "_save": "Save",
+            "change_reason": "Role review with the ward manager"}
     if user.is_active:
         data["is_active"] = "on"
     data.update(changes)
@@ -189,7 +190,7 @@ def test_a_new_user_gets_a_temporary_password_and_must_change_it_first(dm_a, sit
     response = client.post("/admin/auth/user/add/", {
         "username": "ward_nurse", "first_name": "Mei", "last_name": "Zhou", "email": "", "is_active": "on",
         "roles": [nurse_role.pk], "sites": [sites["A"].pk], "is_superuser": "on", "is_staff": "on",
-        "password1": "Chosen-By-DM-1", "password2": "Chosen-By-DM-1"})
+        "password1": "Chosen-By-DM-1", "password2": "Chosen-By-DM-1", "change_reason": "New ward nurse"})
     temp = _temporary_password(response, "ward_nurse")
     created = User.objects.get(username="ward_nurse")
     assert not created.is_superuser and not created.is_staff
@@ -272,7 +273,8 @@ def test_a_data_manager_unlocks_a_locked_out_user_of_his_site_and_it_is_audited(
 
 def test_a_user_without_a_site_is_managed_by_the_data_manager_who_created_him(dm_a, make_user, users):
     client = _client(dm_a)
-    response = client.post("/admin/auth/user/add/", {"username": "newcomer", "is_active": "on"})
+    response = client.post("/admin/auth/user/add/", {"username": "newcomer", "is_active": "on",
+                                                      "change_reason": "Starts on Monday"})
     _temporary_password(response, "newcomer")
     listing = client.get(CHANGELIST).content.decode()
     assert ">newcomer<" in listing

@@ -39,6 +39,19 @@ urlpatterns = [path("admin/", user_site.urls),
 
 
 @pytest.fixture
+def root_client(db):
+    """Site memberships are edited directly by superusers only (data managers go through the user admin)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    root = get_user_model().objects.create_superuser("root", password="root-pass-123")
+    client = Client()
+    client.force_login(root, backend="django.contrib.auth.backends.ModelBackend")
+    client.user = root
+    return client
+
+
+@pytest.fixture
 def dm_client(client, users):
     dm = users["data_manager"]
     dm.is_staff = True
@@ -150,32 +163,32 @@ def test_a_clinical_record_added_in_the_admin_needs_a_reason(dm_client, eligible
         "+", users["data_manager"], "Course found in the old paper file")
 
 
-def test_site_membership_in_the_admin_needs_a_reason_and_its_history_shows_it(dm_client, users, sites):
+def test_site_membership_in_the_admin_needs_a_reason_and_its_history_shows_it(root_client, users, sites):
     nurse = users["nurse"]
     url = reverse("admin:registry_sitemembership_add")
-    refused = dm_client.post(url, {"user": nurse.pk, "site": sites["B"].pk})
+    refused = root_client.post(url, {"user": nurse.pk, "site": sites["B"].pk})
     assert refused.status_code == 200 and REASON_FIELD in refused.context["adminform"].form.errors
     assert not SiteMembership.objects.filter(user=nurse, site=sites["B"]).exists()
-    done = dm_client.post(url, {"user": nurse.pk, "site": sites["B"].pk, REASON_FIELD: "Covers site B in June"})
+    done = root_client.post(url, {"user": nurse.pk, "site": sites["B"].pk, REASON_FIELD: "Covers site B in June"})
     assert done.status_code == 302
     membership = SiteMembership.objects.get(user=nurse, site=sites["B"])
     row = membership.history.get()
     assert (row.history_type, row.history_user, row.history_change_reason) == (
-        "+", users["data_manager"], "Covers site B in June")
-    page = dm_client.get(reverse("admin:registry_sitemembership_history", args=[membership.pk]))
+        "+", root_client.user, "Covers site B in June")
+    page = root_client.get(reverse("admin:registry_sitemembership_history", args=[membership.pk]))
     assert page.status_code == 200 and "Covers site B in June" in page.content.decode()
 
 
-def test_site_membership_deleted_in_the_admin_needs_a_reason(dm_client, users, sites):
+def test_site_membership_deleted_in_the_admin_needs_a_reason(root_client, users, sites):
     membership = SiteMembership.objects.get(user=users["nurse"], site=sites["A"])
     url = reverse("admin:registry_sitemembership_delete", args=[membership.pk])
-    page = dm_client.get(url)
+    page = root_client.get(url)
     assert page.status_code == 200 and "1 site membership" in page.content.decode()
-    dm_client.post(url, {"confirm": "yes", "reason": ""})
+    root_client.post(url, {"confirm": "yes", "reason": ""})
     assert SiteMembership.objects.filter(pk=membership.pk).exists()
-    assert dm_client.post(url, {"confirm": "yes", "reason": "Left the unit"}).status_code == 302
+    assert root_client.post(url, {"confirm": "yes", "reason": "Left the unit"}).status_code == 302
     row = SiteMembership.history.get(id=membership.pk, history_type="-")
-    assert (row.history_user, row.history_change_reason) == (users["data_manager"], "Left the unit")
+    assert (row.history_user, row.history_change_reason) == (root_client.user, "Left the unit")
 
 
 def test_structure_name_mapping_changed_in_the_admin_needs_a_reason(dm_client, users, sites):
