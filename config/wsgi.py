@@ -1,6 +1,17 @@
-import os
+"""The WSGI application (``gunicorn config.wsgi:application``). A missing or bad setting stops the start with
+one line on stderr, not a traceback."""
 
+import os
+import sys
+
+from django.core.exceptions import ImproperlyConfigured
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-application = get_wsgi_application()
+try:
+    application = get_wsgi_application()
+except ImproperlyConfigured as exc:
+    from config.env import startup_message
+
+    print(startup_message(exc), file=sys.stderr)
+    sys.exit(1)
