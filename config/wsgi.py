@@ -14,4 +14,5 @@ except ImproperlyConfigured as exc:
     from config.env import startup_message
 
     print(startup_message(exc), file=sys.stderr)
-    sys.exit(1)
+    # Under gunicorn a worker that exits 1 is restarted for ever; 3 (gunicorn's WORKER_BOOT_ERROR) stops it.
+    sys.exit(3 if "gunicorn" in sys.modules else 1)

@@ -240,3 +240,15 @@ def test_production_start_without_secret_key_stops_before_anything_runs(tmp_path
     assert result.stderr.splitlines() == [
         "SeedTrack: SECRET_KEY is not set; production (DEBUG off) needs it — see README § Deployment"]
     assert result.stdout == ""  # no migration ran
+
+
+def test_gunicorn_without_secret_key_stops_instead_of_restarting_workers(tmp_path, production_database):
+    """A worker exiting 1 is restarted by gunicorn for ever; config/wsgi.py exits with gunicorn's boot error."""
+    env = _production_env(tmp_path, production_database)
+    del env["SECRET_KEY"]
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind",
+                             f"127.0.0.1:{_free_port()}", "--workers", "2"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "SeedTrack: SECRET_KEY is not set; production (DEBUG off) needs it" in result.stderr
+    assert "Worker failed to boot" in result.stderr
