@@ -1,10 +1,15 @@
-# SeedTrack: `make run` serves the demo, `make test` runs the whole suite. Both create .venv when missing.
+# SeedTrack: `make run` serves the demo (development values), `make serve` the production start (settings from
+# the environment, README § Deployment), `make test` runs the whole suite. All create .venv when missing.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint bench clean
+# The demo's development values: `make run` sets them itself; nothing else does (production is the default).
+DEV_ENV := DEBUG=1 SEEDTRACK_DEMO=1 ALLOWED_HOSTS=127.0.0.1,localhost \
+	SECRET_KEY=dev-only-secret-key-not-for-production-use-0123456789abcdef
+
+.PHONY: run serve test lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,17 +22,22 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo_cohort
+	$(DEV_ENV) $(PY) manage.py migrate --noinput
+	$(DEV_ENV) $(PY) manage.py load_demo_cohort
 	@echo "SeedTrack is at http://127.0.0.1:$(PORT)/"
-	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(DEV_ENV) $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Production: migrate, collectstatic, check --deploy (must be silent), gunicorn on $$BIND (default
+# 127.0.0.1:$$PORT) with 2 workers. Needs SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL in the environment.
+serve: $(VENV)/.installed
+	PY=$(PY) PORT=$(PORT) ./scripts/serve.sh
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
-	$(PY) manage.py makemigrations --check --dry-run
+	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

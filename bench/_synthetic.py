@@ -58,6 +58,9 @@ def use_database(path: Path) -> None:
     """Point Django at the SQLite file ``path`` (``DATABASE_URL``) and set it up. Call once, before models."""
     os.environ["DATABASE_URL"] = f"sqlite:///{Path(path).resolve()}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Benchmarks run on a developer's machine: the development values make run sets (production is the default).
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("SEEDTRACK_DEMO", "1")
     import django
 
     django.setup()

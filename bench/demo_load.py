@@ -31,6 +31,8 @@ def one_run() -> tuple[float, float, int]:
 
         if not settings.configured:
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+            os.environ.setdefault("DEBUG", "1")  # the development values make run sets
+            os.environ.setdefault("SEEDTRACK_DEMO", "1")
             django.setup()
         from django.db import connections
 

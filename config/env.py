@@ -7,6 +7,15 @@ import os
 from django.core.exceptions import ImproperlyConfigured
 
 
+class StartupError(ImproperlyConfigured):
+    """A setting that stops the start: ``manage.py`` and ``config/wsgi.py`` print it as one line and exit 1."""
+
+
+def startup_message(exc: BaseException) -> str:
+    """The one line printed for a settings error (no traceback)."""
+    return f"SeedTrack: {exc} — see README § Deployment"
+
+
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
@@ -20,7 +29,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if value in {"0", "false", "no", "off"}:
         return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
+    raise StartupError(f"{name}={raw!r} is not a boolean; use 1/0, true/false, yes/no or on/off")
 
 
 def env_int(name: str, default: int) -> int:
@@ -30,7 +39,7 @@ def env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from None
+        raise StartupError(f"{name}={raw!r} is not an integer") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

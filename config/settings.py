@@ -1,8 +1,9 @@
 """SeedTrack settings: one module, everything that differs between machines comes from the environment.
 
-DEBUG defaults to on (a developer's checkout); with ``DEBUG=0`` the settings are production-safe and a real
-``SECRET_KEY`` and ``ALLOWED_HOSTS`` are required (``manage.py check --deploy`` stays silent, see
-tests/test_settings.py).
+Production is the default: DEBUG is off unless ``DEBUG=1`` is set, and then a real ``SECRET_KEY`` and
+``ALLOWED_HOSTS`` are required (a missing one stops ``manage.py`` / ``config/wsgi.py`` with one line, see
+config/env.py::StartupError); ``manage.py check --deploy`` stays silent (tests/test_settings.py). ``make run`` sets
+the demo's development values itself; the test suite gets the same ones from tests/settings.py.
 """
 
 from __future__ import annotations
@@ -10,28 +11,35 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+from csp.constants import NONE, SELF
 
 from config.database import with_server_options
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import StartupError, env_bool, env_int, env_list, env_str
 from config.protocol import load_protocol
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 
-_DEV_SECRET_KEY = "dev-only-secret-key-not-for-production-use-0123456789abcdef"
+# The committed development key: only ever used with DEBUG on (make run, the test suite).
+DEV_SECRET_KEY = "dev-only-secret-key-not-for-production-use-0123456789abcdef"
 SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = _DEV_SECRET_KEY
+if not DEBUG and not SECRET_KEY:
+    raise StartupError("SECRET_KEY is not set; production (DEBUG off) needs it")
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    raise StartupError("SECRET_KEY is the committed development key; production (DEBUG off) needs its own")
+SECRET_KEY = SECRET_KEY or DEV_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+if not DEBUG and not ALLOWED_HOSTS:
+    raise StartupError(
+        "ALLOWED_HOSTS is not set; production (DEBUG off) needs the host names it is served under, comma-separated"
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# Demo mode puts "synthetic data, no real patients" in every page footer.
-DEMO_MODE = env_bool("SEEDTRACK_DEMO", DEBUG)
+# Demo mode (the demo cohort and its users, "synthetic data, no real patients" in every page footer) is asked for
+# explicitly: make run sets SEEDTRACK_DEMO=1; it is never implied by DEBUG.
+DEMO_MODE = env_bool("SEEDTRACK_DEMO", False)
 
 # History change reasons (deletion, override and sign-off reasons) are stored whole: a text column, not
 # django-simple-history's default 100-character one (PostgreSQL refused longer reasons; SQLite kept them).
@@ -51,6 +59,7 @@ INSTALLED_APPS = [
     "django_filters",
     "simple_history",
     "axes",
+    "csp",
     "registry",
     "assessment",
     "dosimetry",
@@ -60,6 +69,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise, so static files keep their cache headers and get no policy; everything else gets both.
+    "config.headers.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -75,6 +87,21 @@ MIDDLEWARE = [
     # AxesMiddleware last, as django-axes asks.
     "axes.middleware.AxesMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts, styles, images and fetches from this site only — no inline
+# script or style, no framing, forms post only here. Templates keep their JavaScript in static/*.js.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -139,7 +166,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "media/"

@@ -17,3 +17,7 @@ urlpatterns = [
     path("", include("dosimetry.urls")),
     path("", include("assessment.urls")),
 ]
+
+# Friendly error pages (templates/400.html, 403.html, 404.html; 403_csrf.html for a failed CSRF check). The 500
+# page renders even when the database is down (config/errors.py).
+handler500 = "config.errors.server_error"

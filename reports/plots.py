@@ -1667,8 +1667,35 @@ def svg_inline(fig: Figure, title: str | None = None, description: str | None = 
     text = text[start:]
     open_end = text.index(">")
     label = html.escape(name, quote=True)
-    head = text[:open_end] + f' role="img" aria-label="{label}">'
+    head = text[:open_end] + f' role="img" aria-label="{label}" {_SVG_ROOT_STYLE}>'
     extra = f"\n <title>{html.escape(name, quote=False)}</title>"
     if description:
         extra += f"\n <desc>{html.escape(description, quote=False)}</desc>"
-    return head + extra + text[open_end + 1 :]
+    return head + extra + _styles_as_attributes(text[open_end + 1 :])
+
+
+# The page's Content-Security-Policy allows no inline style (config/settings.py), so the SVG put in a page carries
+# no <style> element and no style="…" attribute: matplotlib's declarations (fill, stroke, stroke-width, opacity,
+# dashes…) are all SVG presentation attributes, written as such; its one stylesheet rule (`*{stroke-linejoin:
+# round; stroke-linecap: butt}`) becomes the root's attributes, inherited by every element that sets none.
+_SVG_ROOT_STYLE = 'stroke-linejoin="round" stroke-linecap="butt"'
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>\s*", re.S)
+_START_TAG_WITH_STYLE = re.compile(r'<[a-zA-Z][^<>]*?\sstyle="[^"]*"[^<>]*>')
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
+_ATTRIBUTE_NAME = re.compile(r'\s([a-zA-Z:-]+)=')
+
+
+def _styles_as_attributes(svg: str) -> str:
+    def tag(match: re.Match[str]) -> str:
+        text = match.group(0)
+        declarations = _STYLE_ATTRIBUTE.search(text).group(1)
+        present = set(_ATTRIBUTE_NAME.findall(text))
+        attributes = []
+        for declaration in declarations.split(";"):
+            prop, _, value = declaration.partition(":")
+            prop, value = prop.strip(), value.strip()
+            if prop and value and prop not in present:
+                attributes.append(f'{prop}="{value}"')
+        return _STYLE_ATTRIBUTE.sub(lambda _: "".join(f" {a}" for a in attributes), text, count=1)
+
+    return _START_TAG_WITH_STYLE.sub(tag, _STYLE_ELEMENT.sub("", svg))

@@ -1,4 +1,4 @@
-"""Settings come from the environment; with DEBUG off they are production-safe."""
+"""Settings come from the environment; production (DEBUG off) is the default and is production-safe."""
 
 import os
 import subprocess
@@ -6,39 +6,95 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "k3y-" + "x7Yq9!pL2#mZ" * 5, "ALLOWED_HOSTS": "seedtrack.example.org"}
+# Variables the test suite sets for itself (tests/settings.py) or that would change what is measured here.
+_SUITE_VARIABLES = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SEEDTRACK_DEMO", "DJANGO_SETTINGS_MODULE",
+                    "DJANGO_ALLOW_ASYNC_UNSAFE", "SECURE_SSL_REDIRECT"}
+
+
+def _clean_env(**env: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if k not in _SUITE_VARIABLES}
+    return {**clean, **env}
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True,
-        timeout=120,
-    )
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=_clean_env(**env),
+                          capture_output=True, text=True, timeout=120)
+
+
+def _setting(name: str, **env: str) -> str:
+    result = _manage("shell", "-c", f"from django.conf import settings; print(repr(settings.{name}))", **env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
 
 
 def test_check_deploy_is_silent_with_production_variables():
-    result = _manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY="k3y-" + "x7Yq9!pL2#mZ" * 5, ALLOWED_HOSTS="seedtrack.example.org",
-    )
+    result = _manage("check", "--deploy", "--database", "default", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
-def test_debug_off_without_secret_key_refuses_to_start():
-    result = _manage("check", DEBUG="0", ALLOWED_HOSTS="seedtrack.example.org")
-    assert result.returncode != 0
-    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+def test_debug_is_off_when_unset():
+    env = {k: v for k, v in PRODUCTION.items() if k != "DEBUG"}
+    assert _setting("DEBUG", **env) == "False"
+    assert _setting("SECURE_SSL_REDIRECT", **env) == "True"
+
+
+def test_unset_secret_key_stops_the_start_with_one_line():
+    """With nothing set (production by default) manage.py says what is missing in one line, no traceback."""
+    result = _manage("check", ALLOWED_HOSTS="seedtrack.example.org")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "SeedTrack: SECRET_KEY is not set; production (DEBUG off) needs it — see README § Deployment"]
+    assert "Traceback" not in result.stderr
+
+
+def test_unset_allowed_hosts_stops_the_start_with_one_line():
+    result = _manage("migrate", "--check", DEBUG="0", SECRET_KEY=PRODUCTION["SECRET_KEY"])
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("SeedTrack: ALLOWED_HOSTS is not set; production (DEBUG off) needs the host names")
+
+
+def test_the_committed_development_key_is_refused_in_production():
+    from django.conf import settings
+
+    result = _manage("check", **{**PRODUCTION, "SECRET_KEY": settings.DEV_SECRET_KEY})
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["SeedTrack: SECRET_KEY is the committed development key; production "
+                                          "(DEBUG off) needs its own — see README § Deployment"]
+
+
+def test_the_wsgi_application_stops_with_the_same_line():
+    result = subprocess.run([sys.executable, "-c", "import config.wsgi"], cwd=ROOT, env=_clean_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "SeedTrack: SECRET_KEY is not set; production (DEBUG off) needs it — see README § Deployment"]
 
 
 def test_a_malformed_boolean_is_an_error_naming_the_variable():
     result = _manage("check", DEBUG="maybe")
-    assert result.returncode != 0
-    assert "DEBUG='maybe' is not a boolean" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "SeedTrack: DEBUG='maybe' is not a boolean; use 1/0, true/false, yes/no or on/off — see README § Deployment"]
+
+
+def test_demo_mode_is_asked_for_explicitly_never_implied_by_debug():
+    assert _setting("DEMO_MODE", DEBUG="1") == "False"
+    assert _setting("DEMO_MODE", **PRODUCTION) == "False"
+    assert _setting("DEMO_MODE", DEBUG="1", SEEDTRACK_DEMO="1") == "True"
+
+
+def test_development_uses_the_committed_key_only_with_debug_on():
+    from django.conf import settings
+
+    assert _setting("SECRET_KEY", DEBUG="1") == repr(settings.DEV_SECRET_KEY)
+    assert _setting("ALLOWED_HOSTS", DEBUG="1") == "['127.0.0.1', 'localhost']"
 
 
 def test_development_defaults_warn_under_check_deploy():
-    """The same check fails on the development defaults, so the silence above means something."""
-    result = _manage("check", "--deploy", "--fail-level", "WARNING")
+    """The same check fails on the development values, so the silence above means something."""
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="1")
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on

@@ -37,6 +37,7 @@ def _env(db_path: Path, server_options: bool) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items()
              if k not in {"DATABASE_URL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE"}}
     return {**clean, "DATABASE_URL": f"sqlite:///{db_path}", "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "1",  # runserver with the development values (production is the default)
             "SQLITE_SERVER_OPTIONS": "1" if server_options else "0", "PYTHONPATH": str(ROOT)}
 
 
