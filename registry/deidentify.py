@@ -83,6 +83,16 @@ _ISO = re.compile(
     r"(?: \(day -?\d+(?: [^)]*)?\))?(?!\d)")
 
 
+# An exact age inside a computed text: the AJCC 8 stage reason says "age 50 < 55"; only the side of the cut-off
+# is kept ("age < 55").
+_AGE = re.compile(r"\bage \d+(?:\.\d+)? ?(<|≥|>=|<=|>)")
+
+
+def scrub_ages(text: str) -> str:
+    """An exact age in a computed text → the comparison alone: "age 50 < 55" → "age < 55"."""
+    return _AGE.sub(lambda m: f"age {m.group(1)}", text)
+
+
 def scrub_dates(text: str, anchor: date | None) -> str:
     """Every ISO date (or timestamp) in a computed text → its study-day text: the reasons and flags the rule
     cores write ("Baseline done 2018-01-20 (in window 2018-01-08 to 2018-02-05)") name dates."""

@@ -92,7 +92,7 @@ def deid_text(context, text, patient=None):
     text = str(text)
     if _identified(context):
         return text
-    return deidentify.scrub_dates(text, _anchor(patient))
+    return deidentify.scrub_ages(deidentify.scrub_dates(text, _anchor(patient)))
 
 
 @register.simple_tag(takes_context=True)

@@ -132,6 +132,9 @@ def test_reviewer_sees_no_calendar_date_and_no_exact_age(client, login, users, f
     assert "55–59 y at implant" in detail  # born 17 May 1960, implanted 5 Feb 2018 at 57
     age_now = full_patient.age_on(timezone.localdate())
     assert not [url for url, body in pages.items() if re.search(rf"\b({age_now}|57) y\b", body)]
+    # The AJCC 8 stage reason names the age at diagnosis (51): the reviewer sees only its side of the cut-off.
+    assert not [url for url, body in pages.items() if re.search(r"\bage \d", body)]
+    assert "age &lt; 55, M1 → II" in detail
     assert 'title="study day (day 1 = implant day)">day 1<' in detail  # the implant itself
     assert ">day -16<" in detail  # the baseline visit of 20 Jan 2018
     client.logout()
@@ -144,6 +147,7 @@ def test_reviewer_sees_no_calendar_date_and_no_exact_age(client, login, users, f
         assert date_forms(d) & seen, d  # the nurse sees the calendar dates
     nurse_detail = nurse_pages[f"/patients/{full_patient.pk}/"]
     assert f"{age_now} y" in nurse_detail
+    assert "age 51 &lt; 55, M1 → II" in nurse_detail
 
 
 def test_reviewer_without_implant_sees_years_only(client, login, users, make_patient):

@@ -87,3 +87,13 @@ def test_scrub_dates_in_computed_texts(text, out):
 
 def test_scrub_dates_without_implant_keeps_years():
     assert d.scrub_dates("RAIR-2 (2016-06-01; lost uptake)", None) == "RAIR-2 (2016; lost uptake)"
+
+
+@pytest.mark.parametrize(("text", "out"), [
+    ("age 50 < 55, M0 → I (T and N not used)", "age < 55, M0 → I (T and N not used)"),
+    ("age 71 ≥ 55, T3a N0 M0 → II", "age ≥ 55, T3a N0 M0 → II"),
+    ("Stage II", "Stage II"),
+    ("passage 12 < 20", "passage 12 < 20"),  # a word ending in "age" is not an age
+])
+def test_scrub_ages_keeps_only_the_side_of_the_cut_off(text, out):
+    assert d.scrub_ages(text) == out
