@@ -47,18 +47,21 @@ def grants() -> dict[str, set[str]]:
 
 
 def ensure_roles(**_: object) -> None:
-    """Create or refresh the role groups and their permissions (run after every migrate; idempotent)."""
+    """Create or refresh the role groups and their permissions (run after every migrate; idempotent).
+
+    One query reads every permission the roles name; a group whose permissions are already right is not written."""
     from django.contrib.auth.models import Group, Permission
 
-    for role, perms in grants().items():
+    wanted_by_role = grants()
+    names = set().union(*wanted_by_role.values())
+    by_name = {f"{p.content_type.app_label}.{p.codename}": p
+               for p in Permission.objects.select_related("content_type")
+               .filter(codename__in={n.split(".", 1)[1] for n in names})}
+    for role, perms in wanted_by_role.items():
         group, _created = Group.objects.get_or_create(name=role)
-        wanted = []
-        for dotted in sorted(perms):
-            app_label, codename = dotted.split(".", 1)
-            perm = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-            if perm is not None:
-                wanted.append(perm)
-        group.permissions.set(wanted)
+        wanted = {by_name[n].pk for n in perms if n in by_name}
+        if set(group.permissions.values_list("pk", flat=True)) != wanted:
+            group.permissions.set(wanted)
 
 
 def roles_of(user) -> set[str]:
