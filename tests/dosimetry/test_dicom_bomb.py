@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 import io
 import struct
-import tracemalloc
 import zlib
 
 import numpy as np
@@ -24,6 +23,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from dosimetry import dicom_io, services
 from dosimetry.dicom_io import DicomImportError, DicomReadSettings
 from dosimetry.models import DicomImport, DosePlan
+from tests.memory import measured
 
 pytestmark = pytest.mark.django_db
 
@@ -81,17 +81,6 @@ def _upload(client, procedure, files):
         "kind": "pre", "files": [SimpleUploadedFile(name, content) for name, content in files]})
 
 
-def _measured(action):
-    """Run ``action``; return its result and the peak of traced memory while it ran (bytes)."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        result = action()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 def test_a_deflated_rtdose_inflating_to_1_gib_is_uploaded_with_bounded_memory_and_its_import_fails(
         login, users, procedure, export):
     files = export("pre")
@@ -101,13 +90,13 @@ def test_a_deflated_rtdose_inflating_to_1_gib_is_uploaded_with_bounded_memory_an
     files[i] = ("bomb-rtdose.dcm", bomb)
     client = login(users["physician"])
 
-    response, upload_peak = _measured(lambda: _upload(client, procedure, files))
+    response, upload_peak = measured(lambda: _upload(client, procedure, files))
     assert response.status_code == 302, response.content.decode()[:2000]
     assert upload_peak < MEMORY_BOUND, f"upload request peaked at {upload_peak / 2**20:.0f} MB"
     imp = DicomImport.objects.latest("pk")
     assert imp.status == DicomImport.Status.UPLOADED
 
-    response, import_peak = _measured(lambda: client.post(
+    response, import_peak = measured(lambda: client.post(
         reverse("dosimetry:dicom_mapping", args=[imp.pk]), {"roi_0": "GTV", "roi_1": ""}
         if imp.roi_names[0] == "GTV_L1" else {"roi_0": "", "roi_1": "GTV"}))
     assert response.status_code == 302

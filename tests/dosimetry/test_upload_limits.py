@@ -5,7 +5,6 @@ upload page names it, and memory stays bounded (tracemalloc peak measured in the
 from __future__ import annotations
 
 import html
-import tracemalloc
 
 import pytest
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from dosimetry.models import DicomImport
+from tests.memory import measured
 
 pytestmark = pytest.mark.django_db
 
@@ -81,16 +81,6 @@ def _post(client, url, stream, length: int | None, **extra):
     if length is not None:
         environ["CONTENT_LENGTH"] = str(length)
     return client.request(**environ)
-
-
-def _measured(action):
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        result = action()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.fixture
@@ -162,7 +152,7 @@ def test_a_file_over_the_file_limit_is_dropped_while_it_streams_and_named_on_the
     """70 MB of zeros streamed in: the page names the file, its size and the limit; memory stays bounded."""
     client = login(users["nurse"])
     stream = MultipartStream({"kind": "pre"}, [("big.dcm", 70 * MB)])
-    response, peak = _measured(lambda: _post(client, upload_url, stream, stream.length))
+    response, peak = measured(lambda: _post(client, upload_url, stream, stream.length))
     assert response.status_code == 200
     page = html.unescape(response.content.decode())
     assert "file big.dcm: 70 MB; the limit is 64 MB (UPLOAD_MAX_FILE_MB)" in page
