@@ -333,18 +333,27 @@ def protect_history(user, entries: list) -> list:
 
 # --- Release and revoke (the data manager's page) ---------------------------------------------------------------
 
-def release(*, user, content_type_id: int, object_id: int, field: str, digest: str, confirmed: bool):
-    """Release one exact text to reviewers. Refused (ValidationError naming the problem) when the user may not,
-    the text is not one of his sites', it changed since the page showed it, or the confirmation is missing."""
+def _item_for(user, permission: str, refusal: str, content_type_id: int, object_id: int, field: str):
+    """The listed text a release / revoke names, after the data-manager checks (PermissionDenied, ValidationError)."""
     from django.core.exceptions import PermissionDenied, ValidationError
-    from django.db import transaction
 
-    if not may_release(user) or not user.has_perm("registry.add_freetextrelease"):
-        raise PermissionDenied("Only data managers release free text to reviewers.")
+    if not may_release(user) or not user.has_perm(permission):
+        raise PermissionDenied(refusal)
     item = find_item(user, content_type_id, object_id, field)
     if item is None:
         raise ValidationError({"item": f"Free text {content_type_id}:{object_id}:{field} is not a text of a patient "
                                        "of your sites; allowed: a text listed on this page."})
+    return item
+
+
+def release(*, user, content_type_id: int, object_id: int, field: str, digest: str, confirmed: bool):
+    """Release one exact text to reviewers. Refused (ValidationError naming the problem) when the user may not,
+    the text is not one of his sites', it changed since the page showed it, or the confirmation is missing."""
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+
+    item = _item_for(user, "registry.add_freetextrelease", "Only data managers release free text to reviewers.",
+                     content_type_id, object_id, field)
     if item.digest != digest:
         raise ValidationError({"item": f"The {item.field_label} of {item.study_id} {item.record} changed since the "
                                        "page was shown; check the new text and release it again."})
@@ -365,15 +374,10 @@ def release(*, user, content_type_id: int, object_id: int, field: str, digest: s
 
 def revoke(*, user, content_type_id: int, object_id: int, field: str):
     """Withhold a released text again (every release of that record's field); the history keeps who and when."""
-    from django.core.exceptions import PermissionDenied, ValidationError
     from django.db import transaction
 
-    if not may_release(user) or not user.has_perm("registry.delete_freetextrelease"):
-        raise PermissionDenied("Only data managers revoke released free text.")
-    item = find_item(user, content_type_id, object_id, field)
-    if item is None:
-        raise ValidationError({"item": f"Free text {content_type_id}:{object_id}:{field} is not a text of a patient "
-                                       "of your sites; allowed: a text listed on this page."})
+    item = _item_for(user, "registry.delete_freetextrelease", "Only data managers revoke released free text.",
+                     content_type_id, object_id, field)
     with transaction.atomic():
         for obj in _release_model().objects.filter(content_type_id=content_type_id, object_id=object_id,
                                                    field=field):

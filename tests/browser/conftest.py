@@ -73,3 +73,19 @@ def browser_login(page, live_server):
         return page
 
     return do
+
+
+@pytest.fixture
+def demo(db):
+    """The demo cohort with its implants and follow-up; returns the demo password."""
+    from django.contrib.auth import get_user_model
+
+    from assessment.demo import add_demo_followup
+    from dosimetry.demo import add_demo_procedures
+    from registry.demo import DEMO_PASSWORD, load_demo_cohort
+
+    load_demo_cohort()
+    author = get_user_model().objects.get(username="datamanager")
+    add_demo_procedures(author)
+    add_demo_followup(author)
+    return DEMO_PASSWORD

@@ -5,7 +5,6 @@ the procedure page, the admin — and still work (figures drawn, the dashboard's
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -16,19 +15,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + (e.sourceFile || "") + ":" + e.lineNumber);
 });
 """
-
-
-@pytest.fixture
-def demo(db):
-    from assessment.demo import add_demo_followup
-    from dosimetry.demo import add_demo_procedures
-    from registry.demo import DEMO_PASSWORD, load_demo_cohort
-
-    load_demo_cohort()
-    author = get_user_model().objects.get(username="datamanager")
-    add_demo_procedures(author)
-    add_demo_followup(author)
-    return DEMO_PASSWORD
 
 
 def _watch(page) -> list[str]:

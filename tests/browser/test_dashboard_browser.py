@@ -6,23 +6,9 @@ import io
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def demo(db):
-    from assessment.demo import add_demo_followup
-    from dosimetry.demo import add_demo_procedures
-    from registry.demo import DEMO_PASSWORD, load_demo_cohort
-
-    load_demo_cohort()
-    author = get_user_model().objects.get(username="datamanager")
-    add_demo_procedures(author)
-    add_demo_followup(author)
-    return DEMO_PASSWORD
 
 
 def test_physician_dashboard_renders_every_figure_and_csv_matches(live_server, page, demo, shot):
