@@ -60,10 +60,10 @@ from assessment.thyroglobulin import (
     tgab_cutoff_warnings,
 )
 from assessment.volumes import VolumeError, volume_change_pct
+from common.writes import assign, save_validated, store, update
 from dosimetry.models import ImplantProcedure
 from registry import overrides
 from registry.models import Lesion, Patient
-from registry.services import _assign, _save, store
 
 RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0"
 
@@ -176,11 +176,21 @@ def designation_save(*, user, patient: Patient, roles: Mapping[int, str]) -> Non
         d = LesionDesignation.objects.filter(lesion_id=pk).first() or LesionDesignation(lesion=lesions[pk])
         if d.pk is None or d.role != role:
             d.role = role
-            _save(d, user)
+            save_validated(d, user=user)
     recompute_followup(patient)
 
 
 # --- visits ------------------------------------------------------------------------------------------------------
+
+# What each service lets its caller set (common.writes whitelists): the facts the visit form and its rows send.
+VISIT_FIELDS = ("timepoint", "visit_date", "modality", "slice_thickness_mm", "reader", "imaging_nonspecific", "notes")
+MEASUREMENT_FIELDS = ("qualifier", "long_mm", "short_mm", "third_mm", "non_target_status", "enhancement",
+                      "mda_modality", "mda_findings", "flare_excluded")
+NEW_LESION_FIELDS = ("site", "certainty", "modality")
+LAB_FIELDS = ("sample_date", "analyte", "qualifier", "value", "unit", "assay", "loq", "tgab_cutoff_iu_ml", "tsh_state")
+TOXICITY_FIELDS = ("kind", "onset_date", "grade", "ctcae_term", "specify", "resolution_date", "treatment")
+THERAPY_FIELDS = ("kind", "start_date", "notes")
+FOLLOWUP_STATUS_FIELDS = ("status", "status_date", "death_cause", "death_cause_detail")
 
 
 def _prefixed(exc: ValidationError, prefix: RowKey) -> dict[str, list[str]]:
@@ -281,7 +291,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
     if procedure is None:
         raise ValidationError({"visit.__all__": ["Record the implant procedure first: follow-up counts from its date (day 0)."]})
     visit = visit or Visit(patient=patient, procedure=procedure)
-    _assign(visit, data.visit)
+    assign(visit, data.visit, fields=VISIT_FIELDS)
     try:
         visit.full_clean(validate_unique=True)
     except ValidationError as exc:
@@ -307,7 +317,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
             ]
             continue
         m = existing.get(lesion_pk) or Measurement(visit=visit, lesion=les)
-        _assign(m, fields)
+        assign(m, fields, fields=MEASUREMENT_FIELDS)
         key = f"measurement:{les.label}"
         try:
             m.full_clean(exclude=["visit"])
@@ -321,7 +331,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         store(m, user)
 
     for i, fields in enumerate(data.new_lesions):
-        n = NewLesion(visit=visit, **fields)
+        n = assign(NewLesion(visit=visit), fields, fields=NEW_LESION_FIELDS)
         try:
             n.full_clean(exclude=["visit"])
         except ValidationError as exc:
@@ -333,7 +343,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
     for fields in data.labs:
         lab = existing_labs.get(fields.get("analyte")) or LabResult(patient=patient, visit=visit)
         lab.sample_date = fields.get("sample_date") or visit.visit_date
-        _assign(lab, {k: v for k, v in fields.items() if k != "sample_date"})
+        assign(lab, {k: v for k, v in fields.items() if k != "sample_date"}, fields=LAB_FIELDS)
         try:
             lab.full_clean(exclude=["value_std"])
         except ValidationError as exc:
@@ -346,7 +356,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
         tox = (scored.get(fields.get("kind")) if fields.get("kind") != c.ToxicityKind.CTCAE else None) or Toxicity(
             patient=patient, procedure=procedure, visit=visit)
         tox.onset_date = fields.get("onset_date") or visit.visit_date
-        _assign(tox, {k: v for k, v in fields.items() if k != "onset_date"})
+        assign(tox, {k: v for k, v in fields.items() if k != "onset_date"}, fields=TOXICITY_FIELDS)
         try:
             tox.full_clean()
         except ValidationError as exc:
@@ -363,13 +373,13 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
 @transaction.atomic
 def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any], reason: str = "") -> Measurement:
     """Correct one past measurement; every later category is recomputed in the same transaction."""
-    _assign(measurement, data)
+    assign(measurement, data, fields=MEASUREMENT_FIELDS)
     roles, _ = lesion_roles(measurement.visit.patient)
     errors = _check_recist_axis(measurement, roles.get(measurement.lesion_id, ""))
     measurement.full_clean()
     if errors:
         raise ValidationError(errors)
-    _save(measurement, user, reason)
+    save_validated(measurement, user=user, reason=reason)
     recompute_followup(measurement.visit.patient)
     return measurement
 
@@ -377,7 +387,7 @@ def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any],
 @transaction.atomic
 def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
     lab = lab or LabResult(patient=patient)
-    _assign(lab, data)
+    assign(lab, data, fields=LAB_FIELDS)
     lab.full_clean(exclude=["value_std"])
     store(lab, user)
     recompute_followup(patient)
@@ -387,8 +397,7 @@ def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult 
 @transaction.atomic
 def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
     toxicity = toxicity or Toxicity(patient=patient, procedure=index_procedure(patient))
-    _assign(toxicity, data)
-    _save(toxicity, user)
+    update(toxicity, data, fields=TOXICITY_FIELDS, user=user)
     recompute_followup(patient)
     return toxicity
 
@@ -396,8 +405,7 @@ def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: 
 @transaction.atomic
 def therapy_save(*, user, patient: Patient, data: Mapping[str, Any], therapy: NewTherapy | None = None) -> NewTherapy:
     therapy = therapy or NewTherapy(patient=patient)
-    _assign(therapy, data)
-    _save(therapy, user)
+    update(therapy, data, fields=THERAPY_FIELDS, user=user)
     recompute_followup(patient)
     return therapy
 
@@ -435,7 +443,7 @@ def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], ove
     reason are stored on the record. Audited: the history row carries the user and a reason naming the status, its
     date and any override. Raises ``ValidationError`` naming the field."""
     status = FollowUpStatus.objects.filter(patient=patient).first() or FollowUpStatus(patient=patient)
-    _assign(status, data)
+    assign(status, data, fields=FOLLOWUP_STATUS_FIELDS)
     if status.status != c.FollowUpState.DIED:
         status.death_cause, status.death_cause_detail = status.death_cause or "", status.death_cause_detail or ""
     when = status.status_date
@@ -471,7 +479,7 @@ def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], ove
         reason += f"; warnings accepted ({', '.join(w['code'] for w in warnings)}): {override_reason}"
     else:
         status.warnings, status.override_reason, status.overridden_by, status.overridden_at = [], "", None, None
-    return _save(status, user, reason)
+    return save_validated(status, user=user, reason=reason)
 
 
 # --- the recomputation -------------------------------------------------------------------------------------------

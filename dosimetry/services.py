@@ -20,6 +20,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, tran
 from django.utils import timezone
 
 from assessment.stats import StatsInputError, mean_sd, paired_compare
+from common.writes import assign, differs_from_db, save_validated
 from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
     DicomImportError,
@@ -46,7 +47,7 @@ from dosimetry.models import (
 from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
-from registry.services import _assign, _require_sign_off, _save, differs_from_db, recompute_followup
+from registry.services import recompute_followup, require_sign_off
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,15 @@ def _accept_deviations(procedure: ImplantProcedure, user, override_reason: str) 
     return "saved despite " + ", ".join(w["code"] for w in warnings) + f": {reason}"
 
 
+# What each service lets its caller set (common.writes whitelists): the facts of the procedure and plan forms.
+PROCEDURE_FIELDS = (
+    "date", "operator", "ct_scanner", "anaesthesia", "positioning_aids", "needles", "seed_model", "seeds_implanted",
+    "activity_per_seed_mbq", "activity_calibration_date", "prescription_gy", "intraoperative_events",
+    "deviation_from_plan", "deviation_reason",
+)
+PLAN_FIELDS = ("seed_count", "prescription_gy", "mpd_gy", "tps_name", "notes")
+
+
 @transaction.atomic
 def procedure_save(
     *, user, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None,
@@ -123,14 +133,14 @@ def procedure_save(
         raise ValidationError({"lesions": f"Lesions {', '.join(foreign)} belong to another patient."})
     before = {f: getattr(procedure, f) for f in SIGNED_PROCEDURE_FACTS} if procedure is not None else {}
     lesions_before = set(procedure.lesions.values_list("pk", flat=True)) if procedure is not None else set()
-    procedure = _assign(procedure or ImplantProcedure(patient=patient), data)
+    procedure = assign(procedure or ImplantProcedure(patient=patient), data, fields=PROCEDURE_FIELDS)
     reason = ""
     # a save that changes nothing stores nothing, so it asks for no confirmation either
     changes = differs_from_db(procedure) or lesions_before != {le.pk for le in lesions}
     if check_deviations and changes:
         procedure.full_clean()  # refusals first: warnings are asked only of a record that could be saved
         reason = _accept_deviations(procedure, user, override_reason)
-    _save(procedure, user, reason=reason)
+    save_validated(procedure, user=user, reason=reason)
     changed = [f"{ImplantProcedure._meta.get_field(f).verbose_name} {_fact(before[f])} → {_fact(getattr(procedure, f))}"
                for f in before if before[f] != getattr(procedure, f)]
     if changed and procedure.signed_off_at:
@@ -159,7 +169,7 @@ def _structure_row(plan: DosePlan, row: Mapping[str, Any], user) -> StructureDos
     structure.dvh = row.get("dvh") or {}
     if structure.volume_cm3 is None:
         raise ValidationError({"volume_cm3": f"Give the volume (cm³) of {structure.role}."})
-    return _save(structure, user)
+    return save_validated(structure, user=user)
 
 
 @transaction.atomic
@@ -178,10 +188,10 @@ def plan_save(
         replaced._change_reason = f"replaced by a new {replaced.get_source_display().lower()}"
         replaced._replacing = True  # _settle_plan_of_record below decides, not after_plan_deleted
         replaced.delete()
-    plan = _assign(DosePlan(procedure=procedure, kind=kind, source=source), plan_data)
+    plan = assign(DosePlan(procedure=procedure, kind=kind, source=source), plan_data, fields=PLAN_FIELDS)
     if plan.prescription_gy is None:
         plan.prescription_gy = procedure.prescription_gy
-    _save(plan, user)
+    save_validated(plan, user=user)
     for row in structures:
         _structure_row(plan, row, user)
     _settle_plan_of_record(procedure, kind, user, plan, replaced)
@@ -324,7 +334,7 @@ def _save_sign_off(procedure: ImplantProcedure, user, reason: str) -> None:
 def procedure_sign_off(*, user, procedure: ImplantProcedure, meaning: str = "") -> ImplantProcedure:
     """A physician signs off the dosimetry: the plans of record at this moment (stored, shown on the page), with
     ``meaning``, the statement the signer approved (registry/signature.py)."""
-    _require_sign_off(user)
+    require_sign_off(user)
     procedure = ImplantProcedure.objects.select_for_update().get(pk=procedure.pk)
     plans = list(procedure.plans.prefetch_related("structures"))
     covers = {kind: _summary(plan) for kind in PlanKind.values if (plan := plan_of_record(plans, kind))}

@@ -7,7 +7,7 @@ Views, forms, the API and the demo loader call these; none of them writes models
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
+from common.writes import assign, save_validated, update
 from registry import choices as c
 from registry import deletion, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
@@ -40,46 +41,9 @@ from registry.rair import (
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.staging import StagingError, stage_dtc
 
-M = TypeVar("M", bound=models.Model)
-
 
 def _protocol(section: str) -> dict[str, Any]:
     return settings.SEEDTRACK_PROTOCOL[section]
-
-
-def differs_from_db(instance: models.Model) -> bool:
-    """True when the instance is new or any stored column would change (a save that changes nothing is skipped)."""
-    if instance.pk is None or instance._state.adding:
-        return True
-    current = type(instance)._base_manager.filter(pk=instance.pk).first()
-    if current is None:
-        return True
-    return any(getattr(instance, f.attname) != getattr(current, f.attname) for f in instance._meta.concrete_fields)
-
-
-def store(instance: M, user, reason: str = "") -> bool:
-    """Save an already validated instance with the acting user on the history row, only if something differs from
-    the database: an unchanged record gets no write and no history entry. Returns whether it was written."""
-    if not differs_from_db(instance):
-        return False
-    instance._history_user = user
-    if reason:
-        instance._change_reason = reason
-    instance.save()
-    return True
-
-
-def _save(instance: M, user, reason: str = "") -> M:
-    """Validate, then save (if anything changed) with the acting user on the history row."""
-    instance.full_clean()
-    store(instance, user, reason)
-    return instance
-
-
-def _assign(instance: M, data: Mapping[str, Any]) -> M:
-    for key, value in data.items():
-        setattr(instance, key, value)
-    return instance
 
 
 # --- derived values --------------------------------------------------------------------------------------------
@@ -162,6 +126,9 @@ def _eligibility_facts(
     )
 
 
+DERIVED_PATIENT_FIELDS = ("stage", "stage_reason", "stage_rule_set", "eligibility_status")
+
+
 def recompute_patient(patient: Patient) -> Patient:
     """Recompute stage, RAIR status and every eligibility verdict of one patient from its stored facts.
 
@@ -197,7 +164,7 @@ def recompute_patient(patient: Patient) -> Patient:
     fields = {"stage": stage, "stage_reason": reason, "stage_rule_set": rule_set, "eligibility_status": latest_status}
     if any(getattr(patient, k) != v for k, v in fields.items()):
         Patient.objects.filter(pk=patient.pk).update(derived_at=now, **fields)
-        _assign(patient, fields)
+        assign(patient, fields, fields=DERIVED_PATIENT_FIELDS)
         patient.derived_at = now
     return patient
 
@@ -206,13 +173,35 @@ def recompute_patient(patient: Patient) -> Patient:
 
 STAGE_INPUTS = ("birth_date", "diagnosis_date", "t_category", "n_category", "m_category")
 
+# What each service lets its caller set (common.writes whitelists): the facts of the registry forms.
+PATIENT_FIELDS = (
+    "record_number", "family_name", "given_name", "sex", "birth_date", "diagnosis_date", "histology",
+    "histology_other", "surgery_extent", "surgery_date", "central_neck_dissection", "lateral_neck_dissection",
+    "ata_initial_risk", "t_category", "n_category", "m_category", "tsh_suppression",
+)
+LESION_FIELDS = (
+    "region", "cervical_level", "side", "lung_lobe", "site_detail", "nodal", "biopsy_date", "biopsy_result",
+    "iodine_uptake", "fdg_avid", "enhancement", "baseline_long_mm", "baseline_short_mm", "baseline_third_mm",
+    "baseline_volume_cm3",
+)
+IODINE_COURSE_FIELDS = ("date", "activity_value", "activity_unit", "notes")
+RAIR_FIELDS = tuple(f"rair{i}_{part}" for i in range(1, 5) for part in ("present", "date", "evidence")) + (
+    "fdg_avid", "progression_within_12_months")
+ELIGIBILITY_FIELDS = (
+    "assessment_date", "planned_implant_date", "labs_date", "wbc_value", "wbc_unit", "hemoglobin_value",
+    "hemoglobin_unit", "platelets_value", "platelets_unit", "pta_pct", "inr", "alt_u_per_l", "alt_uln_u_per_l",
+    "ast_u_per_l", "ast_uln_u_per_l", "ecg", "kps", "tgab_iu_per_ml", "tgab_cutoff_iu_per_ml", "tgab_assay",
+    "tg_qualifier", "tg_ug_per_l", "biopsy_proven_metastasis", "lesion_without_iodine_uptake",
+    "severe_cardiopulmonary_insufficiency", "severe_hepatic_insufficiency", "severe_renal_insufficiency",
+    "severe_coagulopathy", "cachexia", "concurrent_radio_or_chemotherapy", "immunotherapy",
+)
+
 
 @transaction.atomic
 def patient_create(*, user, site: Site, data: Mapping[str, Any]) -> Patient:
     site = Site.objects.select_for_update().get(pk=site.pk)
-    patient = _assign(Patient(site=site), data)
-    patient.study_id = f"{site.code}-{site.next_study_number:04d}"
-    _save(patient, user)
+    patient = Patient(site=site, study_id=f"{site.code}-{site.next_study_number:04d}")
+    update(patient, data, fields=PATIENT_FIELDS, user=user)
     Site.objects.filter(pk=site.pk).update(next_study_number=models.F("next_study_number") + 1)
     return recompute_patient(patient)
 
@@ -223,7 +212,7 @@ def patient_update(*, user, patient: Patient, data: Mapping[str, Any]) -> Patien
         patient.stage_signed_off_by = None  # a sign-off covers the facts it saw
         patient.stage_signed_off_at = None
         patient.stage_sign_off_meaning = ""
-    _save(_assign(patient, data), user)
+    update(patient, data, fields=PATIENT_FIELDS, user=user)
     return recompute_patient(patient)
 
 
@@ -235,7 +224,7 @@ def lesion_save(*, user, patient: Patient, data: Mapping[str, Any], lesion: Lesi
         locked = Patient.objects.select_for_update().get(pk=patient.pk)
         lesion = Lesion(patient=patient, label=f"L{locked.lesion_seq + 1}")
         Patient.objects.filter(pk=patient.pk).update(lesion_seq=models.F("lesion_seq") + 1)
-    _save(_assign(lesion, data), user)
+    update(lesion, data, fields=LESION_FIELDS, user=user)
     recompute_patient(patient)
     recompute_followup(patient)
     return lesion
@@ -247,8 +236,7 @@ def iodine_course_save(
     course: IodineCourse | None = None,
 ) -> IodineCourse:
     """Save a course and, optionally, the post-therapy scan uptake per lesion id ("yes" / "no" / "unknown")."""
-    course = _assign(course or IodineCourse(patient=patient), data)
-    _save(course, user)
+    course, _ = update(course or IodineCourse(patient=patient), data, fields=IODINE_COURSE_FIELDS, user=user)
     lesions = {le.pk: le for le in patient.lesions.all()}
     for lesion_id, value in (uptakes or {}).items():
         if lesion_id not in lesions:
@@ -257,8 +245,7 @@ def iodine_course_save(
             course=course, lesion=lesions[lesion_id]
         )
         if row.pk is None or row.uptake != value:
-            row.uptake = value
-            _save(row, user)
+            update(row, {"uptake": value}, fields=("uptake",), user=user)
     recompute_patient(patient)
     return course
 
@@ -280,12 +267,12 @@ def rair_update(*, user, patient: Patient, data: Mapping[str, Any],
     ``registry.overrides``: nothing is saved (:class:`registry.overrides.WarningsPending`) until a physician
     confirms with a reason, stored on the classification and in its history."""
     rair, _ = RairClassification.objects.get_or_create(patient=patient)
-    _assign(rair, data)
+    assign(rair, data, fields=RAIR_FIELDS)
     rair.full_clean()
     decision = overrides.decide(user=user, warnings=rair_warnings(patient, rair), override=override,
                                 accepted=rair.warnings)
     overrides.apply(rair, decision, user)
-    _save(rair, user)
+    save_validated(rair, user=user)
     recompute_patient(patient)
     rair.refresh_from_db()
     return rair
@@ -303,14 +290,15 @@ def eligibility_save(
         assessment.signed_off_by = None  # a fact changed: the sign-off no longer applies
         assessment.signed_off_at = None
         assessment.sign_off_meaning = ""
-    assessment = _assign(assessment or EligibilityAssessment(patient=patient), data)
-    _save(assessment, user)
+    assessment, _ = update(assessment or EligibilityAssessment(patient=patient), data, fields=ELIGIBILITY_FIELDS,
+                           user=user)
     recompute_patient(patient)
     assessment.refresh_from_db()
     return assessment
 
 
-def _require_sign_off(user) -> None:
+def require_sign_off(user) -> None:
+    """Refuse (PermissionDenied) a sign-off by a user whose role may not sign off (physicians only)."""
     if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):
         raise PermissionDenied("Only a physician may sign off.")
 
@@ -318,24 +306,24 @@ def _require_sign_off(user) -> None:
 @transaction.atomic
 def eligibility_sign_off(*, user, assessment: EligibilityAssessment, meaning: str = "") -> EligibilityAssessment:
     """``meaning``: the statement the signer approved (registry/signature.py), stored with who and when."""
-    _require_sign_off(user)
+    require_sign_off(user)
     if assessment.status == c.EligibilityStatus.INCOMPLETE:
         raise ValidationError("An incomplete eligibility assessment cannot be signed off; record the missing items.")
     assessment.signed_off_by = user
     assessment.signed_off_at = timezone.now()
     assessment.sign_off_meaning = meaning
-    return _save(assessment, user, reason="signed off")
+    return save_validated(assessment, user=user, reason="signed off")
 
 
 @transaction.atomic
 def stage_sign_off(*, user, patient: Patient, meaning: str = "") -> Patient:
-    _require_sign_off(user)
+    require_sign_off(user)
     if not patient.stage:
         raise ValidationError("The patient has no stage to sign off; record T, N and M first.")
     patient.stage_signed_off_by = user
     patient.stage_signed_off_at = timezone.now()
     patient.stage_sign_off_meaning = meaning
-    return _save(patient, user, reason="stage signed off")
+    return save_validated(patient, user=user, reason="stage signed off")
 
 
 MIN_REASON_CHARS = 5

@@ -1,0 +1,81 @@
+"""Audited writes: the one way the services of every app set fields, validate and save a model instance.
+
+Rules kept here:
+
+- A service names the fields its caller may set (``fields=``, a whitelist). A key of ``data`` outside it is a
+  programming error (a form or API that passes more than the service accepts), so :func:`update` raises
+  ``TypeError`` before anything is set: the instance is left as it was.
+- Every save validates first (``full_clean()``); a ``ValidationError`` leaves the database as it was.
+- A save that would change no stored column is skipped: no write and no simple-history row, so the audit trail
+  shows facts, not re-saves.
+- The acting user, and the reason when one is given, go on the simple-history row of the save.
+
+The shape follows HackSoft's ``model_update``; :func:`update` returns ``(instance, changed)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any, TypeVar
+
+from django.db import models
+
+__all__ = ["assign", "differs_from_db", "save_validated", "store", "update"]
+
+M = TypeVar("M", bound=models.Model)
+
+
+def differs_from_db(instance: models.Model) -> bool:
+    """True when the instance is new or any stored column would change (a save that changes nothing is skipped)."""
+    if instance.pk is None or instance._state.adding:
+        return True
+    current = type(instance)._base_manager.filter(pk=instance.pk).first()
+    if current is None:
+        return True
+    return any(getattr(instance, f.attname) != getattr(current, f.attname) for f in instance._meta.concrete_fields)
+
+
+def assign(instance: M, data: Mapping[str, Any], *, fields: Collection[str]) -> M:
+    """Set ``data`` on ``instance`` (in memory only). Every key must be in ``fields``; otherwise ``TypeError``
+    names the keys refused and nothing is set."""
+    refused = sorted(set(data) - set(fields))
+    if refused:
+        raise TypeError(f"{type(instance).__name__}: field(s) {', '.join(refused)} may not be set here; "
+                        f"allowed: {', '.join(sorted(fields))}")
+    for key, value in data.items():
+        setattr(instance, key, value)
+    return instance
+
+
+def store(instance: M, user: Any, reason: str = "") -> bool:
+    """Save an already validated instance with the acting user (and reason) on the history row, only if something
+    differs from the database: an unchanged record gets no write and no history entry. Returns whether it was
+    written."""
+    if not differs_from_db(instance):
+        return False
+    instance._history_user = user  # type: ignore[attr-defined]
+    if reason:
+        instance._change_reason = reason  # type: ignore[attr-defined]
+    instance.save()
+    return True
+
+
+def save_validated(instance: M, *, user: Any, reason: str = "") -> M:
+    """Validate (``full_clean()``), then :func:`store` (saved only if anything changed). Returns the instance."""
+    instance.full_clean()
+    store(instance, user, reason)
+    return instance
+
+
+def update(instance: M, data: Mapping[str, Any], *, fields: Collection[str], user: Any,
+           reason: str = "") -> tuple[M, bool]:
+    """Set the whitelisted ``data`` on ``instance`` (new or stored), validate and save it if anything differs from
+    the database, with ``user`` and ``reason`` on the history row.
+
+    Returns ``(instance, changed)``: ``changed`` is False when the save was skipped because nothing differed.
+    Raises ``TypeError`` for a key outside ``fields`` (nothing set) and ``ValidationError`` from ``full_clean()``
+    (nothing written).
+    """
+    assign(instance, data, fields=fields)
+    instance.full_clean()
+    return instance, store(instance, user, reason)
