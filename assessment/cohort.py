@@ -75,6 +75,7 @@ from assessment.stats import (
     proportion_ci,
 )
 from assessment.thyroglobulin import LabValue, Qualifier
+from common.errors import InputError
 from dosimetry.models import ImplantProcedure, StructureDose
 from dosimetry.services import cohort_table4, plan_of_record, target_of
 from registry import choices as rc
@@ -126,14 +127,12 @@ AGE_CUT_YEARS = 45
 # --- the filter --------------------------------------------------------------------------------------------------
 
 
-class CohortFilterError(ValueError):
+class CohortFilterError(InputError):
     """A bad filter value; the one-line message names the field, the value and what is allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:
-        self.field = field_name
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}")
+        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}", field=field_name, value=value,
+                         allowed=allowed)
 
 
 @dataclass(frozen=True)

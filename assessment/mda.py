@@ -20,6 +20,8 @@ from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 
+from common.errors import InputError
+
 RULE_SET = "MDA-2004"
 UNCONFIRMED_NOTE = "SPD thresholds from memory of Costelloe 2010, unconfirmed"
 FLAG_POSSIBLE_FLARE = "possible bone-scan flare — exclude flare before calling PD"
@@ -27,7 +29,7 @@ FLAG_SS_REGRESSION = "regression on bone scan only — confirm with anatomic ima
 FLAG_EARLY_SD = "SD before 8 weeks — bone responds slowly (WHO rule)"
 
 
-class MdaError(ValueError):
+class MdaError(InputError):
     """Invalid MDA input; the message names the field, the value and what is allowed."""
 
 

@@ -53,6 +53,8 @@ from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
+from common.errors import InputError
+
 RULE_SET = "RECIST1.1"
 RULE_SET_PER_LESION = "RECIST1.1-MODIFIED-PER-LESION"
 # Version of these rules within the rule set; bumped when outputs change for the same input.
@@ -71,7 +73,7 @@ FLAG_BASELINE_TIMING = "baseline imaging more than the allowed interval before i
 FLAG_OUTSIDE_STRICT_SELECTION = "target outside strict RECIST selection rules (allowed in per-lesion mode)"
 
 
-class RecistError(ValueError):
+class RecistError(InputError):
     """Invalid RECIST input. The message names the field, the value and what is allowed (one line)."""
 
 

@@ -50,6 +50,8 @@ from types import MappingProxyType
 
 from dateutil.relativedelta import relativedelta
 
+from common.errors import InputError
+
 __all__ = [
     "BASELINE",
     "FOLLOW_UP_TIMEPOINTS",
@@ -88,14 +90,12 @@ _MIN_GAP_DAYS = {("implant", "m2"): 59, ("m2", "m6"): 120, ("m6", "m12"): 181}
 _DEFAULT_WINDOWS_DAYS = MappingProxyType({"m2": 14, "m6": 30, "m12": 30})
 
 
-class ScheduleInputError(ValueError):
+class ScheduleInputError(InputError):
     """Bad schedule input; the one-line message names the field, the value and what is allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str, message: str | None = None) -> None:
-        self.field = field_name
-        self.value = value
-        self.allowed = allowed
-        super().__init__(message or f"{field_name}: got {value!r}; allowed: {allowed}")
+        super().__init__(message or f"{field_name}: got {value!r}; allowed: {allowed}", field=field_name, value=value,
+                         allowed=allowed)
 
 
 class VisitStatus(StrEnum):

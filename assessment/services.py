@@ -191,6 +191,9 @@ LAB_FIELDS = ("sample_date", "analyte", "qualifier", "value", "unit", "assay", "
 TOXICITY_FIELDS = ("kind", "onset_date", "grade", "ctcae_term", "specify", "resolution_date", "treatment")
 THERAPY_FIELDS = ("kind", "start_date", "notes")
 FOLLOWUP_STATUS_FIELDS = ("status", "status_date", "death_cause", "death_cause_detail")
+# A lab or toxicity saved on its own (not through the visit form) may name the visit it belongs to.
+LAB_SAVE_FIELDS = (*LAB_FIELDS, "visit")
+TOXICITY_SAVE_FIELDS = (*TOXICITY_FIELDS, "visit")
 
 
 def _prefixed(exc: ValidationError, prefix: RowKey) -> dict[str, list[str]]:
@@ -387,7 +390,7 @@ def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any],
 @transaction.atomic
 def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
     lab = lab or LabResult(patient=patient)
-    assign(lab, data, fields=LAB_FIELDS)
+    assign(lab, data, fields=LAB_SAVE_FIELDS)
     lab.full_clean(exclude=["value_std"])
     store(lab, user)
     recompute_followup(patient)
@@ -397,7 +400,7 @@ def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult 
 @transaction.atomic
 def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
     toxicity = toxicity or Toxicity(patient=patient, procedure=index_procedure(patient))
-    update(toxicity, data, fields=TOXICITY_FIELDS, user=user)
+    update(toxicity, data, fields=TOXICITY_SAVE_FIELDS, user=user)
     recompute_followup(patient)
     return toxicity
 

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import stats as sps
 
 from assessment.thyroglobulin import LabValue, Qualifier
+from common.errors import InputError
 
 __all__ = [
     "ChiSquareRule",
@@ -61,14 +62,12 @@ __all__ = [
 ]
 
 
-class StatsInputError(ValueError):
+class StatsInputError(InputError):
     """Bad input to the statistics core; the message names the field, the value and what is allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:
-        self.field = field_name
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}")
+        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}", field=field_name, value=value,
+                         allowed=allowed)
 
 
 Number = float | int

@@ -30,22 +30,21 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
+from common.errors import InputError
+
 __all__ = ["KaplanMeier", "SurvivalInputError", "kaplan_meier"]
 
 _MEDIAN_TOLERANCE = 1e-12
 
 
-class SurvivalInputError(ValueError):
+class SurvivalInputError(InputError):
     """Bad input to the survival core; the one-line message names the field, the value and what is allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:
-        self.field = field_name
-        self.value = value
-        self.allowed = allowed
         text = repr(value)
         if len(text) > 80:
             text = text[:77] + "..."
-        super().__init__(f"{field_name}: got {text}; allowed: {allowed}")
+        super().__init__(f"{field_name}: got {text}; allowed: {allowed}", field=field_name, value=value, allowed=allowed)
 
 
 class _Said(str):

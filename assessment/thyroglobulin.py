@@ -21,6 +21,8 @@ from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 
+from common.errors import InputError
+
 __all__ = [
     "ATA_RULE_SET",
     "AtaCategory",
@@ -54,14 +56,12 @@ DAYS_PER_YEAR = 365.25
 LN2 = math.log(2.0)
 
 
-class ThyroglobulinInputError(ValueError):
+class ThyroglobulinInputError(InputError):
     """Bad input to the thyroglobulin core; the message names the field, the value and what is allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:
-        self.field = field_name
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}")
+        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}", field=field_name, value=value,
+                         allowed=allowed)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from datetime import date
 from enum import StrEnum
 from fractions import Fraction
 
+from common.errors import InputError
+
 __all__ = [
     "CTCAE_RULE_SET",
     "CTCAE_TERMS",
@@ -45,14 +47,12 @@ RTOG_RULE_SET = "RTOG-EORTC-1995"
 CTCAE_RULE_SET = "CTCAE5"
 
 
-class ToxicityInputError(ValueError):
+class ToxicityInputError(InputError):
     """Bad toxicity input; the message names the field, the value and what is allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:
-        self.field = field_name
-        self.value = value
-        self.allowed = allowed
-        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}")
+        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}", field=field_name, value=value,
+                         allowed=allowed)
 
 
 class RtogScale(StrEnum):

@@ -40,10 +40,12 @@ from assessment.models import (
 )
 from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
 from assessment.schedule import suggest_timepoint
+from common.errors import InputError
+from common.pages import attach_errors, require
 from registry import overrides, versioning
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
-from registry.views import _child_form, _form_errors_from, _require, versioned_save
+from registry.pages import child_form, versioned_save
 
 ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
 N_NEW_LESION_ROWS = 2
@@ -150,11 +152,11 @@ class _Forms:
 
 def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | None = None) -> HttpResponse:
     if pk is None:
-        _require(request, "assessment.add_visit")
+        require(request, "assessment.add_visit")
         patient = registry_selectors.get_patient_for(request.user, patient_pk)
         visit = None
     else:
-        _require(request, "assessment.change_visit")
+        require(request, "assessment.change_visit")
         visit = selectors.get_visit_for(request.user, pk)
         patient = visit.patient
     procedure = services.index_procedure(patient)
@@ -191,7 +193,7 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
 
 @require_safe  # a read-only page: POST is 405
 def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "assessment.view_visit")
+    require(request, "assessment.view_visit")
     visit = selectors.get_visit_for(request.user, pk)
     from registry.roles import can_see_identifiers
 
@@ -206,12 +208,12 @@ def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def designation_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    _require(request, "assessment.change_lesiondesignation")
+    require(request, "assessment.change_lesiondesignation")
     patient = registry_selectors.get_patient_for(request.user, patient_pk)
     roles, _ = services.lesion_roles(patient)
     form = DesignationForm(request.POST or None, lesions=patient.lesions.all(), roles=roles)
     mode = services.recist_settings().mode.value
-    return _child_form(
+    return child_form(
         request, patient, form,
         lambda: services.designation_save(user=request.user, patient=patient, roles=form.roles()),
         f"{patient} — target / non-target lesions ({'strict RECIST 1.1' if mode == 'strict' else 'modified RECIST'})",
@@ -227,10 +229,10 @@ class TherapyForm(ClinicalForm):
 
 
 def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    _require(request, "assessment.add_newtherapy")
+    require(request, "assessment.add_newtherapy")
     patient = registry_selectors.get_patient_for(request.user, patient_pk)
     form = TherapyForm(request.POST or None, instance=NewTherapy(patient=patient))
-    return _child_form(
+    return child_form(
         request, patient, form,
         lambda: services.therapy_save(user=request.user, patient=patient, data=form.cleaned_data),
         f"{patient} — new anticancer therapy (ends the response-assessment window)",
@@ -252,7 +254,7 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     A status with warnings is re-shown with them (nothing saved) until a physician saves it with a reason."""
     patient = registry_selectors.get_patient_for(request.user, patient_pk)
     status = FollowUpStatus.objects.filter(patient=patient).first()
-    _require(request, "assessment.change_followupstatus" if status else "assessment.add_followupstatus")
+    require(request, "assessment.change_followupstatus" if status else "assessment.add_followupstatus")
     form = FollowUpStatusForm(request.POST or None, instance=status or FollowUpStatus(patient=patient))
     scope = versioning.scope_for(status, patient.pk) if status else None
     versioning.attach(form, scope)
@@ -266,8 +268,8 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 ctx)
         except services.FollowUpWarnings as exc:
             ctx["warnings"] = exc.warnings
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             if ok:
                 messages.success(request, f"{patient.study_id}: follow-up status saved.")
@@ -278,7 +280,7 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 @require_safe  # a read-only page: POST is 405
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
-    _require(request, "assessment.view_visit")
+    require(request, "assessment.view_visit")
     from registry.roles import can_see_identifiers
 
     if not can_see_identifiers(request.user):  # calendar windows of real visits: the clinical team's tool
@@ -298,7 +300,7 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     then rolled back: the same code path as the real save, so what is shown is what will be stored."""
     if request.method != "POST":
         return JsonResponse({"error": "POST the visit form"}, status=405)
-    _require(request, "assessment.change_visit" if pk else "assessment.add_visit")
+    require(request, "assessment.change_visit" if pk else "assessment.add_visit")
     patient = registry_selectors.get_patient_for(request.user, patient_pk)
     visit = selectors.get_visit_for(request.user, pk) if pk else None
     if visit is not None and visit.patient_id != patient.pk:
@@ -403,7 +405,7 @@ def _dashboard_for(request: HttpRequest):
 @require_safe  # a read-only page: POST is 405
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Physicians' response dashboard: remission table and every cohort figure, each with the CSV it plots."""
-    _require(request, "assessment.view_visit")
+    require(request, "assessment.view_visit")
     from registry import choices as registry_choices
     from reports import plots
 
@@ -462,7 +464,7 @@ def _bad_query_response(exc: _BadQuery) -> HttpResponse:
 @require_safe  # a read-only page: POST is 405
 def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
     """The CSV of exactly the data one dashboard figure draws (same filters as the page)."""
-    _require(request, "assessment.view_visit")
+    require(request, "assessment.view_visit")
     try:
         f = _figure_or_404(request, key)
     except _BadQuery as exc:
@@ -476,7 +478,7 @@ def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
 def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
     """The patient flow (registered → eligible → implanted → evaluable per time point) with every patient missing
     at a step and the reason, as CSV (study IDs and days only; same filters as the page)."""
-    _require(request, "assessment.view_visit")
+    require(request, "assessment.view_visit")
     from assessment import cohort as co
 
     board, _, _ = _dashboard_for(request)
@@ -489,7 +491,7 @@ def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
 def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
     """One dashboard figure as an accessible SVG element (same filters as the page). The page loads the figures
     separately, so the tables appear at once and each figure costs its own request."""
-    _require(request, "assessment.view_visit")
+    require(request, "assessment.view_visit")
     from reports import plots
 
     try:

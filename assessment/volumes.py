@@ -12,10 +12,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from common.errors import InputError
+
 MM3_PER_CM3 = 1000.0
 
 
-class VolumeError(ValueError):
+class VolumeError(InputError):
     """Invalid volume input; the message names the field, the value and what is allowed."""
 
 

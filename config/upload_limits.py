@@ -14,7 +14,7 @@
 ``LimitedUploadHandler`` (the only FILE_UPLOAD_HANDLERS entry; files stream to temporary files) counts every
 uploaded file while it streams: a file over ``UPLOAD_MAX_FILE_MB`` is dropped and the rest of it swallowed chunk by
 chunk (nothing of it is kept, the rest of the form still parses) and ``request.upload_errors`` says "file NAME: N MB; the limit is 64 MB (UPLOAD_MAX_FILE_MB)", which the upload
-page shows on the files field (``upload_errors(request)``).
+page shows on the files field (``common.uploads.upload_errors(request)``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+
+from common.uploads import add_upload_error
 
 MB = 1024 * 1024
 ANONYMOUS_MAX_BODY_BYTES = 64 * 1024  # a login form is a few hundred bytes
@@ -159,14 +161,6 @@ class LimitedUploadHandler(TemporaryFileUploadHandler):
         if not self._too_large:
             return super().file_complete(file_size)
         if self.request is not None:
-            if not hasattr(self.request, "upload_errors"):
-                self.request.upload_errors = []
-            self.request.upload_errors.append(
-                f"file {self.file_name}: {_mb(self._size)}; the limit is {settings.UPLOAD_MAX_FILE_MB} MB "
-                "(UPLOAD_MAX_FILE_MB)")
+            add_upload_error(self.request, f"file {self.file_name}: {_mb(self._size)}; the limit is "
+                                           f"{settings.UPLOAD_MAX_FILE_MB} MB (UPLOAD_MAX_FILE_MB)")
         return None
-
-
-def upload_errors(request: HttpRequest) -> list[str]:
-    """The files the upload handler dropped as too large (parse request.POST / FILES first)."""
-    return list(getattr(request, "upload_errors", []))

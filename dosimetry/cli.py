@@ -29,6 +29,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import InputError
 from dosimetry import tg43
 from dosimetry.dicom_io import (
     DicomImportError,
@@ -90,7 +91,7 @@ DEFAULT_SEED_AXIS: Final[tuple[float, float, float]] = (0.0, 0.0, 1.0)
 _SEED_KEYS: Final[frozenset[str]] = frozenset({"position_cm", "axis", "air_kerma_strength_u"})
 
 
-class CliInputError(ValueError):
+class CliInputError(InputError):
     """Bad command input; ``str()`` is one line naming the field or file, the value and what is allowed."""
 
     def __init__(self, message: str) -> None:

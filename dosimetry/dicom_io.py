@@ -35,6 +35,8 @@ from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_datase
 from pydicom.multival import MultiValue
 from pydicom.valuerep import DA, TM
 
+from common.errors import InputError
+
 __all__ = [
     "DEFAULT_READ_SETTINGS",
     "CtGeometry",
@@ -85,18 +87,19 @@ def _one_line(text: str, limit: int | None = None) -> str:
     return flat
 
 
-class DicomImportError(ValueError):
+class DicomImportError(InputError):
     """A DICOM file cannot be used. ``str()`` is one line: ``"<file>: <Keyword (gggg,eeee)> <problem>"``.
 
     Attributes: ``file_name`` (display name of the file), ``keyword`` (DICOM keyword of the offending attribute,
-    or ``None`` when the file itself is unreadable), ``detail`` (the message after ``"<file>: "``).
+    or ``None`` when the file itself is unreadable), ``detail`` (the message after ``"<file>: "``); ``field`` is
+    ``"files"``, the upload form's field, and ``value`` the file name.
     """
 
     def __init__(self, file_name: str, detail: str, keyword: str | None = None) -> None:
         self.file_name = file_name
         self.keyword = keyword
         self.detail = _one_line(detail)
-        super().__init__(f"{file_name}: {self.detail}")
+        super().__init__(f"{file_name}: {self.detail}", field="files", value=file_name)
 
 
 # ---------------------------------------------------------------------------------------------------------------

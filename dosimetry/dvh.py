@@ -38,6 +38,8 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from common.errors import InputError
+
 __all__ = [
     "DVH",
     "ContourOutsideGridError",
@@ -74,7 +76,7 @@ _VOLUME_RTOL = 1e-9
 _EDGE_TOL_CM = 1e-6
 
 
-class DVHError(ValueError):
+class DVHError(InputError):
     """Bad input to the DVH engine. The message names the field, the value and what is allowed."""
 
 

@@ -20,6 +20,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, tran
 from django.utils import timezone
 
 from assessment.stats import StatsInputError, mean_sd, paired_compare
+from common.errors import InputError
 from common.writes import assign, differs_from_db, save_validated
 from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
@@ -32,7 +33,6 @@ from dosimetry.dicom_io import (
     read_rtstruct,
     sniff_modality,
 )
-from dosimetry.dvh import DVHError
 from dosimetry.models import (
     DicomFile,
     DicomImport,
@@ -44,7 +44,6 @@ from dosimetry.models import (
     StructureNameMapping,
     StructureRole,
 )
-from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import recompute_followup, require_sign_off
@@ -691,7 +690,7 @@ def run_import(import_id: int, user) -> DosePlan | None:
                 str(w["message"]) for w in imp.blocking_warnings))
             return None
         plan = _import(imp, user, report)
-    except (DicomImportError, DVHError, Tg43InputError, ValidationError) as exc:
+    except (InputError, ValidationError) as exc:  # any core's input error: recorded with its message
         message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
         _record_failure(import_id, user, message)
         return None

@@ -28,6 +28,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from common.errors import InputError
+
 __all__ = [
     "SEED_MODELS",
     "SeedDataError",
@@ -38,11 +40,11 @@ __all__ = [
 ]
 
 
-class SeedDataError(ValueError):
+class SeedDataError(InputError):
     """A seed data table is malformed (wrong shape, unsorted radii, non-positive value...)."""
 
 
-class UnknownSeedModelError(ValueError):
+class UnknownSeedModelError(InputError):
     """The requested seed model code is not in :data:`SEED_MODELS`."""
 
 

@@ -46,6 +46,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from common.errors import InputError
 from dosimetry.sources import SeedModelData
 
 __all__ = [
@@ -99,7 +100,7 @@ _LN2 = math.log(2.0)
 _HOURS_PER_DAY = 24.0
 
 
-class Tg43InputError(ValueError):
+class Tg43InputError(InputError):
     """Invalid input to the TG-43 engine; the message names the field, the value and what is allowed."""
 
 

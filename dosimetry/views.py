@@ -8,7 +8,9 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from config.upload_limits import upload_errors
+from common.errors import InputError
+from common.pages import attach_errors, require
+from common.uploads import upload_errors
 from dosimetry import selectors as dosimetry_selectors
 from dosimetry import services
 from dosimetry.forms import (
@@ -21,8 +23,8 @@ from dosimetry.forms import (
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
 from registry import free_text, overrides, selectors, signature, versioning
+from registry.pages import versioned_save
 from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
-from registry.views import _form_errors_from, _require, versioned_save
 from reports import plots
 
 
@@ -47,11 +49,11 @@ def _target_dvh_curves(comparison: services.Comparison) -> list[plots.DvhCurve]:
 
 def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
     if pk is None:
-        _require(request, "dosimetry.add_implantprocedure")
+        require(request, "dosimetry.add_implantprocedure")
         patient = selectors.get_patient_for(request.user, patient_pk)
         procedure, instance = None, ImplantProcedure(patient=patient)
     else:
-        _require(request, "dosimetry.change_implantprocedure")
+        require(request, "dosimetry.change_implantprocedure")
         procedure = instance = _procedure_for(request.user, pk)
         patient = procedure.patient
     can_override = overrides.may_confirm(request.user)
@@ -71,8 +73,8 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
         except services.UnconfirmedWarnings as exc:
             ctx["pending"] = exc.warnings
             form.add_error(None, exc.message_dict["override_reason"])
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             if ok:
                 saved, warnings = result
@@ -85,7 +87,7 @@ def procedure_edit(request: HttpRequest, pk: int | None = None, patient_pk: int 
 
 @require_safe  # a read-only page: POST is 405
 def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "dosimetry.view_implantprocedure")
+    require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
     comparison = services.compare_pre_post(procedure)
     curves = _target_dvh_curves(comparison)
@@ -119,7 +121,7 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 def plan_of_record(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-    _require(request, "dosimetry.change_doseplan")
+    require(request, "dosimetry.change_doseplan")
     procedure = _procedure_for(request.user, pk)
     if kind not in PlanKind.values:
         raise Http404("No such plan phase")
@@ -147,7 +149,7 @@ def plan_of_record(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 @require_POST
 def procedure_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     procedure = _procedure_for(request.user, pk)
-    _require(request, f"registry.{SIGN_OFF_PERMISSION}")
+    require(request, f"registry.{SIGN_OFF_PERMISSION}")
     meaning = signature.statement("dosimetry", request.user, procedure)
     form = signature.SignatureForm(request.POST, request=request, meaning=meaning)
     if not form.is_valid():  # the password under the statement of meaning: an open session cannot sign
@@ -165,7 +167,7 @@ def procedure_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe  # a read-only page: POST is 405
 def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "dosimetry.view_implantprocedure")
+    require(request, "dosimetry.view_implantprocedure")
     procedure = _procedure_for(request.user, pk)
     curves = _target_dvh_curves(services.compare_pre_post(procedure))
     if not curves:
@@ -176,7 +178,7 @@ def dvh_csv(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def plan_entry(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "dosimetry.add_doseplan")
+    require(request, "dosimetry.add_doseplan")
     procedure = _procedure_for(request.user, pk)
     header = PlanHeaderForm(request.POST or None, initial={"prescription_gy": procedure.prescription_gy})
     formset = StructureFormSet(request.POST or None, prefix="s",
@@ -199,7 +201,7 @@ def plan_entry(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def dicom_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "dosimetry.add_doseplan")
+    require(request, "dosimetry.add_doseplan")
     procedure = _procedure_for(request.user, pk)
     form = DicomUploadForm(request.POST or None, request.FILES or None)
     too_large = upload_errors(request)  # files the upload handler dropped (over UPLOAD_MAX_FILE_MB)
@@ -211,8 +213,8 @@ def dicom_upload(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             imp = services.dicom_upload(user=request.user, procedure=procedure, kind=form.cleaned_data["kind"],
                                         files=files)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             return redirect("dosimetry:dicom_mapping", pk=imp.pk)
     return render(request, "registry/form.html", {"form": form, "patient": procedure.patient, "multipart": True,
@@ -228,7 +230,7 @@ def _import_for(user, pk: int) -> DicomImport:
 
 
 def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "dosimetry.add_doseplan")
+    require(request, "dosimetry.add_doseplan")
     imp = _import_for(request.user, pk)
     if imp.status != DicomImport.Status.UPLOADED:
         return redirect("dosimetry:dicom_status", pk=imp.pk)
@@ -239,8 +241,8 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.dicom_import_confirm(user=request.user, imp=imp, mapping=form.mapping(),
                                           override_reason=form.cleaned_data.get("override_reason", ""))
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
             if imp.needs_confirmation and can_override and "override_reason" not in form.fields:
                 form.add_override_field()  # the checks run again at the import found new blocking warnings
         else:
@@ -253,7 +255,7 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe  # a read-only page: POST is 405
 def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "dosimetry.view_doseplan")
+    require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
     if imp.status == DicomImport.Status.RUNNING and services.recover_interrupted_imports():
         imp.refresh_from_db()  # its process stopped: now failed, with the reason, and retryable
@@ -277,7 +279,7 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Run a failed import again from its kept files (same permission as importing)."""
-    _require(request, "dosimetry.add_doseplan")
+    require(request, "dosimetry.add_doseplan")
     imp = _import_for(request.user, pk)
     try:
         imp = services.dicom_import_retry(user=request.user, imp=imp)
@@ -293,7 +295,7 @@ def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_safe  # a read-only page: POST is 405
 def cohort_table4(request: HttpRequest) -> HttpResponse:
-    _require(request, "dosimetry.view_doseplan")
+    require(request, "dosimetry.view_doseplan")
     procedures = ImplantProcedure.objects.filter(patient__in=selectors.patients_for(request.user)).prefetch_related(
         "plans__structures")
     return render(request, "dosimetry/table4.html", {"table": services.cohort_table4(procedures)})

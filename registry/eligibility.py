@@ -38,6 +38,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from common.errors import InputError
 from registry.iodine import whole_months_between
 from registry.units import format_number
 
@@ -67,17 +68,15 @@ ECG_VALUES: tuple[str, ...] = ("normal", "abnormal_not_significant", "abnormal_s
 RAIR_STATUS_VALUES: tuple[str, ...] = ("refractory", "not_refractory", "undetermined")
 
 
-class EligibilityInputError(ValueError):
+class EligibilityInputError(InputError):
     """Invalid eligibility input (implausible value, KPS not a multiple of 10, unknown setting …).
 
     Attributes: ``field`` (the facts/threshold field name), ``value`` and ``allowed`` (human-readable).
     """
 
     def __init__(self, field: str, value: object, allowed: str, message: str | None = None) -> None:
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        super().__init__(message or f"{field} {value!r} is not allowed; allowed: {allowed}")
+        super().__init__(message or f"{field} {value!r} is not allowed; allowed: {allowed}", field=field, value=value,
+                         allowed=allowed)
 
 
 # --------------------------------------------------------------------------------------------------------------

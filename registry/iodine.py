@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
+from common.errors import InputError
+
 __all__ = [
     "DAYS_PER_MONTH",
     "IodineError",
@@ -37,7 +39,7 @@ DAYS_PER_MONTH = 30.4375
 """Mean Gregorian calendar month in days (365.25 / 12), used by :func:`months_since`."""
 
 
-class IodineError(ValueError):
+class IodineError(InputError):
     """Invalid ¹³¹I input (negative or non-finite activity, dates in the wrong order)."""
 
 

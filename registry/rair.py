@@ -39,6 +39,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from common.errors import InputError
 from registry.units import format_number
 
 __all__ = [
@@ -60,14 +61,12 @@ RULE_SET = "ATA2015"
 STATUSES: tuple[str, ...] = ("refractory", "not_refractory", "undetermined")
 
 
-class RairInputError(ValueError):
+class RairInputError(InputError):
     """Invalid RAIR input. Attributes: ``field``, ``value``, ``allowed``."""
 
     def __init__(self, field: str, value: object, allowed: str, message: str | None = None) -> None:
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        super().__init__(message or f"{field} {value!r} is not allowed; allowed: {allowed}")
+        super().__init__(message or f"{field} {value!r} is not allowed; allowed: {allowed}", field=field, value=value,
+                         allowed=allowed)
 
 
 class RairCriterion(StrEnum):

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from common.errors import InputError
+
 __all__ = [
     "AGE_CUTOFF_YEARS",
     "M_CODES",
@@ -53,14 +55,12 @@ _T_SMALL = frozenset({"T1", "T1a", "T1b", "T2"})
 _T3 = frozenset({"T3", "T3a", "T3b"})
 
 
-class StagingError(ValueError):
+class StagingError(InputError):
     """Invalid staging input. Attributes: ``field``, ``value``, ``allowed`` (human-readable)."""
 
     def __init__(self, field: str, value: object, allowed: str, message: str | None = None) -> None:
-        self.field = field
-        self.value = value
-        self.allowed = allowed
-        super().__init__(message or f"{field} {value!r} is not allowed; use one of: {allowed}")
+        super().__init__(message or f"{field} {value!r} is not allowed; use one of: {allowed}", field=field, value=value,
+                         allowed=allowed)
 
 
 @dataclass(frozen=True)

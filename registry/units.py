@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from common.errors import InputError
+
 __all__ = [
     "ACCEPTED_UNITS",
     "CANONICAL_UNITS",
@@ -36,17 +38,19 @@ __all__ = [
 ]
 
 
-class UnitError(ValueError):
+class UnitError(InputError):
     """A unit (or analyte, or value) that the registry does not accept.
 
-    Attributes: ``analyte``, ``unit`` (as entered) and ``allowed`` (accepted spellings).
+    Attributes: ``analyte``, ``unit`` (as entered), ``field`` (which of ``"analyte"``, ``"unit"`` or
+    ``"value"`` was refused), ``value`` (what it held) and ``allowed`` (here the tuple of accepted unit spellings).
     """
 
-    def __init__(self, message: str, *, analyte: str = "", unit: str = "", allowed: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, analyte: str = "", unit: str = "", allowed: tuple[str, ...] = (),
+                 field: str = "unit", value: object = None) -> None:
+        super().__init__(message, field=field, value=unit if value is None and field == "unit" else value)
         self.analyte = analyte
         self.unit = unit
-        self.allowed = allowed
+        self.allowed = allowed  # type: ignore[assignment]  # the spellings, kept as a tuple (callers list them)
 
 
 # Cell counts: ×10⁹/L = ×10³/µL (same number); per mm³ = per µL (absolute count, ×0.001).
@@ -157,7 +161,8 @@ def convert(analyte: str, value: float, unit: str) -> float:
     key = analyte.strip().lower() if isinstance(analyte, str) else analyte
     if key not in _LOOKUP:
         known = ", ".join(sorted(_LOOKUP))
-        raise UnitError(f"Analyte {analyte!r} is not known; use one of: {known}", analyte=str(analyte))
+        raise UnitError(f"Analyte {analyte!r} is not known; use one of: {known}", analyte=str(analyte),
+                        field="analyte", value=analyte)
     allowed = tuple(ACCEPTED_UNITS[key])
     if not isinstance(unit, str):
         raise UnitError(
@@ -175,12 +180,14 @@ def convert(analyte: str, value: float, unit: str) -> float:
             allowed=allowed,
         )
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UnitError(f"{key} value {value!r} is not a number", analyte=key, unit=unit, allowed=allowed)
+        raise UnitError(f"{key} value {value!r} is not a number", analyte=key, unit=unit, allowed=allowed,
+                        field="value", value=value)
     if not math.isfinite(value):
-        raise UnitError(f"{key} value {value!r} is not a finite number", analyte=key, unit=unit, allowed=allowed)
+        raise UnitError(f"{key} value {value!r} is not a finite number", analyte=key, unit=unit,
+                        allowed=allowed, field="value", value=value)
     if value < 0:
         raise UnitError(f"{key} value {value!r} {unit} is negative; it must be ≥ 0", analyte=key, unit=unit,
-                        allowed=allowed)
+                        allowed=allowed, field="value", value=value)
     return float(_decimal(value) * _decimal(factor))
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
 from assessment.selectors import followup_context
+from common.errors import InputError
+from common.pages import attach_errors, require
 from registry import choices as c
-from registry import free_text, selectors, services, signature, versioning
+from registry import free_text, overrides, selectors, services, signature, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import (
@@ -22,43 +24,15 @@ from registry.models import (
     Patient,
     RairClassification,
 )
-from registry.queries import PatientListQuery
-from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
+from registry.pages import child_form, versioned_save
+from registry.queries import FreeTextQuery, PatientListQuery
+from registry.roles import NURSE, PHYSICIAN, SIGN_OFF_PERMISSION, can_see_identifiers, roles_of
 from registry.units import ACCEPTED_UNITS
-
-
-def _require(request: HttpRequest, perm: str) -> None:
-    if not request.user.has_perm(perm):
-        raise PermissionDenied(f"Your role does not allow this ({perm}).")
-
-
-def versioned_save(request: HttpRequest, form, scope: versioning.Scope | None, save, ctx: dict) -> tuple[bool, object]:
-    """Run ``save()`` behind the version check of ``form`` (given its token by ``versioning.attach``):
-    ``(True, what save returned)``; on a stale form ``(False, None)`` with the refusal in ``ctx`` and a fresh token
-    in the form, whose typed values stay."""
-    token = versioning.posted_token(form)
-    try:
-        return True, versioning.guarded_save(token, scope, save, identifiers=can_see_identifiers(request.user))
-    except versioning.StaleEdit as stale:
-        versioning.renew(form, stale.token)
-        ctx["stale"] = stale
-        return False, None
-
-
-def _form_errors_from(exc: ValidationError, form) -> None:
-    """Attach a service's ValidationError to the form (field errors where the form has the field)."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @require_safe  # a read-only page: POST is 405
 def home(request: HttpRequest) -> HttpResponse:
     """Nurses start on their follow-up worklist, physicians on the response dashboard, others on the list."""
-    from registry.roles import NURSE, PHYSICIAN, roles_of
-
     roles = roles_of(request.user)
     if NURSE in roles:
         return redirect("assessment:worklist")
@@ -69,7 +43,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_safe  # a read-only page: POST is 405
 def patient_list(request: HttpRequest) -> HttpResponse:
-    _require(request, "registry.view_patient")
+    require(request, "registry.view_patient")
     query = PatientListQuery(request.GET, user=request.user)
     values = query.values()
     params = {k: values[k] or "" for k in ("q", "site", "rair", "eligibility")}
@@ -98,7 +72,7 @@ def _rair_unconfirmed(patient) -> list[dict[str, str]]:
 
 @require_safe  # a read-only page: POST is 405
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "registry.view_patient")
+    require(request, "registry.view_patient")
     patient = selectors.get_patient_for(request.user, pk)
     courses = list(patient.iodine_courses.prefetch_related("uptakes__lesion"))
     lesions = list(patient.lesions.all())
@@ -133,15 +107,15 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def patient_create(request: HttpRequest) -> HttpResponse:
-    _require(request, "registry.add_patient")
+    require(request, "registry.add_patient")
     sites = selectors.sites_for(request.user)
     form = PatientForm(request.POST or None, sites=sites)
     if request.method == "POST" and form.is_valid():
         data = {k: v for k, v in form.cleaned_data.items() if k != "site"}
         try:
             patient = services.patient_create(user=request.user, site=form.cleaned_data["site"], data=data)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             messages.success(request, f"Patient {patient.study_id} registered.")
             return redirect("registry:patient_detail", pk=patient.pk)
@@ -149,7 +123,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 
 def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(request, "registry.change_patient")
+    require(request, "registry.change_patient")
     patient = selectors.get_patient_for(request.user, pk)
     scope = versioning.scope_for(patient, patient.pk)
     form = PatientForm(request.POST or None, instance=patient)
@@ -159,27 +133,11 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             saved, _ = versioned_save(request, form, scope, lambda: services.patient_update(
                 user=request.user, patient=patient, data=form.cleaned_data), ctx)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             if saved:
                 messages.success(request, f"{patient.study_id} saved.")
-                return redirect("registry:patient_detail", pk=patient.pk)
-    return render(request, "registry/form.html", ctx)
-
-
-def _child_form(request, patient, form, save, title, scope: versioning.Scope | None = None, **ctx):
-    """``scope``: the rows an edit form covers (version check, registry/versioning.py); None for a create form."""
-    versioning.attach(form, scope)
-    ctx = {"form": form, "patient": patient, "title": title, **ctx}
-    if request.method == "POST" and form.is_valid():
-        try:
-            saved, _ = versioned_save(request, form, scope, save, ctx)
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
-        else:
-            if saved:
-                messages.success(request, f"{title}: saved.")
                 return redirect("registry:patient_detail", pk=patient.pk)
     return render(request, "registry/form.html", ctx)
 
@@ -188,10 +146,10 @@ def _child_for_edit(request: HttpRequest, model, pk: int | None, patient_pk: int
     """(patient, existing record or None, instance for the form): add needs add_*, change needs change_*."""
     name = model._meta.model_name
     if pk is None:
-        _require(request, f"registry.add_{name}")
+        require(request, f"registry.add_{name}")
         patient = selectors.get_patient_for(request.user, patient_pk)
         return patient, None, model(patient=patient)
-    _require(request, f"registry.change_{name}")
+    require(request, f"registry.change_{name}")
     existing = selectors.get_child_for(request.user, model, pk)
     return existing.patient, existing, existing
 
@@ -199,7 +157,7 @@ def _child_for_edit(request: HttpRequest, model, pk: int | None, patient_pk: int
 def lesion_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
     patient, lesion, instance = _child_for_edit(request, Lesion, pk, patient_pk)
     form = LesionForm(request.POST or None, instance=instance)
-    return _child_form(
+    return child_form(
         request, patient, form,
         lambda: services.lesion_save(user=request.user, patient=patient, data=form.cleaned_data, lesion=lesion),
         f"{patient} — {'lesion ' + lesion.label if lesion else 'new lesion'}",
@@ -211,7 +169,7 @@ def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
     patient, course, instance = _child_for_edit(request, IodineCourse, pk, patient_pk)
     current = {u.lesion_id: u.uptake for u in course.uptakes.all()} if course else {}
     form = IodineCourseForm(request.POST or None, instance=instance, lesions=patient.lesions.all(), uptakes=current)
-    return _child_form(
+    return child_form(
         request, patient, form,
         lambda: services.iodine_course_save(
             user=request.user, patient=patient, data=form.fact_data(), uptakes=form.uptakes(), course=course
@@ -223,9 +181,7 @@ def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
 
 def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """RAIR criteria; criteria contradicting the ¹³¹I history are warnings a physician confirms with a reason."""
-    from registry import overrides
-
-    _require(request, "registry.change_rairclassification")
+    require(request, "registry.change_rairclassification")
     patient = selectors.get_patient_for(request.user, patient_pk)
     rair = getattr(patient, "rair", None)
     form = RairForm(request.POST or None, instance=rair)
@@ -243,8 +199,8 @@ def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
         except overrides.WarningsPending as exc:
             ctx.update(warnings=exc.warnings, warning_message=exc.text)
             override_form = overrides.OverrideForm.after(exc, request.POST, prefix="override")
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             if saved:
                 messages.success(request, f"{title}: saved.")
@@ -255,7 +211,7 @@ def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def eligibility_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | None = None) -> HttpResponse:
     patient, assessment, instance = _child_for_edit(request, EligibilityAssessment, pk, patient_pk)
     form = EligibilityForm(request.POST or None, instance=instance)
-    return _child_form(
+    return child_form(
         request, patient, form,
         lambda: services.eligibility_save(
             user=request.user, patient=patient, data=form.cleaned_data, assessment=assessment
@@ -303,7 +259,7 @@ def _sign_off(request: HttpRequest, scope: versioning.Scope, sign, done: str, *,
 @require_POST
 def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     assessment = selectors.get_child_for(request.user, EligibilityAssessment, pk)
-    _require(request, f"registry.{SIGN_OFF_PERMISSION}")
+    require(request, f"registry.{SIGN_OFF_PERMISSION}")
     meaning = signature.statement("eligibility", request.user, assessment)
     refused = _sign_off(request, _eligibility_sign_off_scope(assessment), lambda: services.eligibility_sign_off(
         user=request.user, assessment=assessment, meaning=meaning), "Eligibility signed off.",
@@ -314,7 +270,7 @@ def eligibility_sign_off(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stage_sign_off(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = selectors.get_patient_for(request.user, patient_pk)
-    _require(request, f"registry.{SIGN_OFF_PERMISSION}")
+    require(request, f"registry.{SIGN_OFF_PERMISSION}")
     meaning = signature.statement("stage", request.user, patient)
     refused = _sign_off(request, versioning.scope_for(patient, patient.pk), lambda: services.stage_sign_off(
         user=request.user, patient=patient, meaning=meaning), "Stage signed off.",
@@ -329,20 +285,18 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     """Confirmation page listing what the deletion takes (or what blocks it), then the deletion with a reason."""
     model = DELETABLE.get(kind)
     if model is None:
-        from django.http import Http404
-
         raise Http404
     obj = selectors.get_patient_for(request.user, pk) if model is Patient else selectors.get_child_for(
         request.user, model, pk)
-    _require(request, f"registry.delete_{model._meta.model_name}")
+    require(request, f"registry.delete_{model._meta.model_name}")
     patient = obj if model is Patient else obj.patient
     label = f"{model._meta.verbose_name} {obj}"
     form = DeleteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.delete_with_reason(user=request.user, instance=obj, reason=form.cleaned_data["reason"])
-        except ValidationError as exc:
-            _form_errors_from(exc, form)
+        except (ValidationError, InputError) as exc:
+            attach_errors(exc, form)
         else:
             messages.success(request, f"Deleted {label} ({form.cleaned_data['reason']}).")
             if model is Patient:
@@ -363,8 +317,6 @@ FREE_TEXT_PAGE_SIZE = 50
 def free_text_release(request: HttpRequest) -> HttpResponse:
     """Data managers: the free texts of their sites' patients that reviewers do not see; release one (POST, with
     the confirmation that it contains no identifiers) or revoke a release."""
-    from registry.queries import FreeTextQuery
-
     if not free_text.may_release(request.user) or not request.user.has_perm("registry.view_freetextrelease"):
         raise PermissionDenied("Only data managers release free text to reviewers.")
     if request.method == "POST":

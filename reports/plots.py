@@ -61,6 +61,7 @@ from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
 from assessment.survival import KaplanMeier
+from common.errors import InputError
 
 __all__ = [
     "DEFAULT_SETTINGS",
@@ -121,7 +122,7 @@ def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-class PlotInputError(ValueError):
+class PlotInputError(InputError):
     """Bad input to a figure builder; the message names the field, the value and what is allowed."""
 
 

@@ -14,7 +14,9 @@ CORES = [
     "dosimetry/tg43.py", "dosimetry/sources.py", "dosimetry/dvh.py", "dosimetry/dicom_io.py",
     "dosimetry/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
 ]
-PROJECT_PACKAGES = {"registry", "assessment", "dosimetry", "reports", "config"}
+PROJECT_PACKAGES = {"registry", "assessment", "dosimetry", "reports", "config", "common"}
+# Of the ground floor a core may use only the error base (pure Python); common's other modules use Django.
+COMMON_FOR_CORES = {"common.errors"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -32,8 +34,26 @@ def _imports(path: Path) -> set[str]:
 def test_core_imports_no_django(core):
     imported = _imports(ROOT / core)
     assert not {n for n in imported if n.split(".")[0] in {"django", "rest_framework", "simple_history"}}, imported
-    # A core may use another core, never a Django module of the project (models, services, views…).
+    # A core may use another core and common.errors, never a Django module of the project (models, services, …).
     for name in imported:
         top, _, rest = name.partition(".")
-        if top in PROJECT_PACKAGES:
+        if top == "common":
+            assert name in COMMON_FOR_CORES, f"{core} imports {name}; of common/ a core may import only common.errors"
+        elif top in PROJECT_PACKAGES:
             assert f"{top}/{rest.replace('.', '/')}.py" in CORES, f"{core} imports {name}, which is not a pure core"
+
+
+def test_common_errors_is_pure_and_imports_no_app():
+    imported = _imports(ROOT / "common/errors.py")
+    assert not {n for n in imported if n.split(".")[0] in {"django", *PROJECT_PACKAGES}}, imported
+
+
+def test_a_core_importing_another_common_module_is_refused(tmp_path, monkeypatch):
+    """The rule above can fail: a core that imports common.writes (Django) is named."""
+    core = tmp_path / "registry" / "fake_core.py"
+    core.parent.mkdir()
+    core.write_text("from common.errors import InputError\nfrom common.writes import update\n")
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    monkeypatch.setattr(f"{__name__}.CORES", ["registry/fake_core.py"])
+    with pytest.raises(AssertionError, match="common.writes"):
+        test_core_imports_no_django("registry/fake_core.py")

@@ -18,7 +18,7 @@ from assessment.cohort import (
     report_csv,
     report_text,
 )
-from dosimetry.management import JsonCommand
+from common.commands import JsonCommand
 
 FORMATS = ("json", "csv", "text")
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from assessment.recist import ContractError, evaluate_contract
-from dosimetry.management import JsonCommand
+from common.commands import JsonCommand
 
 
 class Command(JsonCommand):

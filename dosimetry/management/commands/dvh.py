@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from common.commands import JsonCommand
 from dosimetry import cli
 from dosimetry.dvh import SamplingSettings
-from dosimetry.management import JsonCommand
 
 
 class Command(JsonCommand):

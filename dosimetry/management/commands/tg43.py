@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
+from common.commands import JsonCommand
 from dosimetry import cli
-from dosimetry.management import JsonCommand
 from dosimetry.sources import known_seed_codes
 
 
