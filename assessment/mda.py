@@ -159,13 +159,16 @@ class MdaResult:
 
 def _exact_area(value: float, name: str, *, allow_zero: bool) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, int | float | Fraction | Decimal):
-        raise MdaError(f"{name}: {value!r} is not a number (allowed: a finite area in mm²)")
+        raise MdaError(f"{name}: {value!r} is not a number (allowed: a finite area in mm²)", field=name, value=value,
+                       allowed="a finite area in mm²")
     if isinstance(value, float | Decimal) and not math.isfinite(value):
-        raise MdaError(f"{name}: {value!r} is not finite (allowed: a finite area in mm²)")
+        raise MdaError(f"{name}: {value!r} is not finite (allowed: a finite area in mm²)", field=name, value=value,
+                       allowed="a finite area in mm²")
     exact = Fraction(Decimal(repr(value))) if isinstance(value, float) else Fraction(value)
     if exact < 0 or (exact == 0 and not allow_zero):
         allowed = "≥ 0" if allow_zero else "> 0"
-        raise MdaError(f"{name}: {value!r} is not allowed (allowed: an area {allowed} mm²)")
+        raise MdaError(f"{name}: {value!r} is not allowed (allowed: an area {allowed} mm²)", field=name, value=value,
+                       allowed=f"an area {allowed} mm²")
     return exact
 
 
@@ -195,7 +198,8 @@ def mda_bone_response(
     try:
         mod = BoneModality(modality)
     except ValueError:
-        raise MdaError(f"modality: {modality!r} is not allowed (allowed: xr, ct, mri, ss)") from None
+        raise MdaError(f"modality: {modality!r} is not allowed (allowed: xr, ct, mri, ss)", field="modality",
+                       value=modality, allowed="xr, ct, mri, ss") from None
     found: set[BoneFinding] = set()
     for item in findings:
         try:
@@ -211,7 +215,8 @@ def mda_bone_response(
             )
         found.add(f)
     if not isinstance(flare_excluded, bool):
-        raise MdaError(f"flare_excluded: {flare_excluded!r} is not allowed (allowed: true or false)")
+        raise MdaError(f"flare_excluded: {flare_excluded!r} is not allowed (allowed: true or false)",
+                       field="flare_excluded", value=flare_excluded, allowed="true or false")
     if days_since_start is not None and (
         isinstance(days_since_start, bool) or not isinstance(days_since_start, int)
     ):

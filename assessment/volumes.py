@@ -23,9 +23,11 @@ class VolumeError(InputError):
 
 def _positive(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise VolumeError(f"{name}: {value!r} is not a number (allowed: a finite number > 0)")
+        raise VolumeError(f"{name}: {value!r} is not a number (allowed: a finite number > 0)", field=name, value=value,
+                          allowed="a finite number > 0")
     if not math.isfinite(value) or value <= 0:
-        raise VolumeError(f"{name}: {value!r} is not allowed (allowed: a finite number > 0)")
+        raise VolumeError(f"{name}: {value!r} is not allowed (allowed: a finite number > 0)", field=name, value=value,
+                          allowed="a finite number > 0")
     return float(value)
 
 
@@ -59,9 +61,11 @@ def volume_change_pct(baseline_cm3: float, current_cm3: float) -> float:
         or not isinstance(current_cm3, int | float)
         or not math.isfinite(current_cm3)
     ):
-        raise VolumeError(f"current_cm3: {current_cm3!r} is not allowed (allowed: a finite number ≥ 0)")
+        raise VolumeError(f"current_cm3: {current_cm3!r} is not allowed (allowed: a finite number ≥ 0)",
+                          field="current_cm3", value=current_cm3, allowed="a finite number ≥ 0")
     if current_cm3 < 0:
-        raise VolumeError(f"current_cm3: {current_cm3!r} is negative (allowed: a finite number ≥ 0)")
+        raise VolumeError(f"current_cm3: {current_cm3!r} is negative (allowed: a finite number ≥ 0)",
+                          field="current_cm3", value=current_cm3, allowed="a finite number ≥ 0")
     return (float(current_cm3) - base) / base * 100.0
 
 

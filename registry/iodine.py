@@ -45,9 +45,11 @@ class IodineError(InputError):
 
 def _checked_activity(field: str, value: float) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise IodineError(f"{field} {value!r} is not a number")
+        raise IodineError(f"{field} {value!r} is not a number", field=field, value=value,
+                          allowed="a finite number ≥ 0")
     if not math.isfinite(value) or value < 0:
-        raise IodineError(f"{field} {value!r} is not allowed; it must be a finite number ≥ 0")
+        raise IodineError(f"{field} {value!r} is not allowed; it must be a finite number ≥ 0", field=field,
+                          value=value, allowed="a finite number ≥ 0")
     return Decimal(repr(float(value)))
 
 
@@ -77,7 +79,7 @@ def cumulative_activity_gbq(activities_gbq: Iterable[float]) -> float:
 def _check_order(earlier: date, later: date) -> None:
     for name, value in (("earlier", earlier), ("later", later)):
         if not isinstance(value, date):
-            raise IodineError(f"{name} must be a date, got {value!r}")
+            raise IodineError(f"{name} must be a date, got {value!r}", field=name, value=value, allowed="a date")
     if later < earlier:
         raise IodineError(f"later date {later.isoformat()} is before earlier date {earlier.isoformat()}")
 
