@@ -71,3 +71,14 @@ def test_save_validated_validates_before_it_saves(course, users):
     with pytest.raises(ValidationError):
         save_validated(course, user=users["nurse"])
     assert IodineCourse.objects.get(pk=course.pk).activity_unit == "GBq"
+
+
+def test_a_service_refuses_a_derived_field_in_its_data(make_patient, users):
+    """The registry's whitelist: the stage is derived from T/N/M, a caller cannot set it."""
+    from registry import services
+
+    patient = make_patient()
+    with pytest.raises(TypeError, match="stage may not be set here"):
+        services.patient_update(user=users["data_manager"], patient=patient, data={"stage": "IVB"})
+    patient.refresh_from_db()
+    assert patient.stage != "IVB"
