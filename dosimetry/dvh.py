@@ -174,7 +174,8 @@ class SamplingSettings:
                 object.__setattr__(self, name, enum_type(value))
             except ValueError:
                 allowed = ", ".join(repr(m.value) for m in enum_type)
-                raise DVHError(f"{name}={value!r}: must be one of {allowed}") from None
+                raise DVHError(f"{name}={value!r}: must be one of {allowed}", field=name, value=value,
+                               allowed=allowed) from None
         if not (math.isfinite(self.plane_match_tolerance_cm) and self.plane_match_tolerance_cm >= 0):
             raise DVHError(
                 f"plane_match_tolerance_cm={self.plane_match_tolerance_cm!r}: must be a finite number ≥ 0"

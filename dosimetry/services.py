@@ -44,6 +44,7 @@ from dosimetry.models import (
     StructureNameMapping,
     StructureRole,
 )
+from dosimetry.selectors import reasons_for_patient
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import recompute_followup, require_sign_off
@@ -84,8 +85,6 @@ def _accept_deviations(procedure: ImplantProcedure, user, override_reason: str) 
     Warnings a physician already accepted on this record are not asked again; new ones need a physician
     (perm ``registry.sign_off``) and a reason of at least 5 characters. Returns the history reason ("" if none).
     """
-    from dosimetry.selectors import reasons_for_patient
-
     if procedure.date is None:
         return ""
     warnings = reasons_for_patient(procedure.patient, procedure.date)

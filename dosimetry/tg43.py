@@ -156,17 +156,21 @@ class Tg43Settings:
 # ==============================================================================================================
 def _require_positive(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise Tg43InputError(f"{name} must be a number > 0, got {value!r}")
+        raise Tg43InputError(f"{name} must be a number > 0, got {value!r}", field=name, value=value,
+                             allowed="a number > 0")
     if not (math.isfinite(float(value)) and value > 0):
-        raise Tg43InputError(f"{name} must be a finite number > 0, got {value!r}")
+        raise Tg43InputError(f"{name} must be a finite number > 0, got {value!r}", field=name, value=value,
+                             allowed="a finite number > 0")
     return float(value)
 
 
 def _require_non_negative(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise Tg43InputError(f"{name} must be a number ≥ 0, got {value!r}")
+        raise Tg43InputError(f"{name} must be a number ≥ 0, got {value!r}", field=name, value=value,
+                             allowed="a number ≥ 0")
     if not (math.isfinite(float(value)) and value >= 0):
-        raise Tg43InputError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        raise Tg43InputError(f"{name} must be a finite number ≥ 0, got {value!r}", field=name, value=value,
+                             allowed="a finite number ≥ 0")
     return float(value)
 
 
@@ -174,7 +178,8 @@ def _as_float_array(name: str, value: ArrayLike, *, allow_negative: bool = True)
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise Tg43InputError(f"{name} must be numeric, got {value!r}") from exc
+        raise Tg43InputError(f"{name} must be numeric, got {value!r}", field=name, value=value,
+                             allowed="numbers") from exc
     if not np.all(np.isfinite(arr)):
         raise Tg43InputError(f"{name} must be finite, got non-finite values in {name}")
     if not allow_negative and np.any(arr < 0):
