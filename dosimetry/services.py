@@ -19,7 +19,6 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
-from assessment.stats import StatsInputError, mean_sd, paired_compare
 from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
     DicomImportError,
@@ -830,8 +829,6 @@ def plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
     return next((p for p in plans if p.is_plan_of_record), None) or default_plan_of_record(plans, kind)
 
 
-primary_plan = plan_of_record  # the name assessment.cohort (Table 4, dose–response) imports
-
 
 def target_of(plan: DosePlan | None) -> StructureDose | None:
     if plan is None:
@@ -880,39 +877,34 @@ def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
     return Comparison(pre, post, rows, checks, pre.seed_count if pre else None, procedure.seeds_implanted)
 
 
-TABLE4 = (
-    ("d90_gy", "D90 (Gy)"), ("d100_gy", "D100 (Gy)"), ("v100_pct", "V100 (%)"), ("v150_pct", "V150 (%)"),
-    ("hi", "HI"), ("volume_cm3", "Target volume (cm³)"), ("seed_count", "Seeds"),
-)
+#: the plan metrics :func:`pre_post_pairs` reads for each phase (the target structure's, and the plan's seed count)
+PAIR_METRICS = ("d90_gy", "d100_gy", "v100_pct", "v150_pct", "v200_pct", "hi", "dmean_gy", "volume_cm3")
 
 
-def cohort_table4(procedures: Iterable[ImplantProcedure]) -> dict[str, Any]:
-    """Pre vs post for every procedure with both plans: mean ± SD, the paired test and post D90 < Rx count."""
+@dataclass(frozen=True)
+class PrePostPair:
+    """One implant with both a pre-plan and a post-implant plan of record: the target's metrics per phase (GTV,
+    else PTV; None when not recorded) and the seeds (post: the plan's count, else the seeds implanted)."""
+
+    procedure_id: int
+    prescription_gy: float | None
+    pre: Mapping[str, float | None]
+    post: Mapping[str, float | None]
+
+
+def pre_post_pairs(procedures: Iterable[ImplantProcedure]) -> list[PrePostPair]:
+    """The implants (plans and structures prefetched) that have both plans of record, as plain numbers; the cohort
+    analysis (``assessment.cohort_tables``, Table 4) compares them."""
     pairs = []
     for procedure in procedures:
         plans = list(procedure.plans.all())
         pre, post = plan_of_record(plans, "pre"), plan_of_record(plans, "post")
         pre_t, post_t = target_of(pre), target_of(post)
-        if pre_t is None or post_t is None:
+        if pre is None or post is None or pre_t is None or post_t is None:
             continue
-        pairs.append((procedure, pre, post, pre_t, post_t))
-    rows = []
-    for key, label in TABLE4:
-        if key == "seed_count":
-            values = [(pre.seed_count, post.seed_count or proc.seeds_implanted) for proc, pre, post, _, _ in pairs]
-        else:
-            values = [(getattr(a, key), getattr(b, key)) for _, _, _, a, b in pairs]
-        values = [(float(a), float(b)) for a, b in values if a is not None and b is not None]
-        if len(values) < 3:
-            rows.append({"key": key, "label": label, "n": len(values), "pre": None, "post": None, "test": None})
-            continue
-        pre_v, post_v = [a for a, _ in values], [b for _, b in values]
-        try:
-            result, note = paired_compare(pre_v, post_v), ""
-        except StatsInputError as exc:  # e.g. every difference is 0 (same seed count pre and post)
-            result, note = None, f"no paired test: {exc}"
-        rows.append({"key": key, "label": label, "n": len(values), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
-                     "test": result, "note": note})
-    below = [proc for proc, _, _, _, post_t in pairs
-             if post_t.d90_gy is not None and post_t.d90_gy < float(proc.prescription_gy)]
-    return {"n_pairs": len(pairs), "rows": rows, "post_d90_below_rx": len(below)}
+        pairs.append(PrePostPair(
+            procedure.pk, None if procedure.prescription_gy is None else float(procedure.prescription_gy),
+            {**{k: getattr(pre_t, k) for k in PAIR_METRICS}, "seed_count": pre.seed_count},
+            {**{k: getattr(post_t, k) for k in PAIR_METRICS},
+             "seed_count": post.seed_count or procedure.seeds_implanted}))
+    return pairs

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from assessment.cohort_tables import pre_post_summary
 from dosimetry import services
 from dosimetry.models import DosePlan, ImplantProcedure
 from tests.conftest import PASSWORD
@@ -80,10 +81,12 @@ def test_comparison_table4_and_cohort_use_only_the_plan_of_record(two_post_plans
                                        reason="DICOM export had the wrong CT")
     assert post_d90_seen() == (100.0, manual.pk)
     # Table 4 counts post D90 < Rx 120 Gy: the hand entry (100 Gy) is below; the DICOM plan was not.
-    assert services.cohort_table4([ImplantProcedure.objects.get(pk=procedure.pk)])["post_d90_below_rx"] == 1
+    pairs = services.pre_post_pairs([ImplantProcedure.objects.get(pk=procedure.pk)])
+    assert pre_post_summary(pairs)["post_d90_below_rx"] == 1
     assert _d90(dicom) >= 120
     services.set_plan_of_record(user=users["physician"], procedure=procedure, plan=dicom)
-    assert services.cohort_table4([ImplantProcedure.objects.get(pk=procedure.pk)])["post_d90_below_rx"] == 0
+    pairs = services.pre_post_pairs([ImplantProcedure.objects.get(pk=procedure.pk)])
+    assert pre_post_summary(pairs)["post_d90_below_rx"] == 0
     # The TG-43 check compares the recomputation with the DICOM plan of record, never with a hand entry.
     assert "post" in services.compare_pre_post(procedure).tg43_checks
     services.set_plan_of_record(user=users["physician"], procedure=procedure, plan=manual)
