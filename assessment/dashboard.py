@@ -1,5 +1,5 @@
 """The physicians' dashboard: the loaded cohort (``assessment.cohort``) turned into the figures of
-``reports.plots`` and their CSVs. No queries here — everything comes from the :class:`~assessment.cohort.Cohort`
+``reports.plots`` and their CSVs. No queries here — everything comes from the :class:`~assessment.cohort_data.Cohort`
 records — so the page, the CSV downloads and a future PDF draw exactly the same data.
 """
 
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
-from assessment import cohort as co
-from assessment.survival import kaplan_meier
+from assessment import cohort_data as co
+from assessment import cohort_tables as ct
+from assessment.survival import KaplanMeier, kaplan_meier
 from assessment.toxicity import summarise_worst_grades
 from reports import plots
 
@@ -23,6 +24,12 @@ PLOT_CATEGORY = {"CR": "CR", "PR": "PR", "SD": "SD", "NON_CR_NON_PD": "SD", "PD"
 
 def _cat(overall: str) -> str:
     return PLOT_CATEGORY.get(overall, "NE")
+
+
+def km_curve(label: str, km: KaplanMeier) -> plots.KmCurve:
+    """The Kaplan–Meier estimate as the plotting module's plain arrays (it knows no survival object)."""
+    return plots.KmCurve(label, km.time_days, km.survival, km.ci_low, km.ci_high, km.n_at_risk, km.events,
+                         km.censored, km.n_subjects, km.median_days, km.confidence)
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def _km(c: co.Cohort) -> DashboardFigure:
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     km = kaplan_meier(times, events)
-    curves = [plots.KmCurve("All patients", km)]
+    curves = [km_curve("All patients", km)]
     return DashboardFigure("km", title, caption,
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title,
                                                    y_label="Local progression-free probability"),
@@ -172,7 +179,7 @@ def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
                   if left_out else ""))
     if not times:
         return DashboardFigure("os", title, caption, None, None, "no follow-up yet"), tuple(left_out)
-    curves = [plots.KmCurve("All patients", kaplan_meier(times, events))]
+    curves = [km_curve("All patients", kaplan_meier(times, events))]
     return DashboardFigure("os", title, caption,
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
                            lambda: plots.km_csv(curves)), tuple(left_out)
@@ -274,7 +281,7 @@ class Dashboard:
 
 
 def build(c: co.Cohort) -> Dashboard:
-    t1 = co.table1(c)
+    t1 = ct.table1(c)
     if c.mode == "per_lesion":  # every figure counts lesions and says "modified RECIST (per lesion)"
         from assessment import dashboard_lesions as dl
 
@@ -282,10 +289,10 @@ def build(c: co.Cohort) -> Dashboard:
         waterfall, left_out = dl.waterfall(units)
         figures = (_remission(c, t1), waterfall, dl.spider(units), dl.swimmer(units), dl.km(units), dl.tg(),
                    dl.volume(units), dl.dose_response(units))
-        return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
+        return Dashboard(c, t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
     waterfall, left_out = _waterfall(c)
     os_figure, _ = _os(c)
     figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), os_figure, _tg(c), _volume(c),
                _dose_response(c))
     pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
-    return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), co.flow(c), pops)
+    return Dashboard(c, t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)

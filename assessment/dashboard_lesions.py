@@ -7,9 +7,9 @@ measure: in per-lesion mode its figure is not drawn and says why.
 
 from __future__ import annotations
 
-from assessment import cohort as co
+from assessment import cohort_data as co
 from assessment.cohort_lesions import LABEL, LesionUnit, lesion_units
-from assessment.dashboard import KM_TIMES_DAYS, LESION_SETTINGS, DashboardFigure, _cat
+from assessment.dashboard import KM_TIMES_DAYS, LESION_SETTINGS, DashboardFigure, _cat, km_curve
 from assessment.survival import kaplan_meier
 from reports import plots
 
@@ -93,7 +93,7 @@ def km(units: list[LesionUnit]) -> DashboardFigure:
                f"in days. Lesions of one patient are not independent. N = lesions ({LABEL}).")
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
-    curves = [plots.KmCurve("All lesions", kaplan_meier(times, events))]
+    curves = [km_curve("All lesions", kaplan_meier(times, events))]
     return DashboardFigure("km", title, caption,
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, PS,
                                                    y_label="Lesion progression-free probability"),
