@@ -289,11 +289,3 @@ def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("dosimetry:dicom_mapping", pk=imp.pk)
     messages.info(request, f"DICOM import #{imp.pk} retried (run {imp.attempts}).")
     return redirect("dosimetry:dicom_status", pk=imp.pk)
-
-
-@require_safe  # a read-only page: POST is 405
-def cohort_table4(request: HttpRequest) -> HttpResponse:
-    _require(request, "dosimetry.view_doseplan")
-    procedures = ImplantProcedure.objects.filter(patient__in=selectors.patients_for(request.user)).prefetch_related(
-        "plans__structures")
-    return render(request, "dosimetry/table4.html", {"table": services.cohort_table4(procedures)})
