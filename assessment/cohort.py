@@ -5,7 +5,7 @@ frozen records of :mod:`assessment.cohort_data` (a :class:`Cohort` of :class:`Pa
 (:mod:`assessment.cohort_tables`, per lesion :mod:`assessment.cohort_lesions`) and the report formats
 (:mod:`assessment.cohort_formats`) take only that plain data, so the dashboard, the ``cohort_report`` command and a
 future PDF share the same numbers. Table 4 is computed here at load from the implants' plans of record
-(``dosimetry.services.pre_post_pairs``).
+(``dosimetry.selectors.pre_post_pairs``).
 
 Choices made at load (the tables state them in their notes):
 
@@ -60,7 +60,7 @@ from assessment.models import (
 from assessment.schedule import ScheduleSettings, timepoint_window
 from assessment.services import recist_settings
 from dosimetry.models import ImplantProcedure, StructureDose
-from dosimetry.services import plan_of_record, pre_post_pairs, target_of
+from dosimetry.selectors import plan_of_record, pre_post_pairs, target_of
 from registry import choices as rc
 from registry.models import Lesion, Patient, Site
 from registry.selectors import patients_for

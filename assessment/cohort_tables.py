@@ -443,7 +443,7 @@ TABLE4 = (
 
 
 class PlanPair(Protocol):
-    """What Table 4 reads of one implant with both plans (``dosimetry.services.PrePostPair`` has this shape)."""
+    """What Table 4 reads of one implant with both plans (``dosimetry.selectors.PrePostPair`` has this shape)."""
 
     prescription_gy: float | None
     pre: Mapping[str, float | None]

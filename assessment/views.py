@@ -31,7 +31,6 @@ from assessment.models import (
 )
 from assessment.queries import DashboardQuery, WorklistQuery
 from dosimetry import selectors as dosimetry_selectors
-from dosimetry import services as dosimetry_services
 from dosimetry.models import ImplantProcedure
 from registry import choices as registry_choices
 from registry import overrides, versioning
@@ -341,7 +340,7 @@ def table4(request: HttpRequest) -> HttpResponse:
     _require(request, "dosimetry.view_doseplan")
     procedures = ImplantProcedure.objects.filter(
         patient__in=registry_selectors.patients_for(request.user)).prefetch_related("plans__structures")
-    table = cohort_tables.pre_post_summary(dosimetry_services.pre_post_pairs(procedures))
+    table = cohort_tables.pre_post_summary(dosimetry_selectors.pre_post_pairs(procedures))
     return render(request, "dosimetry/table4.html", {"table": table})
 
 

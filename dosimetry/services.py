@@ -42,6 +42,7 @@ from dosimetry.models import (
     StructureNameMapping,
     StructureRole,
 )
+from dosimetry.selectors import default_plan_of_record, plan_of_record, reasons_for_patient, target_of
 from dosimetry.tg43 import Tg43InputError
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
@@ -83,8 +84,6 @@ def _accept_deviations(procedure: ImplantProcedure, user, override_reason: str) 
     Warnings a physician already accepted on this record are not asked again; new ones need a physician
     (perm ``registry.sign_off``) and a reason of at least 5 characters. Returns the history reason ("" if none).
     """
-    from dosimetry.selectors import reasons_for_patient
-
     if procedure.date is None:
         return ""
     warnings = reasons_for_patient(procedure.patient, procedure.date)
@@ -189,7 +188,6 @@ def plan_save(
 
 # --- the plan of record and the dosimetry sign-off ---------------------------------------------------------------
 
-DEFAULT_RECORD_SOURCES = (PlanSource.DICOM, PlanSource.MANUAL)  # a TG-43 recomputation never by default
 
 
 def plan_label(plan: DosePlan) -> str:
@@ -197,15 +195,6 @@ def plan_label(plan: DosePlan) -> str:
     target = target_of(plan)
     d90 = f" (D90 {target.d90_gy:.1f} Gy)" if target is not None and target.d90_gy is not None else ""
     return f"{plan.get_source_display()} plan #{plan.pk}{d90}"
-
-
-def default_plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
-    """The latest DICOM import of the phase, else the latest hand entry (never a TG-43 recomputation)."""
-    for source in DEFAULT_RECORD_SOURCES:
-        candidates = [p for p in plans if p.kind == kind and p.source == source]
-        if candidates:
-            return max(candidates, key=lambda p: (p.created_at, p.pk))
-    return None
 
 
 def _mark_record(plan: DosePlan, user, reason: str, *, chosen_by=None) -> None:
@@ -822,22 +811,6 @@ COMPARED = (
 )
 
 
-def plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
-    """The phase's plan of record; where none is marked (rows saved before the plan of record existed, or the
-    marked plan was deleted) the default rule picks it: latest DICOM import, else hand entry."""
-    plans = [p for p in plans if p.kind == kind]
-    return next((p for p in plans if p.is_plan_of_record), None) or default_plan_of_record(plans, kind)
-
-
-
-def target_of(plan: DosePlan | None) -> StructureDose | None:
-    if plan is None:
-        return None
-    structures = list(plan.structures.all())
-    return next((s for s in structures if s.role == "GTV"), None) or next(
-        (s for s in structures if s.role == "PTV"), None)
-
-
 @dataclass
 class Comparison:
     pre: DosePlan | None
@@ -875,36 +848,3 @@ def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
                 {"d90_gy": tps.d90_gy, "v100_pct": tps.v100_pct},
                 {"d90_gy": check.d90_gy, "v100_pct": check.v100_pct}, flag)
     return Comparison(pre, post, rows, checks, pre.seed_count if pre else None, procedure.seeds_implanted)
-
-
-#: the plan metrics :func:`pre_post_pairs` reads for each phase (the target structure's, and the plan's seed count)
-PAIR_METRICS = ("d90_gy", "d100_gy", "v100_pct", "v150_pct", "v200_pct", "hi", "dmean_gy", "volume_cm3")
-
-
-@dataclass(frozen=True)
-class PrePostPair:
-    """One implant with both a pre-plan and a post-implant plan of record: the target's metrics per phase (GTV,
-    else PTV; None when not recorded) and the seeds (post: the plan's count, else the seeds implanted)."""
-
-    procedure_id: int
-    prescription_gy: float | None
-    pre: Mapping[str, float | None]
-    post: Mapping[str, float | None]
-
-
-def pre_post_pairs(procedures: Iterable[ImplantProcedure]) -> list[PrePostPair]:
-    """The implants (plans and structures prefetched) that have both plans of record, as plain numbers; the cohort
-    analysis (``assessment.cohort_tables``, Table 4) compares them."""
-    pairs = []
-    for procedure in procedures:
-        plans = list(procedure.plans.all())
-        pre, post = plan_of_record(plans, "pre"), plan_of_record(plans, "post")
-        pre_t, post_t = target_of(pre), target_of(post)
-        if pre is None or post is None or pre_t is None or post_t is None:
-            continue
-        pairs.append(PrePostPair(
-            procedure.pk, None if procedure.prescription_gy is None else float(procedure.prescription_gy),
-            {**{k: getattr(pre_t, k) for k in PAIR_METRICS}, "seed_count": pre.seed_count},
-            {**{k: getattr(post_t, k) for k in PAIR_METRICS},
-             "seed_count": post.seed_count or procedure.seeds_implanted}))
-    return pairs

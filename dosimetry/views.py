@@ -38,7 +38,7 @@ def _target_dvh_curves(comparison: services.Comparison) -> list[plots.DvhCurve]:
     """The target's DVH of each plan (pre solid, post dashed): what the figure draws and the CSV holds."""
     curves = []
     for plan, style in ((comparison.pre, "solid"), (comparison.post, "dashed")):
-        target = services.target_of(plan)
+        target = dosimetry_selectors.target_of(plan)
         if target is not None and target.dvh.get("dose_gy"):
             curves.append(plots.DvhCurve(f"{plan.get_kind_display()} {target.role}", target.dvh["dose_gy"],
                                          target.dvh["volume_pct"], style))
@@ -95,7 +95,7 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     svg = plots.svg_inline(plots.dvh_figure(curves, rx, f"{procedure.patient.study_id} — cumulative DVH",
                                             settings=figure_settings)) if curves else ""
     plans = list(procedure.plans.prefetch_related("structures"))
-    records = {kind: services.plan_of_record(plans, kind) for kind in PlanKind.values}
+    records = {kind: dosimetry_selectors.plan_of_record(plans, kind) for kind in PlanKind.values}
     record_forms = [
         (kind, PlanKind(kind).label, PlanOfRecordForm(prefix=kind, initial={"plan": records[kind].pk}, plans=[
             (p, services.plan_label(p)) for p in plans if p.kind == kind]))
