@@ -1,4 +1,5 @@
-"""Follow-up pages: the visit form (nurses), the visit result, target designation, new therapy.
+"""Follow-up pages: the visit form (nurses), the visit result, target designation, new therapy, follow-up status,
+the worklist, the physicians' dashboard and the Table 4 page (pre vs post dosimetry of the cohort analysis).
 
 Each view finds its objects through the scoped selectors, checks the role, and calls ``assessment.services``.
 """

@@ -1175,7 +1175,7 @@ def _distinct_ticks(
 @dataclass(frozen=True)
 class KmCurve:
     """One curve of :func:`km_figure`: a label (legend, at-risk row, CSV) and a Kaplan–Meier table as plain
-    arrays, one entry per row (the caller converts its estimate, e.g. ``assessment.dashboard.km_curve``).
+    arrays, one entry per row (the caller converts its estimate, e.g. ``assessment.dashboard_figures.km_curve``).
 
     time_days: the row times, days since implant (finite, ≥ 0, increasing; the first row is day 0).
     survival, ci_low, ci_high: S(t) from the row time until the next row, and its pointwise confidence band

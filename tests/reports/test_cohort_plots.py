@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from assessment.dashboard import km_curve
+from assessment.dashboard_figures import km_curve
 from assessment.survival import kaplan_meier
 from reports.plots import (
     DoseResponsePoint,
