@@ -189,7 +189,6 @@ def plan_save(
 # --- the plan of record and the dosimetry sign-off ---------------------------------------------------------------
 
 
-
 def plan_label(plan: DosePlan) -> str:
     """"DICOM import plan #12 (D90 118.2 Gy)": what a history row or the sign-off names."""
     target = target_of(plan)
