@@ -3,14 +3,15 @@
 In ``per_lesion`` mode (protocol ``recist.mode`` or the cohort filter's ``mode``) every table and figure counts the
 same unit, the lesion, and says "modified RECIST (per lesion)" (clinical reference §1.3 [DESIGN DECISION]
 lesion-level mode, §11.6). :func:`lesion_units` turns the stored per-lesion results of
-:class:`~assessment.cohort.PatientRecord` into one :class:`LesionUnit` per followed lesion; the lesion's best
+:class:`~assessment.cohort_data.PatientRecord` into one :class:`LesionUnit` per followed lesion; the lesion's best
 overall response comes from the RECIST core (``recist.best_overall_response`` on the stored per-lesion visit
 categories, which already carry the reappearance-after-CR rules). Patient facts (sex, histology, age, Tg, distant
 metastasis) are given to each of the patient's lesions; Tg itself is a patient-level measure and is not summarised
 per lesion (Table 2 says so).
 
-Plain data in, plain data out (no queries): :mod:`assessment.cohort` calls :func:`bor_summaries`,
-:func:`table2` and :func:`table3` in per-lesion mode, :mod:`assessment.dashboard` uses :func:`lesion_units`.
+A pure core: plain data in, plain data out (no Django, no queries). :mod:`assessment.cohort_tables` calls
+:func:`bor_summaries`, :func:`table2` and :func:`table3` in per-lesion mode, :mod:`assessment.dashboard` uses
+:func:`lesion_units`. The RECIST settings are the protocol's, loaded with the cohort (``Cohort.lesion_settings``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from assessment import cohort as co
-from assessment import recist
+import assessment.cohort_data as co
+import assessment.recist as recist
 from assessment.stats import PairedTest, mean_sd, median_iqr
-from registry import choices as rc
 
 LABEL = co.MODE_LABELS["per_lesion"]  # "modified RECIST (per lesion)"
 
@@ -65,11 +65,11 @@ def _bor(r: co.PatientRecord, rows: list[co.LesionResponse], confirmed: bool,
 
 
 def lesion_units(c: co.Cohort, settings: recist.RecistSettings | None = None) -> list[LesionUnit]:
-    """One unit per followed lesion (a lesion with a per-lesion result or a baseline size), patients in order."""
-    if settings is None:
-        from assessment.services import recist_settings
+    """One unit per followed lesion (a lesion with a per-lesion result or a baseline size), patients in order.
 
-        settings = recist_settings("per_lesion")
+    ``settings``: the RECIST settings of the best responses; default the cohort's (the protocol's, loaded with it), else
+    RECIST 1.1 defaults in per-lesion mode."""
+    settings = settings or c.lesion_settings or recist.RecistSettings(mode="per_lesion")
     units = []
     for r in c.patients:
         base_visit = r.baseline
@@ -162,8 +162,8 @@ def table3(c: co.Cohort) -> co.Table3:
     us = [u for u, _ in included]
     rs = [u.patient for u in us]
     rows = [
-        co._factor("Sex", "Male", "Female", [r.sex == rc.Sex.MALE for r in rs], eff),
-        co._factor("Histology", "Papillary", "Other", [r.histology == rc.Histology.PAPILLARY for r in rs], eff),
+        co._factor("Sex", "Male", "Female", [r.sex == co.SEX_MALE for r in rs], eff),
+        co._factor("Histology", "Papillary", "Other", [r.histology == co.HISTOLOGY_PAPILLARY for r in rs], eff),
         co._factor("Age at implant", f"≤ {co.AGE_CUT_YEARS} years", f"> {co.AGE_CUT_YEARS} years",
                    [r.age_at_implant <= co.AGE_CUT_YEARS for r in rs], eff),
     ]

@@ -1,50 +1,28 @@
 """The physicians' dashboard: the loaded cohort (``assessment.cohort``) turned into the figures of
-``reports.plots`` and their CSVs. No queries here — everything comes from the :class:`~assessment.cohort.Cohort`
+``reports.plots`` and their CSVs. No queries here — everything comes from the :class:`~assessment.cohort_data.Cohort`
 records — so the page, the CSV downloads and a future PDF draw exactly the same data.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from matplotlib.figure import Figure
-
-from assessment import cohort as co
+from assessment import cohort_data as co
+from assessment import cohort_tables as ct
+from assessment import dashboard_lesions as dl
+from assessment.dashboard_figures import (
+    KM_TIMES_DAYS,
+    LESION_SETTINGS,
+    DashboardFigure,
+    km_curve,
+    plot_category,
+)
 from assessment.survival import kaplan_meier
 from assessment.toxicity import summarise_worst_grades
 from reports import plots
 
 TIMEPOINTS = (("baseline", "Baseline"), ("m2", "2 months"), ("m6", "6 months"), ("m12", "12 months"))
-KM_TIMES_DAYS = (0, 90, 180, 270, 365, 540, 730)
-PLOT_CATEGORY = {"CR": "CR", "PR": "PR", "SD": "SD", "NON_CR_NON_PD": "SD", "PD": "PD"}  # else NE
-
-
-def _cat(overall: str) -> str:
-    return PLOT_CATEGORY.get(overall, "NE")
-
-
-@dataclass(frozen=True)
-class DashboardFigure:
-    """One figure: its id (URL slug), title, caption (what is drawn and what is left out), builder and CSV."""
-
-    key: str
-    title: str
-    caption: str
-    build: Callable[[], Figure] | None
-    csv: Callable[[], str] | None
-    empty_reason: str = ""
-
-    @property
-    def drawable(self) -> bool:
-        """For templates: Django would *call* ``build`` if a template tested it, drawing the figure."""
-        return self.build is not None
-
-
-LESION_SETTINGS = plots.PlotSettings(unit="lesion")
-
-
 def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
     rows = []
     for row in t1.rows:
@@ -71,7 +49,7 @@ def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
                 "no post-baseline sum of all targets before a new therapy")
             left_out.append((r.study_id, why))
             continue
-        rows.append(plots.WaterfallRow(r.study_id, max(r.best_change_pct, -100.0), _cat(r.bor_unconfirmed)))
+        rows.append(plots.WaterfallRow(r.study_id, max(r.best_change_pct, -100.0), plot_category(r.bor_unconfirmed)))
     title = "Best change in the sum of diameters (RECIST 1.1)"
     caption = ("One bar per patient: best (lowest) % change from baseline of the sum of target diameters, "
                "coloured, hatched and lettered by best overall response (unconfirmed); guides at +20 % and −30 %.")
@@ -84,7 +62,7 @@ def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
 def _spider(c: co.Cohort) -> DashboardFigure:
     series = []
     for r in c.patients:
-        pts = [(v.day, v.change_from_baseline_pct, _cat(v.overall)) for v in r.visits
+        pts = [(v.day, v.change_from_baseline_pct, plot_category(v.overall)) for v in r.visits
                if not v.is_baseline and v.change_from_baseline_pct is not None and v.day > 0]
         if pts:
             base_day = min(0, r.baseline.day) if r.baseline else 0
@@ -108,7 +86,7 @@ def _swimmer(c: co.Cohort) -> DashboardFigure:
         end = max(r.last_follow_up_day or 0, r.status_day if ended else 0)
         if r.last_follow_up_day is None and not ended:
             continue
-        events = [(v.day, _cat(v.overall)) for v in r.visits if not v.is_baseline and v.overall and 0 <= v.day <= end]
+        events = [(v.day, plot_category(v.overall)) for v in r.visits if not v.is_baseline and v.overall and 0 <= v.day <= end]
         if r.new_therapy_day is not None and r.new_therapy_day <= end:
             events.append((r.new_therapy_day, "NEW_THERAPY"))
         if ended:
@@ -142,7 +120,7 @@ def _km(c: co.Cohort) -> DashboardFigure:
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     km = kaplan_meier(times, events)
-    curves = [plots.KmCurve("All patients", km)]
+    curves = [km_curve("All patients", km)]
     return DashboardFigure("km", title, caption,
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title,
                                                    y_label="Local progression-free probability"),
@@ -172,7 +150,7 @@ def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
                   if left_out else ""))
     if not times:
         return DashboardFigure("os", title, caption, None, None, "no follow-up yet"), tuple(left_out)
-    curves = [plots.KmCurve("All patients", kaplan_meier(times, events))]
+    curves = [km_curve("All patients", kaplan_meier(times, events))]
     return DashboardFigure("os", title, caption,
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
                            lambda: plots.km_csv(curves)), tuple(left_out)
@@ -216,7 +194,7 @@ def _volume(c: co.Cohort) -> DashboardFigure:
 
 def _dose_response(c: co.Cohort) -> DashboardFigure:
     points = [plots.DoseResponsePoint(r.study_id, r.post_d90_gy, max(r.best_change_pct, -100.0),
-                                      _cat(r.bor_unconfirmed))
+                                      plot_category(r.bor_unconfirmed))
               for r in c.patients if r.post_d90_gy is not None and r.best_change_pct is not None]
     rx = {r.prescription_gy for r in c.patients if r.prescription_gy is not None}
     prescription = rx.pop() if len(rx) == 1 else None
@@ -274,18 +252,16 @@ class Dashboard:
 
 
 def build(c: co.Cohort) -> Dashboard:
-    t1 = co.table1(c)
+    t1 = ct.table1(c)
     if c.mode == "per_lesion":  # every figure counts lesions and says "modified RECIST (per lesion)"
-        from assessment import dashboard_lesions as dl
-
         units = dl.lesion_units(c)
         waterfall, left_out = dl.waterfall(units)
         figures = (_remission(c, t1), waterfall, dl.spider(units), dl.swimmer(units), dl.km(units), dl.tg(),
                    dl.volume(units), dl.dose_response(units))
-        return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
+        return Dashboard(c, t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
     waterfall, left_out = _waterfall(c)
     os_figure, _ = _os(c)
     figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), os_figure, _tg(c), _volume(c),
                _dose_response(c))
     pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
-    return Dashboard(c, t1, co.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), co.flow(c), pops)
+    return Dashboard(c, t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)

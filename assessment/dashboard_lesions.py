@@ -7,9 +7,15 @@ measure: in per-lesion mode its figure is not drawn and says why.
 
 from __future__ import annotations
 
-from assessment import cohort as co
+from assessment import cohort_data as co
 from assessment.cohort_lesions import LABEL, LesionUnit, lesion_units
-from assessment.dashboard import KM_TIMES_DAYS, LESION_SETTINGS, DashboardFigure, _cat
+from assessment.dashboard_figures import (
+    KM_TIMES_DAYS,
+    LESION_SETTINGS,
+    DashboardFigure,
+    km_curve,
+    plot_category,
+)
 from assessment.survival import kaplan_meier
 from reports import plots
 
@@ -25,7 +31,7 @@ def waterfall(units: list[LesionUnit]) -> tuple[DashboardFigure, list[tuple[str,
             left_out.append((u.name, "no baseline size" if not u.baseline_size_mm else
                              "no post-baseline size of the lesion before a new therapy"))
             continue
-        rows.append(plots.WaterfallRow(u.name, max(u.best_change_pct, -100.0), _cat(u.bor_unconfirmed)))
+        rows.append(plots.WaterfallRow(u.name, max(u.best_change_pct, -100.0), plot_category(u.bor_unconfirmed)))
     title = f"Best change in lesion diameter — {LABEL}"
     caption = ("One bar per lesion: best (lowest) % change from baseline of the lesion's own diameter (SA for "
                "nodes, LD otherwise), coloured, hatched and lettered by the lesion's best overall response "
@@ -41,7 +47,7 @@ def spider(units: list[LesionUnit]) -> DashboardFigure:
     for u in units:
         if not u.baseline_size_mm:
             continue
-        pts = [(lr.day, (lr.size_mm - u.baseline_size_mm) * 100 / u.baseline_size_mm, _cat(lr.response))
+        pts = [(lr.day, (lr.size_mm - u.baseline_size_mm) * 100 / u.baseline_size_mm, plot_category(lr.response))
                for lr in u.responses if lr.size_mm is not None and lr.day > 0]
         if pts:
             base = u.patient.baseline
@@ -62,7 +68,7 @@ def swimmer(units: list[LesionUnit]) -> DashboardFigure:
         r = u.patient
         if r.last_follow_up_day is None or r.last_follow_up_day < 0:
             continue
-        events = [(lr.day, _cat(lr.response)) for lr in u.responses if 0 <= lr.day <= r.last_follow_up_day]
+        events = [(lr.day, plot_category(lr.response)) for lr in u.responses if 0 <= lr.day <= r.last_follow_up_day]
         if r.new_therapy_day is not None and r.new_therapy_day <= r.last_follow_up_day:
             events.append((r.new_therapy_day, "NEW_THERAPY"))
         ongoing = u.first_pd_day is None and r.new_therapy_day is None
@@ -93,7 +99,7 @@ def km(units: list[LesionUnit]) -> DashboardFigure:
                f"in days. Lesions of one patient are not independent. N = lesions ({LABEL}).")
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
-    curves = [plots.KmCurve("All lesions", kaplan_meier(times, events))]
+    curves = [km_curve("All lesions", kaplan_meier(times, events))]
     return DashboardFigure("km", title, caption,
                            lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, PS,
                                                    y_label="Lesion progression-free probability"),
@@ -129,7 +135,7 @@ def volume(units: list[LesionUnit]) -> DashboardFigure:
 
 def dose_response(units: list[LesionUnit]) -> DashboardFigure:
     points = [plots.DoseResponsePoint(u.name, u.patient.post_d90_gy, max(u.best_change_pct, -100.0),
-                                      _cat(u.bor_unconfirmed))
+                                      plot_category(u.bor_unconfirmed))
               for u in units if u.patient.post_d90_gy is not None and u.best_change_pct is not None]
     rx = {u.patient.prescription_gy for u in units if u.patient.prescription_gy is not None}
     prescription = rx.pop() if len(rx) == 1 else None

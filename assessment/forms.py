@@ -1,5 +1,6 @@
-"""Visit-entry forms. They only collect and parse input; the models' clean() rules and
-``assessment.services.visit_save`` validate and save it (one transaction for the whole page)."""
+"""Follow-up forms: visit entry (each row's form and :class:`VisitPageForms`, the bundle of one visit page), target
+designation, new therapy and follow-up status. They only collect and parse input; the models' clean() rules and
+the services (``assessment.services.visit_save`` …) validate and save it (one transaction for the whole page)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.utils import timezone
 
 from assessment import choices as c
-from assessment.models import Visit
+from assessment import selectors, services
+from assessment.models import FollowUpStatus, NewTherapy, Visit
+from assessment.queries import VisitCreateQuery
+from assessment.schedule import suggest_timepoint
 from assessment.thyroglobulin import assay_key
+from registry import overrides
 from registry.forms import ClinicalForm, DateInput
 
 _LAB_TEXT = re.compile(r"^\s*(?P<q>[<>=]?)\s*(?P<num>\d+(?:[.,]\d*)?|[.,]\d+)\s*$")
@@ -293,3 +301,123 @@ class DesignationForm(forms.Form):
 
     def roles(self) -> dict[int, str]:
         return {les.pk: self.cleaned_data[f"role_{les.pk}"] for les in self.lesions}
+
+
+class TherapyForm(ClinicalForm):
+    class Meta:
+        model = NewTherapy
+        fields = ["kind", "start_date", "notes"]
+
+
+class FollowUpStatusForm(ClinicalForm):
+    override_reason = forms.CharField(
+        label="Override reason", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Physicians only: why the status is right despite the warnings (at least 5 characters).")
+
+    class Meta:
+        model = FollowUpStatus
+        fields = ["status", "status_date", "death_cause", "death_cause_detail"]
+
+
+ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
+N_NEW_LESION_ROWS = 2
+
+
+class VisitPageForms:
+    """All the forms of one visit page (visit, a measurement per followed lesion, labs, new lesions, toxicity, the
+    override reason), bound together so they validate and save as one and take the service's errors back."""
+
+    def __init__(self, request: HttpRequest, patient, visit: Visit | None, procedure):
+        data = request.POST if request.method == "POST" else None
+        self.query = VisitCreateQuery(request.GET, user=request.user)
+        today = timezone.localdate()
+        initial = {}
+        if visit is None:
+            when = today
+            tp = self.query.values()["timepoint"] or suggest_timepoint(procedure.date, when,
+                                                                       services.schedule_settings())
+            initial = {"visit_date": when, "timepoint": tp, "modality": c.Modality.CT}
+        self.visit = VisitForm(data, instance=visit or Visit(patient=patient, procedure=procedure), initial=initial,
+                               prefix="visit")
+        existing = {m.lesion_id: m for m in visit.measurements.all()} if visit else {}
+        histories = selectors.lesion_histories(patient, visit.visit_date if visit else None)
+        self.lesions = []
+        for les, role in selectors.followed_lesions(patient):
+            m = existing.get(les.pk)
+            init = {f: getattr(m, f) for f in ("qualifier", "long_mm", "short_mm", "third_mm", "non_target_status",
+                                               "enhancement", "mda_modality", "mda_findings", "flare_excluded")} if m else {}
+            h = histories.get(les.pk)
+            self.lesions.append(MeasurementForm(data, prefix=f"m{les.pk}", initial=init, lesion=les, role=role,
+                                                previous=h, nadir=h.nadir_mm if h else None))
+        labs = {lab.analyte: lab for lab in visit.labs.all()} if visit else {}
+        cutoff = services._protocol("followup")["tgab_default_cutoff_iu_ml"]
+        # the TgAb cut-off is prefilled from the patient's previous TgAb result (same assay when one is typed)
+        known_tgab = services.previous_tgab_assays(patient, before=visit.visit_date if visit else None,
+                                                   exclude_visit=visit)
+        self.labs = []
+        for analyte in ANALYTES:
+            lab = labs.get(analyte)
+            init = {"unit": c.ANALYTE_UNITS[analyte][0], "tgab_cutoff_iu_ml": cutoff}
+            extra = {}
+            if analyte == c.Analyte.TGAB:
+                extra["known_assays"] = known_tgab
+                if known_tgab:
+                    init.update(assay=known_tgab[0].assay, tgab_cutoff_iu_ml=known_tgab[0].cutoff_iu_ml)
+            if lab:
+                init.update(result=lab.text, unit=lab.unit, assay=lab.assay, loq=lab.loq, tsh_state=lab.tsh_state,
+                            tgab_cutoff_iu_ml=lab.tgab_cutoff_iu_ml)
+            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte, **extra))
+        self.new_lesions = [NewLesionForm(data, prefix=f"new{i}") for i in range(N_NEW_LESION_ROWS)]
+        scored = {t.kind: t.grade for t in visit.toxicities.all()} if visit else {}
+        self.skin = SkinForm(data, prefix="skin", initial={
+            "grade": scored.get(c.ToxicityKind.RTOG_SKIN, ""),
+            "subcutaneous_grade": scored.get(c.ToxicityKind.RTOG_SUBCUTANEOUS, "")})
+        self.complication = ComplicationForm(data, prefix="ctcae")
+        self.override = overrides.OverrideForm(data, prefix="override")
+        self.warnings: list[dict[str, str]] = []
+        self.warning_message = ""
+
+    def pending(self, exc: overrides.WarningsPending, data) -> None:
+        """Re-show the page with the warnings above it and the override reason (nothing was saved)."""
+        self.warnings, self.warning_message = exc.warnings, exc.text
+        self.override = overrides.OverrideForm.after(exc, data, prefix="override")
+
+    def all(self):
+        return [self.visit, *self.lesions, *self.labs, *self.new_lesions, self.skin, self.complication]
+
+    def is_valid(self) -> bool:
+        return all([f.is_valid() for f in self.all()])  # a list, so every form shows its errors
+
+    def visit_input(self) -> services.VisitInput:
+        d = self.visit.cleaned_data
+        return services.VisitInput(
+            visit={k: d[k] for k in VisitForm.Meta.fields},
+            measurements={f.lesion.pk: f.values() for f in self.lesions},
+            new_lesions=[r for f in self.new_lesions if (r := f.row())],
+            labs=[r for f in self.labs if (r := f.row())],
+            toxicities=[*self.skin.rows(), *([r] if (r := self.complication.row()) else [])],
+        )
+
+    def attach(self, exc: ValidationError) -> None:
+        """Put each ``"<row>.<field>"`` error of the service beside its input."""
+        by_row = {"visit": self.visit, "toxicity": self.skin}
+        by_row |= {f"measurement:{f.lesion.label}": f for f in self.lesions}
+        by_row |= {f"measurement:{f.lesion.pk}": f for f in self.lesions}
+        by_row |= {f"lab:{f.analyte}": f for f in self.labs}
+        skin_rows = self.skin.rows()
+        for key, errors in exc.message_dict.items():
+            row, _, field = key.rpartition(".")
+            if row.startswith("toxicity:"):
+                i = int(row.split(":")[1])
+                if i < len(skin_rows):
+                    form = self.skin
+                    field = "grade" if skin_rows[i]["kind"] == c.ToxicityKind.RTOG_SKIN else "subcutaneous_grade"
+                else:
+                    form = self.complication
+            elif row.startswith("new_lesion:"):
+                form = [f for f in self.new_lesions if f.row()][int(row.split(":")[1])]
+            else:
+                form = by_row.get(row, self.visit)
+            if row.startswith("lab:") and field == "value":
+                field = "result"
+            form.add_error(field if field in form.fields else None, errors)

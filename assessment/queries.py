@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from assessment import choices as c
+from assessment.cohort_data import MODE_LABELS, MODES, CohortFilter
+from registry import choices as rc
 from registry.queries import QueryForm, query_form, site_choices
+from registry.roles import can_see_identifiers
 
-MODE_LABELS = {"strict": "RECIST 1.1 (per patient)", "per_lesion": "modified RECIST (per lesion)"}
 INLINE_CHOICES = (("0", "figures loaded separately"), ("1", "every figure in the page"))
 
 
@@ -28,9 +30,6 @@ class DashboardQuery(QueryForm):
     figure in the page itself. Choices come from the models, so the form cannot ask for what does not exist."""
 
     def add_fields(self) -> None:
-        from assessment.cohort import MODES
-        from registry import choices as rc
-
         self.fields["site"] = self.choice("site", site_choices(self.user), empty="empty for all my sites")
         self.fields["from"] = self.date("implant from")
         self.fields["to"] = self.date("implant to")
@@ -48,8 +47,6 @@ class DashboardQuery(QueryForm):
 
     def clean_reviewer_years(self, start, end) -> None:
         """Reviewers filter by implant year only: a day-exact period would reveal implant dates by bisection."""
-        from registry.roles import can_see_identifiers
-
         if self.user is None or can_see_identifiers(self.user):
             return
         if start and (start.month, start.day) != (1, 1):
@@ -59,8 +56,6 @@ class DashboardQuery(QueryForm):
 
     def cohort_filter(self):
         """The ``CohortFilter`` of valid parameters; the whole cohort when any is bad."""
-        from assessment.cohort import CohortFilter
-
         v = self.values()
         return CohortFilter(site=v["site"] or None, implant_from=v["from"], implant_to=v["to"],
                             histology=v["histology"] or None, mode=v["mode"] or None)

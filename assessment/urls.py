@@ -8,6 +8,7 @@ urlpatterns = [
     path("patients/<int:patient_pk>/visits/new/", views.visit_edit, name="visit_create"),
     path("worklist/", views.worklist, name="worklist"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dosimetry/table4/", views.table4, name="table4"),
     path("dashboard/flow.csv", views.dashboard_flow_csv, name="dashboard_flow_csv"),
     path("dashboard/<slug:key>.csv", views.dashboard_csv, name="dashboard_csv"),
     path("dashboard/<slug:key>.svg", views.dashboard_svg, name="dashboard_svg"),

@@ -1,4 +1,5 @@
-"""Follow-up pages: the visit form (nurses), the visit result, target designation, new therapy.
+"""Follow-up pages: the visit form (nurses), the visit result, target designation, new therapy, follow-up status,
+the worklist, the physicians' dashboard and the Table 4 page (pre vs post dosimetry of the cohort analysis).
 
 Each view finds its objects through the scoped selectors, checks the role, and calls ``assessment.services``.
 """
@@ -7,26 +8,18 @@ from __future__ import annotations
 
 import threading
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from assessment import choices as c
-from assessment import selectors, services
-from assessment.forms import (
-    ComplicationForm,
-    DesignationForm,
-    LabForm,
-    MeasurementForm,
-    NewLesionForm,
-    SkinForm,
-    VisitForm,
-)
+from assessment import cohort_tables, selectors, services
+from assessment.cohort_data import CohortFilter, CohortFilterError
+from assessment.cohort_formats import flow_csv
+from assessment.forms import DesignationForm, FollowUpStatusForm, TherapyForm, VisitPageForms
 from assessment.models import (
     FollowUpStatus,
     LabResult,
@@ -35,119 +28,19 @@ from assessment.models import (
     NewLesion,
     NewTherapy,
     Toxicity,
-    Visit,
     VisitResult,
 )
-from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
-from assessment.schedule import suggest_timepoint
+from assessment.queries import DashboardQuery, WorklistQuery
 from common.errors import InputError
 from common.pages import attach_errors, require
+from dosimetry import selectors as dosimetry_selectors
+from dosimetry.models import ImplantProcedure
+from registry import choices as registry_choices
 from registry import overrides, versioning
 from registry import selectors as registry_selectors
-from registry.forms import ClinicalForm
 from registry.pages import child_form, versioned_save
-
-ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
-N_NEW_LESION_ROWS = 2
-
-
-class _Forms:
-    """All the forms of one visit page, bound together so they validate and save as one."""
-
-    def __init__(self, request: HttpRequest, patient, visit: Visit | None, procedure):
-        data = request.POST if request.method == "POST" else None
-        self.query = VisitCreateQuery(request.GET, user=request.user)
-        today = timezone.localdate()
-        initial = {}
-        if visit is None:
-            when = today
-            tp = self.query.values()["timepoint"] or suggest_timepoint(procedure.date, when,
-                                                                       services.schedule_settings())
-            initial = {"visit_date": when, "timepoint": tp, "modality": c.Modality.CT}
-        self.visit = VisitForm(data, instance=visit or Visit(patient=patient, procedure=procedure), initial=initial,
-                               prefix="visit")
-        existing = {m.lesion_id: m for m in visit.measurements.all()} if visit else {}
-        histories = selectors.lesion_histories(patient, visit.visit_date if visit else None)
-        self.lesions = []
-        for les, role in selectors.followed_lesions(patient):
-            m = existing.get(les.pk)
-            init = {f: getattr(m, f) for f in ("qualifier", "long_mm", "short_mm", "third_mm", "non_target_status",
-                                               "enhancement", "mda_modality", "mda_findings", "flare_excluded")} if m else {}
-            h = histories.get(les.pk)
-            self.lesions.append(MeasurementForm(data, prefix=f"m{les.pk}", initial=init, lesion=les, role=role,
-                                                previous=h, nadir=h.nadir_mm if h else None))
-        labs = {lab.analyte: lab for lab in visit.labs.all()} if visit else {}
-        cutoff = services._protocol("followup")["tgab_default_cutoff_iu_ml"]
-        # the TgAb cut-off is prefilled from the patient's previous TgAb result (same assay when one is typed)
-        known_tgab = services.previous_tgab_assays(patient, before=visit.visit_date if visit else None,
-                                                   exclude_visit=visit)
-        self.labs = []
-        for analyte in ANALYTES:
-            lab = labs.get(analyte)
-            init = {"unit": c.ANALYTE_UNITS[analyte][0], "tgab_cutoff_iu_ml": cutoff}
-            extra = {}
-            if analyte == c.Analyte.TGAB:
-                extra["known_assays"] = known_tgab
-                if known_tgab:
-                    init.update(assay=known_tgab[0].assay, tgab_cutoff_iu_ml=known_tgab[0].cutoff_iu_ml)
-            if lab:
-                init.update(result=lab.text, unit=lab.unit, assay=lab.assay, loq=lab.loq, tsh_state=lab.tsh_state,
-                            tgab_cutoff_iu_ml=lab.tgab_cutoff_iu_ml)
-            self.labs.append(LabForm(data, prefix=f"lab-{analyte}", initial=init, analyte=analyte, **extra))
-        self.new_lesions = [NewLesionForm(data, prefix=f"new{i}") for i in range(N_NEW_LESION_ROWS)]
-        scored = {t.kind: t.grade for t in visit.toxicities.all()} if visit else {}
-        self.skin = SkinForm(data, prefix="skin", initial={
-            "grade": scored.get(c.ToxicityKind.RTOG_SKIN, ""),
-            "subcutaneous_grade": scored.get(c.ToxicityKind.RTOG_SUBCUTANEOUS, "")})
-        self.complication = ComplicationForm(data, prefix="ctcae")
-        self.override = overrides.OverrideForm(data, prefix="override")
-        self.warnings: list[dict[str, str]] = []
-        self.warning_message = ""
-
-    def pending(self, exc: overrides.WarningsPending, data) -> None:
-        """Re-show the page with the warnings above it and the override reason (nothing was saved)."""
-        self.warnings, self.warning_message = exc.warnings, exc.text
-        self.override = overrides.OverrideForm.after(exc, data, prefix="override")
-
-    def all(self):
-        return [self.visit, *self.lesions, *self.labs, *self.new_lesions, self.skin, self.complication]
-
-    def is_valid(self) -> bool:
-        return all([f.is_valid() for f in self.all()])  # a list, so every form shows its errors
-
-    def visit_input(self) -> services.VisitInput:
-        d = self.visit.cleaned_data
-        return services.VisitInput(
-            visit={k: d[k] for k in VisitForm.Meta.fields},
-            measurements={f.lesion.pk: f.values() for f in self.lesions},
-            new_lesions=[r for f in self.new_lesions if (r := f.row())],
-            labs=[r for f in self.labs if (r := f.row())],
-            toxicities=[*self.skin.rows(), *([r] if (r := self.complication.row()) else [])],
-        )
-
-    def attach(self, exc: ValidationError) -> None:
-        """Put each ``"<row>.<field>"`` error of the service beside its input."""
-        by_row = {"visit": self.visit, "toxicity": self.skin}
-        by_row |= {f"measurement:{f.lesion.label}": f for f in self.lesions}
-        by_row |= {f"measurement:{f.lesion.pk}": f for f in self.lesions}
-        by_row |= {f"lab:{f.analyte}": f for f in self.labs}
-        skin_rows = self.skin.rows()
-        for key, errors in exc.message_dict.items():
-            row, _, field = key.rpartition(".")
-            if row.startswith("toxicity:"):
-                i = int(row.split(":")[1])
-                if i < len(skin_rows):
-                    form = self.skin
-                    field = "grade" if skin_rows[i]["kind"] == c.ToxicityKind.RTOG_SKIN else "subcutaneous_grade"
-                else:
-                    form = self.complication
-            elif row.startswith("new_lesion:"):
-                form = [f for f in self.new_lesions if f.row()][int(row.split(":")[1])]
-            else:
-                form = by_row.get(row, self.visit)
-            if row.startswith("lab:") and field == "value":
-                field = "result"
-            form.add_error(field if field in form.fields else None, errors)
+from registry.roles import can_see_identifiers
+from reports import plots
 
 
 def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | None = None) -> HttpResponse:
@@ -163,7 +56,7 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
     if procedure is None:
         messages.error(request, "Record the implant procedure first: follow-up counts from its date (day 0).")
         return redirect("registry:patient_detail", pk=patient.pk)
-    forms = _Forms(request, patient, visit, procedure)
+    forms = VisitPageForms(request, patient, visit, procedure)
     if visit is None and request.method == "GET":
         for problem in forms.query.messages():
             messages.error(request, f"{problem} (the time point is suggested from the date instead)")
@@ -195,8 +88,6 @@ def visit_edit(request: HttpRequest, patient_pk: int | None = None, pk: int | No
 def visit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     require(request, "assessment.view_visit")
     visit = selectors.get_visit_for(request.user, pk)
-    from registry.roles import can_see_identifiers
-
     return render(request, "assessment/visit_detail.html", {
         "visit": visit, "patient": visit.patient, "result": getattr(visit, "result", None),
         "show_override_details": can_see_identifiers(request.user),  # reviewers: no free text, no dates
@@ -222,12 +113,6 @@ def designation_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     )
 
 
-class TherapyForm(ClinicalForm):
-    class Meta:
-        model = NewTherapy
-        fields = ["kind", "start_date", "notes"]
-
-
 def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     require(request, "assessment.add_newtherapy")
     patient = registry_selectors.get_patient_for(request.user, patient_pk)
@@ -237,16 +122,6 @@ def therapy_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
         lambda: services.therapy_save(user=request.user, patient=patient, data=form.cleaned_data),
         f"{patient} — new anticancer therapy (ends the response-assessment window)",
     )
-
-
-class FollowUpStatusForm(ClinicalForm):
-    override_reason = forms.CharField(
-        label="Override reason", required=False, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Physicians only: why the status is right despite the warnings (at least 5 characters).")
-
-    class Meta:
-        model = FollowUpStatus
-        fields = ["status", "status_date", "death_cause", "death_cause_detail"]
 
 
 def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
@@ -281,8 +156,6 @@ def followup_status_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def worklist(request: HttpRequest) -> HttpResponse:
     """Nurses' home: protocol visits overdue, due and recently missed across her sites, most urgent first."""
     require(request, "assessment.view_visit")
-    from registry.roles import can_see_identifiers
-
     if not can_see_identifiers(request.user):  # calendar windows of real visits: the clinical team's tool
         raise PermissionDenied("The follow-up worklist is for the clinical team; reviewers see de-identified data.")
     query = WorklistQuery(request.GET, user=request.user)
@@ -308,7 +181,7 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     procedure = services.index_procedure(patient)
     if procedure is None:
         return JsonResponse({"ok": False, "message": "No implant recorded."})
-    forms = _Forms(request, patient, visit, procedure)
+    forms = VisitPageForms(request, patient, visit, procedure)
     if not forms.is_valid():
         return JsonResponse({"ok": False, "message": "Incomplete or invalid entries: " + "; ".join(
             str(e) for f in forms.all() for errs in f.errors.values() for e in errs)[:400]})
@@ -390,15 +263,13 @@ def _dashboard_for(request: HttpRequest):
     """Filters from the query string → (dashboard, validated query form, error messages).
 
     Bad parameters give their messages and the whole cohort (never a 500)."""
-    from assessment import cohort as co
-
     query = DashboardQuery(request.GET, user=request.user)
     errors = query.messages()
     try:
         board = _cached_dashboard(request, query.cohort_filter())
-    except co.CohortFilterError as exc:  # e.g. mode=strict on results stored per lesion
+    except CohortFilterError as exc:  # e.g. mode=strict on results stored per lesion
         errors.append(str(exc))
-        board = _cached_dashboard(request, co.CohortFilter())
+        board = _cached_dashboard(request, CohortFilter())
     return board, query, errors
 
 
@@ -406,18 +277,11 @@ def _dashboard_for(request: HttpRequest):
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Physicians' response dashboard: remission table and every cohort figure, each with the CSV it plots."""
     require(request, "assessment.view_visit")
-    from registry import choices as registry_choices
-    from reports import plots
-
     board, query, errors = _dashboard_for(request)
     inline = query.values()["inline"] == "1"  # every figure in the page itself (for saving the page whole)
     figures = [(f, plots.svg_inline(f.build(), f.title, f.caption) if inline and f.build else "")
                for f in board.figures]
     q = {k: v.isoformat() if hasattr(v, "isoformat") else (v or "") for k, v in query.values().items()}
-
-    from dosimetry import selectors as dosimetry_selectors
-    from registry.roles import can_see_identifiers
-
     return render(request, "assessment/dashboard.html", {
         "board": board, "figures": figures, "q": q, "error": " ".join(errors), "errors": errors,
         "query": query.querystring(without=("inline",)),
@@ -432,7 +296,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 def _implant_years(user) -> list[int]:
     """The years of the implants the user may see: the reviewer's implant-period filter offers years only."""
-    from dosimetry.models import ImplantProcedure
 
     return sorted({d.year for d in ImplantProcedure.objects.filter(
         patient__in=registry_selectors.patients_for(user)).values_list("date", flat=True)})
@@ -440,7 +303,6 @@ def _implant_years(user) -> list[int]:
 
 def _figure_or_404(request: HttpRequest, key: str):
     """The dashboard figure ``key`` under the request's filters; 404 when unknown or with nothing to draw."""
-    from django.http import Http404
 
     board, _, errors = _dashboard_for(request)
     if errors:
@@ -475,14 +337,23 @@ def dashboard_csv(request: HttpRequest, key: str) -> HttpResponse:
 
 
 @require_safe  # a read-only page: POST is 405
+def table4(request: HttpRequest) -> HttpResponse:
+    """Table 4 of every implant the user may see: pre-plan vs post-implant plan of record (the cohort analysis'
+    comparison, ``cohort_tables.pre_post_summary``, of the pairs dosimetry loads)."""
+    require(request, "dosimetry.view_doseplan")
+    procedures = ImplantProcedure.objects.filter(
+        patient__in=registry_selectors.patients_for(request.user)).prefetch_related("plans__structures")
+    table = cohort_tables.pre_post_summary(dosimetry_selectors.pre_post_pairs(procedures))
+    return render(request, "dosimetry/table4.html", {"table": table})
+
+
+@require_safe  # a read-only page: POST is 405
 def dashboard_flow_csv(request: HttpRequest) -> HttpResponse:
     """The patient flow (registered → eligible → implanted → evaluable per time point) with every patient missing
     at a step and the reason, as CSV (study IDs and days only; same filters as the page)."""
     require(request, "assessment.view_visit")
-    from assessment import cohort as co
-
     board, _, _ = _dashboard_for(request)
-    response = HttpResponse(co.flow_csv(board.flow), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(flow_csv(board.flow), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="seedtrack-flow.csv"'
     return response
 
@@ -492,8 +363,6 @@ def dashboard_svg(request: HttpRequest, key: str) -> HttpResponse:
     """One dashboard figure as an accessible SVG element (same filters as the page). The page loads the figures
     separately, so the tables appear at once and each figure costs its own request."""
     require(request, "assessment.view_visit")
-    from reports import plots
-
     try:
         f = _figure_or_404(request, key)
     except _BadQuery as exc:

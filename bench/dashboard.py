@@ -212,7 +212,9 @@ def child(size: int, runs: int, keep: bool, out: Path) -> None:
             slow_cases.append((f"+ its {len(figures)} figure GETs (.svg), physician, sum",
                                _get(_client(physician), *figures)))
     try:
-        from assessment.cohort import CohortFilter, load_cohort, report
+        from assessment.cohort import load_cohort
+        from assessment.cohort_data import CohortFilter
+        from assessment.cohort_formats import report
     except ImportError as exc:
         result["cases"].append({"what": "cohort service load_cohort + report", "error": f"not run: {exc}"})
     else:

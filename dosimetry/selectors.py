@@ -1,16 +1,79 @@
-"""Read-only queries of the dosimetry app: protocol deviations of implants (rule: ``dosimetry.deviations``)."""
+"""Read-only queries of the dosimetry app: the plan of record of a phase and its target structure, the pre/post
+pairs of implants with both plans (Table 4 of the cohort analysis compares them), protocol deviations of implants
+(rule: ``dosimetry.deviations``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from dosimetry.deviations import deviation_reasons
-from dosimetry.models import ImplantProcedure
+from dosimetry.models import DosePlan, ImplantProcedure, PlanSource, StructureDose
 from registry import selectors as registry_selectors
 from registry.models import EligibilityAssessment, Patient, RairClassification
+
+DEFAULT_RECORD_SOURCES = (PlanSource.DICOM, PlanSource.MANUAL)  # a TG-43 recomputation never by default
+
+
+def default_plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
+    """The latest DICOM import of the phase, else the latest hand entry (never a TG-43 recomputation)."""
+    for source in DEFAULT_RECORD_SOURCES:
+        candidates = [p for p in plans if p.kind == kind and p.source == source]
+        if candidates:
+            return max(candidates, key=lambda p: (p.created_at, p.pk))
+    return None
+
+
+def plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
+    """The phase's plan of record; where none is marked (rows saved before the plan of record existed, or the
+    marked plan was deleted) the default rule picks it: latest DICOM import, else hand entry."""
+    plans = [p for p in plans if p.kind == kind]
+    return next((p for p in plans if p.is_plan_of_record), None) or default_plan_of_record(plans, kind)
+
+
+def target_of(plan: DosePlan | None) -> StructureDose | None:
+    """The structure whose metrics stand for the plan: the GTV, else the PTV (None without either)."""
+    if plan is None:
+        return None
+    structures = list(plan.structures.all())
+    return next((s for s in structures if s.role == "GTV"), None) or next(
+        (s for s in structures if s.role == "PTV"), None)
+
+
+#: the plan metrics :func:`pre_post_pairs` reads for each phase (the target structure's, and the plan's seed count)
+PAIR_METRICS = ("d90_gy", "d100_gy", "v100_pct", "v150_pct", "v200_pct", "hi", "dmean_gy", "volume_cm3")
+
+
+@dataclass(frozen=True)
+class PrePostPair:
+    """One implant with both a pre-plan and a post-implant plan of record: the target's metrics per phase (GTV,
+    else PTV; None when not recorded) and the seeds (post: the plan's count, else the seeds implanted)."""
+
+    procedure_id: int
+    prescription_gy: float | None
+    pre: Mapping[str, float | None]
+    post: Mapping[str, float | None]
+
+
+def pre_post_pairs(procedures: Iterable[ImplantProcedure]) -> list[PrePostPair]:
+    """The implants (plans and structures prefetched) that have both plans of record, as plain numbers; the cohort
+    analysis (``assessment.cohort_tables``, Table 4) compares them."""
+    pairs = []
+    for procedure in procedures:
+        plans = list(procedure.plans.all())
+        pre, post = plan_of_record(plans, "pre"), plan_of_record(plans, "post")
+        pre_t, post_t = target_of(pre), target_of(post)
+        if pre is None or post is None or pre_t is None or post_t is None:
+            continue
+        pairs.append(PrePostPair(
+            procedure.pk, None if procedure.prescription_gy is None else float(procedure.prescription_gy),
+            {**{k: getattr(pre_t, k) for k in PAIR_METRICS}, "seed_count": pre.seed_count},
+            {**{k: getattr(post_t, k) for k in PAIR_METRICS},
+             "seed_count": post.seed_count or procedure.seeds_implanted}))
+    return pairs
 
 
 @dataclass(frozen=True)

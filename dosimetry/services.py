@@ -19,7 +19,6 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
-from assessment.stats import StatsInputError, mean_sd, paired_compare
 from common.errors import InputError
 from common.writes import assign, differs_from_db, save_validated
 from dosimetry import import_checks, rt_metrics
@@ -44,7 +43,7 @@ from dosimetry.models import (
     StructureNameMapping,
     StructureRole,
 )
-from dosimetry.selectors import reasons_for_patient
+from dosimetry.selectors import default_plan_of_record, plan_of_record, reasons_for_patient, target_of
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import recompute_followup, require_sign_off
@@ -198,23 +197,12 @@ def plan_save(
 
 # --- the plan of record and the dosimetry sign-off ---------------------------------------------------------------
 
-DEFAULT_RECORD_SOURCES = (PlanSource.DICOM, PlanSource.MANUAL)  # a TG-43 recomputation never by default
-
 
 def plan_label(plan: DosePlan) -> str:
     """"DICOM import plan #12 (D90 118.2 Gy)": what a history row or the sign-off names."""
     target = target_of(plan)
     d90 = f" (D90 {target.d90_gy:.1f} Gy)" if target is not None and target.d90_gy is not None else ""
     return f"{plan.get_source_display()} plan #{plan.pk}{d90}"
-
-
-def default_plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
-    """The latest DICOM import of the phase, else the latest hand entry (never a TG-43 recomputation)."""
-    for source in DEFAULT_RECORD_SOURCES:
-        candidates = [p for p in plans if p.kind == kind and p.source == source]
-        if candidates:
-            return max(candidates, key=lambda p: (p.created_at, p.pk))
-    return None
 
 
 def _mark_record(plan: DosePlan, user, reason: str, *, chosen_by=None) -> None:
@@ -831,24 +819,6 @@ COMPARED = (
 )
 
 
-def plan_of_record(plans: Iterable[DosePlan], kind: str) -> DosePlan | None:
-    """The phase's plan of record; where none is marked (rows saved before the plan of record existed, or the
-    marked plan was deleted) the default rule picks it: latest DICOM import, else hand entry."""
-    plans = [p for p in plans if p.kind == kind]
-    return next((p for p in plans if p.is_plan_of_record), None) or default_plan_of_record(plans, kind)
-
-
-primary_plan = plan_of_record  # the name assessment.cohort (Table 4, dose–response) imports
-
-
-def target_of(plan: DosePlan | None) -> StructureDose | None:
-    if plan is None:
-        return None
-    structures = list(plan.structures.all())
-    return next((s for s in structures if s.role == "GTV"), None) or next(
-        (s for s in structures if s.role == "PTV"), None)
-
-
 @dataclass
 class Comparison:
     pre: DosePlan | None
@@ -886,41 +856,3 @@ def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
                 {"d90_gy": tps.d90_gy, "v100_pct": tps.v100_pct},
                 {"d90_gy": check.d90_gy, "v100_pct": check.v100_pct}, flag)
     return Comparison(pre, post, rows, checks, pre.seed_count if pre else None, procedure.seeds_implanted)
-
-
-TABLE4 = (
-    ("d90_gy", "D90 (Gy)"), ("d100_gy", "D100 (Gy)"), ("v100_pct", "V100 (%)"), ("v150_pct", "V150 (%)"),
-    ("hi", "HI"), ("volume_cm3", "Target volume (cm³)"), ("seed_count", "Seeds"),
-)
-
-
-def cohort_table4(procedures: Iterable[ImplantProcedure]) -> dict[str, Any]:
-    """Pre vs post for every procedure with both plans: mean ± SD, the paired test and post D90 < Rx count."""
-    pairs = []
-    for procedure in procedures:
-        plans = list(procedure.plans.all())
-        pre, post = plan_of_record(plans, "pre"), plan_of_record(plans, "post")
-        pre_t, post_t = target_of(pre), target_of(post)
-        if pre_t is None or post_t is None:
-            continue
-        pairs.append((procedure, pre, post, pre_t, post_t))
-    rows = []
-    for key, label in TABLE4:
-        if key == "seed_count":
-            values = [(pre.seed_count, post.seed_count or proc.seeds_implanted) for proc, pre, post, _, _ in pairs]
-        else:
-            values = [(getattr(a, key), getattr(b, key)) for _, _, _, a, b in pairs]
-        values = [(float(a), float(b)) for a, b in values if a is not None and b is not None]
-        if len(values) < 3:
-            rows.append({"key": key, "label": label, "n": len(values), "pre": None, "post": None, "test": None})
-            continue
-        pre_v, post_v = [a for a, _ in values], [b for _, b in values]
-        try:
-            result, note = paired_compare(pre_v, post_v), ""
-        except StatsInputError as exc:  # e.g. every difference is 0 (same seed count pre and post)
-            result, note = None, f"no paired test: {exc}"
-        rows.append({"key": key, "label": label, "n": len(values), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
-                     "test": result, "note": note})
-    below = [proc for proc, _, _, _, post_t in pairs
-             if post_t.d90_gy is not None and post_t.d90_gy < float(proc.prescription_gy)]
-    return {"n_pairs": len(pairs), "rows": rows, "post_d90_below_rx": len(below)}

@@ -16,5 +16,4 @@ urlpatterns = [
     path("dicom-imports/<int:pk>/mapping/", views.dicom_mapping, name="dicom_mapping"),
     path("dicom-imports/<int:pk>/", views.dicom_status, name="dicom_status"),
     path("dicom-imports/<int:pk>/retry/", views.dicom_retry, name="dicom_retry"),
-    path("dosimetry/table4/", views.cohort_table4, name="table4"),
 ]

@@ -40,7 +40,7 @@ def _target_dvh_curves(comparison: services.Comparison) -> list[plots.DvhCurve]:
     """The target's DVH of each plan (pre solid, post dashed): what the figure draws and the CSV holds."""
     curves = []
     for plan, style in ((comparison.pre, "solid"), (comparison.post, "dashed")):
-        target = services.target_of(plan)
+        target = dosimetry_selectors.target_of(plan)
         if target is not None and target.dvh.get("dose_gy"):
             curves.append(plots.DvhCurve(f"{plan.get_kind_display()} {target.role}", target.dvh["dose_gy"],
                                          target.dvh["volume_pct"], style))
@@ -97,7 +97,7 @@ def procedure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     svg = plots.svg_inline(plots.dvh_figure(curves, rx, f"{procedure.patient.study_id} — cumulative DVH",
                                             settings=figure_settings)) if curves else ""
     plans = list(procedure.plans.prefetch_related("structures"))
-    records = {kind: services.plan_of_record(plans, kind) for kind in PlanKind.values}
+    records = {kind: dosimetry_selectors.plan_of_record(plans, kind) for kind in PlanKind.values}
     record_forms = [
         (kind, PlanKind(kind).label, PlanOfRecordForm(prefix=kind, initial={"plan": records[kind].pk}, plans=[
             (p, services.plan_label(p)) for p in plans if p.kind == kind]))
@@ -291,11 +291,3 @@ def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("dosimetry:dicom_mapping", pk=imp.pk)
     messages.info(request, f"DICOM import #{imp.pk} retried (run {imp.attempts}).")
     return redirect("dosimetry:dicom_status", pk=imp.pk)
-
-
-@require_safe  # a read-only page: POST is 405
-def cohort_table4(request: HttpRequest) -> HttpResponse:
-    require(request, "dosimetry.view_doseplan")
-    procedures = ImplantProcedure.objects.filter(patient__in=selectors.patients_for(request.user)).prefetch_related(
-        "plans__structures")
-    return render(request, "dosimetry/table4.html", {"table": services.cohort_table4(procedures)})

@@ -8,7 +8,7 @@ Django model. :func:`render` turns a figure into SVG / PNG / PDF bytes, :func:`s
 Figures: DVH (:func:`dvh_figure`), waterfall (:func:`waterfall_figure`) and the cohort figures of the
 physicians' dashboard: remission / response rates per visit (:func:`remission_bars_figure`), spider
 (:func:`spider_figure`), swimmer (:func:`swimmer_figure`), Kaplan–Meier with numbers at risk
-(:func:`km_figure`, fed by :func:`assessment.survival.kaplan_meier`), thyroglobulin on a log axis
+(:func:`km_figure`, the table of a Kaplan–Meier estimate as plain arrays), thyroglobulin on a log axis
 (:func:`tg_figure`), lesion volume per visit (:func:`volume_figure`) and D90 vs best change
 (:func:`dose_response_figure`).
 
@@ -60,7 +60,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from numpy.typing import NDArray
 
-from assessment.survival import KaplanMeier
 from common.errors import InputError
 
 __all__ = [
@@ -1177,25 +1176,70 @@ def _distinct_ticks(
 
 @dataclass(frozen=True)
 class KmCurve:
-    """One curve of :func:`km_figure`: a label (legend, at-risk row, CSV) and the output of
-    :func:`assessment.survival.kaplan_meier` (times in days)."""
+    """One curve of :func:`km_figure`: a label (legend, at-risk row, CSV) and a Kaplan–Meier table as plain
+    arrays, one entry per row (the caller converts its estimate, e.g. ``assessment.dashboard_figures.km_curve``).
+
+    time_days: the row times, days since implant (finite, ≥ 0, increasing; the first row is day 0).
+    survival, ci_low, ci_high: S(t) from the row time until the next row, and its pointwise confidence band
+    (proportions in 0–1). n_at_risk, events, censored: subjects at risk just before the row time, events and
+    censorings at it (integers ≥ 0). n_subjects: subjects of the curve. median_days: median survival time in days,
+    None when not reached. confidence: the level of the band (e.g. 0.95).
+    """
 
     label: str
-    km: KaplanMeier
+    time_days: Sequence[float]
+    survival: Sequence[float]
+    ci_low: Sequence[float]
+    ci_high: Sequence[float]
+    n_at_risk: Sequence[int]
+    events: Sequence[int]
+    censored: Sequence[int]
+    n_subjects: int
+    median_days: float | None
+    confidence: float = 0.95
 
     def __post_init__(self) -> None:
         _check_label("KmCurve.label", self.label)
-        if not isinstance(self.km, KaplanMeier):
-            raise PlotInputError(
-                f"KmCurve {self.label!r}: km is a {type(self.km).__name__}; allowed: the KaplanMeier of assessment.survival.kaplan_meier"
-            )
+        who = f"KmCurve {self.label!r}"
+        t = _float_tuple(who, "time_days", self.time_days)
+        if not t:
+            raise PlotInputError(f"{who}: time_days has 0 rows; allowed: at least the day-0 row")
+        _check_values(who, "time_days", np.asarray(t), "finite days ≥ 0", lambda a: np.isfinite(a) & (a >= 0))
+        if any(b < a for a, b in itertools.pairwise(t)):
+            raise PlotInputError(f"{who}: time_days = {list(t)!r:.80}; allowed: increasing days")
+        object.__setattr__(self, "time_days", t)
+        for name in ("survival", "ci_low", "ci_high"):
+            values = _float_tuple(who, name, getattr(self, name))
+            if len(values) != len(t):
+                raise PlotInputError(f"{who}: {name} has {len(values)} rows; allowed: one per time ({len(t)})")
+            _check_values(who, name, np.asarray(values), "a proportion in 0–1",
+                          lambda a: np.isfinite(a) & (a >= 0) & (a <= 1))
+            object.__setattr__(self, name, values)
+        for name in ("n_at_risk", "events", "censored"):
+            values = getattr(self, name)
+            if isinstance(values, str | bytes) or len(values) != len(t) or any(
+                    isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0 for v in values):
+                raise PlotInputError(f"{who}: {name} = {values!r:.80}; allowed: one integer ≥ 0 per time ({len(t)})")
+            object.__setattr__(self, name, tuple(int(v) for v in values))
+        if isinstance(self.n_subjects, bool) or not isinstance(self.n_subjects, int | np.integer) or self.n_subjects < 0:
+            raise PlotInputError(f"{who}: n_subjects = {self.n_subjects!r}; allowed: an integer ≥ 0")
+        if self.median_days is not None:
+            _check_number(f"{who}: median_days", self.median_days, "finite days ≥ 0 or None", lambda v: v >= 0)
+        _check_number(f"{who}: confidence", self.confidence, "a level in (0, 1)", lambda v: 0 < v < 1)
+
+    def at_risk(self, at_days: Sequence[float]) -> list[int]:
+        """Numbers at risk at each of ``at_days`` (finite, ≥ 0): the subjects whose time is ≥ that day; 0 after the
+        last row."""
+        idx = np.searchsorted(np.asarray(self.time_days), np.asarray(at_days, dtype=np.float64), side="left")
+        counts = np.append(np.asarray(self.n_at_risk, dtype=np.int64), 0)
+        return [int(c) for c in counts[idx]]
 
 
 def _km_check(curves: Sequence[KmCurve]) -> list[KmCurve]:
     return _check_items(curves, KmCurve, "curves", "km", lambda c: c.label)
 
 
-def _median_text(km: KaplanMeier) -> str:
+def _median_text(km: KmCurve) -> str:
     return "median not reached" if km.median_days is None else f"median {_fmt_num(km.median_days)} days"
 
 
@@ -1207,13 +1251,13 @@ def km_figure(
     y_label: str = "Survival probability",
 ) -> Figure:
     """Kaplan–Meier curves against **days** since implant: steps (colour and line style per curve), the
-    pointwise confidence band (log(−log), as computed by ``kaplan_meier``) shaded, and a short vertical tick at
+    pointwise confidence band (as the caller computed it, e.g. log(−log)) shaded, and a short vertical tick at
     each censoring time. For large cohorts the band is drawn through the steps where a bound moves by more than
     0.001 (the drawn band stays within 0.001 of the exact one; :func:`km_csv` has every row) and a censoring
     tick is not drawn again on top of the previous one (within 0.001 of the axis ranges). Legend:
     "<label> (n = …, median … days)" or "(n = …, median not reached)", "Censored", "95 % confidence band".
     Under the plot a "Number at risk" table: one row per curve (row label = curve label, in its colour), the
-    numbers at risk (:meth:`KaplanMeier.at_risk`) at ``times_at_risk_days`` (finite, ≥ 0, strictly increasing),
+    numbers at risk (:meth:`KmCurve.at_risk`) at ``times_at_risk_days`` (finite, ≥ 0, strictly increasing),
     which are also the x ticks. The figure is ``settings.figsize_in`` plus 0.35 in + 0.22 in per curve of height
     for the table. ``y_label`` names the event, e.g. "Progression-free (proportion)".
 
@@ -1238,13 +1282,13 @@ def km_figure(
     grid = fig.add_gridspec(2, 1, height_ratios=[height_in, table_in])
     ax = fig.add_subplot(grid[0])
     table = fig.add_subplot(grid[1], sharex=ax)
-    x_max = max(max(c.km.time_days[-1] for c in items), at[-1])
+    x_max = max(max(c.time_days[-1] for c in items), at[-1])
     x_max = x_max if x_max > 0 else 1.0
     tick_half = 0.018
     for i, c in enumerate(items):
         colour = _OKABE_ITO[i % len(_OKABE_ITO)]
         slug = _slug(c.label)
-        km = c.km
+        km = c
         t = np.asarray(km.time_days)
         s = np.asarray(km.survival)
         keep = _band_steps(np.asarray(km.ci_low), np.asarray(km.ci_high), _KM_BAND_TOLERANCE)
@@ -1263,7 +1307,7 @@ def km_figure(
             table.text(at[j], i, str(n), ha="center", va="center", fontsize=8, color=_EDGE,
                        gid=f"km_atrisk-{slug}-{j}")
     ax.plot([], [], color=_EDGE, linestyle="none", marker="|", markersize=7, label="Censored")
-    levels = {c.km.confidence for c in items}
+    levels = {c.confidence for c in items}
     band = f"{_fmt_num(100 * levels.pop())} % confidence band" if len(levels) == 1 else "Confidence band"
     ax.fill_between([], [], [], color="#888888", alpha=0.3, linewidth=0, label=band)
     ax.set_xlim(0.0, x_max * 1.02)
@@ -1293,7 +1337,7 @@ def km_csv(curves: Sequence[KmCurve]) -> str:
     observed time; ``at_risk`` = subjects with time ≥ ``time_days``)."""
     out = []
     for c in _km_check(curves):
-        k = c.km
+        k = c
         out.extend(
             (c.label, _num_csv(t), _num_csv(s), _num_csv(lo), _num_csv(hi), n, d, cen)
             for t, s, lo, hi, n, d, cen in zip(

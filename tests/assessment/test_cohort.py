@@ -12,9 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from scipy import stats as sps
 
-from assessment import cohort, services
+from assessment import cohort_data, cohort_formats, cohort_tables, services
 from assessment import stats as st
-from assessment.cohort import CohortFilter, CohortFilterError, load_cohort
+from assessment.cohort import load_cohort
+from assessment.cohort_data import CohortFilter, CohortFilterError
 from dosimetry import services as dosimetry_services
 from dosimetry.models import SeedModel
 from registry import services as registry_services
@@ -149,7 +150,7 @@ def test_records_carry_the_stored_results(six):
 
 
 def test_table1_counts_rates_and_not_assessed(six):
-    t = cohort.table1(load_cohort(None, CohortFilter()))
+    t = cohort_tables.table1(load_cohort(None, CohortFilter()))
     assert (t.unit, t.rule_set, t.remission_definition) == ("patient", "RECIST1.1", "dcr")
     m2, m6, m12 = (_row(t, tp) for tp in ("m2", "m6", "m12"))
     assert (m2.counts.cr, m2.counts.pr, m2.counts.sd, m2.counts.pd, m2.counts.ne, m2.n) == (0, 3, 2, 1, 0, 6)
@@ -171,7 +172,7 @@ def test_orr_definition_from_protocol(six, settings):
     settings.SEEDTRACK_PROTOCOL = {**settings.SEEDTRACK_PROTOCOL,
                                    "followup": {**settings.SEEDTRACK_PROTOCOL["followup"],
                                                 "remission_definition": "orr"}}
-    t = cohort.table1(load_cohort(None, CohortFilter()))
+    t = cohort_tables.table1(load_cohort(None, CohortFilter()))
     m2 = _row(t, "m2")
     assert t.remission_label == "Remission (CR+PR)"
     assert m2.remission.proportion == st.proportion_ci(3, 6) == m2.orr.proportion
@@ -179,7 +180,7 @@ def test_orr_definition_from_protocol(six, settings):
 
 def test_per_lesion_mode_counts_lesions(six):
     c = load_cohort(None, CohortFilter(mode="per_lesion"))
-    t = cohort.table1(c)
+    t = cohort_tables.table1(c)
     assert (t.unit, t.rule_set, t.mode_label) == ("lesion", "RECIST1.1-MODIFIED-PER-LESION",
                                                   "modified RECIST (per lesion)")
     m2 = _row(t, "m2")
@@ -196,7 +197,7 @@ def test_per_lesion_mode_every_table_counts_lesions_and_says_so(six):
     lesion, every table carries "modified RECIST (per lesion)" and every N counts lesions (7 followed lesions)."""
     label = "modified RECIST (per lesion)"
     c = load_cohort(None, CohortFilter(mode="per_lesion"))
-    t1, t2, t3 = cohort.table1(c), cohort.table2(c), cohort.table3(c)
+    t1, t2, t3 = cohort_tables.table1(c), cohort_tables.table2(c), cohort_tables.table3(c)
     for t in (t1, t2, t3):
         assert t.unit == "lesion"
         assert any(label in n.lower() or label in n for n in t.notes), t.notes
@@ -217,15 +218,15 @@ def test_per_lesion_mode_every_table_counts_lesions_and_says_so(six):
     assert t3.n_included == 6 and t3.excluded_not_assessed == (f"{six[4].study_id} L1",)
     for row in t3.rows:
         assert row.n + row.n_unknown == 6
-    text = cohort.report_text(c)
+    text = cohort_formats.report_text(c)
     for title in ("Table 1.", "Table 2.", "Table 3."):
         line = next(x for x in text.splitlines() if x.startswith(title))
         assert label in line and "lesion" in line and "patient level" not in line, line
     assert "Best overall response per lesion" in text
-    rep = cohort.report(c)
+    rep = cohort_formats.report(c)
     assert rep["mode_label"] == label
     assert [rep[k]["unit"] for k in ("table1", "table2", "table3")] == ["lesion"] * 3
-    assert ["report", "", "mode_label", label] in [r.split(",", 3) for r in cohort.report_csv(c).splitlines()]
+    assert ["report", "", "mode_label", label] in [r.split(",", 3) for r in cohort_formats.report_csv(c).splitlines()]
 
 
 def _row_vol(t2, tp):
@@ -238,39 +239,39 @@ def test_ne_stays_in_n_and_non_cr_non_pd_counts_as_sd(build):
         "m12": {"L1": {"qualifier": "not_assessed"}}})
     build(implant=dt.date(2018, 2, 10), nodes=(("III", 12),), sizes=_course(12, 12, 12, 12))  # non-target only
     c = load_cohort(None, CohortFilter())
-    m2 = _row(cohort.table1(c), "m2")
+    m2 = _row(cohort_tables.table1(c), "m2")
     assert (m2.n, m2.counts.ne, m2.counts.sd, m2.counts.non_cr_non_pd) == (2, 1, 1, 1)
     assert m2.remission.proportion == st.proportion_ci(1, 2) and m2.orr.proportion == st.proportion_ci(0, 2)
-    t3 = cohort.table3(c)
+    t3 = cohort_tables.table3(c)
     assert (t3.excluded_ne, t3.n_included) == ((ne.study_id,), 1)
 
 
 def test_empty_cohort_still_reports(build):
     build(implant=dt.date(2018, 1, 10), sizes=_course(20, 13))
     c = load_cohort(None, CohortFilter(histology="follicular"))
-    rep = cohort.report(c)
+    rep = cohort_formats.report(c)
     json.dumps(rep, allow_nan=False)
     assert rep["n_patients"] == 0
     assert rep["table1"]["rows"][0]["remission"] == {"name": "Remission (CR+PR+SD)", "categories": ["CR", "PR", "SD"],
                                                      "proportion": None, "text": "not computable (N = 0)"}
     assert rep["table2"]["volume"][1]["vs_baseline"] is None
     assert rep["table3"]["rows"][0]["text"] == "not computable"
-    assert "Table 3. 12-month efficacy by factor" in cohort.report_text(c)
+    assert "Table 3. 12-month efficacy by factor" in cohort_formats.report_text(c)
 
 
 def test_new_therapy_leaves_later_visits_out(six, users):
     services.therapy_save(user=users["physician"], patient=six[2], data={"kind": "ebrt",
                                                                           "start_date": dt.date(2018, 12, 1)})
     c = load_cohort(None, CohortFilter())
-    m12 = _row(cohort.table1(c), "m12")
+    m12 = _row(cohort_tables.table1(c), "m12")
     assert m12.after_new_therapy == (six[2].study_id,) and m12.n == 4
-    t3 = cohort.table3(c)
+    t3 = cohort_tables.table3(c)
     assert t3.excluded_after_new_therapy == (six[2].study_id,) and t3.n_included == 4
 
 
 def test_table2_volume_paired_t_matches_scipy(six):
     c = load_cohort(None, CohortFilter())
-    t = cohort.table2(c)
+    t = cohort_tables.table2(c)
     base = {r.study_id: r.baseline.volume_cm3 for r in c.patients}
     m6 = {r.study_id: r.visit_at("m6").volume_cm3 for r in c.patients}
     ids = sorted(base)
@@ -288,13 +289,13 @@ def test_table2_volume_paired_t_matches_scipy(six):
 
 
 def test_table2_tg_median_with_censored_values(six):
-    t = cohort.table2(load_cohort(None, CohortFilter()))
+    t = cohort_tables.table2(load_cohort(None, CohortFilter()))
     m6 = next(r for r in t.tg if r.timepoint == "m6")
     # <0.2, 5, 15, 20, 300, >1000 (type 6): median (15+20)/2; P25 touches "<0.2" → "< 3.8"; P75 → "> 475"
     assert (m6.n, m6.n_left_censored, m6.n_right_censored) == (6, 1, 1)
-    assert m6.median_ng_ml == cohort.Quantity("=", 17.5)
-    assert m6.p25_ng_ml == cohort.Quantity("<", pytest.approx(3.8))
-    assert m6.p75_ng_ml == cohort.Quantity(">", pytest.approx(475.0))
+    assert m6.median_ng_ml == cohort_data.Quantity("=", 17.5)
+    assert m6.p25_ng_ml == cohort_data.Quantity("<", pytest.approx(3.8))
+    assert m6.p75_ng_ml == cohort_data.Quantity(">", pytest.approx(475.0))
     assert m6.text == "17.50 (< 3.80, > 475.00)"
     # censored values → Wilcoxon, same Z as the core on the same pairs
     base = [50, 30, 200, 80, 100, 60]
@@ -306,7 +307,7 @@ def test_table2_tg_median_with_censored_values(six):
 
 
 def test_table3_factors_use_fisher_for_small_counts(six):
-    t = cohort.table3(load_cohort(None, CohortFilter()))
+    t = cohort_tables.table3(load_cohort(None, CohortFilter()))
     # 12 months: P1 CR, P2 SD, P6 SD effective; P3, P5 PD; P4 no visit
     assert t.n_included == 5 and t.excluded_not_assessed == (six[4].study_id,) and t.excluded_ne == ()
     rows = {r.factor: r for r in t.rows}
@@ -330,14 +331,14 @@ def test_table3_factors_use_fisher_for_small_counts(six):
 
 
 def test_table3_yates_when_n_reaches_40():
-    r = cohort._factor("Sex", "M", "F", [True] * 20 + [False] * 22,
+    r = cohort_data._factor("Sex", "M", "F", [True] * 20 + [False] * 22,
                        [True] * 18 + [False] * 2 + [True] * 18 + [False] * 4)
     assert (r.test, r.n) == ("yates_chi2", 42)
     assert r.statistic == pytest.approx(0.099, abs=1e-3) and r.text == "Yates χ² = 0.099, P = 0.753"
 
 
 def test_table4_wraps_the_dosimetry_comparison(six):
-    t = cohort.table4(load_cohort(None, CohortFilter()))
+    t = cohort_tables.table4(load_cohort(None, CohortFilter()))
     assert (t.n_procedures, t.n_pairs, t.post_d90_below_rx) == (6, 4, 1)  # P2: post D90 110 < Rx 120
     d90 = next(r for r in t.rows if r.key == "d90_gy")
     assert d90.n == 4 and d90.pre_mean == pytest.approx(np.mean([130, 128, 122, 126]))
@@ -348,10 +349,10 @@ def test_identical_pre_and_post_plans_do_not_break_the_cohort(build):
     for i in range(3):  # every pre/post difference is zero: no paired test is computable
         build(implant=dt.date(2018, 1, 10 + i), sizes=_course(20, 13), plans={"pre": 120.0, "post": 120.0})
     c = load_cohort(None, CohortFilter())
-    t = cohort.table4(c)
+    t = cohort_tables.table4(c)
     assert t.n_procedures == 3 and len(c.patients) == 3
     assert all(r.comparison is None for r in t.rows) and t.notes
-    json.dumps(cohort.report(c), allow_nan=False)
+    json.dumps(cohort_formats.report(c), allow_nan=False)
 
 
 def test_filters_site_dates_histology_and_user_scope(six, users):
@@ -401,7 +402,7 @@ def _add(build, n, start):
 def test_query_count_does_not_grow_with_the_cohort(build, django_assert_max_num_queries):
     def measure(flt):
         with CaptureQueriesContext(connection) as q:
-            n = cohort.report(load_cohort(None, flt))["n_patients"]  # the tables themselves query nothing
+            n = cohort_formats.report(load_cohort(None, flt))["n_patients"]  # the tables themselves query nothing
         return n, len(q)
 
     _add(build, 3, 0)
@@ -417,7 +418,7 @@ def test_query_count_does_not_grow_with_the_cohort(build, django_assert_max_num_
 
 def test_report_json_csv_text_shapes(six):
     c = load_cohort(None, CohortFilter(site="AAA", histology="papillary"))
-    rep = cohort.report(c)
+    rep = cohort_formats.report(c)
     assert set(rep) >= {"filter", "mode", "rule_set", "n_patients", "table1", "table2", "table3", "table4",
                         "generated_at"}
     assert rep["filter"] == {"site": "AAA", "implant_from": None, "implant_to": None, "histology": "papillary",
@@ -427,7 +428,7 @@ def test_report_json_csv_text_shapes(six):
     assert rep["n_patients"] == 4 and rep["rule_set"] == "RECIST1.1"
     dt.datetime.fromisoformat(rep["generated_at"])
 
-    lines = cohort.report_csv(c).splitlines()
+    lines = cohort_formats.report_csv(c).splitlines()
     assert lines[0] == "table,row,column,value"
     assert all(line.count(",") >= 3 for line in lines)
     assert "table1,m2,counts.pr,2" in lines  # P1 and P4 (P2 SD); P3 is follicular
@@ -435,7 +436,7 @@ def test_report_json_csv_text_shapes(six):
     assert any(line.startswith("table3,Sex,test,fisher_exact") for line in lines)
     assert "report,,rule_set,RECIST1.1" in lines
 
-    out = cohort.report_text(c)
+    out = cohort_formats.report_text(c)
     assert "Table 1. Response per time point — RECIST 1.1 (per patient), rule set RECIST1.1, unit: patient" in out
     assert "Remission (CR+PR+SD)" in out and "Table 4. Pre- vs post-implant dosimetry" in out
     header = next(line for line in out.splitlines() if line.startswith("Time point"))
@@ -456,7 +457,7 @@ def test_demo_cohort_reproduces_the_study_remission_rates(db):
     author = get_user_model().objects.get(username="datamanager")
     add_demo_procedures(author)
     demo.add_demo_followup(author)
-    t = cohort.table1(load_cohort(None, CohortFilter(mode="strict")))
+    t = cohort_tables.table1(load_cohort(None, CohortFilter(mode="strict")))
     assert [(r.remission.proportion.n, r.remission.proportion.N) for r in t.rows] == [(41, 42), (37, 42), (36, 42)]
     assert _row(t, "m12").remission.text == "36/42 (85.71%, 95% CI 72.16–93.28)"
     assert _row(t, "m2").remission.text == "41/42 (97.62%, 95% CI 87.68–99.58)"
@@ -465,7 +466,7 @@ def test_demo_cohort_reproduces_the_study_remission_rates(db):
 def test_patient_without_follow_up_yet_is_not_counted_ne_in_the_best_response(build):
     done = build(implant=dt.date(2018, 1, 10), sizes=_course(20, 13, 12, 12))
     waiting = build(implant=dt.date(2018, 3, 10), sizes=_course(20))  # baseline only
-    t1 = cohort.table1(load_cohort(None, CohortFilter()))
+    t1 = cohort_tables.table1(load_cohort(None, CohortFilter()))
     unconfirmed = next(b for b in t1.bor if b.kind == "unconfirmed")
     assert (unconfirmed.n, unconfirmed.counts.ne, unconfirmed.counts.pr) == (1, 0, 1)
     assert unconfirmed.not_computed == (waiting.study_id,)

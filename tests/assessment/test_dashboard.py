@@ -87,7 +87,8 @@ def test_toxicity_table_counts_not_scored_apart_from_grade_0(client, login, user
     import datetime as dt
 
     from assessment import dashboard, services
-    from assessment.cohort import CohortFilter, load_cohort
+    from assessment.cohort import load_cohort
+    from assessment.cohort_data import CohortFilter
 
     waiting = build(implant=dt.date(2018, 7, 10), sizes={"baseline": {"L1": 20}})  # no follow-up visit yet
     services.toxicity_save(user=users["nurse"], patient=six[1], data={
@@ -115,7 +116,8 @@ def test_per_lesion_dashboard_every_figure_counts_lesions_and_says_so(client, lo
     """Property over every dashboard figure in per-lesion mode: the title and the caption carry "modified RECIST
     (per lesion)"; each drawn item is a lesion (7 lesions: P1–P5 L1, P6 L1 and L2) and the CSV names the unit."""
     from assessment import dashboard
-    from assessment.cohort import CohortFilter, load_cohort
+    from assessment.cohort import load_cohort
+    from assessment.cohort_data import CohortFilter
     from reports.plots import _slug
 
     label = "modified RECIST (per lesion)"

@@ -19,9 +19,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assessment import cohort, services
+from assessment import cohort_data, cohort_formats, cohort_tables, services
 from assessment import dashboard as dash
-from assessment.cohort import CohortFilter, load_cohort
+from assessment.cohort import load_cohort
+from assessment.cohort_data import CohortFilter
 from assessment.models import FollowUpStatus
 from assessment.survival import kaplan_meier
 from dosimetry import services as dosimetry_services
@@ -103,7 +104,7 @@ def _ids(five, *keys):
 
 
 def test_table1_counts_in_window_visits_only_and_lists_the_others(five):
-    t1 = cohort.table1(load_cohort(None, CohortFilter()))
+    t1 = cohort_tables.table1(load_cohort(None, CohortFilter()))
     m2 = _row(t1.rows, "m2")
     assert (m2.n, m2.counts.pr, m2.counts.ne) == (2, 1, 1)  # A PR, E NE; B's visit on day 80 is not counted
     assert m2.outside_window == _ids(five, "B") and m2.not_assessed == _ids(five, "C", "D")
@@ -119,7 +120,7 @@ def test_table1_counts_in_window_visits_only_and_lists_the_others(five):
 
 def test_out_of_window_visits_count_when_the_protocol_says_so(five, settings):
     settings.SEEDTRACK_PROTOCOL = {**settings.SEEDTRACK_PROTOCOL, "cohort": {"in_window_only": False}}
-    t1 = cohort.table1(load_cohort(None, CohortFilter()))
+    t1 = cohort_tables.table1(load_cohort(None, CohortFilter()))
     m2 = _row(t1.rows, "m2")
     assert (m2.n, m2.counts.pr) == (3, 2)  # B's day-80 visit (SA 24 → 16: −33 %) is PR and counts now
     assert m2.outside_window == () and [v.counted for v in t1.outside_window] == [True]
@@ -128,21 +129,21 @@ def test_out_of_window_visits_count_when_the_protocol_says_so(five, settings):
 
 def test_bad_in_window_setting_is_named(five, settings):
     settings.SEEDTRACK_PROTOCOL = {**settings.SEEDTRACK_PROTOCOL, "cohort": {"in_window_only": "yes"}}
-    with pytest.raises(cohort.CohortFilterError, match=r"cohort.in_window_only: got 'yes'; allowed: true or false"):
+    with pytest.raises(cohort_data.CohortFilterError, match=r"cohort.in_window_only: got 'yes'; allowed: true or false"):
         load_cohort(None, CohortFilter())
 
 
 def test_populations_are_named_with_their_n(five):
     c = load_cohort(None, CohortFilter())
-    assert cohort.implanted(c).n == 5
-    assert cohort.evaluable(c, "m2").study_ids == _ids(five, "A", "E")  # NE is a computed category: evaluable
-    assert cohort.evaluable(c, "m12").study_ids == _ids(five, "A")
-    assert cohort.paired(c, "m6", "volume").study_ids == _ids(five, "A", "B")
-    assert cohort.paired(c, "m2", "volume").text == "Paired total lesion volume, baseline and 2 months (n = 1)"
+    assert cohort_data.implanted(c).n == 5
+    assert cohort_data.evaluable(c, "m2").study_ids == _ids(five, "A", "E")  # NE is a computed category: evaluable
+    assert cohort_data.evaluable(c, "m12").study_ids == _ids(five, "A")
+    assert cohort_data.paired(c, "m6", "volume").study_ids == _ids(five, "A", "B")
+    assert cohort_data.paired(c, "m2", "volume").text == "Paired total lesion volume, baseline and 2 months (n = 1)"
 
 
 def test_table2_compares_each_time_point_with_the_baseline_of_the_same_patients(five):
-    t2 = cohort.table2(load_cohort(None, CohortFilter()))
+    t2 = cohort_tables.table2(load_cohort(None, CohortFilter()))
     base, m6 = _row(t2.volume, "baseline"), _row(t2.volume, "m6")
     assert base.n == 5 and base.population == "All implanted with a baseline volume (n = 5 of 5)"
     assert base.mean_cm3 == pytest.approx(sum(_ellipsoid_cm3(sa) for sa in (20, 24, 30, 18, 22)) / 5, rel=1e-3)
@@ -155,7 +156,7 @@ def test_table2_compares_each_time_point_with_the_baseline_of_the_same_patients(
 
 
 def test_flow_gives_every_missing_patient_a_reason(five):
-    f = cohort.flow(load_cohort(None, CohortFilter()))
+    f = cohort_tables.flow(load_cohort(None, CohortFilter()))
     steps = {s.key: s for s in f.steps}
     assert [(s.key, s.n) for s in f.steps] == [("registered", 6), ("eligible", 1), ("implanted", 5), ("m2", 2),
                                                 ("m6", 2), ("m12", 1)]
@@ -182,7 +183,7 @@ def test_flow_gives_every_missing_patient_a_reason(five):
     m12 = why("m12")
     assert m12[sid["B"]][0] == "died" and m12[sid["B"]][1].startswith("died on day 250, window days ")
     assert sid["A"] not in m12
-    rows = list(csv.DictReader(io.StringIO(cohort.flow_csv(f))))
+    rows = list(csv.DictReader(io.StringIO(cohort_formats.flow_csv(f))))
     assert {"step": "m2", "step_label": "Evaluable at 2 months", "n": "2", "of": "implanted",
             "study_id": sid["B"], "counted": "no", "reason": "visit outside window",
             "detail": "visit on day 80, window days 45–73"} in rows
@@ -193,7 +194,7 @@ def _record(base, *, days, status, status_day, overall):
     visits = tuple(v for v in base.visits if v.is_baseline)
     if days is not None:
         start, end = base.window_days("m2")
-        visits += (cohort.VisitRecord("m2", base.implant_date + dt.timedelta(days=days), days, overall, "", "", None,
+        visits += (cohort_data.VisitRecord("m2", base.implant_date + dt.timedelta(days=days), days, overall, "", "", None,
                                       None, None, True, in_window=start <= days <= end),)
     import dataclasses
 
@@ -216,12 +217,12 @@ def test_flow_accounts_for_every_implanted_patient_once(five, patients):
                                              overall=o), study_id=f"X{i}", patient_id=i)
                  for i, (d, s, sd, o) in enumerate(patients))
     c = dataclasses.replace(c0, patients=recs, registered=())
-    step = next(s for s in cohort.flow(c).steps if s.key == "m2")
+    step = next(s for s in cohort_tables.flow(c).steps if s.key == "m2")
     missing = [p.study_id for p in step.missing]
     assert len(missing) == len(set(missing))
     assert step.n + len(missing) == len(recs)
-    assert step.n == _row(cohort.table1(c).rows, "m2").n
-    assert set(missing).isdisjoint(cohort.evaluable(c, "m2").study_ids)
+    assert step.n == _row(cohort_tables.table1(c).rows, "m2").n
+    assert set(missing).isdisjoint(cohort_data.evaluable(c, "m2").study_ids)
 
 
 # --- follow-up status: the service, the form, the worklist, the schedule ----------------------------------------
@@ -380,10 +381,10 @@ def test_demo_statuses_keep_the_study_tables_and_end_the_arrows(db, users):
     states = sorted(FollowUpStatus.objects.values_list("status", flat=True))
     assert states == ["completed"] * 39 + ["died", "lost", "withdrawn"]
     c = load_cohort(None, CohortFilter(mode="strict"))
-    t1 = cohort.table1(c)
+    t1 = cohort_tables.table1(c)
     assert [(r.remission.proportion.n, r.remission.proportion.N) for r in t1.rows] == [(41, 42), (37, 42), (36, 42)]
     assert t1.outside_window == ()
-    t2 = cohort.table2(c)
+    t2 = cohort_tables.table2(c)
     assert _row(t2.volume, "baseline").n == 45 and _row(t2.volume, "m2").n == 42  # the three recent: baseline only
     assert _row(t2.volume, "m2").baseline_text == "6.88 ± 1.67"  # the demo baseline (study 6.87), over the 42 paired
     board = dash.build(c)

@@ -39,11 +39,11 @@ from assessment.recist import (
     best_overall_response,
     dcr,
     evaluate,
-    evaluate_contract,
     orr,
     overall_response,
     validate_target_selection,
 )
+from assessment.recist_contract import evaluate_contract
 
 CASES = json.loads((Path(__file__).parents[1] / "cases" / "recist.json").read_text(encoding="utf-8"))
 IMPLANT = date(2017, 1, 10)

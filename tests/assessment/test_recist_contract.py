@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from assessment.recist import ContractError, RecistError, evaluate_contract
+from assessment.recist import RecistError
+from assessment.recist_contract import ContractError, evaluate_contract
 
 CASES = json.loads((Path(__file__).parents[1] / "cases" / "recist_contract.json").read_text(encoding="utf-8"))
 VALID = [c for c in CASES if "expected" in c]

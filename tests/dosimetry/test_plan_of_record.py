@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from dosimetry import services
+from assessment.cohort_tables import pre_post_summary
+from dosimetry import selectors, services
 from dosimetry.models import DosePlan, ImplantProcedure
 from tests.conftest import PASSWORD
 
@@ -38,7 +39,7 @@ def _records(procedure):
 
 
 def _d90(plan):
-    return services.target_of(plan).d90_gy
+    return selectors.target_of(plan).d90_gy
 
 
 @pytest.fixture
@@ -80,10 +81,12 @@ def test_comparison_table4_and_cohort_use_only_the_plan_of_record(two_post_plans
                                        reason="DICOM export had the wrong CT")
     assert post_d90_seen() == (100.0, manual.pk)
     # Table 4 counts post D90 < Rx 120 Gy: the hand entry (100 Gy) is below; the DICOM plan was not.
-    assert services.cohort_table4([ImplantProcedure.objects.get(pk=procedure.pk)])["post_d90_below_rx"] == 1
+    pairs = selectors.pre_post_pairs([ImplantProcedure.objects.get(pk=procedure.pk)])
+    assert pre_post_summary(pairs)["post_d90_below_rx"] == 1
     assert _d90(dicom) >= 120
     services.set_plan_of_record(user=users["physician"], procedure=procedure, plan=dicom)
-    assert services.cohort_table4([ImplantProcedure.objects.get(pk=procedure.pk)])["post_d90_below_rx"] == 0
+    pairs = selectors.pre_post_pairs([ImplantProcedure.objects.get(pk=procedure.pk)])
+    assert pre_post_summary(pairs)["post_d90_below_rx"] == 0
     # The TG-43 check compares the recomputation with the DICOM plan of record, never with a hand entry.
     assert "post" in services.compare_pre_post(procedure).tg43_checks
     services.set_plan_of_record(user=users["physician"], procedure=procedure, plan=manual)
@@ -138,7 +141,7 @@ def test_the_database_refuses_two_plans_of_record_in_a_phase(two_post_plans):
 def test_unmarked_legacy_plans_fall_back_to_the_default_rule(two_post_plans, procedure):
     manual, dicom = two_post_plans
     DosePlan.objects.filter(procedure=procedure).update(is_plan_of_record=False)
-    assert services.plan_of_record(list(procedure.plans.all()), "post").pk == dicom.pk
+    assert selectors.plan_of_record(list(procedure.plans.all()), "post").pk == dicom.pk
 
 
 # --- sign-off ---------------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from dosimetry import services
+from assessment.cohort_tables import pre_post_summary
+from dosimetry import selectors, services
 from dosimetry.models import DicomImport, DosePlan, StructureDose, StructureNameMapping
 from dosimetry.plan_checks import check_structure_metrics
 
@@ -114,7 +115,7 @@ def test_pre_post_comparison_and_table4(procedure, users):
     row = next(r for r in cmp.rows if r["key"] == "d90_gy")
     assert (row["pre"], row["post"], row["diff"]) == (125.0, 110.0, -15.0)
     assert (cmp.seeds_planned, cmp.seeds_implanted) == (9, 8)
-    table = services.cohort_table4([procedure])
+    table = pre_post_summary(selectors.pre_post_pairs([procedure]))
     assert table["n_pairs"] == 1 and table["post_d90_below_rx"] == 1  # 110 Gy < Rx 120 Gy
     assert table["rows"][0]["pre"] is None  # fewer than 3 pairs: no test
 

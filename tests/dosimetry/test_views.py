@@ -70,7 +70,7 @@ def test_table4_page_counts_pairs(login, users, procedure):
     for kind in ("pre", "post"):
         services.plan_save(user=users["nurse"], procedure=procedure, kind=kind, source="manual",
                            plan_data={"prescription_gy": 120}, structures=[gtv])
-    page = login(users["physician"]).get(reverse("dosimetry:table4")).content.decode()
+    page = login(users["physician"]).get(reverse("assessment:table4")).content.decode()
     assert "1 procedures with both plans" in page
     assert 'id="d90-below">0<' in page
 

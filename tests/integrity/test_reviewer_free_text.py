@@ -146,7 +146,7 @@ def _start(patient) -> list[str]:
     from django.urls import reverse
 
     return ["/", reverse("registry:patient_detail", args=[patient.pk]), reverse("assessment:dashboard"),
-            reverse("dosimetry:table4"), reverse("assessment:worklist"), reverse("registry:patient_list")]
+            reverse("assessment:table4"), reverse("assessment:worklist"), reverse("registry:patient_list")]
 
 
 def _leaks(pages: dict[str, str]) -> list[tuple[str, str]]:

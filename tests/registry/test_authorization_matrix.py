@@ -67,7 +67,7 @@ MATRIX: dict[str, tuple[tuple, tuple]] = {
     "dosimetry:dicom_status": ((LOGIN, R, 404, R, R, R), (LOGIN, 405, 405, 405, 405, 405)),
     # The fixture's import is done: nothing to retry, back to its page.
     "dosimetry:dicom_retry": (_POST_ONLY, (LOGIN, R, 404, R, 403, R)),
-    "dosimetry:table4": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
+    "assessment:table4": (_READ_ANY, (LOGIN, 405, 405, 405, 405, 405)),
     "assessment:visit_create": (_WRITE, _WRITE),
     # The worklist shows calendar windows: not for reviewers.
     "assessment:worklist": ((LOGIN, 200, 200, 200, 403, 200), (LOGIN, 405, 405, 405, 405, 405)),

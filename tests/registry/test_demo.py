@@ -64,7 +64,8 @@ def test_loading_twice_changes_nothing(demo):
 def test_demo_procedures_reproduce_the_shape_of_table4(demo):
     from django.db.models import Sum
 
-    from dosimetry import services
+    from assessment.cohort_tables import pre_post_summary
+    from dosimetry import selectors
     from dosimetry.models import DicomImport, ImplantProcedure
 
     procedures = ImplantProcedure.objects.exclude(patient__record_number__in=CURRENT).prefetch_related(
@@ -75,7 +76,7 @@ def test_demo_procedures_reproduce_the_shape_of_table4(demo):
     assert all(110 <= float(p.prescription_gy) <= 140 for p in procedures)
     assert procedures.filter(deviation_from_plan=True).count() == 2
     assert sorted(DicomImport.objects.values_list("kind", "status")) == [("post", "done"), ("pre", "done")]
-    table = services.cohort_table4(procedures)
+    table = pre_post_summary(selectors.pre_post_pairs(procedures))
     assert table["n_pairs"] == 42
     rows = {r["key"]: r for r in table["rows"]}
     # Study: pre D90 124.98 ± 16.86 Gy vs post 123.79 ± 31.82; D100 80.86 ± 23.30 vs 68.82 ± 13.82; V150 66.5 vs

@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
+from assessment.dashboard_figures import km_curve
 from assessment.survival import kaplan_meier
 from reports.plots import (
     DoseResponsePoint,
@@ -330,7 +331,7 @@ AT = [0, 90, 180, 365]
 
 @pytest.fixture(scope="module")
 def km_fig():
-    return km_figure([KmCurve("Remission", KM_A), KmCurve("No remission", KM_B)], AT, "PFS")
+    return km_figure([km_curve("Remission", KM_A), km_curve("No remission", KM_B)], AT, "PFS")
 
 
 def test_km_ids_per_curve_and_numbers_at_risk(km_fig):
@@ -369,14 +370,14 @@ def test_km_axes_legend_and_table(km_fig):
 
 def test_km_median_not_reached_is_said():
     km = kaplan_meier([100, 200, 300], [1, 0, 0])
-    fig = km_figure([KmCurve("A", km)], [0, 100], "t")
+    fig = km_figure([km_curve("A", km)], [0, 100], "t")
     assert legend_texts(fig)[0] == "A (n = 3, median not reached)"
 
 
 def test_km_band_of_a_large_cohort_stays_within_tolerance_of_the_exact_interval():
     rng = np.random.default_rng(3)
     km = kaplan_meier(rng.exponential(500, 5000).round(1), rng.random(5000) < 0.6)
-    fig = km_figure([KmCurve("Big", km)], [0, 365], "t")
+    fig = km_figure([km_curve("Big", km)], [0, 365], "t")
     band = by_gid(fig, "km_ci-big")
     verts = band.get_paths()[0].vertices
     assert len(verts) < 4 * len(km.time_days) / 2  # thinned
@@ -390,7 +391,7 @@ def test_km_band_of_a_large_cohort_stays_within_tolerance_of_the_exact_interval(
 
 
 def test_km_csv_is_the_tables():
-    rows = read_csv(km_csv([KmCurve("Remission", KM_A), KmCurve("No remission", KM_B)]))
+    rows = read_csv(km_csv([km_curve("Remission", KM_A), km_curve("No remission", KM_B)]))
     assert rows[0] == ["label", "time_days", "survival", "ci_low", "ci_high", "at_risk", "events", "censored"]
     assert len(rows) - 1 == len(KM_A.time_days) + len(KM_B.time_days)
     assert rows[1] == ["Remission", "0.0", "1.0", "1.0", "1.0", "8", "0", "0"]
@@ -403,10 +404,10 @@ def test_km_csv_is_the_tables():
     ("curves", "times", "message"),
     [
         ([], [0], r"curves: got 0 items; allowed: at least one KmCurve"),
-        ([KmCurve("A", KM_A), KmCurve("a", KM_B)], [0], r"curves\[1\]: 'a' repeats .*'km-a'"),
-        ([KmCurve("A", KM_A)], [0, 90, 90], r"times_at_risk_days: got \[0.0, 90.0, 90.0\]; allowed: strictly increasing days"),
-        ([KmCurve("A", KM_A)], [], r"times_at_risk_days: got 0 values"),
-        ([KmCurve("A", KM_A)], [-1, 90], r"times_at_risk_days\[0\] = -1.0; allowed: finite days ≥ 0"),
+        ([km_curve("A", KM_A), km_curve("a", KM_B)], [0], r"curves\[1\]: 'a' repeats .*'km-a'"),
+        ([km_curve("A", KM_A)], [0, 90, 90], r"times_at_risk_days: got \[0.0, 90.0, 90.0\]; allowed: strictly increasing days"),
+        ([km_curve("A", KM_A)], [], r"times_at_risk_days: got 0 values"),
+        ([km_curve("A", KM_A)], [-1, 90], r"times_at_risk_days\[0\] = -1.0; allowed: finite days ≥ 0"),
     ],
     ids=["empty", "duplicate", "not-increasing", "no-times", "negative"],
 )
@@ -415,9 +416,19 @@ def test_bad_km_input_raises(curves, times, message):
         km_figure(curves, times, "t")
 
 
-def test_km_curve_needs_a_kaplan_meier():
-    with pytest.raises(PlotInputError, match=r"KmCurve 'A': km is a tuple; allowed: the KaplanMeier of"):
-        KmCurve("A", ([1, 2], [1, 0]))
+def test_km_curve_is_plain_arrays_checked_row_by_row():
+    ok = dict(time_days=(0, 10), survival=(1.0, 0.5), ci_low=(1.0, 0.2), ci_high=(1.0, 0.8), n_at_risk=(2, 2),
+              events=(0, 1), censored=(0, 1), n_subjects=2, median_days=10.0)
+    assert KmCurve("A", **ok).at_risk([0, 10, 11]) == [2, 2, 0]
+    for change, message in (
+        ({"survival": (1.0,)}, r"KmCurve 'A': survival has 1 rows; allowed: one per time \(2\)"),
+        ({"ci_high": (1.0, 1.5)}, r"KmCurve 'A': ci_high\[1\] = 1.5; allowed: a proportion in 0–1"),
+        ({"time_days": (10, 0)}, r"KmCurve 'A': time_days = \[10.0, 0.0\]; allowed: increasing days"),
+        ({"events": (0, -1)}, r"KmCurve 'A': events = \(0, -1\); allowed: one integer ≥ 0 per time \(2\)"),
+        ({"time_days": ([1, 2], [1, 0])}, r"KmCurve 'A': time_days has shape \(2, 2\)"),
+    ):
+        with pytest.raises(PlotInputError, match=message):
+            KmCurve("A", **{**ok, **change})
 
 
 # ---------------------------------------------------------------------------------------------------- Tg
@@ -626,7 +637,7 @@ BUILDERS = {
     "rate": lambda: remission_bars_figure(RATES, "Rates"),
     "spider": lambda: spider_figure(SPIDER, "Spider"),
     "swimmer": lambda: swimmer_figure(SWIM, "Swimmer"),
-    "km": lambda: km_figure([KmCurve("A", KM_A), KmCurve("B", KM_B)], AT, "KM"),
+    "km": lambda: km_figure([km_curve("A", KM_A), km_curve("B", KM_B)], AT, "KM"),
     "tg": lambda: tg_figure(TG, 0.2, "Tg ≥ LoQ, ng/mL"),
     "volume": lambda: volume_figure([VolumeGroup("Baseline", BASE), VolumeGroup("6 months", SIX)], "Volume (cm³)"),
     "dose": lambda: dose_response_figure(DOSE, 145.0, "¹²⁵I D90"),

@@ -9,15 +9,9 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from assessment.cohort import (
-    MODES,
-    CohortFilter,
-    CohortFilterError,
-    load_cohort,
-    report,
-    report_csv,
-    report_text,
-)
+from assessment.cohort import load_cohort
+from assessment.cohort_data import MODES, CohortFilter, CohortFilterError
+from assessment.cohort_formats import report, report_csv, report_text
 from common.commands import JsonCommand
 
 FORMATS = ("json", "csv", "text")

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import CommandParser
 
-from assessment.recist import ContractError, evaluate_contract
+from assessment.recist_contract import ContractError, evaluate_contract
 from common.commands import JsonCommand
 
 

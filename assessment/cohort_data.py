@@ -1,0 +1,664 @@
+"""The plain data of the cohort analysis (a pure core: no Django, no database).
+
+The loader (:mod:`assessment.cohort`) turns the stored follow-up into these frozen records: a :class:`Cohort` of
+:class:`PatientRecord`. The tables (:mod:`assessment.cohort_tables`, per lesion :mod:`assessment.cohort_lesions`) and
+the report formats (:mod:`assessment.cohort_formats`) read only them. This module also holds the filter, the output
+dataclasses of Tables 1–4, the analysis populations (:class:`Population`: all implanted, evaluable at a time point,
+paired at a time point) and the small counting and test helpers that both table modules share.
+
+Rules kept here:
+
+* No import of Django or of a project module other than the pure cores: a core cannot see ``assessment.choices`` or
+  ``registry.choices``, so the few stored choice values the tables compare against are named below (for example
+  :data:`IN_FOLLOW_UP`); ``tests/assessment/test_cohort_tables.py`` checks that they are the models' values.
+* Days count from the index implant (day 0); a time point's visit is the first one recorded with that label,
+  inside its protocol window when ``in_window_only`` (the protocol's ``cohort.in_window_only``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
+from assessment.schedule import BASELINE
+from assessment.stats import (
+    PairedComparison,
+    PairedSettings,
+    PairedTest,
+    Proportion,
+    StatsInputError,
+    TableTest,
+    compare_2x2,
+    mean_sd,
+    paired_compare,
+    proportion_ci,
+)
+from assessment.thyroglobulin import LabValue, Qualifier
+from common.errors import InputError
+
+MODES = ("strict", "per_lesion")
+MODE_LABELS = {"strict": "RECIST 1.1 (per patient)", "per_lesion": "modified RECIST (per lesion)"}
+RULE_SETS = {"strict": RULE_SET, "per_lesion": RULE_SET_PER_LESION}
+TIMEPOINTS = (("m2", "2 months"), ("m6", "6 months"), ("m12", "12 months"))
+TIMEPOINT_LABELS = {"baseline": "Baseline", **dict(TIMEPOINTS)}
+REMISSION = {"dcr": ("Remission (CR+PR+SD)", ("CR", "PR", "SD")), "orr": ("Remission (CR+PR)", ("CR", "PR"))}
+ORR = ("ORR (CR+PR)", ("CR", "PR"))
+CATEGORIES = ("CR", "PR", "SD", "PD", "NE")
+AGE_CUT_YEARS = 45
+
+# Stored choice values (assessment.choices / registry.choices), named here because a core cannot import the models.
+IN_FOLLOW_UP, COMPLETED, LOST, WITHDRAWN, DIED = "in_follow_up", "completed", "lost", "withdrawn", "died"
+LEFT_FOLLOW_UP = (COMPLETED, LOST, WITHDRAWN, DIED)  # the patient has left the follow-up
+TSH_STIMULATED = "stimulated"
+SEX_MALE = "M"
+HISTOLOGIES = ("papillary", "follicular", "oncocytic", "poorly_differentiated", "other")
+HISTOLOGY_PAPILLARY = "papillary"
+ELIGIBLE = "eligible"
+ELIGIBILITY_LABELS = {"eligible": "Eligible", "not_eligible": "Not eligible", "incomplete": "Incomplete",
+                      "not_assessed": "Not assessed"}
+
+
+# --- the filter --------------------------------------------------------------------------------------------------
+
+
+class CohortFilterError(InputError):
+    """A bad filter value; the one-line message names the field, the value and what is allowed."""
+
+    def __init__(self, field_name: str, value: object, allowed: str) -> None:
+        super().__init__(f"{field_name}: got {value!r}; allowed: {allowed}", field=field_name, value=value,
+                         allowed=allowed)
+
+
+@dataclass(frozen=True)
+class CohortFilter:
+    """Which patients: site code, index-implant date range (inclusive), histology code, analysis mode.
+
+    ``mode`` None = the protocol's ``recist.mode``. The site code is checked against the database by
+    :func:`load_cohort`; everything else here.
+    """
+
+    site: str | None = None
+    implant_from: date | None = None
+    implant_to: date | None = None
+    histology: str | None = None
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.site is not None and (not isinstance(self.site, str) or not self.site.strip()):
+            raise CohortFilterError("site", self.site, "a site code such as 'NTC', or None for every site")
+        for name in ("implant_from", "implant_to"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
+                raise CohortFilterError(name, value, "a date (YYYY-MM-DD) or None")
+        if self.implant_from and self.implant_to and self.implant_from > self.implant_to:
+            raise CohortFilterError(
+                "implant_from", self.implant_from.isoformat(), f"a date on or before implant_to ({self.implant_to})"
+            )
+        if self.histology is not None and self.histology not in HISTOLOGIES:
+            raise CohortFilterError("histology", self.histology, f"one of {', '.join(HISTOLOGIES)}")
+        if self.mode is not None and self.mode not in MODES:
+            raise CohortFilterError("mode", self.mode, f"one of {', '.join(MODES)} (or None for the protocol's)")
+
+
+# --- plain records -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VisitRecord:
+    """One visit and its stored patient-level result (``overall`` "" when nothing was computed)."""
+
+    timepoint: str
+    visit_date: date
+    day: int
+    overall: str
+    target: str
+    non_target: str
+    sum_mm: float | None
+    change_from_baseline_pct: float | None
+    volume_cm3: float | None
+    counts_for_bor: bool
+    is_baseline: bool = False
+    rule_set: str = ""
+    in_window: bool | None = None  # inside its time point's protocol window (None: unscheduled)
+
+
+@dataclass(frozen=True)
+class LesionResponse:
+    """One lesion at one visit: the per-lesion ("modified RECIST") response ("" at baseline / not assessed)."""
+
+    lesion_label: str
+    timepoint: str
+    visit_date: date
+    day: int
+    response: str
+    size_mm: float | None
+    volume_cm3: float | None = None
+
+
+@dataclass(frozen=True)
+class TgRecord:
+    """One Tg result in ng/mL; ``qualifier`` "=", "<" (below the limit) or ">"; ``timepoint`` of its visit."""
+
+    day: int
+    timepoint: str | None
+    qualifier: str
+    value_ng_ml: float
+    tsh_state: str = ""
+    visit_date: date | None = None
+
+    def lab_value(self) -> LabValue:
+        return LabValue(Qualifier(self.qualifier), self.value_ng_ml, unit="ng/mL")
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """Everything the tables use about one patient (plain data; days count from the index implant, day 0)."""
+
+    patient_id: int
+    study_id: str
+    site: str
+    sex: str
+    histology: str
+    age_at_implant: int
+    implant_date: date
+    distant_metastasis: bool
+    enhancement_at_baseline: bool
+    visits: tuple[VisitRecord, ...]
+    lesion_responses: tuple[LesionResponse, ...]
+    tg: tuple[TgRecord, ...]
+    bor_unconfirmed: str
+    bor_confirmed: str
+    best_change_pct: float | None
+    post_d90_gy: float | None
+    prescription_gy: float | None
+    last_follow_up_day: int | None
+    first_pd_day: int | None
+    new_therapy_day: int | None
+    max_rtog_grade: int | None
+    max_ctcae_grade: int | None
+    followup_rule_set: str = ""
+    eligibility_status: str = ""
+    followup_status: str = IN_FOLLOW_UP  # "in_follow_up" also when none was recorded
+    status_recorded: bool = False
+    status_day: int | None = None  # completed / withdrawn / died on, or last contact when lost (day since implant)
+    death_cause: str = ""
+    in_window_only: bool = True  # protocol cohort.in_window_only when loaded
+    windows_days: tuple[tuple[str, int, int], ...] = ()  # (time point, first day, last day) since the implant
+    days_since_implant: int | None = None  # on the day the cohort was loaded
+
+    @property
+    def baseline(self) -> VisitRecord | None:
+        return next((v for v in self.visits if v.is_baseline), None)
+
+    def visit_at(self, timepoint: str) -> VisitRecord | None:
+        """The baseline, or the first visit recorded with this time point (inside its protocol window when
+        ``in_window_only``)."""
+        if timepoint == BASELINE:
+            return self.baseline
+        return next((v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
+                     and (v.in_window or not self.in_window_only)), None)
+
+    def outside_window(self, timepoint: str) -> tuple[VisitRecord, ...]:
+        """Visits labelled with this follow-up time point but outside its window (not counted when
+        ``in_window_only``)."""
+        return tuple(v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
+                     and v.in_window is False)
+
+    def window_days(self, timepoint: str) -> tuple[int, int] | None:
+        return next(((a, b) for tp, a, b in self.windows_days if tp == timepoint), None)
+
+    @property
+    def left_follow_up(self) -> bool:
+        return self.followup_status in LEFT_FOLLOW_UP
+
+    @property
+    def died(self) -> bool:
+        return self.followup_status == DIED
+
+    @property
+    def last_known_alive_day(self) -> int | None:
+        """The latest of the last visit and the last contact (a status date other than death), in days since the
+        implant; None when nothing after the implant is known."""
+        days = [v.day for v in self.visits if v.day > 0]
+        if self.status_day is not None and not self.died:
+            days.append(self.status_day)
+        return max(days) if days else None
+
+    def after_new_therapy(self, day: int) -> bool:
+        return self.new_therapy_day is not None and day > self.new_therapy_day
+
+    def tg_at(self, timepoint: str) -> TgRecord | None:
+        """The first TSH-suppressed Tg recorded at the visit of this time point."""
+        visit = self.visit_at(timepoint)
+        if visit is None:
+            return None
+        return next((t for t in self.tg if t.visit_date == visit.visit_date
+                     and t.tsh_state != TSH_STIMULATED), None)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The loaded cohort: filter, mode and rule sets, the patient records, and Table 4 computed at load."""
+
+    filter: CohortFilter
+    mode: str
+    rule_set: str
+    patient_rule_set: str
+    remission_definition: str
+    patients: tuple[PatientRecord, ...]
+    dosimetry: Table4
+    in_window_only: bool = True
+    registered: tuple[RegisteredRecord, ...] = ()
+    as_of: date | None = None
+    lesion_settings: RecistSettings | None = None  # the protocol's RECIST settings in per-lesion mode
+
+
+@dataclass(frozen=True)
+class RegisteredRecord:
+    """A registered patient of the filter (for the flow diagram): latest eligibility and whether implanted."""
+
+    study_id: str
+    eligibility_status: str
+    implanted: bool
+
+
+# --- output dataclasses ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResponseCounts:
+    """Counts per category; ``non_cr_non_pd`` is already included in ``sd``."""
+
+    cr: int
+    pr: int
+    sd: int
+    pd: int
+    ne: int
+    non_cr_non_pd: int
+
+    @property
+    def total(self) -> int:
+        return self.cr + self.pr + self.sd + self.pd + self.ne
+
+    def of(self, categories: Iterable[str]) -> int:
+        return sum(getattr(self, cat.lower()) for cat in categories)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate with its categories, Wilson 95 % CI (``proportion`` None when N = 0) and the printed text."""
+
+    name: str
+    categories: tuple[str, ...]
+    proportion: Proportion | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Table1Row:
+    timepoint: str
+    label: str
+    n: int
+    counts: ResponseCounts
+    remission: Rate
+    orr: Rate
+    not_assessed: tuple[str, ...]
+    after_new_therapy: tuple[str, ...]
+    outside_window: tuple[str, ...] = ()  # patients (lesions) whose only visit of this time point is outside it
+    population: str = ""
+
+
+@dataclass(frozen=True)
+class OutsideWindowVisit:
+    """A visit labelled with a follow-up time point but dated outside its window (days since the implant)."""
+
+    study_id: str
+    timepoint: str
+    day: int
+    window_start_day: int
+    window_end_day: int
+    counted: bool  # False when the protocol counts in-window visits only
+
+    @property
+    def text(self) -> str:
+        return (f"{self.study_id} {TIMEPOINT_LABELS[self.timepoint]}: day {self.day}, window days "
+                f"{self.window_start_day}–{self.window_end_day}{'' if self.counted else ' (not counted)'}")
+
+
+@dataclass(frozen=True)
+class BorSummary:
+    kind: str  # "unconfirmed" | "confirmed"
+    n: int
+    counts: ResponseCounts
+    remission: Rate
+    orr: Rate
+    not_computed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table1:
+    mode: str
+    mode_label: str
+    rule_set: str
+    unit: str  # "patient" | "lesion"
+    remission_definition: str
+    remission_label: str
+    rows: tuple[Table1Row, ...]
+    bor_rule_set: str
+    bor: tuple[BorSummary, ...]
+    notes: tuple[str, ...]
+    outside_window: tuple[OutsideWindowVisit, ...] = ()
+    in_window_only: bool = True
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """A paired comparison vs baseline, flattened for reports (``statistic`` is t or Z)."""
+
+    test: str
+    n_pairs: int
+    n_dropped_incomplete: int
+    statistic_name: str
+    statistic: float | None
+    df: int | None
+    p_value: float
+    text: str
+    reason: str
+
+    @classmethod
+    def of(cls, r: PairedComparison) -> PairedResult:
+        t = r.test is PairedTest.PAIRED_T
+        return cls(r.test.value, r.n_pairs, r.n_dropped_incomplete, "t" if t else "Z", r.t if t else r.z,
+                   r.df, r.p_value, r.format_statistic(), r.reason)
+
+
+@dataclass(frozen=True)
+class VolumeRow:
+    timepoint: str
+    label: str
+    n: int
+    mean_cm3: float | None
+    sd_cm3: float | None
+    text: str
+    vs_baseline: PairedResult | None  # paired t-test, forced (as the study)
+    vs_baseline_auto: PairedResult | None  # the test chosen from the normality of the differences
+    note: str = ""
+    population: str = ""  # the population of the row, with its n
+    baseline_mean_cm3: float | None = None  # baseline of the same (paired) patients; None on the baseline row
+    baseline_sd_cm3: float | None = None
+    baseline_text: str = ""
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A possibly censored number: ``qualifier`` "=", "<" (at most) or ">" (at least)."""
+
+    qualifier: str
+    value: float
+
+
+@dataclass(frozen=True)
+class TgRow:
+    timepoint: str
+    label: str
+    n: int
+    n_left_censored: int
+    n_right_censored: int
+    median_ng_ml: Quantity | None
+    p25_ng_ml: Quantity | None
+    p75_ng_ml: Quantity | None
+    text: str
+    vs_baseline: PairedResult | None  # Wilcoxon signed-rank, forced (as the study)
+    vs_baseline_auto: PairedResult | None
+    note: str = ""
+    population: str = ""
+    baseline_text: str = ""  # baseline median (P25, P75) of the same paired patients
+
+
+@dataclass(frozen=True)
+class Table2:
+    rule_set: str
+    unit: str
+    volume: tuple[VolumeRow, ...]
+    tg: tuple[TgRow, ...]
+    quantile_method: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FactorRow:
+    factor: str
+    level_a: str
+    level_b: str
+    effective_a: int
+    ineffective_a: int
+    effective_b: int
+    ineffective_b: int
+    n: int
+    n_unknown: int
+    test: str | None
+    statistic: float | None
+    p_value: float | None
+    text: str
+    reason: str
+    cut: str = ""
+
+
+@dataclass(frozen=True)
+class Table3:
+    timepoint: str
+    rule_set: str
+    unit: str
+    outcome: str
+    n_included: int
+    excluded_ne: tuple[str, ...]
+    excluded_not_assessed: tuple[str, ...]
+    excluded_after_new_therapy: tuple[str, ...]
+    rows: tuple[FactorRow, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table4Row:
+    key: str
+    label: str
+    n: int
+    pre_mean: float | None
+    pre_sd: float | None
+    post_mean: float | None
+    post_sd: float | None
+    pre_text: str
+    post_text: str
+    comparison: PairedResult | None
+
+
+@dataclass(frozen=True)
+class Table4:
+    n_procedures: int
+    n_pairs: int
+    rows: tuple[Table4Row, ...]
+    post_d90_below_rx: int
+    notes: tuple[str, ...]
+
+
+# --- analysis populations ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Population:
+    """A named analysis population: its key, label, definition and the study IDs in it (``n``)."""
+
+    key: str
+    label: str
+    definition: str
+    study_ids: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return len(self.study_ids)
+
+    @property
+    def text(self) -> str:
+        return f"{self.label} (n = {self.n})"
+
+
+def implanted(c: Cohort) -> Population:
+    """All implanted: every patient of the filter with an index implant (the cohort)."""
+    return Population("implanted", "All implanted", "every patient of the filter with an index implant (day 0)",
+                      tuple(r.study_id for r in c.patients))
+
+
+def _window_rule(c: Cohort) -> str:
+    return "inside its protocol window" if c.in_window_only else "whatever its date (protocol cohort.in_window_only "\
+        "= false)"
+
+
+def evaluable(c: Cohort, timepoint: str) -> Population:
+    """Evaluable at a time point: a category (NE included) computed from the visit of that time point — inside its
+    window when the protocol says so — before any new anticancer therapy."""
+    ids = tuple(r.study_id for r in c.patients if (v := r.visit_at(timepoint)) is not None and v.overall
+                and not r.after_new_therapy(v.day))
+    label = TIMEPOINT_LABELS[timepoint]
+    return Population(f"evaluable:{timepoint}", f"Evaluable at {label}",
+                      f"all implanted with a category (NE included) computed from the {label} visit "
+                      f"{_window_rule(c)}, before any new anticancer therapy", ids)
+
+
+def paired(c: Cohort, timepoint: str, measure: str) -> Population:
+    """Paired at a time point: patients with the measure ("volume" or "tg") at baseline and at that time point."""
+    get = {"volume": _volume, "tg": _tg}[measure]
+    ids = tuple(r.study_id for r in c.patients if get(r, "baseline") is not None and get(r, timepoint) is not None)
+    label = TIMEPOINT_LABELS[timepoint]
+    what = "total lesion volume" if measure == "volume" else "suppressed Tg"
+    return Population(f"paired:{measure}:{timepoint}", f"Paired {what}, baseline and {label}",
+                      f"all implanted with the {what} at baseline and at the {label} visit {_window_rule(c)}, "
+                      "before any new anticancer therapy", ids)
+
+
+def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
+    out = []
+    for r in c.patients:
+        for tp, _ in TIMEPOINTS:
+            window = r.window_days(tp)
+            for v in r.outside_window(tp):
+                counted = not c.in_window_only and r.visit_at(tp) is v
+                out.append(OutsideWindowVisit(r.study_id, tp, v.day, window[0], window[1], counted))
+    return tuple(out)
+
+
+# --- counting helpers (Table 1) -----------------------------------------------------------------------------------
+
+
+def _bucket(response: str) -> str | None:
+    if not response:
+        return None
+    return "SD" if response == "NON_CR_NON_PD" else response
+
+
+def _counts(responses: Sequence[str]) -> ResponseCounts:
+    buckets = [_bucket(r) for r in responses]
+    return ResponseCounts(*(buckets.count(cat) for cat in CATEGORIES),
+                          non_cr_non_pd=sum(1 for r in responses if r == "NON_CR_NON_PD"))
+
+
+def _rate(name: str, categories: tuple[str, ...], counts: ResponseCounts) -> Rate:
+    n = counts.total
+    if n == 0:
+        return Rate(name, categories, None, "not computable (N = 0)")
+    prop = proportion_ci(counts.of(categories), n)
+    return Rate(name, categories, prop, prop.format())
+
+
+def _rates(c: Cohort, counts: ResponseCounts) -> tuple[Rate, Rate]:
+    name, cats = REMISSION[c.remission_definition]
+    return _rate(name, cats, counts), _rate(ORR[0], ORR[1], counts)
+
+
+# --- helpers shared by the patient and the lesion tables -----------------------------------------------------------
+
+
+def _paired(base: Sequence, follow: Sequence, force: PairedTest) -> tuple[PairedResult | None, PairedResult | None, str]:
+    try:
+        auto = PairedResult.of(paired_compare(base, follow))
+    except StatsInputError as exc:
+        return None, None, f"no comparison: {exc}"
+    try:
+        forced = PairedResult.of(paired_compare(base, follow, PairedSettings(force_test=force)))
+    except StatsInputError as exc:
+        return None, auto, f"{force.value} not computable: {exc}"
+    return forced, auto, ""
+
+
+def _quantity(x) -> Quantity:
+    return Quantity(x.qualifier.value, float(x.value))
+
+
+def _mean_sd_text(values: Sequence[float]) -> tuple[float | None, float | None, str]:
+    if len(values) < 2:
+        return None, None, f"n = {len(values)}: mean ± SD needs at least 2 values"
+    mean, sd = mean_sd(values)
+    return mean, sd, f"{mean:.2f} ± {sd:.2f}"
+
+
+def _volume(r: PatientRecord, tp: str) -> float | None:
+    v = r.visit_at(tp)
+    if v is None or (tp != "baseline" and r.after_new_therapy(v.day)):
+        return None
+    return v.volume_cm3
+
+
+def _tg(r: PatientRecord, tp: str) -> LabValue | None:
+    t = r.tg_at(tp)
+    if t is None or (tp != "baseline" and r.after_new_therapy(t.day)):
+        return None
+    return t.lab_value()
+
+
+# --- 2×2 helpers (Table 3) ---------------------------------------------------------------------------------------
+
+
+def _fmt_p(p: float) -> str:
+    return "P < 0.001" if p < 0.001 else f"P = {p:.3f}"
+
+
+def _cut_groups(values: Sequence[LabValue | float | None], cut: float) -> list[bool | None]:
+    """True = above the cut, False = at or below, None = unknown (missing, or a censored value straddling it)."""
+    out: list[bool | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif isinstance(v, LabValue) and v.qualifier is Qualifier.LT:
+            out.append(False if v.value <= cut else None)
+        elif isinstance(v, LabValue) and v.qualifier is Qualifier.GT:
+            out.append(True if v.value >= cut else None)
+        else:
+            out.append(float(v.value if isinstance(v, LabValue) else v) > cut)
+    return out
+
+
+def _factor(name: str, level_a: str, level_b: str, groups: Sequence[bool | None], effective: Sequence[bool],
+            cut: str = "") -> FactorRow:
+    """``groups`` True = level A, False = level B, None = unknown."""
+    cells = {(g, e): 0 for g in (True, False) for e in (True, False)}
+    unknown = 0
+    for g, e in zip(groups, effective, strict=True):
+        if g is None:
+            unknown += 1
+        else:
+            cells[(g, e)] += 1
+    table = [[cells[(True, True)], cells[(True, False)]], [cells[(False, True)], cells[(False, False)]]]
+    n = sum(map(sum, table))
+    try:
+        res = compare_2x2(table)
+    except StatsInputError as exc:
+        return FactorRow(name, level_a, level_b, *table[0], *table[1], n, unknown, None, None, None,
+                         "not computable", str(exc), cut)
+    if res.test is TableTest.FISHER:
+        text = f"Fisher exact {_fmt_p(res.p_value)}"
+    else:
+        chi = "Yates χ²" if res.test is TableTest.YATES else "χ²"
+        text = f"{chi} = {res.statistic:.3f}, {_fmt_p(res.p_value)}"
+    return FactorRow(name, level_a, level_b, *table[0], *table[1], n, unknown, res.test.value, res.statistic,
+                     res.p_value, text, res.reason, cut)

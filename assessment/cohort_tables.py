@@ -1,0 +1,502 @@
+"""Tables 1–4 and the flow diagram of the index study, from a loaded :class:`~assessment.cohort_data.Cohort`
+(a pure core: plain data in, plain dataclasses out; no Django, no queries).
+
+The loader (:mod:`assessment.cohort`) builds the cohort; the dashboard, the ``cohort_report`` command
+(:mod:`assessment.cohort_formats`) and a future PDF call these functions, so they all print the same numbers. Every
+table says which unit (patient or lesion) and which rule set it counts; in per-lesion mode Tables 1–3 count lesions
+(:mod:`assessment.cohort_lesions`).
+
+Choices made here (each is also stated in the output's notes):
+
+* N = patients (lesions in per-lesion mode) with a computed category at the time point, NE included; patients
+  without the visit are listed as "not assessed"; visits after a new anticancer therapy are left out and listed
+  (RECIST §1.9); visits outside their protocol window are listed, and counted only when the protocol says so.
+* Non-CR/Non-PD (non-target disease only) is counted with SD. Remission follows the protocol's
+  ``followup.remission_definition`` ("dcr" = CR+PR+SD, "orr" = CR+PR); ORR (CR+PR) is always given too.
+  Proportions carry Wilson 95 % CIs.
+* Table 2 forces the paired t-test for volumes and the Wilcoxon signed-rank test for Tg, as the study did, and
+  also gives the test the normality of the differences would choose; each follow-up row is the patients paired at
+  that time point, beside their own baseline.
+* Table 3 is 12-month CR/PR/SD (effective) vs PD by factor, the 2×2 test chosen by n and expected counts.
+* Table 4 pairs the pre-plan and the post-implant plan of record of each index implant (GTV, else PTV; loaded by
+  ``dosimetry.selectors.pre_post_pairs``): mean ± SD, the paired test chosen from the normality of the differences,
+  and how many post-implant D90 fall below the prescription.
+* The flow counts registered → eligible (latest eligibility) → implanted → evaluable at 2 / 6 / 12 months with the
+  reason for every patient missing at a step.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from assessment.cohort_data import (
+    AGE_CUT_YEARS,
+    BASELINE,
+    COMPLETED,
+    DIED,
+    ELIGIBILITY_LABELS,
+    ELIGIBLE,
+    HISTOLOGY_PAPILLARY,
+    LOST,
+    MODE_LABELS,
+    REMISSION,
+    RULE_SET_PER_LESION,
+    SEX_MALE,
+    TIMEPOINTS,
+    WITHDRAWN,
+    BorSummary,
+    Cohort,
+    PairedResult,
+    PatientRecord,
+    Table1,
+    Table1Row,
+    Table2,
+    Table3,
+    Table4,
+    Table4Row,
+    TgRow,
+    VolumeRow,
+    _counts,
+    _cut_groups,
+    _factor,
+    _mean_sd_text,
+    _outside_window,
+    _paired,
+    _quantity,
+    _rates,
+    _tg,
+    _volume,
+    _window_rule,
+    evaluable,
+    paired,
+)
+from assessment.cohort_lesions import bor_summaries as lesion_bor_summaries
+from assessment.cohort_lesions import table2 as lesion_table2
+from assessment.cohort_lesions import table3 as lesion_table3
+from assessment.stats import PairedTest, StatsInputError, mean_sd, median_iqr, paired_compare
+
+# --- Table 1: response per time point ----------------------------------------------------------------------------
+
+
+def _timepoint_patients(c: Cohort, timepoint: str) -> tuple[list[str], list[str], list[str]]:
+    responses, missing, after = [], [], []
+    for r in c.patients:
+        v = r.visit_at(timepoint)
+        if v is None and r.outside_window(timepoint):
+            continue  # listed with the visits outside their window
+        if v is None or not v.overall:
+            missing.append(r.study_id)
+        elif r.after_new_therapy(v.day):
+            after.append(r.study_id)
+        else:
+            responses.append(v.overall)
+    return responses, missing, after
+
+
+def _timepoint_lesions(c: Cohort, timepoint: str) -> tuple[list[str], list[str], list[str]]:
+    responses, missing, after = [], [], []
+    for r in c.patients:
+        labels = list(dict.fromkeys(lr.lesion_label for lr in r.lesion_responses
+                                    if lr.response or (lr.timepoint == BASELINE and lr.size_mm is not None)))
+        v = r.visit_at(timepoint)
+        if v is None and r.outside_window(timepoint):
+            continue  # listed with the visits outside their window
+        at = {lr.lesion_label: lr for lr in r.lesion_responses if v is not None and lr.visit_date == v.visit_date}
+        for label in labels:
+            name = f"{r.study_id} {label}"
+            lr = at.get(label)
+            if lr is None or not lr.response:
+                missing.append(name)
+            elif r.after_new_therapy(lr.day):
+                after.append(name)
+            else:
+                responses.append(lr.response)
+    return responses, missing, after
+
+
+def table1(c: Cohort) -> Table1:
+    """CR/PR/SD/PD/NE at 2, 6 and 12 months with remission rate and ORR (Wilson 95 % CI), and the BOR counts."""
+    per_lesion = c.mode == "per_lesion"
+    rows = []
+    outside = _outside_window(c)
+    for tp, label in TIMEPOINTS:
+        responses, missing, after = (_timepoint_lesions if per_lesion else _timepoint_patients)(c, tp)
+        counts = _counts(responses)
+        remission, orr = _rates(c, counts)
+        pop = evaluable(c, tp)
+        rows.append(Table1Row(tp, label, counts.total, counts, remission, orr, tuple(missing), tuple(after),
+                              tuple(dict.fromkeys(o.study_id for o in outside if o.timepoint == tp and not o.counted)),
+                              f"{pop.text} of {len(c.patients)} implanted"))
+    bor = []
+    # Patients without any follow-up assessment yet (early in follow-up) have no best response to count.
+    followed = [r for r in c.patients if any(not v.is_baseline and v.day > 0 for v in r.visits)]
+    followed_ids = {r.patient_id for r in followed}
+    waiting = tuple(r.study_id for r in c.patients if r.patient_id not in followed_ids)
+    for kind in ("unconfirmed", "confirmed"):
+        values = [getattr(r, f"bor_{kind}") for r in followed]
+        counts = _counts(values)
+        remission, orr = _rates(c, counts)
+        bor.append(BorSummary(kind, counts.total, counts, remission, orr,
+                              waiting + tuple(r.study_id for r, v in zip(followed, values, strict=True) if not v)))
+    bor_rule_sets = sorted({r.followup_rule_set for r in c.patients if r.followup_rule_set})
+    if per_lesion:  # every row counts lesions: the best response of each lesion (assessment.cohort_lesions)
+        bor, bor_rule_sets = list(lesion_bor_summaries(c)), [RULE_SET_PER_LESION]
+    unit = "lesion" if per_lesion else "patient"
+    notes = [
+        f"Unit: {unit}; categories by {MODE_LABELS[c.mode]} (rule set {c.rule_set}).",
+        "Non-CR/Non-PD (non-target disease only) is counted with SD.",
+        f"Population per time point: evaluable = all implanted with a category computed from the time point's visit "
+        f"{_window_rule(c)} (NE included, §1.10); N = the {unit}s of those patients; {unit}s without the visit are "
+        "listed as not assessed; visits after a new anticancer therapy are left out and listed.",
+        ("Visits outside their protocol window are listed (study ID, time point, day, window in days since the "
+         "implant) and not counted (protocol cohort.in_window_only = true)." if c.in_window_only else
+         "Visits outside their protocol window are counted (protocol cohort.in_window_only = false) and listed."),
+        f"Remission rate = {'+'.join(REMISSION[c.remission_definition][1])} (protocol "
+        f"followup.remission_definition = '{c.remission_definition}'); ORR = CR+PR. 95 % CI: Wilson score.",
+        f"Best overall response is per {unit} ({'each lesion from its own stored categories' if per_lesion else 'stored follow-up result'}, "
+        f"RECIST §1.9; confirmation ≥ 28 days); {unit}s with no follow-up assessment yet are listed as not "
+        "assessed, not counted as NE.",
+    ]
+    if per_lesion:
+        notes.append("Modified RECIST (per lesion) is not RECIST 1.1: every measurable lesion is judged on its own "
+                     "diameter.")
+    return Table1(c.mode, MODE_LABELS[c.mode], c.rule_set, unit, c.remission_definition,
+                  REMISSION[c.remission_definition][0], tuple(rows), ", ".join(bor_rule_sets) or c.patient_rule_set,
+                  tuple(bor), tuple(notes), outside, c.in_window_only)
+
+# --- Table 2: volume and Tg --------------------------------------------------------------------------------------
+
+
+def table2(c: Cohort) -> Table2:
+    """Total lesion volume mean ± SD (paired t vs baseline) and Tg median (P25, P75) (Wilcoxon vs baseline).
+
+    The baseline row describes all implanted patients with a baseline value; each follow-up row describes the
+    patients *paired* at that time point (baseline and follow-up value) and gives their own baseline beside it, so
+    both sides of every comparison are the same patients (n stated per row).
+
+    Per-lesion mode: lesion volumes, no Tg (``assessment.cohort_lesions.table2``)."""
+    if c.mode == "per_lesion":
+        return lesion_table2(c)
+    base_vol = [_volume(r, "baseline") for r in c.patients]
+    base_tg = [_tg(r, "baseline") for r in c.patients]
+    n_all = len(c.patients)
+    vol_rows, tg_rows = [], []
+    present = [v for v in base_vol if v is not None]
+    mean, sd, text = _mean_sd_text(present)
+    vol_rows.append(VolumeRow("baseline", "Baseline", len(present), mean, sd, text, None, None, "",
+                              f"All implanted with a baseline volume (n = {len(present)} of {n_all})"))
+    labs = [v for v in base_tg if v is not None]
+    mi = median_iqr(labs) if labs else None
+    tg_rows.append(TgRow(
+        "baseline", "Baseline", len(labs), mi.n_left_censored if mi else 0, mi.n_right_censored if mi else 0,
+        _quantity(mi.median) if mi else None, _quantity(mi.q1) if mi else None, _quantity(mi.q3) if mi else None,
+        mi.format() if mi else "no values", None, None, mi.note if mi else "",
+        f"All implanted with a baseline Tg (n = {len(labs)} of {n_all})"))
+    for tp, label in TIMEPOINTS:
+        vols = [_volume(r, tp) for r in c.patients]
+        pairs = [(b, f) for b, f in zip(base_vol, vols, strict=True) if b is not None and f is not None]
+        mean, sd, text = _mean_sd_text([f for _, f in pairs])
+        b_mean, b_sd, b_text = _mean_sd_text([b for b, _ in pairs])
+        forced, auto, note = _paired(base_vol, vols, PairedTest.PAIRED_T)
+        pop = paired(c, tp, "volume")
+        vol_rows.append(VolumeRow(tp, label, len(pairs), mean, sd, text, forced, auto, note,
+                                  f"{pop.text} of {n_all} implanted", b_mean, b_sd, b_text))
+
+        values = [_tg(r, tp) for r in c.patients]
+        tg_pairs = [(b, f) for b, f in zip(base_tg, values, strict=True) if b is not None and f is not None]
+        mi = median_iqr([f for _, f in tg_pairs]) if tg_pairs else None
+        b_mi = median_iqr([b for b, _ in tg_pairs]) if tg_pairs else None
+        forced, auto, note = _paired(base_tg, values, PairedTest.WILCOXON)
+        pop = paired(c, tp, "tg")
+        tg_rows.append(TgRow(
+            tp, label, len(tg_pairs), mi.n_left_censored if mi else 0, mi.n_right_censored if mi else 0,
+            _quantity(mi.median) if mi else None, _quantity(mi.q1) if mi else None, _quantity(mi.q3) if mi else None,
+            mi.format() if mi else "no values", forced, auto, note or (mi.note if mi else ""),
+            f"{pop.text} of {n_all} implanted", b_mi.format() if b_mi else "no values"))
+    notes = (
+        f"Patient-level volumes and Tg; categories behind them by {c.patient_rule_set}.",
+        "Populations: the baseline row is every implanted patient with a baseline value; each follow-up row is "
+        f"the patients paired at that time point (baseline and follow-up value, the follow-up visit {_window_rule(c)}"
+        ", before any new therapy), shown with their own baseline: both sides of each comparison are the same "
+        "patients, n per row.",
+        "Volume: total of the ellipsoid volumes (π/6·a·b·c) of every followed lesion, cm³; mean ± sample SD. "
+        "vs baseline on complete pairs with the paired t-test, forced as the study did; 'auto' is the test chosen "
+        "from the Kolmogorov–Smirnov (Lilliefors) normality of the differences.",
+        "Tg: TSH-suppressed Tg (ng/mL) recorded at the visit; median (P25, P75), quantiles type 6 (SPSS); '<' "
+        "values are ranked below every detected value and '>' values above. vs baseline with the Wilcoxon "
+        "signed-rank test (Z as SPSS), forced as the study did; censored values tie at their limit.",
+    )
+    return Table2(c.patient_rule_set, "patient", tuple(vol_rows), tuple(tg_rows), "weibull (type 6)",
+                  notes)
+
+# --- Table 3: 12-month efficacy by factor ------------------------------------------------------------------------
+
+
+def table3(c: Cohort) -> Table3:
+    """12-month effective (CR+PR+SD) vs ineffective (PD) by sex, histology, age, baseline Tg and volume,
+    enhancement and distant metastasis, each with the 2×2 test chosen by ``stats.compare_2x2``.
+    Per-lesion mode: lesions counted (``assessment.cohort_lesions.table3``)."""
+    if c.mode == "per_lesion":
+        return lesion_table3(c)
+    included: list[tuple[PatientRecord, bool]] = []
+    ne, missing, after = [], [], []
+    for r in c.patients:
+        v = r.visit_at("m12")
+        if v is None or not v.overall:
+            missing.append(r.study_id)
+        elif r.after_new_therapy(v.day):
+            after.append(r.study_id)
+        elif v.overall == "NE":
+            ne.append(r.study_id)
+        else:
+            included.append((r, v.overall != "PD"))
+    eff = [e for _, e in included]
+    pts = [r for r, _ in included]
+    rows = [
+        _factor("Sex", "Male", "Female", [r.sex == SEX_MALE for r in pts], eff),
+        _factor("Histology", "Papillary", "Other", [r.histology == HISTOLOGY_PAPILLARY for r in pts], eff),
+        _factor("Age at implant", f"≤ {AGE_CUT_YEARS} years", f"> {AGE_CUT_YEARS} years",
+                [r.age_at_implant <= AGE_CUT_YEARS for r in pts], eff),
+    ]
+    all_tg = [t for t in (_tg(r, "baseline") for r in c.patients) if t is not None]
+    if all_tg:
+        mi = median_iqr(all_tg)
+        cut = mi.median.value
+        cut_text = f"cohort median baseline Tg {mi.median.format()} ng/mL (n = {mi.n})"
+        above = _cut_groups([_tg(r, "baseline") for r in pts], cut)
+        rows.append(_factor("Baseline Tg", f"≤ {cut:g} ng/mL", f"> {cut:g} ng/mL",
+                            [None if a is None else not a for a in above], eff, cut_text))
+    else:
+        rows.append(_factor("Baseline Tg", "≤ median", "> median", [None] * len(pts), eff, "no baseline Tg"))
+    all_vol = [v for v in (_volume(r, "baseline") for r in c.patients) if v is not None]
+    if all_vol:
+        mi = median_iqr(all_vol)
+        cut = mi.median.value
+        cut_text = f"cohort median baseline volume {cut:.2f} cm³ (n = {mi.n})"
+        above = _cut_groups([_volume(r, "baseline") for r in pts], cut)
+        rows.append(_factor("Baseline volume", f"≤ {cut:.2f} cm³", f"> {cut:.2f} cm³",
+                            [None if a is None else not a for a in above], eff, cut_text))
+    else:
+        rows.append(_factor("Baseline volume", "≤ median", "> median", [None] * len(pts), eff, "no baseline volume"))
+    rows.append(_factor("Enhancement", "Yes", "No", [r.enhancement_at_baseline for r in pts], eff))
+    rows.append(_factor("Distant metastasis", "Yes", "No", [r.distant_metastasis for r in pts], eff))
+    notes = (
+        f"Population: evaluable at 12 months without NE (n = {len(included)} of {len(c.patients)} implanted; the "
+        f"12-month visit {_window_rule(c)}).",
+        f"Per patient, 12-month category by {c.patient_rule_set}: effective = CR+PR+SD (Non-CR/Non-PD with SD), "
+        "ineffective = PD; NE, no 12-month result, or a 12-month visit after new therapy are excluded and listed.",
+        "Test per 2×2 table (rows = factor levels, columns = effective / ineffective): n ≥ 40 and all expected ≥ 5 "
+        "→ Pearson χ²; n ≥ 40 and some expected in [1, 5) → Yates χ²; n < 40 or any expected < 1 → Fisher exact.",
+        "Enhancement: any followed lesion with mild or marked enhancement at the baseline measurement (else as "
+        "registered). Distant metastasis: M1 or any lung or bone lesion. Age in completed years at the implant.",
+    )
+    return Table3("m12", c.patient_rule_set, "patient", "effective (CR+PR+SD) vs ineffective (PD)",
+                  len(included), tuple(ne), tuple(missing), tuple(after), tuple(rows), notes)
+
+# --- flow diagram -------------------------------------------------------------------------------------------------
+
+FLOW_REASONS = {
+    "not_eligible": "not eligible",
+    "not_implanted": "not implanted",
+    "implanted_not_eligible": "implanted without an eligible latest assessment",
+    "outside_window": "visit outside window",
+    "no_category": "no category computed",
+    "ne": "NE",
+    "after_new_therapy": "new anticancer therapy",
+    "died": "died",
+    "lost": "lost to follow-up",
+    "withdrawn": "withdrawn",
+    "completed": "follow-up completed",
+    "not_yet_due": "not yet due",
+    "not_done": "visit not done",
+}
+_STATUS_REASON = {DIED: ("died", "died on day {d}"),
+                  LOST: ("lost", "lost to follow-up, last contact on day {d}"),
+                  WITHDRAWN: ("withdrawn", "withdrawn on day {d}"),
+                  COMPLETED: ("completed", "follow-up completed on day {d}")}
+
+
+@dataclass(frozen=True)
+class FlowPatient:
+    """A patient at a step: missing from it (``counted`` False) or counted but flagged (NE; implanted without an
+    eligible assessment). ``detail`` uses days since the implant, never calendar dates."""
+
+    study_id: str
+    reason: str  # a key of FLOW_REASONS
+    detail: str
+    counted: bool = False
+
+    @property
+    def reason_label(self) -> str:
+        return FLOW_REASONS[self.reason]
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    key: str  # registered, eligible, implanted, m2, m6, m12
+    label: str
+    n: int
+    of: str  # the step this one is counted from ("" for registered)
+    patients: tuple[FlowPatient, ...]  # missing (with the reason) and flagged
+
+    @property
+    def missing(self) -> tuple[FlowPatient, ...]:
+        return tuple(p for p in self.patients if not p.counted)
+
+    @property
+    def flagged(self) -> tuple[FlowPatient, ...]:
+        return tuple(p for p in self.patients if p.counted)
+
+    def reasons(self) -> list[tuple[str, int]]:
+        """(reason label, patients) for the missing patients, most frequent first."""
+        counts: dict[str, int] = defaultdict(int)
+        for p in self.missing:
+            counts[p.reason_label] += 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass(frozen=True)
+class Flow:
+    steps: tuple[FlowStep, ...]
+    notes: tuple[str, ...]
+
+
+def _flow_reason(c: Cohort, r: PatientRecord, tp: str) -> FlowPatient | None:
+    """Why patient ``r`` is not evaluable at ``tp`` (None when evaluable and not NE; NE is flagged, counted)."""
+    start, end = r.window_days(tp) or (0, 0)
+    window = f"window days {start}–{end}"
+    v = r.visit_at(tp)
+    if v is not None and v.overall and not r.after_new_therapy(v.day):
+        return FlowPatient(r.study_id, "ne", f"visit on day {v.day}: NE", True) if v.overall == "NE" else None
+    if v is not None and r.after_new_therapy(v.day):
+        return FlowPatient(r.study_id, "after_new_therapy",
+                           f"visit on day {v.day}, after a new anticancer therapy from day {r.new_therapy_day}")
+    if v is not None:
+        return FlowPatient(r.study_id, "no_category", f"visit on day {v.day}: no category computed (e.g. no "
+                                                      "baseline or no measurement)")
+    outside = r.outside_window(tp)
+    if outside:
+        days = ", ".join(str(o.day) for o in outside)
+        return FlowPatient(r.study_id, "outside_window", f"visit on day {days}, {window}")
+    if r.new_therapy_day is not None and r.new_therapy_day < start:
+        return FlowPatient(r.study_id, "after_new_therapy",
+                           f"new anticancer therapy from day {r.new_therapy_day}, before the {window}")
+    if r.left_follow_up and r.status_day is not None and r.status_day <= end:
+        reason, text = _STATUS_REASON[r.followup_status]
+        return FlowPatient(r.study_id, reason, f"{text.format(d=r.status_day)}, {window}")
+    if r.days_since_implant is not None and r.days_since_implant <= end:
+        return FlowPatient(r.study_id, "not_yet_due", f"{window} not closed yet (today is day {r.days_since_implant})")
+    return FlowPatient(r.study_id, "not_done", f"no visit recorded in the {window}")
+
+
+def flow(c: Cohort) -> Flow:
+    """Registered → eligible (latest eligibility) → implanted → evaluable at 2, 6 and 12 months, with the reason
+    for every patient missing at each step. The time-point steps count from all implanted (a patient missing at 2
+    months may be evaluable at 6); NE patients are counted (in Table 1's N) and flagged."""
+    reg = c.registered
+    eligible = [x for x in reg if x.eligibility_status == ELIGIBLE]
+    status_label = ELIGIBILITY_LABELS
+    steps = [
+        FlowStep("registered", "Registered", len(reg), "", ()),
+        FlowStep("eligible", "Eligible (latest eligibility)", len(eligible), "registered", tuple(
+            FlowPatient(x.study_id, "not_eligible",
+                        f"latest eligibility: {status_label.get(x.eligibility_status, x.eligibility_status)}")
+            for x in reg if x.eligibility_status != ELIGIBLE and not x.implanted)
+            + tuple(FlowPatient(x.study_id, "not_eligible",
+                                f"latest eligibility: {status_label.get(x.eligibility_status, x.eligibility_status)}"
+                                " (implanted nevertheless)")
+                    for x in reg if x.eligibility_status != ELIGIBLE and x.implanted)),
+        FlowStep("implanted", "Implanted (all implanted)", len(c.patients), "eligible", tuple(
+            FlowPatient(x.study_id, "not_implanted", "eligible, no implant recorded")
+            for x in eligible if not x.implanted) + tuple(
+            FlowPatient(r.study_id, "implanted_not_eligible",
+                        f"latest eligibility: {status_label.get(r.eligibility_status, r.eligibility_status)}", True)
+            for r in c.patients if r.eligibility_status != ELIGIBLE)),
+    ]
+    for tp, label in TIMEPOINTS:
+        pop = evaluable(c, tp)
+        found = [fp for r in c.patients if (fp := _flow_reason(c, r, tp)) is not None]
+        steps.append(FlowStep(tp, f"Evaluable at {label}", pop.n, "implanted", tuple(found)))
+    notes = (
+        "Counts are patients. Eligible = the latest eligibility assessment says eligible; the time-point steps "
+        "count from all implanted.",
+        f"Evaluable = a category (NE included, flagged) computed from the time point's visit {_window_rule(c)}, "
+        "before any new anticancer therapy; days count from the implant (day 0).",
+        "Follow-up status (died, lost, withdrawn, completed) explains a missing visit when it came before the "
+        "window closed; 'not yet due' = the window is still open today.",
+        *(("With an implant-period filter, registered patients without an implant are kept (they have no implant "
+           "date); patients implanted outside the period are left out.",)
+          if c.filter.implant_from or c.filter.implant_to else ()),
+    )
+    return Flow(tuple(steps), notes)
+
+# --- Table 4: dosimetry ------------------------------------------------------------------------------------------
+
+
+TABLE4 = (
+    ("d90_gy", "D90 (Gy)"), ("d100_gy", "D100 (Gy)"), ("v100_pct", "V100 (%)"), ("v150_pct", "V150 (%)"),
+    ("hi", "HI"), ("volume_cm3", "Target volume (cm³)"), ("seed_count", "Seeds"),
+)
+
+
+class PlanPair(Protocol):
+    """What Table 4 reads of one implant with both plans (``dosimetry.selectors.PrePostPair`` has this shape)."""
+
+    prescription_gy: float | None
+    pre: Mapping[str, float | None]
+    post: Mapping[str, float | None]
+
+
+def pre_post_summary(pairs: Sequence[PlanPair]) -> dict[str, Any]:
+    """Pre vs post over the implants with both plans: per parameter n, mean ± SD of each phase and the paired test
+    chosen from the normality of the differences (a parameter needs 3 complete pairs), and how many post-implant D90
+    fall below the prescription. The Table 4 page shows this dict; :func:`table4_of` turns it into :class:`Table4`."""
+    rows = []
+    for key, label in TABLE4:
+        values = [(float(p.pre[key]), float(p.post[key])) for p in pairs
+                  if p.pre.get(key) is not None and p.post.get(key) is not None]
+        if len(values) < 3:
+            rows.append({"key": key, "label": label, "n": len(values), "pre": None, "post": None, "test": None})
+            continue
+        pre_v, post_v = [a for a, _ in values], [b for _, b in values]
+        try:
+            result, note = paired_compare(pre_v, post_v), ""
+        except StatsInputError as exc:  # e.g. every difference is 0 (same seed count pre and post)
+            result, note = None, f"no paired test: {exc}"
+        rows.append({"key": key, "label": label, "n": len(values), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
+                     "test": result, "note": note})
+    below = [p for p in pairs if p.post.get("d90_gy") is not None and p.prescription_gy is not None
+             and float(p.post["d90_gy"]) < p.prescription_gy]
+    return {"n_pairs": len(pairs), "rows": rows, "post_d90_below_rx": len(below)}
+
+
+def _table4_from(raw: Mapping[str, Any], n_procedures: int) -> Table4:
+    rows = []
+    for row in raw["rows"]:
+        pre, post, test = row["pre"], row["post"], row["test"]
+        rows.append(Table4Row(
+            row["key"], row["label"], row["n"], pre[0] if pre else None, pre[1] if pre else None,
+            post[0] if post else None, post[1] if post else None,
+            f"{pre[0]:.2f} ± {pre[1]:.2f}" if pre else "n < 3", f"{post[0]:.2f} ± {post[1]:.2f}" if post else "n < 3",
+            PairedResult.of(test) if test is not None else None))
+    notes = ("Index implant of each patient with both a pre-plan and a post-implant plan (planning-system numbers "
+             "preferred over the TG-43 recomputation); GTV, else PTV. Paired test chosen from the normality of the "
+             "differences (assessment.cohort_tables.pre_post_summary).",)
+    return Table4(n_procedures, raw["n_pairs"], tuple(rows), raw["post_d90_below_rx"], notes)
+
+
+def table4_of(pairs: Sequence[PlanPair], n_procedures: int) -> Table4:
+    """Table 4 of ``n_procedures`` index implants, ``pairs`` of them with both plans; a table that cannot be
+    computed (e.g. every difference of one parameter is zero) says so in its note."""
+    try:
+        return _table4_from(pre_post_summary(pairs), n_procedures)
+    except StatsInputError as exc:
+        return Table4(n_procedures, 0, (), 0, (f"Table 4 not computable: {exc}",))
+
+
+def table4(c: Cohort) -> Table4:
+    """Pre- vs post-implant dosimetry of the cohort's index implants (computed by :func:`table4_of` at load)."""
+    return c.dosimetry

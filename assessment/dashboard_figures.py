@@ -1,0 +1,47 @@
+"""What every dashboard figure shares, per patient (:mod:`assessment.dashboard`) and per lesion
+(:mod:`assessment.dashboard_lesions`): the figure record, the plotted categories, the Kaplan–Meier day ticks and the
+conversion of a survival estimate into the plotting module's plain arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from matplotlib.figure import Figure
+
+from assessment.survival import KaplanMeier
+from reports import plots
+
+KM_TIMES_DAYS = (0, 90, 180, 270, 365, 540, 730)
+PLOT_CATEGORY = {"CR": "CR", "PR": "PR", "SD": "SD", "NON_CR_NON_PD": "SD", "PD": "PD"}  # else NE
+
+
+def plot_category(overall: str) -> str:
+    """The category a figure draws for a stored overall response (Non-CR/Non-PD with SD; anything else NE)."""
+    return PLOT_CATEGORY.get(overall, "NE")
+
+
+def km_curve(label: str, km: KaplanMeier) -> plots.KmCurve:
+    """The Kaplan–Meier estimate as the plotting module's plain arrays (it knows no survival object)."""
+    return plots.KmCurve(label, km.time_days, km.survival, km.ci_low, km.ci_high, km.n_at_risk, km.events,
+                         km.censored, km.n_subjects, km.median_days, km.confidence)
+
+
+@dataclass(frozen=True)
+class DashboardFigure:
+    """One figure: its id (URL slug), title, caption (what is drawn and what is left out), builder and CSV."""
+
+    key: str
+    title: str
+    caption: str
+    build: Callable[[], Figure] | None
+    csv: Callable[[], str] | None
+    empty_reason: str = ""
+
+    @property
+    def drawable(self) -> bool:
+        """For templates: Django would *call* ``build`` if a template tested it, drawing the figure."""
+        return self.build is not None
+
+
+LESION_SETTINGS = plots.PlotSettings(unit="lesion")
