@@ -44,7 +44,6 @@ from enum import Enum
 from fractions import Fraction
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Min, Prefetch
 from django.utils import timezone
 
@@ -59,7 +58,8 @@ from assessment.models import (
     NewTherapy,
     Visit,
 )
-from assessment.recist import RULE_SET, RULE_SET_PER_LESION
+from assessment.protocol import CohortSettings, FollowupSettings
+from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import ScheduleSettings, timepoint_window
 from assessment.stats import (
     PairedComparison,
@@ -75,6 +75,7 @@ from assessment.stats import (
     proportion_ci,
 )
 from assessment.thyroglobulin import LabValue, Qualifier
+from common.protocol import section_settings
 from dosimetry.models import ImplantProcedure, StructureDose
 from dosimetry.services import cohort_table4, plan_of_record, target_of
 from registry import choices as rc
@@ -555,7 +556,7 @@ def _f(x: Any) -> float | None:
 
 
 def _remission_definition() -> str:
-    value = settings.SEEDTRACK_PROTOCOL["followup"]["remission_definition"]
+    value = section_settings("followup", FollowupSettings).remission_definition
     if value not in REMISSION:
         raise CohortFilterError("followup.remission_definition", value, f"one of {', '.join(REMISSION)}")
     return value
@@ -582,14 +583,14 @@ def _patients(user, flt: CohortFilter):
 
 
 def _in_window_only() -> bool:
-    value = settings.SEEDTRACK_PROTOCOL.get("cohort", {}).get("in_window_only", True)
+    value = section_settings("cohort", CohortSettings).in_window_only
     if not isinstance(value, bool):
         raise CohortFilterError("cohort.in_window_only", value, "true or false")
     return value
 
 
 def _schedule_settings() -> ScheduleSettings:
-    return ScheduleSettings.from_protocol(settings.SEEDTRACK_PROTOCOL["schedule"])
+    return section_settings("schedule", ScheduleSettings)
 
 
 def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
@@ -600,7 +601,7 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     patient-level results were computed in per-lesion mode (protocol ``recist.mode``).
     """
     flt = flt or CohortFilter()
-    protocol_mode = settings.SEEDTRACK_PROTOCOL["recist"]["mode"]
+    protocol_mode = section_settings("recist", RecistSettings).mode.value
     mode = flt.mode or protocol_mode
     if mode not in MODES:
         raise CohortFilterError("recist.mode", mode, f"one of {', '.join(MODES)}")

@@ -31,3 +31,12 @@ class DosimetryConfig(AppConfig):
         from registry.models import Lesion
 
         deletion.register_blocker(Lesion, rules.lesion_blockers)
+
+        self.register_protocol()
+
+    def register_protocol(self) -> None:
+        """The dosimetry protocol section, parsed (and checked) now: a bad value stops the start naming it."""
+        from common import protocol
+        from dosimetry.protocol import DosimetrySettings
+
+        protocol.register("dosimetry", DosimetrySettings.from_protocol)

@@ -11,6 +11,7 @@ CORES = [
     "registry/iodine.py", "registry/units.py", "registry/deidentify.py",
     "assessment/recist.py", "assessment/volumes.py", "assessment/thyroglobulin.py", "assessment/stats.py",
     "assessment/toxicity.py", "assessment/mda.py", "assessment/schedule.py", "assessment/survival.py",
+    "assessment/protocol.py", "dosimetry/protocol.py",
     "dosimetry/tg43.py", "dosimetry/sources.py", "dosimetry/dvh.py", "dosimetry/dicom_io.py",
     "dosimetry/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
 ]

@@ -24,6 +24,7 @@ from assessment import dashboard as dash
 from assessment.cohort import CohortFilter, load_cohort
 from assessment.models import FollowUpStatus
 from assessment.survival import kaplan_meier
+from common.protocol import ProtocolError
 from dosimetry import services as dosimetry_services
 from dosimetry.models import SeedModel
 from registry import overrides
@@ -128,7 +129,7 @@ def test_out_of_window_visits_count_when_the_protocol_says_so(five, settings):
 
 def test_bad_in_window_setting_is_named(five, settings):
     settings.SEEDTRACK_PROTOCOL = {**settings.SEEDTRACK_PROTOCOL, "cohort": {"in_window_only": "yes"}}
-    with pytest.raises(cohort.CohortFilterError, match=r"cohort.in_window_only: got 'yes'; allowed: true or false"):
+    with pytest.raises(ProtocolError, match=r"^protocol cohort\.in_window_only = 'yes': got 'yes'; allowed: true or false$"):
         load_cohort(None, CohortFilter())
 
 
