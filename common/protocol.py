@@ -55,11 +55,12 @@ def register(section: str, parser: Parser) -> None:
     if current is not None and current != parser:
         raise ImproperlyConfigured(f"protocol section {section!r} already has a parser ({current!r})")
     _parsers[section] = parser
-    section_settings(section)
+    section_settings(section, object)
 
 
-def section_settings(section: str, kind: type[T] | None = None) -> T:
-    """The parsed settings object of one section of the current protocol (``kind``: the class expected)."""
+def section_settings(section: str, kind: type[T]) -> T:
+    """The parsed settings object of one section of the current protocol; ``kind`` is the class the caller
+    expects (a section parsed into another class is a programming error, raised as ``TypeError``)."""
     global _parsed
     protocol = settings.SEEDTRACK_PROTOCOL
     with _lock:
@@ -69,9 +70,9 @@ def section_settings(section: str, kind: type[T] | None = None) -> T:
     if section not in cache:
         cache[section] = _parse(section, protocol)
     value = cache[section]
-    if kind is not None and not isinstance(value, kind):
+    if not isinstance(value, kind):
         raise TypeError(f"protocol section {section!r} is parsed as {type(value).__name__}, not {kind.__name__}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _parse(section: str, protocol: Mapping[str, Any]) -> object:
