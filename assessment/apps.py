@@ -1,5 +1,10 @@
 from django.apps import AppConfig
 
+from assessment.protocol import CohortSettings, FollowupSettings
+from assessment.recist import RecistSettings
+from assessment.schedule import ScheduleSettings
+from common import protocol
+
 
 class AssessmentConfig(AppConfig):
     name = "assessment"
@@ -41,11 +46,6 @@ class AssessmentConfig(AppConfig):
 
     def register_protocol(self) -> None:
         """The follow-up protocol sections, parsed (and checked) now: a bad value stops the start naming it."""
-        from assessment.protocol import CohortSettings, FollowupSettings
-        from assessment.recist import RecistSettings
-        from assessment.schedule import ScheduleSettings
-        from common import protocol
-
         protocol.register("recist", RecistSettings.from_protocol)
         protocol.register("schedule", ScheduleSettings.from_protocol)
         protocol.register("followup", FollowupSettings.from_protocol)

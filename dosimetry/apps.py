@@ -1,6 +1,9 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from common import protocol
+from dosimetry.protocol import DosimetrySettings
+
 
 class DosimetryConfig(AppConfig):
     name = "dosimetry"
@@ -36,7 +39,4 @@ class DosimetryConfig(AppConfig):
 
     def register_protocol(self) -> None:
         """The dosimetry protocol section, parsed (and checked) now: a bad value stops the start naming it."""
-        from common import protocol
-        from dosimetry.protocol import DosimetrySettings
-
         protocol.register("dosimetry", DosimetrySettings.from_protocol)
