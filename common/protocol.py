@@ -10,6 +10,9 @@ Rules kept here:
 * ``register`` parses the section at once, so a bad value stops ``django.setup()`` (every ``manage.py`` command,
   the WSGI application, the test run) with :class:`ProtocolError`, whose message names the key:
   ``protocol schedule.m2_window_days = 'x': …``.
+* The key named is the refusal's ``field`` when that is a key of the section, else the first key the parser
+  refuses on its own; a refusal no single key explains (two windows that overlap) names the section and keeps
+  the core's words.
 * Code reads a section with :func:`section_settings` (typed by the class it expects), never the raw dict.
 * Parsing is lazy and memoised per protocol *object*: a test that assigns a new dict to
   ``settings.SEEDTRACK_PROTOCOL`` gets that dict parsed on the next read; changing the stored dict in place is not
