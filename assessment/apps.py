@@ -1,5 +1,10 @@
 from django.apps import AppConfig
 
+from assessment.protocol import CohortSettings, FollowupSettings
+from assessment.recist import RecistSettings
+from assessment.schedule import ScheduleSettings
+from common import protocol
+
 
 class AssessmentConfig(AppConfig):
     name = "assessment"
@@ -36,3 +41,12 @@ class AssessmentConfig(AppConfig):
         deletion.register_before_delete(Patient, rules.patient_visits_first)
         deletion.register_blocker(Lesion, rules.lesion_blockers)
         deletion.register_blocker(ImplantProcedure, rules.procedure_blockers)
+
+        self.register_protocol()
+
+    def register_protocol(self) -> None:
+        """The follow-up protocol sections, parsed (and checked) now: a bad value stops the start naming it."""
+        protocol.register("recist", RecistSettings.from_protocol)
+        protocol.register("schedule", ScheduleSettings.from_protocol)
+        protocol.register("followup", FollowupSettings.from_protocol)
+        protocol.register("cohort", CohortSettings.from_protocol)

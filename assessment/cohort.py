@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Min, Prefetch
 from django.utils import timezone
 
@@ -57,8 +56,11 @@ from assessment.models import (
     NewTherapy,
     Visit,
 )
+from assessment.protocol import CohortSettings, FollowupSettings
+from assessment.recist import RecistSettings
 from assessment.schedule import ScheduleSettings, timepoint_window
 from assessment.services import recist_settings
+from common.protocol import section_settings
 from dosimetry.models import ImplantProcedure, StructureDose
 from dosimetry.selectors import plan_of_record, pre_post_pairs, target_of
 from registry import choices as rc
@@ -77,7 +79,7 @@ def _f(x: Any) -> float | None:
 
 
 def _remission_definition() -> str:
-    value = settings.SEEDTRACK_PROTOCOL["followup"]["remission_definition"]
+    value = section_settings("followup", FollowupSettings).remission_definition
     if value not in REMISSION:
         raise CohortFilterError("followup.remission_definition", value, f"one of {', '.join(REMISSION)}")
     return value
@@ -104,14 +106,14 @@ def _patients(user, flt: CohortFilter):
 
 
 def _in_window_only() -> bool:
-    value = settings.SEEDTRACK_PROTOCOL.get("cohort", {}).get("in_window_only", True)
+    value = section_settings("cohort", CohortSettings).in_window_only
     if not isinstance(value, bool):
         raise CohortFilterError("cohort.in_window_only", value, "true or false")
     return value
 
 
 def _schedule_settings() -> ScheduleSettings:
-    return ScheduleSettings.from_protocol(settings.SEEDTRACK_PROTOCOL["schedule"])
+    return section_settings("schedule", ScheduleSettings)
 
 
 def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
@@ -122,7 +124,7 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     patient-level results were computed in per-lesion mode (protocol ``recist.mode``).
     """
     flt = flt or CohortFilter()
-    protocol_mode = settings.SEEDTRACK_PROTOCOL["recist"]["mode"]
+    protocol_mode = section_settings("recist", RecistSettings).mode.value
     mode = flt.mode or protocol_mode
     if mode not in MODES:
         raise CohortFilterError("recist.mode", mode, f"one of {', '.join(MODES)}")

@@ -350,7 +350,7 @@ class VisitPageForms:
             self.lesions.append(MeasurementForm(data, prefix=f"m{les.pk}", initial=init, lesion=les, role=role,
                                                 previous=h, nadir=h.nadir_mm if h else None))
         labs = {lab.analyte: lab for lab in visit.labs.all()} if visit else {}
-        cutoff = services._protocol("followup")["tgab_default_cutoff_iu_ml"]
+        cutoff = services.followup_settings().tgab_default_cutoff_iu_ml
         # the TgAb cut-off is prefilled from the patient's previous TgAb result (same assay when one is typed)
         known_tgab = services.previous_tgab_assays(patient, before=visit.visit_date if visit else None,
                                                    exclude_visit=visit)

@@ -16,7 +16,9 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from assessment import choices as c
+from assessment.protocol import FollowupSettings
 from assessment.thyroglobulin import Analyte, ThyroglobulinInputError, parse_lab_value
+from common.protocol import section_settings
 from dosimetry.models import ImplantProcedure
 from registry.models import Lesion, Patient, check_dates
 from registry.overrides import WarningOverride
@@ -396,11 +398,7 @@ class Toxicity(models.Model):
 
 
 def _toxicity_settings():
-    from django.conf import settings
-
-    from assessment.toxicity import ToxicitySettings
-
-    return ToxicitySettings(acute_last_day=int(settings.SEEDTRACK_PROTOCOL["followup"]["rtog_acute_last_day"]))
+    return section_settings("followup", FollowupSettings).toxicity
 
 
 class NewTherapy(models.Model):

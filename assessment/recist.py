@@ -272,6 +272,16 @@ class RecistSettings:
                 "(allowed: true or false)"
             )
 
+    @classmethod
+    def from_protocol(cls, values: Mapping[str, Any]) -> RecistSettings:
+        """Build from the protocol's ``recist`` section (keys = field names; missing keys keep the RECIST 1.1
+        default). An unknown key is refused naming it, as a misspelt key must not fall back to the default."""
+        known = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in known:
+                raise RecistError(f"settings.{key}: {values[key]!r} is not a setting (allowed: {', '.join(known)})")
+        return cls(**dict(values))
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready copy (Fractions → int/float, enums → their value)."""
         out: dict[str, Any] = {}

@@ -10,13 +10,12 @@ them writes follow-up models directly.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -37,6 +36,7 @@ from assessment.models import (
     Visit,
     VisitResult,
 )
+from assessment.protocol import FollowupSettings
 from assessment.schedule import (
     RecordedVisit,
     ScheduledVisit,
@@ -46,9 +46,8 @@ from assessment.schedule import (
     visit_window_warnings,
 )
 from assessment.thyroglobulin import (
+    ATA_RULE_SET,
     AtaSettings,
-    BirComparison,
-    DoublingTimeSettings,
     ImagingStatus,
     TgAbReading,
     TgPoint,
@@ -59,7 +58,9 @@ from assessment.thyroglobulin import (
     tg_doubling_time,
     tgab_cutoff_warnings,
 )
+from assessment.toxicity import RULE_SETS as TOXICITY_RULE_SETS
 from assessment.volumes import VolumeError, volume_change_pct
+from common.protocol import section_settings
 from common.writes import assign, save_validated, store, update
 from dosimetry.models import ImplantProcedure
 from registry import overrides
@@ -68,19 +69,19 @@ from registry.models import Lesion, Patient
 RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0"
 
 
-def _protocol(section: str) -> dict[str, Any]:
-    return settings.SEEDTRACK_PROTOCOL[section]
-
-
 def recist_settings(mode: str | None = None) -> recist.RecistSettings:
-    p = dict(_protocol("recist"))
-    if mode is not None:
-        p["mode"] = mode
-    return recist.RecistSettings(**p)
+    """The protocol's RECIST settings, in ``mode`` when given (the other thresholds unchanged)."""
+    s = section_settings("recist", recist.RecistSettings)
+    return s if mode is None else replace(s, mode=mode)
 
 
 def schedule_settings() -> ScheduleSettings:
-    return ScheduleSettings.from_protocol(_protocol("schedule"))
+    return section_settings("schedule", ScheduleSettings)
+
+
+def followup_settings() -> FollowupSettings:
+    """The protocol's follow-up section: remission definition, TgAb cut-off, Tg-DT, RTOG and ATA settings."""
+    return section_settings("followup", FollowupSettings)
 
 
 def index_procedure(patient: Patient) -> ImplantProcedure | None:
@@ -680,7 +681,7 @@ def _tg_doubling(labs: Sequence[LabResult]) -> tuple[str, float | None, float | 
             excluded += 1
             continue
         points.append(TgPoint(lab.sample_date, lab.lab_value(), tsh_by_date.get(lab.sample_date)))
-    cfg = DoublingTimeSettings(min_points=int(_protocol("followup")["tg_dt_min_points"]))
+    cfg = followup_settings().doubling_time
     try:
         dt = tg_doubling_time(points, cfg)
     except ThyroglobulinInputError as exc:
@@ -721,7 +722,7 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
         if lab.visit_id:
             labs_by_visit.setdefault(lab.visit_id, []).append(lab)
     vol_per, vol_base = _volumes(f, visits)
-    ata_cfg = AtaSettings(bir_comparison=BirComparison(_protocol("followup")["ata_bir_comparison"]))
+    ata_cfg = followup_settings().ata
     previous_tgab = None
     last_ata = ("", "")
     rows = []
@@ -763,7 +764,7 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
                 cat, why, tgab = _ata(v, rv.overall, labs_by_visit.get(v.pk, []), previous_tgab, ata_cfg)
             except ThyroglobulinInputError as exc:
                 cat, why, tgab = "", f"ATA response not assessed: {exc}", None
-            rv.ata_category, rv.ata_reason, rv.ata_rule_set = cat, why, "ATA2015"
+            rv.ata_category, rv.ata_reason, rv.ata_rule_set = cat, why, ATA_RULE_SET
             previous_tgab = tgab or previous_tgab
             if cat:
                 last_ata = (cat, why)
@@ -790,7 +791,7 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
         error=error, flags=flags, tg_trend=tg_trend, tg_doubling_time_days=dt_days,
         tg_doubling_rate_per_year=dr, tg_dt_text=dt_text, ata_category=last_ata[0], ata_reason=last_ata[1],
         max_rtog_grade=max(rtog) if rtog else None, max_ctcae_grade=max(ctcae) if ctcae else None,
-        toxicity_rule_sets="RTOG-EORTC-1995, CTCAE5", computed_at=now,
+        toxicity_rule_sets=TOXICITY_RULE_SETS, computed_at=now,
     )
 
 

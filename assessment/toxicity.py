@@ -27,6 +27,7 @@ __all__ = [
     "CTCAE_TERMS",
     "NOT_SCORED",
     "RTOG_RULE_SET",
+    "RULE_SETS",
     "SEED_MIGRATION_TERM",
     "CtcaeTerm",
     "RtogScale",
@@ -45,6 +46,8 @@ __all__ = [
 
 RTOG_RULE_SET = "RTOG-EORTC-1995"
 CTCAE_RULE_SET = "CTCAE5"
+#: The stamp of a patient's toxicity summary, which takes the worst grade of both scales.
+RULE_SETS = f"{RTOG_RULE_SET}, {CTCAE_RULE_SET}"
 
 
 class ToxicityInputError(InputError):

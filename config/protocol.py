@@ -3,7 +3,12 @@
 Every number here comes from ``shared/reference/clinical-rules.md`` (section named beside it). A site can override
 any of them without touching code: put a JSON object with the same keys in a file and point
 ``SEEDTRACK_PROTOCOL_FILE`` at it; keys are merged one level deep (``{"eligibility": {"platelets_min_e9_per_l": 50}}``
-changes only that threshold). Unknown keys are refused at start-up.
+changes only that threshold). Unknown keys are refused here, when the settings load.
+
+The values are checked by the cores they configure: each app registers the parser of its sections
+(``common/protocol.py``, in ``AppConfig.ready()``), and every section is parsed into its core's settings object
+when Django starts (every ``manage.py`` command, the WSGI application). A bad value stops the start with one line
+naming the key, e.g. ``protocol schedule.m2_window_days = 'x': got 'x'; allowed: an integer >= 0 (days)``.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
 
 
 def load_protocol(path: str | None) -> dict[str, dict[str, Any]]:
+    """The defaults with the JSON file at ``path`` merged over them (one level deep); unknown names refused."""
     protocol = copy.deepcopy(DEFAULT_PROTOCOL)
     if not path:
         return protocol
@@ -97,11 +103,15 @@ def load_protocol(path: str | None) -> dict[str, dict[str, Any]]:
         overrides = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ImproperlyConfigured(f"SEEDTRACK_PROTOCOL_FILE={path!r} cannot be read as JSON: {exc}") from None
+    if not isinstance(overrides, dict):
+        raise ImproperlyConfigured(f"SEEDTRACK_PROTOCOL_FILE={path!r} must hold a JSON object of sections")
     for section, values in overrides.items():
         if section not in protocol:
             raise ImproperlyConfigured(
                 f"Protocol section {section!r} is unknown; known sections: {', '.join(protocol)}"
             )
+        if not isinstance(values, dict):
+            raise ImproperlyConfigured(f"Protocol section {section} = {values!r} must be a JSON object of settings")
         for key, value in values.items():
             if key not in protocol[section]:
                 raise ImproperlyConfigured(

@@ -1,6 +1,9 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from common import protocol
+from dosimetry.protocol import DosimetrySettings
+
 
 class DosimetryConfig(AppConfig):
     name = "dosimetry"
@@ -31,3 +34,9 @@ class DosimetryConfig(AppConfig):
         from registry.models import Lesion
 
         deletion.register_blocker(Lesion, rules.lesion_blockers)
+
+        self.register_protocol()
+
+    def register_protocol(self) -> None:
+        """The dosimetry protocol section, parsed (and checked) now: a bad value stops the start naming it."""
+        protocol.register("dosimetry", DosimetrySettings.from_protocol)

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from dosimetry.sources import SEED_MODELS, SeedModelData
-
-
-def _tuplify(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_tuplify(v) for v in value)
-    return value
-
-
-def seed_model_from_dict(data: dict[str, Any]) -> SeedModelData:
-    return SeedModelData(**{key: _tuplify(value) for key, value in data.items()})
+from dosimetry.models import SeedModel
+from dosimetry.sources import SEED_MODELS
 
 
 def ensure_seed_catalogue(**_: object) -> None:
     """Create or refresh the preloaded catalogue entries (run after every migrate; idempotent)."""
-    from dosimetry.models import SeedModel
-
     for model in SEED_MODELS.values():
         SeedModel.objects.update_or_create(code=model.code, defaults={
             "name": model.name,

@@ -12,6 +12,9 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from common.protocol import section_settings
+from dosimetry.protocol import DosimetrySettings
+from dosimetry.sources import SeedModelData, seed_model_from_dict
 from registry.models import Lesion, Patient, Site, check_dates
 
 
@@ -38,9 +41,7 @@ class SeedModel(models.Model):
     def __str__(self) -> str:
         return f"{self.code} — {self.name}"
 
-    def core(self):
-        from dosimetry.catalogue import seed_model_from_dict
-
+    def core(self) -> SeedModelData:
         return seed_model_from_dict(self.data)
 
 
@@ -135,8 +136,8 @@ class ImplantProcedure(models.Model):
 
     def warnings(self) -> list[str]:
         """Protocol warnings that do not refuse the record (e.g. Rx outside 110–140 Gy)."""
-        protocol = settings.SEEDTRACK_PROTOCOL["dosimetry"]
-        low, high = protocol["prescription_min_gy"], protocol["prescription_max_gy"]
+        protocol = section_settings("dosimetry", DosimetrySettings)
+        low, high = protocol.prescription_min_gy, protocol.prescription_max_gy
         out = []
         if self.prescription_gy is not None and not (low <= float(self.prescription_gy) <= high):
             out.append(

@@ -20,6 +20,7 @@ from django.db import DatabaseError, IntegrityError, close_old_connections, tran
 from django.utils import timezone
 
 from common.errors import InputError
+from common.protocol import section_settings
 from common.writes import assign, differs_from_db, save_validated
 from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
@@ -43,6 +44,7 @@ from dosimetry.models import (
     StructureNameMapping,
     StructureRole,
 )
+from dosimetry.protocol import DosimetrySettings
 from dosimetry.selectors import default_plan_of_record, plan_of_record, reasons_for_patient, target_of
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
@@ -50,13 +52,13 @@ from registry.services import recompute_followup, require_sign_off
 
 logger = logging.getLogger(__name__)
 
-PROTOCOL = "dosimetry"
 METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy", "v100_pct", "v150_pct",
                "v200_pct", "ci", "ei")
 
 
-def _protocol() -> dict[str, Any]:
-    return settings.SEEDTRACK_PROTOCOL[PROTOCOL]
+def protocol_settings() -> DosimetrySettings:
+    """The protocol's dosimetry section: prescription range, TG-43 check flag, DVH supersampling."""
+    return section_settings("dosimetry", DosimetrySettings)
 
 
 # --- procedures ------------------------------------------------------------------------------------------------
@@ -782,7 +784,7 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
     rx = float(seeds.prescription_gy) if seeds is not None and seeds.prescription_gy else float(
         procedure.prescription_gy)
     grid = rt_metrics.dose_grid(rtdose)
-    supersampling = int(_protocol()["dvh_supersampling"])
+    supersampling = protocol_settings().dvh_supersampling
     results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, supersampling=supersampling,
                                       progress=report)
     check_results = None
@@ -844,7 +846,7 @@ def compare_pre_post(procedure: ImplantProcedure) -> Comparison:
         rows.append({"key": key, "label": label, "pre": a, "post": b,
                      "diff": None if a is None or b is None else b - a})
     checks = {}
-    flag = float(_protocol()["tg43_flag_pct"])
+    flag = float(protocol_settings().tg43_flag_pct)
     for kind in ("pre", "post"):
         record = plan_of_record(plans, kind)
         tps = target_of(record)

@@ -25,7 +25,8 @@ Seed models deliberately left out (reference §2.2):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
 from common.errors import InputError
@@ -37,6 +38,7 @@ __all__ = [
     "UnknownSeedModelError",
     "get_seed_model",
     "known_seed_codes",
+    "seed_model_from_dict",
 ]
 
 
@@ -147,6 +149,33 @@ class SeedModelData:
             return value
 
         return {key: _listify(value) for key, value in data.items()}
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def seed_model_from_dict(data: Mapping[str, Any]) -> SeedModelData:
+    """The inverse of :meth:`SeedModelData.to_dict`: a dataset from its plain dict (lists become tuples), e.g. the
+    ``data`` column of the catalogue table.
+
+    Raises:
+        SeedDataError: ``data`` is not a dict, lacks a required key or has a key that is no field (the message
+            names the key); the tables themselves are checked as by the constructor.
+    """
+    if not isinstance(data, Mapping):
+        raise SeedDataError(f"seed data must be a dict of TG-43U1 fields, got {type(data).__name__}")
+    code = data.get("code", "?")
+    known = {f.name: f for f in fields(SeedModelData)}
+    for key in data:
+        if key not in known:
+            raise SeedDataError(f"seed {code!r}: {key!r} is not a seed data field; known: {', '.join(known)}")
+    for name, f in known.items():
+        if name not in data and f.default is MISSING:
+            raise SeedDataError(f"seed {code!r}: {name!r} is missing")
+    return SeedModelData(**{key: _tuplify(value) for key, value in data.items()})
 
 
 # --------------------------------------------------------------------------------------------------------------

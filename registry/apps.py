@@ -1,6 +1,11 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from common import protocol
+from registry.eligibility import EligibilityThresholds
+from registry.plausibility import DateLimits
+from registry.rair import RairSettings
+
 
 class RegistryConfig(AppConfig):
     name = "registry"
@@ -27,3 +32,11 @@ class RegistryConfig(AppConfig):
         audit.register(IodineUptake, "course__patient_id")
         audit.register(RairClassification, "patient_id")
         audit.register(EligibilityAssessment, "patient_id")
+
+        self.register_protocol()
+
+    def register_protocol(self) -> None:
+        """The registry's protocol sections, parsed (and checked) now: a bad value stops the start naming it."""
+        protocol.register("eligibility", EligibilityThresholds.from_mapping)
+        protocol.register("rair", RairSettings.from_protocol)
+        protocol.register("plausibility", DateLimits.from_mapping)

@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from common.protocol import section_settings
 from registry import choices as c
 from registry.overrides import WarningOverride
 
@@ -32,7 +33,7 @@ def check_dates(errors: dict[str, str], obj: models.Model, fields: dict[str, str
     / "planned") to ``errors``, keeping an error already found for a field. Shared by every clinical model."""
     from registry.plausibility import DateKind, DateLimits, date_problem
 
-    limits = DateLimits.from_mapping(settings.SEEDTRACK_PROTOCOL.get("plausibility", {}))
+    limits = section_settings("plausibility", DateLimits)
     for name, kind in fields.items():
         if name in errors:
             continue

@@ -38,10 +38,19 @@ class DateLimits:
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> DateLimits:
+        """Build from the protocol's ``plausibility`` section; a bad value raises ``ValueError`` naming its key."""
         earliest = values.get("earliest_date", cls.earliest)
         if isinstance(earliest, str):
-            earliest = dt.date.fromisoformat(earliest)
-        return cls(earliest=earliest, max_years_before_diagnosis=int(values.get("max_years_before_diagnosis", 1)))
+            try:
+                earliest = dt.date.fromisoformat(earliest)
+            except ValueError:
+                raise ValueError(f"earliest_date: got {earliest!r}; allowed: a date YYYY-MM-DD") from None
+        if not isinstance(earliest, dt.date):
+            raise ValueError(f"earliest_date: got {earliest!r}; allowed: a date YYYY-MM-DD")
+        years = values.get("max_years_before_diagnosis", 1)
+        if isinstance(years, bool) or not isinstance(years, int) or years < 0:
+            raise ValueError(f"max_years_before_diagnosis: got {years!r}; allowed: a whole number of years ≥ 0")
+        return cls(earliest=earliest, max_years_before_diagnosis=years)
 
 
 def years_before(day: dt.date, years: int) -> dt.date:

@@ -34,10 +34,12 @@ Design decisions
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from common.errors import InputError
 from registry.units import format_number
@@ -165,6 +167,17 @@ class RairSettings:
         if not isinstance(self.accept_cumulative_activity_as_rair, bool):
             raise RairInputError("accept_cumulative_activity_as_rair", self.accept_cumulative_activity_as_rair,
                                  "True or False")
+
+    @classmethod
+    def from_protocol(cls, values: Mapping[str, Any]) -> RairSettings:
+        """Build from the protocol's ``rair`` section (missing keys keep their default; an unknown key is
+        refused naming it)."""
+        known = ("high_cumulative_activity_gbq", "accept_cumulative_activity_as_rair")
+        for key in values:
+            if key not in known:
+                raise RairInputError(str(key), values[key], f"a setting: {', '.join(known)}",
+                                     f"Unknown RAIR setting {key!r}; known settings: {', '.join(known)}")
+        return cls(**dict(values))
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
+from common.protocol import section_settings
 from common.writes import assign, save_validated, update
 from registry import choices as c
 from registry import deletion, overrides
@@ -39,12 +39,8 @@ from registry.rair import (
     rair_consistency_warnings,
 )
 from registry.roles import SIGN_OFF_PERMISSION
+from registry.staging import RULE_SET as STAGING_RULE_SET
 from registry.staging import StagingError, stage_dtc
-
-
-def _protocol(section: str) -> dict[str, Any]:
-    return settings.SEEDTRACK_PROTOCOL[section]
-
 
 # --- derived values --------------------------------------------------------------------------------------------
 
@@ -52,12 +48,12 @@ def _stage(patient: Patient) -> tuple[str, str, str]:
     if not (patient.t_category and patient.n_category and patient.m_category):
         missing = [n for n, v in (("T", patient.t_category), ("N", patient.n_category), ("M", patient.m_category))
                    if not v]
-        return "", f"not staged: {', '.join(missing)} not recorded", "AJCC8"
+        return "", f"not staged: {', '.join(missing)} not recorded", STAGING_RULE_SET
     age = patient.age_on(patient.diagnosis_date)
     try:
         result = stage_dtc(age, patient.t_category, patient.n_category, patient.m_category)
     except StagingError as exc:
-        return "", str(exc), "AJCC8"
+        return "", str(exc), STAGING_RULE_SET
     return result.stage or "", result.reason, result.rule_set
 
 
@@ -140,14 +136,14 @@ def recompute_patient(patient: Patient) -> Patient:
 
     stage, reason, rule_set = _stage(patient)
     rair, _ = RairClassification.objects.get_or_create(patient=patient)
-    rair_result = classify_rair(_rair_facts(patient, rair, courses), RairSettings(**_protocol("rair")))
+    rair_result = classify_rair(_rair_facts(patient, rair, courses), section_settings("rair", RairSettings))
     new_rair = (rair_result.status, list(rair_result.deciding), list(rair_result.flags), rair_result.rule_set)
     if new_rair != (rair.status, rair.deciding, rair.flags, rair.rule_set):
         rair.status, rair.deciding, rair.flags, rair.rule_set = new_rair
         rair.computed_at = now
         rair.save_without_historical_record()
 
-    thresholds = EligibilityThresholds.from_mapping(_protocol("eligibility"))
+    thresholds = section_settings("eligibility", EligibilityThresholds)
     latest_status = c.EligibilityStatus.NOT_ASSESSED
     for i, a in enumerate(patient.eligibility_assessments.all()):  # newest first
         result = evaluate_eligibility(_eligibility_facts(patient, a, rair.status, courses), thresholds)

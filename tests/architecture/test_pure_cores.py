@@ -13,6 +13,7 @@ CORES = [
     "assessment/stats.py", "assessment/toxicity.py", "assessment/mda.py", "assessment/schedule.py",
     "assessment/survival.py",
     "assessment/cohort_data.py", "assessment/cohort_tables.py", "assessment/cohort_lesions.py",
+    "assessment/protocol.py", "dosimetry/protocol.py",
     "dosimetry/tg43.py", "dosimetry/sources.py", "dosimetry/dvh.py", "dosimetry/dicom_io.py",
     "dosimetry/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
     "reports/plots.py",

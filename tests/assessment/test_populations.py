@@ -25,6 +25,7 @@ from assessment.cohort import load_cohort
 from assessment.cohort_data import CohortFilter
 from assessment.models import FollowUpStatus
 from assessment.survival import kaplan_meier
+from common.protocol import ProtocolError
 from dosimetry import services as dosimetry_services
 from dosimetry.models import SeedModel
 from registry import overrides
@@ -129,7 +130,7 @@ def test_out_of_window_visits_count_when_the_protocol_says_so(five, settings):
 
 def test_bad_in_window_setting_is_named(five, settings):
     settings.SEEDTRACK_PROTOCOL = {**settings.SEEDTRACK_PROTOCOL, "cohort": {"in_window_only": "yes"}}
-    with pytest.raises(cohort_data.CohortFilterError, match=r"cohort.in_window_only: got 'yes'; allowed: true or false"):
+    with pytest.raises(ProtocolError, match=r"^protocol cohort\.in_window_only = 'yes': got 'yes'; allowed: true or false$"):
         load_cohort(None, CohortFilter())
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,7 @@ from dosimetry.sources import (
     UnknownSeedModelError,
     get_seed_model,
     known_seed_codes,
+    seed_model_from_dict,
 )
 
 
@@ -71,6 +74,47 @@ def test_to_dict_is_json_and_round_trips() -> None:
            for k, v in data.items()}
     )
     assert rebuilt == m
+
+
+@pytest.mark.parametrize("code", ["6711", "STUDY-4.5TI"])
+def test_seed_model_from_dict_inverts_to_dict(code: str) -> None:
+    """The catalogue table stores ``to_dict()`` as JSON; reading it back gives the same dataset."""
+    m = get_seed_model(code)
+    assert seed_model_from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        ({"radial_gl": None}, r"^seed '6711': 'radial_gl' is missing$"),
+        ({"colour": "silver"}, r"^seed '6711': 'colour' is not a seed data field; known: code, name, "),
+        ({"radial_gl": [1.0, 1.0]}, "radial_gl has 2 values for 16 radii"),
+    ],
+)
+def test_seed_model_from_dict_names_the_bad_key(change: dict[str, object], pattern: str) -> None:
+    data = get_seed_model("6711").to_dict()
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    with pytest.raises(SeedDataError, match=pattern):
+        seed_model_from_dict(data)
+
+
+def test_seed_model_from_dict_refuses_what_is_not_a_dict() -> None:
+    with pytest.raises(SeedDataError, match="seed data must be a dict of TG-43U1 fields, got list"):
+        seed_model_from_dict([("code", "6711")])  # type: ignore[arg-type]
+
+
+def test_the_catalogue_and_the_models_do_not_import_each_other() -> None:
+    """dosimetry.catalogue fills the table of dosimetry.models; the models read their data with the pure
+    ``seed_model_from_dict`` of this module, so the import goes one way only."""
+    root = Path(__file__).resolve().parents[2]
+    imported = {node.module for node in ast.walk(ast.parse((root / "dosimetry/models.py").read_text()))
+                if isinstance(node, ast.ImportFrom)}
+    assert "dosimetry.catalogue" not in imported
+    assert "dosimetry.sources" in imported
 
 
 def test_models_are_frozen_and_hashable() -> None:
