@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -97,7 +98,7 @@ def organ_of(lesion: Lesion) -> str:
 # --- target / non-target designation ---------------------------------------------------------------------------
 
 
-def recist_axis_mm(lesion: Lesion, long_mm, short_mm) -> Decimal | None:
+def recist_axis_mm(lesion: Lesion, long_mm: Decimal | None, short_mm: Decimal | None) -> Decimal | None:
     """RECIST measures nodes in short axis, everything else in long axis."""
     return short_mm if lesion.nodal else long_mm
 
@@ -151,7 +152,7 @@ def lesion_roles(patient: Patient, baseline: Visit | None = None) -> tuple[dict[
 
 
 @transaction.atomic
-def designation_save(*, user, patient: Patient, roles: Mapping[int, str]) -> None:
+def designation_save(*, user: User, patient: Patient, roles: Mapping[int, str]) -> None:
     """Store the target / non-target roles; in strict mode the selection must satisfy RECIST 1.1 §1.3."""
     lesions = {les.pk: les for les in patient.lesions.all()}
     for pk, role in roles.items():
@@ -262,7 +263,7 @@ def visit_warnings(procedure: ImplantProcedure, visit: Visit,
 
 
 @transaction.atomic
-def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None,
+def visit_save(*, user: User, patient: Patient, data: VisitInput, visit: Visit | None = None,
                override: overrides.Override | None = None, check_warnings: bool = True) -> Visit:
     """Create or change a visit with its measurements, new lesions, labs and toxicity scores, all or nothing.
 
@@ -361,7 +362,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
 
 
 @transaction.atomic
-def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any], reason: str = "") -> Measurement:
+def measurement_save(*, user: User, measurement: Measurement, data: Mapping[str, Any], reason: str = "") -> Measurement:
     """Correct one past measurement; every later category is recomputed in the same transaction."""
     _assign(measurement, data)
     roles, _ = lesion_roles(measurement.visit.patient)
@@ -375,7 +376,7 @@ def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any],
 
 
 @transaction.atomic
-def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
+def lab_save(*, user: User, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
     lab = lab or LabResult(patient=patient)
     _assign(lab, data)
     lab.full_clean(exclude=["value_std"])
@@ -385,7 +386,7 @@ def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult 
 
 
 @transaction.atomic
-def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
+def toxicity_save(*, user: User, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
     toxicity = toxicity or Toxicity(patient=patient, procedure=index_procedure(patient))
     _assign(toxicity, data)
     _save(toxicity, user)
@@ -394,7 +395,7 @@ def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: 
 
 
 @transaction.atomic
-def therapy_save(*, user, patient: Patient, data: Mapping[str, Any], therapy: NewTherapy | None = None) -> NewTherapy:
+def therapy_save(*, user: User, patient: Patient, data: Mapping[str, Any], therapy: NewTherapy | None = None) -> NewTherapy:
     therapy = therapy or NewTherapy(patient=patient)
     _assign(therapy, data)
     _save(therapy, user)
@@ -425,7 +426,7 @@ def followup_status_warnings(patient: Patient, status: FollowUpStatus) -> list[d
 
 
 @transaction.atomic
-def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], override_reason: str = "") -> FollowUpStatus:
+def followup_status_save(*, user: User, patient: Patient, data: Mapping[str, Any], override_reason: str = "") -> FollowUpStatus:
     """Record where the patient stands in the follow-up (in follow-up, completed, lost, withdrawn, died).
 
     Besides the model's rules: the date may not be before the index implant nor before the latest recorded visit
@@ -761,7 +762,8 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
     LesionVisitResult.objects.bulk_create(_lesion_rows(f, visits, per_lesion, vol_per, vol_base))
 
     tg_trend, dt_days, dr, dt_text = _tg_doubling(labs)
-    rtog, ctcae = [], []
+    rtog: list[int] = []
+    ctcae: list[int] = []
     for t in patient.toxicities.all():
         (ctcae if t.kind == c.ToxicityKind.CTCAE else rtog).append(t.grade)
     best_change = [tp.change_from_baseline_pct for tp in tps[1:]
