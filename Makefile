@@ -1,5 +1,6 @@
 # SeedTrack: `make run` serves the demo (development values), `make serve` the production start (settings from
-# the environment, README § Deployment), `make test` runs the whole suite. All create .venv when missing.
+# the environment, README § Deployment), `make test` runs the whole suite, `make lint`
+# the static checks. All create .venv when missing.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -35,8 +36,12 @@ serve: $(VENV)/.installed
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
+# ruff; the floors as import contracts (pyproject.toml [tool.importlinter]); mypy (strict on the pure cores,
+# typed services); no model change without its migration. README § make lint.
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo
+	$(DEV_ENV) $(VENV)/bin/mypy
 	$(DEV_ENV) $(PY) manage.py makemigrations --check --dry-run
 
 clean:

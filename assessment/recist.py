@@ -888,6 +888,7 @@ def best_overall_response(
         return BestResponse(Response.NE, "NE: no post-baseline assessment")
     window: list[BorPoint] = []
     excluded = 0
+    p: BorPoint | None  # a time point; None below where no point of the window has the wanted response
     for p in points:
         if new_therapy_date is not None and p.assessment_date > new_therapy_date:
             excluded += 1
@@ -1069,6 +1070,7 @@ def _check_inputs(
     non_target_ids = {x.lesion_id for x in non_targets}
     if not assessments:
         raise RecistError("assessments: empty (allowed: the baseline assessment first, then follow-ups)")
+    m: Measurement | None  # a lesion's measurement at the assessment; None where it was not recorded
     for k, a in enumerate(assessments):
         where = f"assessments[{k}]"
         if not isinstance(a, Assessment):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -98,7 +99,7 @@ def organ_of(lesion: Lesion) -> str:
 # --- target / non-target designation ---------------------------------------------------------------------------
 
 
-def recist_axis_mm(lesion: Lesion, long_mm, short_mm) -> Decimal | None:
+def recist_axis_mm(lesion: Lesion, long_mm: Decimal | None, short_mm: Decimal | None) -> Decimal | None:
     """RECIST measures nodes in short axis, everything else in long axis."""
     return short_mm if lesion.nodal else long_mm
 
@@ -152,7 +153,7 @@ def lesion_roles(patient: Patient, baseline: Visit | None = None) -> tuple[dict[
 
 
 @transaction.atomic
-def designation_save(*, user, patient: Patient, roles: Mapping[int, str]) -> None:
+def designation_save(*, user: User, patient: Patient, roles: Mapping[int, str]) -> None:
     """Store the target / non-target roles; in strict mode the selection must satisfy RECIST 1.1 §1.3."""
     lesions = {les.pk: les for les in patient.lesions.all()}
     for pk, role in roles.items():
@@ -276,7 +277,7 @@ def visit_warnings(procedure: ImplantProcedure, visit: Visit,
 
 
 @transaction.atomic
-def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None = None,
+def visit_save(*, user: User, patient: Patient, data: VisitInput, visit: Visit | None = None,
                override: overrides.Override | None = None, check_warnings: bool = True) -> Visit:
     """Create or change a visit with its measurements, new lesions, labs and toxicity scores, all or nothing.
 
@@ -375,7 +376,7 @@ def visit_save(*, user, patient: Patient, data: VisitInput, visit: Visit | None 
 
 
 @transaction.atomic
-def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any], reason: str = "") -> Measurement:
+def measurement_save(*, user: User, measurement: Measurement, data: Mapping[str, Any], reason: str = "") -> Measurement:
     """Correct one past measurement; every later category is recomputed in the same transaction."""
     assign(measurement, data, fields=MEASUREMENT_FIELDS)
     roles, _ = lesion_roles(measurement.visit.patient)
@@ -389,7 +390,7 @@ def measurement_save(*, user, measurement: Measurement, data: Mapping[str, Any],
 
 
 @transaction.atomic
-def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
+def lab_save(*, user: User, patient: Patient, data: Mapping[str, Any], lab: LabResult | None = None) -> LabResult:
     lab = lab or LabResult(patient=patient)
     assign(lab, data, fields=LAB_SAVE_FIELDS)
     lab.full_clean(exclude=["value_std"])
@@ -399,7 +400,7 @@ def lab_save(*, user, patient: Patient, data: Mapping[str, Any], lab: LabResult 
 
 
 @transaction.atomic
-def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
+def toxicity_save(*, user: User, patient: Patient, data: Mapping[str, Any], toxicity: Toxicity | None = None) -> Toxicity:
     toxicity = toxicity or Toxicity(patient=patient, procedure=index_procedure(patient))
     update(toxicity, data, fields=TOXICITY_SAVE_FIELDS, user=user)
     recompute_followup(patient)
@@ -407,7 +408,7 @@ def toxicity_save(*, user, patient: Patient, data: Mapping[str, Any], toxicity: 
 
 
 @transaction.atomic
-def therapy_save(*, user, patient: Patient, data: Mapping[str, Any], therapy: NewTherapy | None = None) -> NewTherapy:
+def therapy_save(*, user: User, patient: Patient, data: Mapping[str, Any], therapy: NewTherapy | None = None) -> NewTherapy:
     therapy = therapy or NewTherapy(patient=patient)
     update(therapy, data, fields=THERAPY_FIELDS, user=user)
     recompute_followup(patient)
@@ -437,7 +438,7 @@ def followup_status_warnings(patient: Patient, status: FollowUpStatus) -> list[d
 
 
 @transaction.atomic
-def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], override_reason: str = "") -> FollowUpStatus:
+def followup_status_save(*, user: User, patient: Patient, data: Mapping[str, Any], override_reason: str = "") -> FollowUpStatus:
     """Record where the patient stands in the follow-up (in follow-up, completed, lost, withdrawn, died).
 
     Besides the model's rules: the date may not be before the index implant nor before the latest recorded visit
@@ -773,7 +774,8 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
     LesionVisitResult.objects.bulk_create(_lesion_rows(f, visits, per_lesion, vol_per, vol_base))
 
     tg_trend, dt_days, dr, dt_text = _tg_doubling(labs)
-    rtog, ctcae = [], []
+    rtog: list[int] = []
+    ctcae: list[int] = []
     for t in patient.toxicities.all():
         (ctcae if t.kind == c.ToxicityKind.CTCAE else rtog).append(t.grade)
     best_change = [tp.change_from_baseline_pct for tp in tps[1:]

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
+from typing import Literal
 
 import numpy as np
 from scipy import stats as sps
@@ -728,11 +729,12 @@ def proportion_ci(
         half = sps.norm.ppf(0.5 + confidence / 2) * math.sqrt(p * (1 - p) / n)
         lo, hi = p - half, p + half
     else:
-        scipy_name = {
+        scipy_names: dict[ProportionMethod, Literal["exact", "wilson", "wilsoncc"]] = {
             ProportionMethod.WILSON: "wilson",
             ProportionMethod.WILSON_CC: "wilsoncc",
             ProportionMethod.CLOPPER_PEARSON: "exact",
-        }[method]
+        }
+        scipy_name = scipy_names[method]
         ci = sps.binomtest(int(x), int(n)).proportion_ci(confidence_level=confidence, method=scipy_name)
         lo, hi = float(ci.low), float(ci.high)
     return Proportion(int(x), int(n), 100.0 * x / n, 100.0 * lo, 100.0 * hi, method, confidence)

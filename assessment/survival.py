@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from scipy.stats import norm
@@ -142,7 +143,7 @@ def _events(values: Sequence[bool], n: int) -> np.ndarray:
         if isinstance(v, bool) or (isinstance(v, int | float) and v in (0, 1)):
             continue
         raise SurvivalInputError(f"events[{i}]", v, allowed)
-    return arr.astype(np.float64) == 1.0
+    return cast(np.ndarray, arr.astype(np.float64) == 1.0)
 
 
 def kaplan_meier(

@@ -20,11 +20,11 @@ import io
 import math
 import os
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 import numpy as np
 import pydicom
@@ -80,7 +80,7 @@ def tag_label(keyword: str) -> str:
     return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _one_line(text: str, limit: int | None = None) -> str:
+def _one_line(text: object, limit: int | None = None) -> str:
     flat = " ".join(str(text).split())
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1].rstrip() + "…"
@@ -436,7 +436,7 @@ def _mb(n_bytes: float) -> str:
 _INFLATE_CHUNK = 1 << 20  # bytes of inflated output per step: memory stays at a few MB whatever the ratio
 
 
-def _inflate_steps(fileobj: BinaryIO):
+def _inflate_steps(fileobj: BinaryIO) -> Iterator[bytes]:
     """Inflated chunks (raw deflate, PS3.5 A.5) of the rest of ``fileobj``, each at most _INFLATE_CHUNK."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     while not inflater.eof:
@@ -457,7 +457,7 @@ class _InflatingReader:
     Keeps what it inflated (pydicom seeks back a few bytes); past ``limit`` bytes it raises ``on_limit()``.
     """
 
-    def __init__(self, fileobj: BinaryIO, limit: int, on_limit) -> None:
+    def __init__(self, fileobj: BinaryIO, limit: int, on_limit: Callable[[], Exception]) -> None:
         self._steps = _inflate_steps(fileobj)
         self._buffer = bytearray()
         self._pos = 0
@@ -532,7 +532,8 @@ def _read_deflated(fileobj: Any, file_name: str, stop_before_pixels: bool,
                 raise refused()
         fileobj.seek(data_start)
     try:
-        dataset = read_dataset(_InflatingReader(fileobj, limit, refused), False, True,
+        # _InflatingReader is the part of a binary file pydicom reads (read, seek, tell).
+        dataset = read_dataset(cast(BinaryIO, _InflatingReader(fileobj, limit, refused)), False, True,
                                stop_when=_at_pixel_data if stop_before_pixels else None)
     except zlib.error as exc:
         raise DicomImportError(file_name, f"{label} does not inflate: {_one_line(exc, _MAX_REASON_CHARS)}",

@@ -34,6 +34,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -310,7 +311,7 @@ class Structure:
                     f"structure {self.name!r}: contours[{index}] must be a (z_cm, points) pair"
                 ) from None
             z = float(z_value)
-            pts = np.asarray(points, dtype=np.float64)
+            pts = cast(FloatArray, np.asarray(points, dtype=np.float64))
             if pts.ndim != 2 or pts.shape[1] != 2 or pts.shape[0] < 3:
                 raise DVHError(
                     f"structure {self.name!r}: contours[{index}] points must have shape (k ≥ 3, 2), got {pts.shape}"
@@ -324,7 +325,7 @@ class Structure:
         """Contours grouped by plane, sorted by z: [(z_cm, [points, …]), …]."""
         groups: dict[float, list[FloatArray]] = {}
         for z, pts in self.contours:
-            groups.setdefault(round(z, 4), []).append(pts)
+            groups.setdefault(round(z, 4), []).append(cast(FloatArray, pts))  # arrays since __post_init__
         return sorted(groups.items())
 
 
@@ -488,7 +489,7 @@ def _z_overlap(slabs: _Slabs, z_edges: FloatArray, k0: int, k1: int) -> FloatArr
     # Snap floating-point residue of aligned slab / voxel boundaries (e.g. 2.8e-16) to exact 0 and 1.
     frac[frac < 1e-9] = 0.0
     frac[np.abs(frac - 1.0) < 1e-9] = 1.0
-    return frac
+    return cast(FloatArray, frac)
 
 
 def _dose_frames(grid: DoseGrid, z_cm: FloatArray, settings: SamplingSettings) -> tuple[
@@ -598,7 +599,7 @@ class DVH:
     def dose_bins_gy(self) -> FloatArray:
         """Lower edges of the dose bins: 0, w, 2w, … up to the bin holding dmax (Gy)."""
         n = int(math.floor(self.dmax_gy / self.bin_width_gy + 1e-9)) + 1
-        return np.arange(n) * self.bin_width_gy
+        return cast(FloatArray, np.arange(n) * self.bin_width_gy)
 
     @property
     def cumulative_cm3(self) -> FloatArray:
@@ -616,7 +617,7 @@ class DVH:
     def differential_cm3(self) -> FloatArray:
         """Differential DVH: volume (cm³) with dose in [edge, edge + bin_width) for each bin."""
         cum = self.cumulative_cm3
-        return cum - np.append(cum[1:], 0.0)
+        return cast(FloatArray, cum - np.append(cum[1:], 0.0))
 
 
 def _dvh_from_samples(name: str, doses: FloatArray, weights: FloatArray, bin_width_gy: float) -> DVH:
@@ -704,8 +705,11 @@ def _structure_samples(
             if sp.size:
                 a, b, w = ka[s_sl], kb[s_sl], wz[s_sl]
 
-                def at(jj: NDArray[np.intp], ii: NDArray[np.intp], a=a, b=b, w=w) -> FloatArray:
-                    return (1.0 - w) * dose_box[a, jj, ii] + w * dose_box[b, jj, ii]
+                def at(
+                    jj: NDArray[np.intp], ii: NDArray[np.intp],
+                    a: NDArray[np.intp] = a, b: NDArray[np.intp] = b, w: FloatArray = w,
+                ) -> FloatArray:
+                    return cast(FloatArray, (1.0 - w) * dose_box[a, jj, ii] + w * dose_box[b, jj, ii])
 
                 dose_parts.append(
                     (1 - ty) * ((1 - tx) * at(j_lo, i_lo) + tx * at(j_lo, i_hi))

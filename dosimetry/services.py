@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
@@ -46,7 +47,7 @@ from dosimetry.models import (
 )
 from dosimetry.protocol import DosimetrySettings
 from dosimetry.selectors import default_plan_of_record, plan_of_record, reasons_for_patient, target_of
-from registry.models import Patient
+from registry.models import Patient, Site
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import recompute_followup, require_sign_off
 
@@ -80,7 +81,7 @@ class UnconfirmedWarnings(ValidationError):
         self.warnings = warnings
 
 
-def _accept_deviations(procedure: ImplantProcedure, user, override_reason: str) -> str:
+def _accept_deviations(procedure: ImplantProcedure, user: User, override_reason: str) -> str:
     """Check the protocol deviations an implant of this patient on this date would have (before any save).
 
     Warnings a physician already accepted on this record are not asked again; new ones need a physician
@@ -115,7 +116,7 @@ PLAN_FIELDS = ("seed_count", "prescription_gy", "mpd_gy", "tps_name", "notes")
 
 @transaction.atomic
 def procedure_save(
-    *, user, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None,
+    *, user: User, patient: Patient, data: Mapping[str, Any], lesions: Iterable, procedure: ImplantProcedure | None = None,
     check_deviations: bool = False, override_reason: str = "",
 ) -> tuple[ImplantProcedure, list[str]]:
     """Save a procedure and its treated lesions; returns it with the protocol warnings (not refusals).
@@ -151,7 +152,7 @@ def procedure_save(
 
 # --- hand-entered plans ----------------------------------------------------------------------------------------
 
-def _structure_row(plan: DosePlan, row: Mapping[str, Any], user) -> StructureDose:
+def _structure_row(plan: DosePlan, row: Mapping[str, Any], user: User) -> StructureDose:
     unknown = set(row) - {"role", "name", "dvh", *METRIC_KEYS}
     if unknown:
         raise ValidationError({"structures": f"Unknown structure fields: {', '.join(sorted(unknown))}."})
@@ -173,7 +174,7 @@ def _structure_row(plan: DosePlan, row: Mapping[str, Any], user) -> StructureDos
 
 @transaction.atomic
 def plan_save(
-    *, user, procedure: ImplantProcedure, kind: str, source: str, plan_data: Mapping[str, Any],
+    *, user: User, procedure: ImplantProcedure, kind: str, source: str, plan_data: Mapping[str, Any],
     structures: Sequence[Mapping[str, Any]],
 ) -> DosePlan:
     """Create or replace the plan of this kind and source with its structures (all or nothing)."""
@@ -207,19 +208,20 @@ def plan_label(plan: DosePlan) -> str:
     return f"{plan.get_source_display()} plan #{plan.pk}{d90}"
 
 
-def _mark_record(plan: DosePlan, user, reason: str, *, chosen_by=None) -> None:
+# user None: a plan deleted outside the services (no acting user on the history row).
+def _mark_record(plan: DosePlan, user: User | None, reason: str, *, chosen_by: User | None = None) -> None:
     plan.is_plan_of_record, plan.record_chosen_by = True, chosen_by
     plan._history_user, plan._change_reason = user, reason
     plan.save(update_fields=["is_plan_of_record", "record_chosen_by"])
 
 
-def _unmark_record(plan: DosePlan, user, reason: str) -> None:
+def _unmark_record(plan: DosePlan, user: User, reason: str) -> None:
     plan.is_plan_of_record, plan.record_chosen_by = False, None
     plan._history_user, plan._change_reason = user, reason
     plan.save(update_fields=["is_plan_of_record", "record_chosen_by"])
 
 
-def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user, new: DosePlan,
+def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user: User, new: DosePlan,
                            replaced: DosePlan | None) -> None:
     """Keep exactly one plan of record in the phase after ``new`` was added (replacing ``replaced``).
 
@@ -249,7 +251,7 @@ def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user, new: Do
     _withdraw_sign_off(procedure, user, f"the {phase} plan of record changed ({change})")
 
 
-def after_plan_deleted(sender, instance: DosePlan, **kwargs) -> None:
+def after_plan_deleted(sender: type[DosePlan], instance: DosePlan, **kwargs: Any) -> None:
     """post_delete of a DosePlan: if it was the plan of record (and not being replaced), withdraw the sign-off
     and mark the phase's default plan of record among the plans left."""
     if getattr(instance, "_replacing", False) or not instance.is_plan_of_record:
@@ -269,7 +271,7 @@ def after_plan_deleted(sender, instance: DosePlan, **kwargs) -> None:
 
 
 @transaction.atomic
-def set_plan_of_record(*, user, procedure: ImplantProcedure, plan: DosePlan, reason: str = "") -> bool:
+def set_plan_of_record(*, user: User, procedure: ImplantProcedure, plan: DosePlan, reason: str = "") -> bool:
     """Make ``plan`` the plan of record of its phase (explicit choice; history: who, when, from → to).
 
     Returns False when it already was. Withdraws the dosimetry sign-off.
@@ -312,14 +314,14 @@ def _summary(plan: DosePlan) -> dict[str, Any]:
     }
 
 
-def _save_sign_off(procedure: ImplantProcedure, user, reason: str) -> None:
+def _save_sign_off(procedure: ImplantProcedure, user: User | None, reason: str) -> None:
     """Save only the sign-off fields (the facts were validated when they were saved), with a history row."""
     procedure._history_user, procedure._change_reason = user, reason
     procedure.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_covers", "sign_off_meaning"])
 
 
 @transaction.atomic
-def procedure_sign_off(*, user, procedure: ImplantProcedure, meaning: str = "") -> ImplantProcedure:
+def procedure_sign_off(*, user: User, procedure: ImplantProcedure, meaning: str = "") -> ImplantProcedure:
     """A physician signs off the dosimetry: the plans of record at this moment (stored, shown on the page), with
     ``meaning``, the statement the signer approved (registry/signature.py)."""
     require_sign_off(user)
@@ -340,7 +342,7 @@ def procedure_sign_off(*, user, procedure: ImplantProcedure, meaning: str = "") 
     return procedure
 
 
-def _withdraw_sign_off(procedure: ImplantProcedure, user, why: str) -> None:
+def _withdraw_sign_off(procedure: ImplantProcedure, user: User | None, why: str) -> None:
     fresh = ImplantProcedure.objects.filter(pk=procedure.pk).first()
     if fresh is None or fresh.signed_off_at is None:
         return
@@ -368,7 +370,7 @@ def read_settings() -> DicomReadSettings:
 
 
 @transaction.atomic
-def dicom_upload(*, user, procedure: ImplantProcedure, kind: str, files: Sequence[tuple[str, Any]]) -> DicomImport:
+def dicom_upload(*, user: User, procedure: ImplantProcedure, kind: str, files: Sequence[tuple[str, Any]]) -> DicomImport:
     """Store an export's files with their checksum, sort them by modality and list the structures to map.
 
     ``files`` are (name, bytes or a binary file such as an upload's temporary file): each is classified from its
@@ -569,7 +571,7 @@ def _start(imp: DicomImport, user, run_async: bool | None) -> DicomImport:
     return imp
 
 
-def _remember_mapping(site, roi_name: str, role: str, *, user, imp: DicomImport) -> None:
+def _remember_mapping(site: Site, roi_name: str, role: str, *, user: User, imp: DicomImport) -> None:
     """Remember (or change) the site's role for a structure name; the history row names the import."""
     reason = f"mapping confirmed for DICOM import {imp.pk}"
     row = StructureNameMapping.objects.select_for_update().filter(site=site, roi_name=roi_name).first()

@@ -41,7 +41,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -426,7 +426,7 @@ def radial_dose_function_point(
 def anisotropy_factor_1d(r_cm: ArrayLike, model: SeedModelData) -> FloatArray:
     """1-D anisotropy function φ_an(r): linear in r, clamped to φ_an(r_min) / φ_an(r_max) outside (§1.4)."""
     r = _as_float_array("r_cm", r_cm, allow_negative=False)
-    return np.interp(r, np.asarray(model.phi_an_r_cm), np.asarray(model.phi_an))
+    return cast(FloatArray, np.interp(r, np.asarray(model.phi_an_r_cm), np.asarray(model.phi_an)))
 
 
 def anisotropy_function_2d(r_cm: ArrayLike, theta_deg: ArrayLike, model: SeedModelData) -> FloatArray:
@@ -458,7 +458,7 @@ def _anisotropy_2d_folded(r: FloatArray, theta_deg: FloatArray, model: SeedModel
     cols = np.stack([np.interp(theta_deg, tt, ft[:, k]) for k in range(rt.size)])  # (n_r, ...)
     f_lo = np.take_along_axis(cols, i[None, ...], axis=0)[0]
     f_hi = np.take_along_axis(cols, (i + 1)[None, ...], axis=0)[0]
-    return f_lo + w * (f_hi - f_lo)
+    return cast(FloatArray, f_lo + w * (f_hi - f_lo))
 
 
 @lru_cache(maxsize=64)

@@ -97,7 +97,7 @@ def scrub_dates(text: str, anchor: date | None) -> str:
     """Every ISO date (or timestamp) in a computed text → its study-day text: the reasons and flags the rule
     cores write ("Baseline done 2018-01-20 (in window 2018-01-08 to 2018-02-05)") name dates."""
 
-    def replace(m: re.Match) -> str:
+    def replace(m: re.Match[str]) -> str:
         try:
             d = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
         except ValueError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.db.models import ProtectedError, RestrictedError
@@ -194,7 +195,7 @@ ELIGIBILITY_FIELDS = (
 
 
 @transaction.atomic
-def patient_create(*, user, site: Site, data: Mapping[str, Any]) -> Patient:
+def patient_create(*, user: User, site: Site, data: Mapping[str, Any]) -> Patient:
     site = Site.objects.select_for_update().get(pk=site.pk)
     patient = Patient(site=site, study_id=f"{site.code}-{site.next_study_number:04d}")
     update(patient, data, fields=PATIENT_FIELDS, user=user)
@@ -203,7 +204,7 @@ def patient_create(*, user, site: Site, data: Mapping[str, Any]) -> Patient:
 
 
 @transaction.atomic
-def patient_update(*, user, patient: Patient, data: Mapping[str, Any]) -> Patient:
+def patient_update(*, user: User, patient: Patient, data: Mapping[str, Any]) -> Patient:
     if any(getattr(patient, k) != v for k, v in data.items() if k in STAGE_INPUTS):
         patient.stage_signed_off_by = None  # a sign-off covers the facts it saw
         patient.stage_signed_off_at = None
@@ -215,7 +216,7 @@ def patient_update(*, user, patient: Patient, data: Mapping[str, Any]) -> Patien
 # --- lesions, courses, RAIR, eligibility --------------------------------------------------------------------------
 
 @transaction.atomic
-def lesion_save(*, user, patient: Patient, data: Mapping[str, Any], lesion: Lesion | None = None) -> Lesion:
+def lesion_save(*, user: User, patient: Patient, data: Mapping[str, Any], lesion: Lesion | None = None) -> Lesion:
     if lesion is None:
         locked = Patient.objects.select_for_update().get(pk=patient.pk)
         lesion = Lesion(patient=patient, label=f"L{locked.lesion_seq + 1}")
@@ -228,7 +229,7 @@ def lesion_save(*, user, patient: Patient, data: Mapping[str, Any], lesion: Lesi
 
 @transaction.atomic
 def iodine_course_save(
-    *, user, patient: Patient, data: Mapping[str, Any], uptakes: Mapping[int, str] | None = None,
+    *, user: User, patient: Patient, data: Mapping[str, Any], uptakes: Mapping[int, str] | None = None,
     course: IodineCourse | None = None,
 ) -> IodineCourse:
     """Save a course and, optionally, the post-therapy scan uptake per lesion id ("yes" / "no" / "unknown")."""
@@ -257,7 +258,7 @@ def rair_warnings(patient: Patient, rair: RairClassification) -> list[dict[str, 
 
 
 @transaction.atomic
-def rair_update(*, user, patient: Patient, data: Mapping[str, Any],
+def rair_update(*, user: User, patient: Patient, data: Mapping[str, Any],
                 override: overrides.Override | None = None) -> RairClassification:
     """Record the RAIR criteria. Criteria contradicting the ¹³¹I history (:func:`rair_warnings`) follow
     ``registry.overrides``: nothing is saved (:class:`registry.overrides.WarningsPending`) until a physician
@@ -280,7 +281,7 @@ ELIGIBILITY_FACTS_EXCLUDED = {"status", "criteria", "rule_set", "computed_at", "
 
 @transaction.atomic
 def eligibility_save(
-    *, user, patient: Patient, data: Mapping[str, Any], assessment: EligibilityAssessment | None = None
+    *, user: User, patient: Patient, data: Mapping[str, Any], assessment: EligibilityAssessment | None = None
 ) -> EligibilityAssessment:
     if assessment is not None and any(getattr(assessment, k) != v for k, v in data.items()):
         assessment.signed_off_by = None  # a fact changed: the sign-off no longer applies
@@ -300,7 +301,7 @@ def require_sign_off(user) -> None:
 
 
 @transaction.atomic
-def eligibility_sign_off(*, user, assessment: EligibilityAssessment, meaning: str = "") -> EligibilityAssessment:
+def eligibility_sign_off(*, user: User, assessment: EligibilityAssessment, meaning: str = "") -> EligibilityAssessment:
     """``meaning``: the statement the signer approved (registry/signature.py), stored with who and when."""
     require_sign_off(user)
     if assessment.status == c.EligibilityStatus.INCOMPLETE:
@@ -312,7 +313,7 @@ def eligibility_sign_off(*, user, assessment: EligibilityAssessment, meaning: st
 
 
 @transaction.atomic
-def stage_sign_off(*, user, patient: Patient, meaning: str = "") -> Patient:
+def stage_sign_off(*, user: User, patient: Patient, meaning: str = "") -> Patient:
     require_sign_off(user)
     if not patient.stage:
         raise ValidationError("The patient has no stage to sign off; record T, N and M first.")
@@ -335,7 +336,7 @@ def owning_patient(instance: models.Model) -> Patient | None:
     return instance if isinstance(instance, Patient) else None
 
 
-def _check_deletion(user, instance: models.Model) -> None:
+def _check_deletion(user: User, instance: models.Model) -> None:
     opts = instance._meta
     if not user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"):
         raise PermissionDenied(f"You may not delete a {opts.verbose_name}.")
@@ -346,7 +347,7 @@ def _check_deletion(user, instance: models.Model) -> None:
         )
 
 
-def deletion_preview(*, user, instance: models.Model) -> tuple[list[str], list[str]]:
+def deletion_preview(*, user: User, instance: models.Model) -> tuple[list[str], list[str]]:
     """(what deleting ``instance`` would remove, one line per kind; what blocks it). Nothing is changed."""
     opts = instance._meta
     if not user.has_perm(f"{opts.app_label}.delete_{opts.model_name}"):
@@ -359,7 +360,7 @@ def deletion_preview(*, user, instance: models.Model) -> tuple[list[str], list[s
 
 
 @transaction.atomic
-def delete_with_reason(*, user, instance: models.Model, reason: str) -> deletion.Deleted:
+def delete_with_reason(*, user: User, instance: models.Model, reason: str) -> deletion.Deleted:
     """Delete a clinical record with everything that belongs to it, in one transaction (physicians and data
     managers only). Every deleted row, cascaded ones included, gets a history row with the user and the reason;
     stored files of the deleted rows are removed from storage once the transaction commits. A record that other

@@ -50,7 +50,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import matplotlib
 import numpy as np
@@ -108,7 +108,7 @@ FORMATS: tuple[str, ...] = ("svg", "png", "pdf")
 _OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 # rcParams that matplotlib reads globally at draw time; see the module docstring.
-_PINNED_RC: dict[str, object] = {
+_PINNED_RC: dict[str, Any] = {
     "svg.hashsalt": "seedtrack",
     "svg.fonttype": "path",
     "pdf.fonttype": 42,
@@ -220,7 +220,7 @@ def _size_text(settings: PlotSettings) -> str:
 
 def _pin_rc() -> None:
     """Write the constant rcParams this module relies on (idempotent, never restored; see module docstring)."""
-    matplotlib.rcParams.update(_PINNED_RC)
+    matplotlib.rcParams.update(cast("dict[Any, Any]", _PINNED_RC))  # the stubs type keys as a Literal of names
 
 
 def _slug(text: str) -> str:
@@ -324,9 +324,9 @@ def _vertical_error(d: FloatArray, v: FloatArray, a: int, b: int) -> FloatArray:
     if span > 0:
         line = v[a] + (di - d[a]) / span * (v[b] - v[a])
         # Points sharing the end doses lie on vertical steps the chord does not draw.
-        return np.abs(vi - line)
+        return cast(FloatArray, np.abs(vi - line))
     lo, hi = min(v[a], v[b]), max(v[a], v[b])
-    return np.maximum(np.maximum(vi - hi, lo - vi), 0.0)
+    return cast(FloatArray, np.maximum(np.maximum(vi - hi, lo - vi), 0.0))
 
 
 def _simplify_mask(d: FloatArray, v: FloatArray, tol_pct: float) -> NDArray[np.bool_]:
@@ -683,7 +683,7 @@ def _check_items(items: Sequence[_T], kind: type[_T], name: str, gid_prefix: str
     return out
 
 
-def _capped(ordered: list, settings: PlotSettings, title: str) -> tuple[list, str]:
+def _capped(ordered: list[_T], settings: PlotSettings, title: str) -> tuple[list[_T], str]:
     """The first ``settings.max_series`` items and the title, with "(showing N of M patients)" when capped."""
     shown = ordered[: settings.max_series]
     if len(shown) < len(ordered):
@@ -698,7 +698,7 @@ def _new_figure(title: str, settings: PlotSettings) -> Figure:
     return fig
 
 
-def _marker_style(category: str, scale: float = 1.0) -> dict[str, object]:
+def _marker_style(category: str, scale: float = 1.0) -> dict[str, Any]:
     marker, size = _BOR_MARKER[category]
     colour = _BOR_STYLE[category][0]
     return {
@@ -1057,7 +1057,7 @@ def _swim_order(rows: Sequence[SwimmerRow]) -> list[SwimmerRow]:
     return sorted(items, key=lambda r: (-r.last_follow_up_day, r.patient_label))
 
 
-def _swim_style(kind: str) -> dict[str, object]:
+def _swim_style(kind: str) -> dict[str, Any]:
     if kind in _BOR_MARKER:
         return _marker_style(kind)
     marker, _ = _SWIM_EVENTS[kind]
@@ -1105,7 +1105,7 @@ def swimmer_figure(
             handles.append(Line2D([], [], label=label, **style))
     ongoing = [(end, float(yi)) for yi, end, r in zip(y, ends, shown, strict=True) if r.ongoing]
     if ongoing:
-        arrow = {"linestyle": "none", "marker": ">", "markersize": 5.0, "color": "#000000"}
+        arrow: dict[str, Any] = {"linestyle": "none", "marker": ">", "markersize": 5.0, "color": "#000000"}
         ax.plot([e + 0.015 * x_max for e, _ in ongoing], [yy for _, yy in ongoing], gid="swim_ongoing", zorder=3,
                 **arrow)
         handles.append(Line2D([], [], label="Follow-up ongoing", **arrow))
@@ -1335,7 +1335,7 @@ def km_csv(curves: Sequence[KmCurve]) -> str:
     """CSV of the Kaplan–Meier tables drawn by :func:`km_figure`, curves in the given order: header
     ``label,time_days,survival,ci_low,ci_high,at_risk,events,censored``, one row per table row (day 0 and each
     observed time; ``at_risk`` = subjects with time ≥ ``time_days``)."""
-    out = []
+    out: list[tuple[object, ...]] = []
     for c in _km_check(curves):
         k = c
         out.extend(
@@ -1411,7 +1411,7 @@ def _tg_order(series: Sequence[TgSeries]) -> list[TgSeries]:
     return _by_label(items, lambda s: s.patient_label)
 
 
-def _tg_marker(qualifier: str) -> dict[str, object]:
+def _tg_marker(qualifier: str) -> dict[str, Any]:
     _, marker, filled, colour, _ = _TG_STYLE[qualifier]
     return {"linestyle": "none", "marker": marker, "markersize": 5.0 if filled else 6.0,
             "markerfacecolor": colour if filled else "white", "markeredgecolor": colour,
@@ -1446,7 +1446,7 @@ def tg_figure(
     for s in shown:
         ax.plot(s.days, s.values_ng_ml, color=_SERIES_LINE, linewidth=0.8, alpha=0.8,
                 gid=f"tg-{_slug(s.patient_label)}", zorder=2)
-        for day, value, q in zip(s.days, s.values_ng_ml, s.qualifiers, strict=True):
+        for day, value, q in zip(s.days, s.values_ng_ml, cast(Sequence[str], s.qualifiers), strict=True):
             points[q][0].append(day)
             points[q][1].append(value)
     handles: list[Line2D] = []
@@ -1478,7 +1478,7 @@ def tg_csv(series: Sequence[TgSeries]) -> str:
         (
             (s.patient_label, _num_csv(d), _num_csv(v), q)
             for s in _tg_order(series)
-            for d, v, q in zip(s.days, s.values_ng_ml, s.qualifiers, strict=True)
+            for d, v, q in zip(s.days, s.values_ng_ml, cast(Sequence[str], s.qualifiers), strict=True)
         ),
     )
 
@@ -1553,7 +1553,7 @@ def volume_figure(
         art["boxes"][i].set_gid(f"volume-{slug}")
         art["medians"][i].set_gid(f"volume_median-{slug}")
         v = np.asarray(g.volumes_cm3)
-        dots = {"linestyle": "none", "marker": "o", "markersize": 3.5, "markerfacecolor": "#0072B2",
+        dots: dict[str, Any] = {"linestyle": "none", "marker": "o", "markersize": 3.5, "markerfacecolor": "#0072B2",
                 "markeredgecolor": "white", "markeredgewidth": 0.4, "alpha": 0.85, "zorder": 3}
         if v.size <= settings.max_scatter_artists:
             jitter = np.random.default_rng(i).uniform(-0.1, 0.1, size=v.size)
@@ -1577,7 +1577,7 @@ def volume_csv(groups: Sequence[VolumeGroup]) -> str:
     """CSV of :func:`volume_figure`: header ``timepoint,statistic,value_cm3``; per time point (given order)
     the box rows ``whisker_low``, ``q1``, ``median``, ``q3``, ``whisker_high`` and then one ``volume`` row per
     volume in the given order (all of them, also where a large group draws only the box)."""
-    out = []
+    out: list[tuple[object, ...]] = []
     for g in _volume_check(groups):
         b = _box_stats(g.volumes_cm3)
         out.extend((g.timepoint, name, _num_csv(b[name])) for name in _BOX_STATS)
@@ -1703,7 +1703,7 @@ def svg_inline(fig: Figure, title: str | None = None, description: str | None = 
     """The figure as an ``<svg …>`` element to put in a page: no XML prolog or doctype, with
     ``role="img"``, ``aria-label`` and a ``<title>`` (``title``, default the figure's label, i.e. the title
     given to the builder) and, if given, a ``<desc>``. The text is escaped for XML."""
-    name = title if title is not None else fig.get_label()
+    name = title if title is not None else cast(str, fig.get_label())
     _check_title(name)
     text = render(fig, "svg").decode("utf-8")
     start = text.find("<svg")
@@ -1733,7 +1733,7 @@ _ATTRIBUTE_NAME = re.compile(r'\s([a-zA-Z:-]+)=')
 def _styles_as_attributes(svg: str) -> str:
     def tag(match: re.Match[str]) -> str:
         text = match.group(0)
-        declarations = _STYLE_ATTRIBUTE.search(text).group(1)
+        declarations = cast(re.Match[str], _STYLE_ATTRIBUTE.search(text)).group(1)  # every tag matched has one
         present = set(_ATTRIBUTE_NAME.findall(text))
         attributes = []
         for declaration in declarations.split(";"):
