@@ -113,6 +113,11 @@ def followup_context(patient: Patient) -> dict:
     }
 
 
+def followup_panel(request, patient: Patient) -> dict:
+    """The follow-up section of the patient page (a registry panel, registered in assessment/apps.py)."""
+    return {"fu": followup_context(patient), "can_add_visit": request.user.has_perm("assessment.add_visit")}
+
+
 @dataclass(frozen=True)
 class WorklistRow:
     patient_id: int

@@ -2,7 +2,7 @@
 
 Every write runs in one transaction, validates with the models' rules, records who did it (history) and then calls
 :func:`recompute_followup`, which loads the patient's facts, calls the pure cores (``assessment.recist``,
-``assessment.volumes``, ``assessment.thyroglobulin``, ``assessment.mda``, ``assessment.toxicity``) and replaces the
+``registry.volumes``, ``assessment.thyroglobulin``, ``assessment.mda``, ``assessment.toxicity``) and replaces the
 derived rows, stamped with the rule set. Views, forms, the demo loader and commands call these functions; none of
 them writes follow-up models directly.
 """
@@ -59,11 +59,11 @@ from assessment.thyroglobulin import (
     tg_doubling_time,
     tgab_cutoff_warnings,
 )
-from assessment.volumes import VolumeError, volume_change_pct
 from dosimetry.models import ImplantProcedure
 from registry import overrides
 from registry.models import Lesion, Patient
 from registry.services import _assign, _save, store
+from registry.volumes import VolumeError, volume_change_pct
 
 RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0"
 

@@ -71,6 +71,18 @@ def count_protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> int:
     return _candidates(procedures).count()
 
 
+def procedures_panel(request, patient: Patient) -> dict:
+    """The implant procedures section of the patient page (a registry panel, registered in dosimetry/apps.py)."""
+    return {"procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions"))}
+
+
+def first_implant_date(patient: Patient) -> dt.date | None:
+    """The date of the patient's first implant procedure, None before any: the reviewers' day 1 (the registry's
+    de-identification anchor, registered in dosimetry/apps.py)."""
+    return (ImplantProcedure.objects.filter(patient_id=patient.pk)
+            .order_by("date").values_list("date", flat=True).first())
+
+
 def _visible(user) -> QuerySet[ImplantProcedure]:
     return ImplantProcedure.objects.filter(patient__in=registry_selectors.patients_for(user))
 

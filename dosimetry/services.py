@@ -44,9 +44,10 @@ from dosimetry.models import (
     StructureRole,
 )
 from dosimetry.tg43 import Tg43InputError
+from registry import derived
 from registry.models import Patient
 from registry.roles import SIGN_OFF_PERMISSION
-from registry.services import _assign, _require_sign_off, _save, differs_from_db, recompute_followup
+from registry.services import _assign, _require_sign_off, _save, differs_from_db
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def procedure_save(
     if changed and procedure.signed_off_at:
         _withdraw_sign_off(procedure, user, "the procedure's " + "; ".join(changed))
     procedure.lesions.set(lesions)
-    recompute_followup(patient)  # the implant date is day 0 of every follow-up category
+    derived.facts_changed(patient)  # the implant date is day 0 of every follow-up category
     return procedure, procedure.warnings()
 
 

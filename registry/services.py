@@ -16,7 +16,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from registry import choices as c
-from registry import deletion, overrides
+from registry import deletion, derived, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
 from registry.iodine import cumulative_activity_gbq
 from registry.models import (
@@ -237,7 +237,7 @@ def lesion_save(*, user, patient: Patient, data: Mapping[str, Any], lesion: Lesi
         Patient.objects.filter(pk=patient.pk).update(lesion_seq=models.F("lesion_seq") + 1)
     _save(_assign(lesion, data), user)
     recompute_patient(patient)
-    recompute_followup(patient)
+    derived.facts_changed(patient)  # follow-up results depend on the lesions (assessment registers)
     return lesion
 
 
@@ -394,12 +394,5 @@ def delete_with_reason(*, user, instance: models.Model, reason: str) -> deletion
         raise ValidationError(f"{label} cannot be deleted: {deletion.protected_sentence(exc)}.") from None
     if patient is not None:
         recompute_patient(patient)
-        recompute_followup(patient)
+        derived.facts_changed(patient)
     return result
-
-
-def recompute_followup(patient: Patient) -> None:
-    """Follow-up results depend on lesions and the implant too; the assessment app recomputes them."""
-    from assessment.services import recompute_followup as recompute
-
-    recompute(patient)

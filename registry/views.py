@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from assessment.selectors import followup_context
 from registry import choices as c
-from registry import free_text, selectors, services, signature, versioning
+from registry import free_text, overrides, panels, selectors, services, signature, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import (
@@ -22,8 +21,8 @@ from registry.models import (
     Patient,
     RairClassification,
 )
-from registry.queries import PatientListQuery
-from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
+from registry.queries import FreeTextQuery, PatientListQuery
+from registry.roles import NURSE, PHYSICIAN, SIGN_OFF_PERMISSION, can_see_identifiers, roles_of
 from registry.units import ACCEPTED_UNITS
 
 
@@ -57,8 +56,6 @@ def _form_errors_from(exc: ValidationError, form) -> None:
 @require_safe  # a read-only page: POST is 405
 def home(request: HttpRequest) -> HttpResponse:
     """Nurses start on their follow-up worklist, physicians on the response dashboard, others on the list."""
-    from registry.roles import NURSE, PHYSICIAN, roles_of
-
     roles = roles_of(request.user)
     if NURSE in roles:
         return redirect("assessment:worklist")
@@ -121,11 +118,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "assessments": assessments,
         "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
         "stage_statement": signature.statement("stage", request.user, patient) if can_sign_off else "",
-        "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": free_text.protect_history(
             request.user, patient_history(patient, identifiers=can_see_identifiers(request.user))),
-        "followup": followup_context(patient),
-        "can_add_visit": request.user.has_perm("assessment.add_visit"),
+        # the sections of the apps above the registry (implants, follow-up), in their registered order
+        "panels": panels.patient_panels(request, patient),
         "can_change": request.user.has_perm("registry.change_patient"),
         "can_delete": request.user.has_perm("registry.delete_patient"),
         "can_sign_off": can_sign_off,
@@ -223,8 +219,6 @@ def course_edit(request: HttpRequest, pk: int | None = None, patient_pk: int | N
 
 def rair_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """RAIR criteria; criteria contradicting the ¹³¹I history are warnings a physician confirms with a reason."""
-    from registry import overrides
-
     _require(request, "registry.change_rairclassification")
     patient = selectors.get_patient_for(request.user, patient_pk)
     rair = getattr(patient, "rair", None)
@@ -329,8 +323,6 @@ def delete(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     """Confirmation page listing what the deletion takes (or what blocks it), then the deletion with a reason."""
     model = DELETABLE.get(kind)
     if model is None:
-        from django.http import Http404
-
         raise Http404
     obj = selectors.get_patient_for(request.user, pk) if model is Patient else selectors.get_child_for(
         request.user, model, pk)
@@ -363,8 +355,6 @@ FREE_TEXT_PAGE_SIZE = 50
 def free_text_release(request: HttpRequest) -> HttpResponse:
     """Data managers: the free texts of their sites' patients that reviewers do not see; release one (POST, with
     the confirmation that it contains no identifiers) or revoke a release."""
-    from registry.queries import FreeTextQuery
-
     if not free_text.may_release(request.user) or not request.user.has_perm("registry.view_freetextrelease"):
         raise PermissionDenied("Only data managers release free text to reviewers.")
     if request.method == "POST":

@@ -9,12 +9,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CORES = [
     "registry/eligibility.py", "registry/plausibility.py", "registry/rair.py", "registry/staging.py",
     "registry/iodine.py", "registry/units.py", "registry/deidentify.py",
-    "assessment/recist.py", "assessment/volumes.py", "assessment/thyroglobulin.py", "assessment/stats.py",
+    "assessment/recist.py", "registry/volumes.py", "assessment/thyroglobulin.py", "assessment/stats.py",
     "assessment/toxicity.py", "assessment/mda.py", "assessment/schedule.py", "assessment/survival.py",
     "dosimetry/tg43.py", "dosimetry/sources.py", "dosimetry/dvh.py", "dosimetry/dicom_io.py",
-    "dosimetry/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
+    "demo/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
 ]
-PROJECT_PACKAGES = {"registry", "assessment", "dosimetry", "reports", "config"}
+PROJECT_PACKAGES = {"registry", "assessment", "dosimetry", "reports", "config", "demo"}
 
 
 def _imports(path: Path) -> set[str]:
