@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import HttpRequest
 
 from dosimetry.deviations import deviation_reasons
 from dosimetry.models import ImplantProcedure
@@ -71,7 +72,7 @@ def count_protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> int:
     return _candidates(procedures).count()
 
 
-def procedures_panel(request, patient: Patient) -> dict:
+def procedures_panel(request: HttpRequest, patient: Patient) -> dict:
     """The implant procedures section of the patient page (a registry panel, registered in dosimetry/apps.py)."""
     return {"procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions"))}
 
