@@ -42,6 +42,13 @@ class AssessmentConfig(AppConfig):
         deletion.register_blocker(Lesion, rules.lesion_blockers)
         deletion.register_blocker(ImplantProcedure, rules.procedure_blockers)
 
+        # The registry announces changed facts and shows the patient page; follow-up plugs into both.
+        from assessment.selectors import followup_panel
+        from assessment.services import recompute_followup
+        from registry import derived, panels
+
+        derived.register(recompute_followup)
+        panels.register_panel("followup", 200, followup_panel, "assessment/_patient_followup.html")
         self.register_protocol()
 
     def register_protocol(self) -> None:

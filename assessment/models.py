@@ -22,6 +22,7 @@ from common.protocol import section_settings
 from dosimetry.models import ImplantProcedure
 from registry.models import Lesion, Patient, check_dates
 from registry.overrides import WarningOverride
+from registry.volumes import ellipsoid_volume_cm3
 
 MAX_AXIS_MM = 300
 
@@ -189,8 +190,6 @@ class Measurement(models.Model):
         axes = (self.long_mm, self.short_mm, self.third_mm)
         if any(a is None for a in axes):
             return None
-        from assessment.volumes import ellipsoid_volume_cm3
-
         return ellipsoid_volume_cm3(*(float(a) for a in axes))
 
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
-from django.http import Http404
+from django.http import Http404, HttpRequest
 
 from assessment import choices as c
 from assessment import services
@@ -111,6 +111,11 @@ def followup_context(patient: Patient) -> dict:
         "roles": [(les, roles.get(les.pk, "")) for les in patient.lesions.all()],
         "roles_proposed": proposed,
     }
+
+
+def followup_panel(request: HttpRequest, patient: Patient) -> dict:
+    """The follow-up section of the patient page (a registry panel, registered in assessment/apps.py)."""
+    return {"fu": followup_context(patient), "can_add_visit": request.user.has_perm("assessment.add_visit")}
 
 
 @dataclass(frozen=True)

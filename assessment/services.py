@@ -2,7 +2,7 @@
 
 Every write runs in one transaction, validates with the models' rules, records who did it (history) and then calls
 :func:`recompute_followup`, which loads the patient's facts, calls the pure cores (``assessment.recist``,
-``assessment.volumes``, ``assessment.thyroglobulin``, ``assessment.mda``, ``assessment.toxicity``) and replaces the
+``registry.volumes``, ``assessment.thyroglobulin``, ``assessment.mda``, ``assessment.toxicity``) and replaces the
 derived rows, stamped with the rule set. Views, forms, the demo loader and commands call these functions; none of
 them writes follow-up models directly.
 """
@@ -60,12 +60,12 @@ from assessment.thyroglobulin import (
     tgab_cutoff_warnings,
 )
 from assessment.toxicity import RULE_SETS as TOXICITY_RULE_SETS
-from assessment.volumes import VolumeError, volume_change_pct
 from common.protocol import section_settings
 from common.writes import assign, save_validated, store, update
 from dosimetry.models import ImplantProcedure
 from registry import overrides
 from registry.models import Lesion, Patient
+from registry.volumes import VolumeError, volume_change_pct
 
 RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0"
 

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/demo_load.py [--runs 3]``
 
 Each run builds the demo registry and procedures in a fresh SQLite file under ``/tmp`` (``migrate`` first, not
-timed), then times ``assessment.demo.add_demo_followup`` (42 patients × 4 visits, each saved through
+timed), then times ``demo.assessment_data.add_demo_followup`` (42 patients × 4 visits, each saved through
 ``visit_save`` with its measurements, labs and toxicity, and its categories recomputed in the same transaction).
 As a bound from the same run it then times ``recompute_followup`` once per patient over the stored facts: the
 engine alone, without the writes. Prints both (median of ``--runs``) and their ratio. This replaced a wall-clock
@@ -41,9 +41,10 @@ def one_run() -> tuple[float, float, int]:
         from django.contrib.auth import get_user_model
         from django.core.management import call_command
 
-        from assessment import demo, services
-        from dosimetry.demo import add_demo_procedures
-        from registry.demo import load_demo_cohort
+        from assessment import services
+        from demo import assessment_data as demo
+        from demo.dosimetry_data import add_demo_procedures
+        from demo.registry_data import load_demo_cohort
         from registry.models import Patient
 
         call_command("migrate", verbosity=0)

@@ -8,7 +8,7 @@ environment ``bench/_work/dicompyler-venv`` (git-ignored) with ``python3.11 -m v
 removed, so that venv pins ``pydicom<3`` (2.4.x) and ``numpy<2`` (the releases of its time); scikit-image is
 needed for its ``interpolation_resolution`` option. SeedTrack's own .venv is not touched. dicompyler runs in a
 subprocess that prints JSON; ours runs in this process. Both read the same files (written by
-dosimetry.dicom_synth into ``bench/_work/dvh_data``).
+demo.dicom_synth into ``bench/_work/dvh_data``).
 
 Cases:
 
@@ -45,7 +45,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dosimetry import dicom_synth as synth  # noqa: E402
+from demo import dicom_synth as synth  # noqa: E402
 from dosimetry import tg43  # noqa: E402
 from dosimetry.dicom_io import read_rtdose, read_rtstruct  # noqa: E402
 from dosimetry.dvh import DoseGrid, SamplingSettings, Structure, summary  # noqa: E402

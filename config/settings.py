@@ -65,6 +65,9 @@ INSTALLED_APPS = [
     "dosimetry",
     "reports",
 ]
+# The demo app (generators, synthetic DICOM, manage.py load_demo_cohort) is installed only in demo mode.
+if DEMO_MODE:
+    INSTALLED_APPS.append("demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -35,6 +35,12 @@ class DosimetryConfig(AppConfig):
 
         deletion.register_blocker(Lesion, rules.lesion_blockers)
 
+        # The patient page's implant section and the reviewers' day 1 (the first implant) come from here.
+        from dosimetry.selectors import first_implant_date, procedures_panel
+        from registry import anchor, panels
+
+        panels.register_panel("procedures", 100, procedures_panel, "dosimetry/_patient_procedures.html")
+        anchor.register_anchor(first_implant_date)
         self.register_protocol()
 
     def register_protocol(self) -> None:

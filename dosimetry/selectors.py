@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.http import HttpRequest
 
 from dosimetry.deviations import deviation_reasons
 from dosimetry.models import DosePlan, ImplantProcedure, PlanSource, StructureDose
@@ -132,6 +133,18 @@ def protocol_deviations(procedures: QuerySet[ImplantProcedure], limit: int | Non
 def count_protocol_deviations(procedures: QuerySet[ImplantProcedure]) -> int:
     """How many implants deviate (the SQL pre-filter is the rule itself, so this count is exact)."""
     return _candidates(procedures).count()
+
+
+def procedures_panel(request: HttpRequest, patient: Patient) -> dict:
+    """The implant procedures section of the patient page (a registry panel, registered in dosimetry/apps.py)."""
+    return {"procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions"))}
+
+
+def first_implant_date(patient: Patient) -> dt.date | None:
+    """The date of the patient's first implant procedure, None before any: the reviewers' day 1 (the registry's
+    de-identification anchor, registered in dosimetry/apps.py)."""
+    return (ImplantProcedure.objects.filter(patient_id=patient.pk)
+            .order_by("date").values_list("date", flat=True).first())
 
 
 def _visible(user) -> QuerySet[ImplantProcedure]:

@@ -47,9 +47,10 @@ from dosimetry.models import (
 )
 from dosimetry.protocol import DosimetrySettings
 from dosimetry.selectors import default_plan_of_record, plan_of_record, reasons_for_patient, target_of
+from registry import derived
 from registry.models import Patient, Site
 from registry.roles import SIGN_OFF_PERMISSION
-from registry.services import recompute_followup, require_sign_off
+from registry.services import require_sign_off
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def procedure_save(
     if changed and procedure.signed_off_at:
         _withdraw_sign_off(procedure, user, "the procedure's " + "; ".join(changed))
     procedure.lesions.set(lesions)
-    recompute_followup(patient)  # the implant date is day 0 of every follow-up category
+    derived.facts_changed(patient)  # the implant date is day 0 of every follow-up category
     return procedure, procedure.warnings()
 
 

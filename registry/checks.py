@@ -10,22 +10,21 @@ user names and the password of staff and superusers only (the accounts that reac
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.db.models import Q
 
+from registry.demo_accounts import DEMO_PASSWORD, DEMO_USERS
+
 DEMO_ACCOUNT_CHECK_ID = "seedtrack.E001"
 
 
 def demo_accounts(using: str = "default", *, every_password: bool = True) -> list[str]:
-    """User names of the demo users (registry/demo.py DEMO_USERS) and of any active user whose password is the
-    published demo password (``every_password=False``: of active staff and superusers). An unmigrated database
-    has no users: []."""
-    from django.contrib.auth import get_user_model
-
-    from registry.demo import DEMO_PASSWORD, DEMO_USERS
-
+    """User names of the demo users (registry/demo_accounts.py DEMO_USERS) and of any active user whose password is
+    the published demo password (``every_password=False``: of active staff and superusers). An unmigrated
+    database has no users: []."""
     users = get_user_model()._default_manager.db_manager(using)
     try:
         found = set(users.filter(username__in=list(DEMO_USERS)).values_list("username", flat=True))

@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 
+import simple_history
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from common.protocol import section_settings
 from registry import choices as c
+from registry.eligibility import EligibilityInputError, check_plausible, validate_kps
 from registry.overrides import WarningOverride
+from registry.roles import is_data_manager
+from registry.staging import age_in_completed_years
+from registry.units import UnitError, convert
+from registry.volumes import ellipsoid_volume_cm3
 
 
 def _today() -> dt.date:
@@ -110,8 +118,6 @@ class AccountSecurity(models.Model):
 class PatientQuerySet(models.QuerySet):
     def visible_to(self, user) -> PatientQuerySet:
         """The one place where site scoping is decided (pages, API and reports all call it)."""
-        from registry.roles import is_data_manager
-
         if not user.is_authenticated:
             return self.none()
         if is_data_manager(user):
@@ -172,8 +178,6 @@ class Patient(models.Model):
         return self.study_id
 
     def age_on(self, day: dt.date) -> int:
-        from registry.staging import age_in_completed_years
-
         return age_in_completed_years(self.birth_date, day)
 
     def validate_constraints(self, exclude=None) -> None:
@@ -244,8 +248,6 @@ class IodineCourse(models.Model):
         return f"¹³¹I {self.activity_gbq:.2f} GBq on {self.date}"
 
     def clean(self) -> None:
-        from registry.units import UnitError, convert
-
         errors: dict[str, str] = {}
         if self.date and self.date > _today():
             errors["date"] = f"Course date {self.date} is in the future; it must be on or before {_today()}."
@@ -332,8 +334,6 @@ class Lesion(models.Model):
         axes = (self.baseline_long_mm, self.baseline_short_mm, self.baseline_third_mm)
         if any(a is None for a in axes):
             return None
-        from assessment.volumes import ellipsoid_volume_cm3
-
         return ellipsoid_volume_cm3(*(float(a) for a in axes))
 
     def clean(self) -> None:
@@ -540,9 +540,6 @@ class EligibilityAssessment(models.Model):
     }
 
     def clean(self) -> None:
-        from registry.eligibility import EligibilityInputError, check_plausible, validate_kps
-        from registry.units import UnitError, convert
-
         errors: dict[str, str] = {}
         today = _today()
         for name in ("assessment_date", "labs_date"):
@@ -646,10 +643,6 @@ def _end_skip_login_stamp(sender, instance, **kwargs) -> None:
 
 
 def _register_user_history() -> None:
-    import simple_history
-    from django.contrib.auth import get_user_model
-    from django.db.models.signals import post_save, pre_save
-
     user_model = get_user_model()
     if not hasattr(user_model._meta, "simple_history_manager_attribute"):
         simple_history.register(user_model, app="registry", records_class=UserHistory,

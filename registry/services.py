@@ -18,7 +18,7 @@ from django.utils import timezone
 from common.protocol import section_settings
 from common.writes import assign, save_validated, update
 from registry import choices as c
-from registry import deletion, overrides
+from registry import deletion, derived, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
 from registry.iodine import cumulative_activity_gbq
 from registry.models import (
@@ -223,7 +223,7 @@ def lesion_save(*, user: User, patient: Patient, data: Mapping[str, Any], lesion
         Patient.objects.filter(pk=patient.pk).update(lesion_seq=models.F("lesion_seq") + 1)
     update(lesion, data, fields=LESION_FIELDS, user=user)
     recompute_patient(patient)
-    recompute_followup(patient)
+    derived.facts_changed(patient)  # follow-up results depend on the lesions (assessment registers)
     return lesion
 
 
@@ -379,12 +379,5 @@ def delete_with_reason(*, user: User, instance: models.Model, reason: str) -> de
         raise ValidationError(f"{label} cannot be deleted: {deletion.protected_sentence(exc)}.") from None
     if patient is not None:
         recompute_patient(patient)
-        recompute_followup(patient)
+        derived.facts_changed(patient)
     return result
-
-
-def recompute_followup(patient: Patient) -> None:
-    """Follow-up results depend on lesions and the implant too; the assessment app recomputes them."""
-    from assessment.services import recompute_followup as recompute
-
-    recompute(patient)

@@ -9,11 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
-from assessment.selectors import followup_context
 from common.errors import InputError
 from common.pages import attach_errors, require
 from registry import choices as c
-from registry import free_text, overrides, selectors, services, signature, versioning
+from registry import free_text, overrides, panels, selectors, services, signature, versioning
 from registry.audit import patient_history
 from registry.forms import DeleteForm, EligibilityForm, IodineCourseForm, LesionForm, PatientForm, RairForm
 from registry.models import (
@@ -95,11 +94,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "assessments": assessments,
         "stage_version": versioning.token_for(versioning.scope_for(patient, patient.pk)) if can_sign_off else "",
         "stage_statement": signature.statement("stage", request.user, patient) if can_sign_off else "",
-        "procedures": list(patient.procedures.select_related("seed_model").prefetch_related("lesions")),
         "history": free_text.protect_history(
             request.user, patient_history(patient, identifiers=can_see_identifiers(request.user))),
-        "followup": followup_context(patient),
-        "can_add_visit": request.user.has_perm("assessment.add_visit"),
+        # the sections of the apps above the registry (implants, follow-up), in their registered order
+        "panels": panels.patient_panels(request, patient),
         "can_change": request.user.has_perm("registry.change_patient"),
         "can_delete": request.user.has_perm("registry.delete_patient"),
         "can_sign_off": can_sign_off,

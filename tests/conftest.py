@@ -167,7 +167,7 @@ def export(tmp_path):
 
     The files carry the ``procedure`` fixture's patient (PatientID MRN-1, PatientName DOE^JANE) unless
     ``patient=(id, name)`` says otherwise."""
-    from dosimetry.demo import write_seed_export
+    from demo.dosimetry_data import write_seed_export
     from dosimetry.sources import get_seed_model
 
     frame_uid, study_uid = generate_uid(), generate_uid()
@@ -176,7 +176,7 @@ def export(tmp_path):
 
     def make(name="pre", frame=frame_uid, shift_cm=0.0, study=study_uid, patient=("MRN-1", "DOE^JANE"),
              seed_positions=positions, prescription_gy=120.0):
-        from dosimetry.dicom_synth import SyntheticPatient
+        from demo.dicom_synth import SyntheticPatient
 
         paths = write_seed_export(
             tmp_path / name, seed_positions + shift_cm, 0.858, when, when, get_seed_model("6711"),

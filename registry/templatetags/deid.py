@@ -21,22 +21,16 @@ from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.utils.html import format_html
 
-from registry import deidentify
+from registry import anchor, deidentify
 from registry.roles import can_see_identifiers
 
 register = template.Library()
 
 
 def implant_anchor(patient) -> dt.date | None:
-    """The patient's first implant procedure date (cached on the instance), None before any implant."""
-    if patient is None:
-        return None
-    if not hasattr(patient, "_deid_anchor"):
-        from dosimetry.models import ImplantProcedure
-
-        patient._deid_anchor = (ImplantProcedure.objects.filter(patient_id=patient.pk)
-                                .order_by("date").values_list("date", flat=True).first())
-    return patient._deid_anchor
+    """The patient's first implant procedure date (cached on the instance), None before any implant; the
+    provider is registered by the dosimetry app (registry/anchor.py)."""
+    return anchor.anchor_for(patient)
 
 
 def _anchor(patient_or_date) -> dt.date | None:

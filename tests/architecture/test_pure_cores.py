@@ -9,16 +9,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CORES = [
     "registry/eligibility.py", "registry/plausibility.py", "registry/rair.py", "registry/staging.py",
     "registry/iodine.py", "registry/units.py", "registry/deidentify.py",
-    "assessment/recist.py", "assessment/recist_contract.py", "assessment/volumes.py", "assessment/thyroglobulin.py",
+    "assessment/recist.py", "registry/volumes.py", "assessment/recist_contract.py", "assessment/thyroglobulin.py",
     "assessment/stats.py", "assessment/toxicity.py", "assessment/mda.py", "assessment/schedule.py",
     "assessment/survival.py",
     "assessment/cohort_data.py", "assessment/cohort_tables.py", "assessment/cohort_lesions.py",
     "assessment/protocol.py", "dosimetry/protocol.py",
     "dosimetry/tg43.py", "dosimetry/sources.py", "dosimetry/dvh.py", "dosimetry/dicom_io.py",
-    "dosimetry/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
+    "demo/dicom_synth.py", "dosimetry/import_checks.py", "dosimetry/deviations.py",
     "reports/plots.py",
 ]
-PROJECT_PACKAGES = {"registry", "assessment", "dosimetry", "reports", "config", "common"}
+PROJECT_PACKAGES = {"registry", "assessment", "dosimetry", "reports", "config", "common", "demo"}
 # Of the ground floor a core may use only the error base (pure Python); common's other modules use Django.
 COMMON_FOR_CORES = {"common.errors"}
 

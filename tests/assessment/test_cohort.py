@@ -445,13 +445,13 @@ def test_report_json_csv_text_shapes(six):
 
 
 def test_demo_cohort_reproduces_the_study_remission_rates(db):
-    demo = pytest.importorskip("assessment.demo")
+    demo = pytest.importorskip("demo.assessment_data")
     if not hasattr(demo, "add_demo_followup"):
-        pytest.skip("assessment.demo.add_demo_followup is not written yet")
+        pytest.skip("demo.assessment_data.add_demo_followup is not written yet")
     from django.contrib.auth import get_user_model
 
-    from dosimetry.demo import add_demo_procedures
-    from registry.demo import load_demo_cohort
+    from demo.dosimetry_data import add_demo_procedures
+    from demo.registry_data import load_demo_cohort
 
     load_demo_cohort()
     author = get_user_model().objects.get(username="datamanager")

@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import transaction
 
-from assessment import demo, services
+from assessment import services
 from assessment.models import (
     LabResult,
     LesionDesignation,
@@ -26,6 +26,7 @@ from assessment.models import (
 from assessment.schedule import VisitStatus
 from assessment.stats import PairedTest, median_iqr, paired_compare
 from assessment.thyroglobulin import TgAbReading
+from demo import assessment_data as demo
 from registry.models import Patient
 
 REMISSION = {"CR", "PR", "SD"}
@@ -34,8 +35,8 @@ REMISSION = {"CR", "PR", "SD"}
 @pytest.fixture(scope="module")
 def demo_cohort(django_db_setup, django_db_blocker):
     """Registry cohort and procedures, then the follow-up (timed on its own), then the command once more."""
-    from dosimetry.demo import add_demo_procedures
-    from registry.demo import load_demo_cohort
+    from demo.dosimetry_data import add_demo_procedures
+    from demo.registry_data import load_demo_cohort
 
     with django_db_blocker.unblock(), transaction.atomic():
         load_demo_cohort()
@@ -238,8 +239,8 @@ def test_in_follow_up_patients_give_the_worklist_work(db, users):
     import datetime as dt
 
     from assessment import selectors
-    from assessment.demo import add_demo_in_follow_up
-    from registry.demo import load_demo_cohort as load_registry
+    from demo.assessment_data import add_demo_in_follow_up
+    from demo.registry_data import load_demo_cohort as load_registry
 
     load_registry()
     today = dt.date(2026, 11, 24)

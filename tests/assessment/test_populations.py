@@ -370,9 +370,9 @@ def test_reviewer_flow_has_study_ids_and_days_only(client, login, five, users):
 def test_demo_statuses_keep_the_study_tables_and_end_the_arrows(db, users):
     from django.contrib.auth import get_user_model
 
-    from assessment import demo
-    from dosimetry.demo import add_demo_procedures
-    from registry.demo import load_demo_cohort
+    from demo import assessment_data as demo
+    from demo.dosimetry_data import add_demo_procedures
+    from demo.registry_data import load_demo_cohort
 
     load_demo_cohort()
     author = get_user_model().objects.get(username="datamanager")

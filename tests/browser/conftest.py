@@ -80,9 +80,9 @@ def demo(db):
     """The demo cohort with its implants and follow-up; returns the demo password."""
     from django.contrib.auth import get_user_model
 
-    from assessment.demo import add_demo_followup
-    from dosimetry.demo import add_demo_procedures
-    from registry.demo import DEMO_PASSWORD, load_demo_cohort
+    from demo.assessment_data import add_demo_followup
+    from demo.dosimetry_data import add_demo_procedures
+    from demo.registry_data import DEMO_PASSWORD, load_demo_cohort
 
     load_demo_cohort()
     author = get_user_model().objects.get(username="datamanager")

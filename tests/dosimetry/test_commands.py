@@ -1,6 +1,6 @@
 """The physicists' JSON commands ``manage.py dvh`` and ``manage.py tg43`` (dosimetry.cli + management commands).
 
-Small synthetic DICOM files (dosimetry.dicom_synth) are written into a temporary directory; numbers are checked
+Small synthetic DICOM files (demo.dicom_synth) are written into a temporary directory; numbers are checked
 against closed forms (uniform dose, the §7 point-source sphere), the pure core run directly, and the TG-43 worked
 examples of ``tests/cases/tg43.json`` (reference §2.1, §3.4). The error contract (exit status 2, one stderr line,
 no traceback) is checked through ``call_command`` for every error kind and through two real ``manage.py``
@@ -30,8 +30,8 @@ if not django.apps.apps.ready:  # pytest -p no:django: set Django up ourselves (
 from django.core.management import call_command  # noqa: E402
 from django.core.management.base import CommandError  # noqa: E402
 
+from demo import dicom_synth as synth  # noqa: E402
 from dosimetry import cli, tg43  # noqa: E402
-from dosimetry import dicom_synth as synth  # noqa: E402
 from dosimetry.dvh import DoseGrid, SamplingSettings, Structure, summary  # noqa: E402
 from dosimetry.sources import get_seed_model  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Round trips through dosimetry.dicom_synth (writing) and dosimetry.dicom_io (reading), and every error path.
+"""Round trips through demo.dicom_synth (writing) and dosimetry.dicom_io (reading), and every error path.
 
 Files are tiny (a few kB) and written into tmp_path. pydicom is used directly only to tamper with written files
 (delete a tag, shorten PixelData, change orientation) so the reader meets the broken inputs it must refuse.
@@ -18,8 +18,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from demo import dicom_synth as synth
 from dosimetry import dicom_io as io
-from dosimetry import dicom_synth as synth
 
 FRAME = "1.2.826.0.1.3680043.8.498.1"
 OTHER_FRAME = "1.2.826.0.1.3680043.8.498.2"

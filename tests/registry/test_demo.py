@@ -6,7 +6,7 @@ import statistics
 import pytest
 from django.core.management import call_command
 
-from assessment.demo import IN_FOLLOW_UP
+from demo.assessment_data import IN_FOLLOW_UP
 from registry.models import Lesion, Patient
 
 pytestmark = pytest.mark.django_db

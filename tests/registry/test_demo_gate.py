@@ -1,17 +1,22 @@
-"""Demo accounts exist only when the demo is asked for; a production start refuses while one exists (issue 10)."""
+"""Demo accounts exist only when the demo is asked for; a production start refuses while one exists (issue 10).
+
+The demo app (and with it ``load_demo_cohort``) is installed only in demo mode (issue 11).
+"""
 
 import importlib
 import io
+import os
+import subprocess
 import sys
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import checks
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from registry.demo import DEMO_PASSWORD
-from registry.models import Patient
+from registry.demo_accounts import DEMO_PASSWORD
+from tests.test_settings import PRODUCTION, ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +26,20 @@ def _e001(databases=("default",)):
             if m.id == "seedtrack.E001"]
 
 
-def test_the_command_refuses_outside_demo_mode_and_creates_nothing(settings):
-    settings.DEMO_MODE = False
-    with pytest.raises(CommandError) as refused:
-        call_command("load_demo_cohort", stdout=io.StringIO())
-    assert str(refused.value) == ("Refused: demo data and demo users are loaded only in demo mode "
-                                  "(set SEEDTRACK_DEMO=1, as `make run` does).")
-    assert get_user_model().objects.count() == 0
-    assert Patient.objects.count() == 0
+@pytest.mark.parametrize("env", [PRODUCTION, {"DEBUG": "1"}], ids=["production", "debug-without-demo"])
+def test_without_demo_mode_the_command_does_not_exist_and_touches_nothing(env, tmp_path):
+    database = tmp_path / "never-created.sqlite3"
+    # the suite's own values (tests/settings.py puts DEBUG and SEEDTRACK_DEMO in the environment) are left out
+    inherited = {k: v for k, v in os.environ.items()
+                 if k not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SEEDTRACK_DEMO", "DJANGO_SETTINGS_MODULE"}}
+    result = subprocess.run([sys.executable, "manage.py", "load_demo_cohort"], cwd=ROOT,
+                            env={**inherited, **env, "DATABASE_URL": f"sqlite:///{database}"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "SeedTrack: unknown command 'load_demo_cohort': it belongs to the demo app, which is installed only in "
+        "demo mode (set SEEDTRACK_DEMO=1, as `make run` does)"]
+    assert not database.exists()  # the database was never opened, so no user or patient was written
 
 
 def test_a_demo_user_name_with_debug_off_is_a_deploy_error(settings):

@@ -1,5 +1,8 @@
 """Lesion volumes from three orthogonal diameters (pure core, no Django).
 
+It lives beside the lesions (``registry.models.Lesion.volume_cm3``, the baseline volume); the follow-up
+(``assessment``) uses it for the volumes measured at visits and their change.
+
 The ellipsoid formula V = π/6 · a · b · c is used (a, b, c = the three orthogonal diameters in mm); results are in
 cm³ (1 cm³ = 1000 mm³). Volume changes are reported as percentages only: this module deliberately applies **no**
 response thresholds — RECIST's −30 % / +20 % are *diameter* thresholds and must not be applied to volumes

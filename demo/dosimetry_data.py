@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from pydicom.uid import generate_uid
 
-from dosimetry import dicom_synth, services, tg43
+from demo import dicom_synth
+from dosimetry import services, tg43
 from dosimetry.dvh import DoseGrid, Structure, summary
 from dosimetry.models import ImplantProcedure, SeedModel
 from registry.models import Patient

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from assessment import volumes
-from assessment.volumes import (
+from registry import volumes
+from registry.volumes import (
     VolumeError,
     ellipsoid_volume_cm3,
     sphere_volume_change_pct,

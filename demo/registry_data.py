@@ -2,7 +2,8 @@
 
 No real patient data: names are invented, dates are synthetic. Built through the same services the pages use,
 so every derived value (stage, RAIR status, eligibility) comes out of the rules, not out of this file.
-Running it twice changes nothing (patients are keyed by site + record number, users by user name).
+Running it twice changes nothing (patients are keyed by site + record number, users by user name). The demo
+users' names, roles and password live in registry/demo_accounts.py, where a production start can refuse them.
 """
 
 from __future__ import annotations
@@ -18,18 +19,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from registry import roles, services
+from registry.demo_accounts import DEMO_PASSWORD, DEMO_USERS
 from registry.models import Patient, Site, SiteMembership
 
-DEMO_PASSWORD = "seedtrack-demo"
 SITES = [("NTC", "Northern Theater Command General Hospital (demo)"), ("DLH", "Dalian Harbour Hospital (demo)")]
-# user name → (role, site codes)
-DEMO_USERS = {
-    "nurse": (roles.NURSE, ["NTC"]),
-    "nurse2": (roles.NURSE, ["DLH"]),
-    "physician": (roles.PHYSICIAN, ["NTC", "DLH"]),
-    "datamanager": (roles.DATA_MANAGER, ["NTC", "DLH"]),  # sees every patient; manages the users of both sites
-    "reviewer": (roles.REVIEWER, ["NTC", "DLH"]),
-}
 N_PATIENTS = 42
 N_SITE_B = 12  # the last 12 patients are followed at the second site
 

@@ -45,9 +45,12 @@ from scipy.optimize import brentq
 
 from assessment import services
 from assessment.models import Visit
+from demo.registry_data import DEMO_USERS, N_PATIENTS, SITES
+from dosimetry import services as dosimetry_services
+from dosimetry.models import SeedModel
 from registry import roles as registry_roles
-from registry.demo import DEMO_USERS, N_PATIENTS, SITES
-from registry.models import Patient
+from registry import services as registry_services
+from registry.models import Patient, Site
 
 SEED = 20190212
 FOLLOW_UPS = ("m2", "m6", "m12")
@@ -66,7 +69,7 @@ TG_UPPER_NG_ML = 1000
 TGAB_ASSAY = "Roche Elecsys anti-Tg"  # the assay of the eligibility TgAb (cut-off 115 IU/mL)
 TGAB_CUTOFF_IU_ML = Decimal("115")
 
-# Patients by their position in the cohort (primary-key order, as registry.demo creates them).
+# Patients by their position in the cohort (primary-key order, as demo.registry_data creates them).
 # Progression: position → (first PD time point, how). "sum": target sum ≥ 20 % and ≥ 5 mm over the nadir.
 PD_PLAN = {28: ("m2", "sum"), 3: ("m6", "sum"), 24: ("m6", "sum"), 37: ("m6", "sum"),
            11: ("m6", "non_target"), 14: ("m12", "new_lesion")}
@@ -75,7 +78,7 @@ TG_ABOVE = {(37, "m6"), (37, "m12"), (3, "m12")}  # reported ">1000"
 TG_BELOW = {(29, "m6"), (29, "m12"), (26, "m12")}  # reported "<0.2"
 RTOG_GRADE_2 = (9, 31)
 RTOG_GRADE_1_SHARE = 0.35
-HEMORRHAGE = 5  # the patient who moved during needle placement (dosimetry.demo DEVIATIONS)
+HEMORRHAGE = 5  # the patient who moved during needle placement (demo.dosimetry_data DEVIATIONS)
 NEW_LESION_SITE = "right level III cervical node, 13 mm short axis (outside the implanted volume)"
 # Follow-up status after the 12-month visit (so Tables 1–3 are unchanged): position → (status, days after the
 # 12-month visit, cause of death). Everyone else completed the study's follow-up on the day of the 12-month visit.
@@ -142,7 +145,7 @@ def _target_correlation(base: np.ndarray, tp: str) -> float:
 
 def _match_moments(values: np.ndarray, base: np.ndarray, mean: float, sd: float, rho: float) -> np.ndarray:
     """Shift ``values`` along baseline until their correlation with it is ``rho``, then rescale to an exact mean
-    and sample SD (as registry.demo's _standardise); both steps keep the order of patients within a visit."""
+    and sample SD (as demo.registry_data's _standardise); both steps keep the order of patients within a visit."""
     centred = base - base.mean()
 
     def gap(lam: float) -> float:
@@ -527,11 +530,6 @@ def add_demo_in_follow_up(author, today: dt.date | None = None) -> int:
     visit, so the study's counts at 2, 6 and 12 months and Table 4 are unchanged (their baselines enter the
     baseline row of Table 2; filter the implant period to Dec 2016 – Jan 2019 for the study cohort exactly).
     Idempotent; returns the number added."""
-    from dosimetry import services as dosimetry_services
-    from dosimetry.models import SeedModel
-    from registry import services as registry_services
-    from registry.models import Site
-
     today = today or dt.date.today()
     added = 0
     seed_model = SeedModel.objects.filter(code="STUDY-4.5TI").first() or SeedModel.objects.get(code="6711")
