@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from registry import dataversion
+
 Recompute = Callable[[Any], None]
 
 _RECOMPUTE: list[Recompute] = []
@@ -24,6 +26,8 @@ def register(fn: Recompute) -> Recompute:
 
 
 def facts_changed(patient: Any) -> None:
-    """Run every registered recomputation for ``patient``, in registration order, in the caller's transaction."""
+    """Run every registered recomputation for ``patient``, in registration order, in the caller's transaction,
+    and advance the data version (the dashboard cache's key) in that transaction too."""
+    dataversion.bump()
     for fn in list(_RECOMPUTE):
         fn(patient)

@@ -16,7 +16,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from registry import choices as c
-from registry import deletion, overrides
+from registry import dataversion, deletion, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
 from registry.iodine import cumulative_activity_gbq
 from registry.models import (
@@ -169,6 +169,7 @@ def recompute_patient(patient: Patient) -> Patient:
     nothing changed, so the audit trail shows facts, not recomputation noise.
     """
     now = timezone.now()
+    dataversion.bump()  # every patient write ends here: the dashboard cache sees it (registry/dataversion.py)
     courses = list(patient.iodine_courses.all())
 
     stage, reason, rule_set = _stage(patient)
@@ -388,6 +389,7 @@ def delete_with_reason(*, user, instance: models.Model, reason: str) -> deletion
                                          f"characters); got {reason!r}."})
     patient = None if isinstance(instance, Patient) else owning_patient(instance)
     label = f"{instance._meta.verbose_name.capitalize()} {instance}"
+    dataversion.bump()
     try:
         result = deletion.delete_record(instance, user=user, reason=reason)
     except (ProtectedError, RestrictedError) as exc:  # a protection no app declared a blocker for

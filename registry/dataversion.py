@@ -1,0 +1,43 @@
+"""One number that changes with every write the dashboard shows: the key of the shared dashboard cache.
+
+Each write service that changes what the cohort dashboard shows (a patient's facts or derived values, follow-up
+results, a follow-up status, a dose plan or the plan of record) calls :func:`bump` inside its own transaction, so
+the number moves exactly when the write commits and not at all when it is rolled back. :func:`current` is the one
+cheap read (a primary-key lookup) by which a request knows whether a cached dashboard is still fresh, in every web
+process at once (the cache is shared, see config/settings.py ``CACHES``).
+
+The counter is a single row updated in place: its row lock orders concurrent writers, so two commits never
+publish the same number (an insert-and-max scheme could publish a number before an older transaction commits).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+ROW_ID = 1
+
+
+class DataVersion(models.Model):
+    """The single counter row (id 1); created by the first bump."""
+
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        app_label = "registry"
+
+    def __str__(self) -> str:
+        return f"data version {self.value}"
+
+
+def bump() -> None:
+    """Advance the data version in the caller's transaction (rolled back with it)."""
+    if not DataVersion.objects.filter(pk=ROW_ID).update(value=models.F("value") + 1):
+        # first write ever: create the row; a concurrent first writer may win, then update its row
+        _, created = DataVersion.objects.get_or_create(pk=ROW_ID, defaults={"value": 1})
+        if not created:
+            DataVersion.objects.filter(pk=ROW_ID).update(value=models.F("value") + 1)
+
+
+def current() -> int:
+    """The committed data version (0 before the first write)."""
+    return DataVersion.objects.filter(pk=ROW_ID).values_list("value", flat=True).first() or 0
