@@ -5,10 +5,11 @@ Each view finds its objects through the scoped selectors, checks the role, and c
 
 from __future__ import annotations
 
-import threading
+import hashlib
 
 from django import forms
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,6 +18,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from assessment import choices as c
+from assessment import cohort as co
+from assessment import dashboard as dash
 from assessment import selectors, services
 from assessment.forms import (
     ComplicationForm,
@@ -40,9 +43,10 @@ from assessment.models import (
 )
 from assessment.queries import DashboardQuery, VisitCreateQuery, WorklistQuery
 from assessment.schedule import suggest_timepoint
-from registry import overrides, versioning
+from registry import dataversion, overrides, versioning
 from registry import selectors as registry_selectors
 from registry.forms import ClinicalForm
+from registry.roles import is_data_manager
 from registry.views import _child_form, _form_errors_from, _require, versioned_save
 
 ANALYTES = (c.Analyte.TG, c.Analyte.TGAB, c.Analyte.TSH)
@@ -334,53 +338,23 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     return JsonResponse(out)
 
 
-_DASHBOARDS: dict[tuple, tuple[float, object]] = {}
-_DASHBOARD_TTL_S = 120.0
-_DASHBOARD_LOCK = threading.Lock()
-
-
-def _data_version() -> tuple:
-    """Changes whenever a derived follow-up result, a patient, a plan or a follow-up status is added, changed or
-    removed."""
-    from django.db.models import Count, Max
-
-    from assessment.models import FollowUpResult
-    from dosimetry.models import DosePlan
-    from registry.models import Patient
-
-    fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
-    status = FollowUpStatus.history.aggregate(last=Max("history_id"))["last"]  # a recorded follow-up status
-    return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
-            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"], status,
-            # a change of plan of record saves the plans without adding one: their history tells
-            DosePlan.history.aggregate(last=Max("history_id"))["last"])
+_DASHBOARD_TTL_S = 120
 
 
 def _cached_dashboard(request: HttpRequest, flt):
-    """The page and its 8 figure / CSV requests share one load of the cohort: built dashboards are kept in this
-    process for two minutes, keyed by what the user may see, the filters and the data version (so a saved visit
-    shows at once)."""
-    import time
-
-    from assessment import cohort as co
-    from assessment import dashboard as dash
-    from registry.roles import is_data_manager
-
-    scope = "all" if is_data_manager(request.user) else tuple(
-        sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
-    key = (scope, flt, _data_version())
-    now = time.monotonic()
-    with _DASHBOARD_LOCK:
-        hit = _DASHBOARDS.get(key)
-        if hit and now - hit[0] < _DASHBOARD_TTL_S:
-            return hit[1]
-    board = dash.build(co.load_cohort(request.user, flt))
-    with _DASHBOARD_LOCK:
-        for k in [k for k, (t, _) in _DASHBOARDS.items() if now - t >= _DASHBOARD_TTL_S or k[:2] == key[:2]]:
-            del _DASHBOARDS[k]
-        while len(_DASHBOARDS) >= 16:
-            del _DASHBOARDS[next(iter(_DASHBOARDS))]
-        _DASHBOARDS[key] = (now, board)
+    """The page and its 8 figure / CSV requests share one load of the cohort: the built dashboard is kept in
+    Django's cache (shared by every web process when REDIS_URL is set) for two minutes, keyed by what the user may
+    see, the filters and the data version. Every write the dashboard shows bumps that version in its own
+    transaction (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at
+    once, through any process."""
+    scope = "all" if is_data_manager(request.user) else ",".join(
+        str(pk) for pk in sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
+    digest = hashlib.sha256(repr((scope, flt)).encode()).hexdigest()[:32]
+    key = f"dashboard:{dataversion.current()}:{digest}"
+    board = cache.get(key)
+    if board is None:
+        board = dash.build(co.load_cohort(request.user, flt))
+        cache.set(key, board, _DASHBOARD_TTL_S)
     return board
 
 
@@ -388,8 +362,6 @@ def _dashboard_for(request: HttpRequest):
     """Filters from the query string → (dashboard, validated query form, error messages).
 
     Bad parameters give their messages and the whole cohort (never a 500)."""
-    from assessment import cohort as co
-
     query = DashboardQuery(request.GET, user=request.user)
     errors = query.messages()
     try:
