@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from assessment.stats import StatsInputError, mean_sd, paired_compare
@@ -646,6 +646,8 @@ def run_queued_import(import_id: int, user_id: int, attempt: int) -> str:
         return "skipped"
     with _RUNNING_LOCK:
         _RUNNING_HERE.add(import_id)
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(import_id, stop), daemon=True).start()
     try:
         user = get_user_model().objects.filter(pk=user_id).first()
         plan = run_import(import_id, user)
@@ -653,9 +655,24 @@ def run_queued_import(import_id: int, user_id: int, attempt: int) -> str:
         _record_failure(import_id, None, _unexpected(exc, None))
         plan = None
     finally:
+        stop.set()
         with _RUNNING_LOCK:
             _RUNNING_HERE.discard(import_id)
     return "done" if plan is not None else "failed"
+
+
+def _heartbeat(import_id: int, stop: threading.Event) -> None:
+    """Beat the heartbeat of the run between progress reports (a long DVH step reports nothing), so that a live
+    run is never taken for a lost one."""
+    interval = max(1.0, float(settings.DICOM_IMPORT_STALE_SECONDS) / 4)
+    try:
+        while not stop.wait(interval):
+            DicomImport.objects.filter(pk=import_id, status=DicomImport.Status.RUNNING).update(
+                heartbeat_at=timezone.now())
+    except DatabaseError:
+        logger.warning("DICOM import %s: heartbeat not written", import_id, exc_info=True)
+    finally:
+        close_old_connections()
 
 
 class _Progress:

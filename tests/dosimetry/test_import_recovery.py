@@ -186,3 +186,35 @@ def test_with_a_broker_a_queued_import_waits_and_a_silent_one_waits_for_redelive
     assert services.recover_interrupted_imports(now=timezone.now() + dt.timedelta(seconds=30)) == [imp.pk]
     imp.refresh_from_db()
     assert "no sign of life for more than 420 s" in imp.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_beats_the_heartbeat_during_a_long_step_and_records_the_failure(procedure, users, export):
+    """Between progress reports the heartbeat still beats (a live run is never taken for a lost one), and a lock
+    ends the import failed."""
+    import time
+
+    from django.db import connection
+    from django.test import override_settings
+
+    if connection.vendor == "sqlite" and "mode=memory" in str(connection.settings_dict["NAME"]) \
+            and "cache=shared" not in str(connection.settings_dict["NAME"]):
+        pytest.skip("the test database is not shared between threads")
+    imp = services.dicom_upload(user=users["nurse"], procedure=procedure, kind="pre", files=export())
+    seen = []
+
+    def long_step_then_locked(*args, **kwargs):
+        first = DicomImport.objects.get(pk=imp.pk).heartbeat_at
+        for _ in range(200):  # wait (at most 20 s) for a beat that no progress report wrote
+            if DicomImport.objects.get(pk=imp.pk).heartbeat_at > first:
+                seen.append(True)
+                break
+            time.sleep(0.1)
+        raise OperationalError("database is locked")
+
+    with override_settings(DICOM_IMPORT_STALE_SECONDS=4), \
+            mock.patch("dosimetry.rt_metrics.plan_metrics", long_step_then_locked):
+        imp = services.dicom_import_confirm(user=users["nurse"], imp=imp, mapping=MAPPING)
+    assert seen == [True]
+    assert imp.status == DicomImport.Status.FAILED and "OperationalError: database is locked" in imp.error
+    assert imp.worker == services.worker_name()
