@@ -629,9 +629,10 @@ def _claim(import_id: int, attempt: int) -> DicomImport | None:
         active = (DicomImport.Status.QUEUED, DicomImport.Status.RUNNING)
         if imp is None or imp.attempts != attempt or imp.status not in active:
             return None
-        imp.status, imp.started_at, imp.finished_at = DicomImport.Status.RUNNING, timezone.now(), None
-        imp.heartbeat_at, imp.worker = imp.started_at, worker_name()
-        imp.save(update_fields=["status", "started_at", "finished_at", "heartbeat_at", "worker"])
+        now = timezone.now()
+        # an update, like the progress and the end: the history keeps the user's steps (queued, failed, retried)
+        DicomImport.objects.filter(pk=import_id).update(status=DicomImport.Status.RUNNING, started_at=now,
+                                                        finished_at=None, heartbeat_at=now, worker=worker_name())
         return imp
 
 
