@@ -149,7 +149,7 @@ def _km(c: co.Cohort) -> DashboardFigure:
     curves = [plots.KmCurve("All patients", km)]
     return DashboardFigure("km", title, caption,
                            partial(plots.km_figure, curves, KM_TIMES_DAYS, title,
-                                                   y_label="Local progression-free probability"),
+                                   y_label="Local progression-free probability"),
                            partial(plots.km_csv, curves))
 
 

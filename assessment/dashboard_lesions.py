@@ -98,7 +98,7 @@ def km(units: list[LesionUnit]) -> DashboardFigure:
     curves = [plots.KmCurve("All lesions", kaplan_meier(times, events))]
     return DashboardFigure("km", title, caption,
                            partial(plots.km_figure, curves, KM_TIMES_DAYS, title, PS,
-                                                   y_label="Lesion progression-free probability"),
+                                   y_label="Lesion progression-free probability"),
                            partial(plots.km_csv, curves))
 
 
