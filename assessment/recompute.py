@@ -25,7 +25,7 @@ from django.db import transaction
 from assessment import mda, recist, thyroglobulin, toxicity
 from assessment import services as assessment_services
 from assessment.models import FollowUpResult, VisitResult
-from registry import eligibility, rair, staging
+from registry import dataversion, eligibility, rair, staging
 from registry import services as registry_services
 from registry.models import Patient
 
@@ -68,4 +68,7 @@ def recompute_patient(patient_id: int, parts: Iterable[str]) -> dict[str, Any]:
             registry_services.recompute_patient(patient)
         if "followup" in parts:
             assessment_services.recompute_followup(patient)
-        return {"study_id": patient.study_id, "changed": _derived(patient) != before}
+        changed = _derived(patient) != before
+        if changed:  # follow-up results are replaced without store(): the dashboard cache must see them
+            dataversion.bump()
+        return {"study_id": patient.study_id, "changed": changed}

@@ -61,7 +61,7 @@ from assessment.thyroglobulin import (
 )
 from assessment.volumes import VolumeError, volume_change_pct
 from dosimetry.models import ImplantProcedure
-from registry import dataversion, overrides
+from registry import overrides
 from registry.models import Lesion, Patient
 from registry.services import _assign, _save, store
 
@@ -471,7 +471,6 @@ def followup_status_save(*, user, patient: Patient, data: Mapping[str, Any], ove
         reason += f"; warnings accepted ({', '.join(w['code'] for w in warnings)}): {override_reason}"
     else:
         status.warnings, status.override_reason, status.overridden_by, status.overridden_at = [], "", None, None
-    dataversion.bump()
     return _save(status, user, reason)
 
 
@@ -684,7 +683,6 @@ def _tg_doubling(labs: Sequence[LabResult]) -> tuple[str, float | None, float | 
 def recompute_followup(patient: Patient) -> FollowUpResult | None:
     """Replace every derived follow-up row of one patient (runs inside the caller's transaction)."""
     now = timezone.now()
-    dataversion.bump()
     VisitResult.objects.filter(visit__patient=patient).delete()
     LesionVisitResult.objects.filter(visit__patient=patient).delete()
     FollowUpResult.objects.filter(patient=patient).delete()

@@ -174,7 +174,6 @@ def plan_save(
         raise ValidationError({"kind": f"Plan kind {kind!r} is not one of {', '.join(PlanKind.values)}."})
     if not any(s.get("role") in ("GTV", "PTV") for s in structures):
         raise ValidationError({"structures": "A plan needs the metrics of at least a GTV or a PTV."})
-    dataversion.bump()  # the dashboard shows plans (dose metrics, plan of record)
     replaced = DosePlan.objects.filter(procedure=procedure, kind=kind, source=source).first()
     if replaced is not None:
         replaced._history_user = user
@@ -257,7 +256,7 @@ def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user, new: Do
 def after_plan_deleted(sender, instance: DosePlan, **kwargs) -> None:
     """post_delete of a DosePlan: if it was the plan of record (and not being replaced), withdraw the sign-off
     and mark the phase's default plan of record among the plans left."""
-    dataversion.bump()  # in the deletion's transaction, whichever path deleted the plan
+    dataversion.bump()  # a deletion is not a store(): in its transaction, whichever path deleted the plan
     if getattr(instance, "_replacing", False) or not instance.is_plan_of_record:
         return
     procedure = ImplantProcedure.objects.filter(pk=instance.procedure_id).first()
@@ -292,7 +291,7 @@ def set_plan_of_record(*, user, procedure: ImplantProcedure, plan: DosePlan, rea
     if current is not None and current.pk == target.pk:
         return False
     change = f"{plan_label(current) if current else 'none'} → {plan_label(target)}"
-    dataversion.bump()
+    dataversion.bump()  # the marks are saved without store()
     text = f"plan of record ({phase}): {change}" + (f": {reason.strip()}" if reason.strip() else "")
     if current is not None:
         _unmark_record(current, user, text)

@@ -1,8 +1,10 @@
 """One number that changes with every write the dashboard shows: the key of the shared dashboard cache.
 
-Each write service that changes what the cohort dashboard shows (a patient's facts or derived values, follow-up
-results, a follow-up status, a dose plan or the plan of record) calls :func:`bump` inside its own transaction, so
-the number moves exactly when the write commits and not at all when it is rolled back. :func:`current` is the one
+:func:`bump` runs inside the writing transaction, so the number moves exactly when a write commits and not at all
+when it is rolled back. It is called where data is actually written: ``registry.services.store`` (the audited
+write every service of every app goes through; an unchanged record is not written and bumps nothing), deletions,
+and the derived values written beside it (registry derived values that changed, the plan-of-record marks, a
+``manage.py recompute`` that changed a follow-up result). :func:`current` is the one
 cheap read (a primary-key lookup) by which a request knows whether a cached dashboard is still fresh, in every web
 process at once (the cache is shared, see config/settings.py ``CACHES``).
 

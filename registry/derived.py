@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from registry import dataversion
-
 Recompute = Callable[[Any], None]
 
 _RECOMPUTE: list[Recompute] = []
@@ -26,8 +24,6 @@ def register(fn: Recompute) -> Recompute:
 
 
 def facts_changed(patient: Any) -> None:
-    """Run every registered recomputation for ``patient``, in registration order, in the caller's transaction,
-    and advance the data version (the dashboard cache's key) in that transaction too."""
-    dataversion.bump()
+    """Run every registered recomputation for ``patient``, in registration order, in the caller's transaction."""
     for fn in list(_RECOMPUTE):
         fn(patient)

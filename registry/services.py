@@ -66,6 +66,7 @@ def store(instance: M, user, reason: str = "") -> bool:
     if reason:
         instance._change_reason = reason
     instance.save()
+    dataversion.bump()  # every audited write of every app passes here: the dashboard cache sees it
     return True
 
 
@@ -169,7 +170,6 @@ def recompute_patient(patient: Patient) -> Patient:
     nothing changed, so the audit trail shows facts, not recomputation noise.
     """
     now = timezone.now()
-    dataversion.bump()  # every patient write ends here: the dashboard cache sees it (registry/dataversion.py)
     courses = list(patient.iodine_courses.all())
 
     stage, reason, rule_set = _stage(patient)
@@ -177,6 +177,7 @@ def recompute_patient(patient: Patient) -> Patient:
     rair_result = classify_rair(_rair_facts(patient, rair, courses), RairSettings(**_protocol("rair")))
     new_rair = (rair_result.status, list(rair_result.deciding), list(rair_result.flags), rair_result.rule_set)
     if new_rair != (rair.status, rair.deciding, rair.flags, rair.rule_set):
+        dataversion.bump()  # derived values written without store(): the dashboard cache must see them
         rair.status, rair.deciding, rair.flags, rair.rule_set = new_rair
         rair.computed_at = now
         rair.save_without_historical_record()
@@ -190,6 +191,7 @@ def recompute_patient(patient: Patient) -> Patient:
             for r in result.criteria
         ]
         if (a.status, a.criteria, a.rule_set) != (result.status, criteria, result.rule_set):
+            dataversion.bump()
             a.status, a.criteria, a.rule_set, a.computed_at = result.status, criteria, result.rule_set, now
             a.save_without_historical_record()
         if i == 0:
@@ -197,6 +199,7 @@ def recompute_patient(patient: Patient) -> Patient:
 
     fields = {"stage": stage, "stage_reason": reason, "stage_rule_set": rule_set, "eligibility_status": latest_status}
     if any(getattr(patient, k) != v for k, v in fields.items()):
+        dataversion.bump()
         Patient.objects.filter(pk=patient.pk).update(derived_at=now, **fields)
         _assign(patient, fields)
         patient.derived_at = now
@@ -389,11 +392,11 @@ def delete_with_reason(*, user, instance: models.Model, reason: str) -> deletion
                                          f"characters); got {reason!r}."})
     patient = None if isinstance(instance, Patient) else owning_patient(instance)
     label = f"{instance._meta.verbose_name.capitalize()} {instance}"
-    dataversion.bump()
     try:
         result = deletion.delete_record(instance, user=user, reason=reason)
     except (ProtectedError, RestrictedError) as exc:  # a protection no app declared a blocker for
         raise ValidationError(f"{label} cannot be deleted: {deletion.protected_sentence(exc)}.") from None
+    dataversion.bump()
     if patient is not None:
         recompute_patient(patient)
         recompute_followup(patient)

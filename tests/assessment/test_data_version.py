@@ -4,6 +4,7 @@ in the write's own transaction, and a write rolled back leaves it where it was."
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import pickle
 from decimal import Decimal
 
@@ -15,11 +16,14 @@ from registry import dataversion
 pytestmark = pytest.mark.django_db
 
 HAND_PLAN = {"prescription_gy": Decimal("120")}
+CALLS = itertools.count(1)
 GTV = [{"role": "GTV", "volume_cm3": 4.2, "d90_gy": 100.0, "d100_gy": 70.0, "v100_pct": 80.0, "v150_pct": 50.0}]
 
 
 def _writes(users, procedure):
-    """One write of each kind, as the pages make them (name → function doing it)."""
+    """One write of each kind, as the pages make them (name → function doing it); each call writes new values
+    (an unchanged record is not written, so it would bump nothing)."""
+    n = next(CALLS)
     from assessment import services as assessment
     from dosimetry import services as dosimetry
     from dosimetry.models import DosePlan
@@ -54,13 +58,13 @@ def _writes(users, procedure):
     return {
         "patient created": lambda: registry.patient_create(user=dm, site=patient.site, data={
             **PATIENT_DATA, "record_number": f"MRN-{Patient.objects.count() + 2}"}),
-        "patient changed": lambda: registry.patient_update(user=dm, patient=patient, data={"given_name": "Joan"}),
+        "patient changed": lambda: registry.patient_update(user=dm, patient=patient, data={"given_name": f"Joan {n}"}),
         "lesion saved": lambda: registry.lesion_save(user=dm, patient=patient,
                                                      lesion=patient.lesions.get(label="L1"),
-                                                     data={"baseline_long_mm": Decimal("29")}),
+                                                     data={"baseline_long_mm": Decimal(28 + n)}),
         "visit saved (follow-up recomputed)": visit,
         "follow-up status": lambda: assessment.followup_status_save(user=nurse, patient=patient, data={
-            "status": "withdrawn", "status_date": procedure.date + dt.timedelta(days=30)}),
+            "status": "withdrawn", "status_date": procedure.date + dt.timedelta(days=30 + n)}),
         "plan saved": lambda: dosimetry.plan_save(user=nurse, procedure=procedure, kind="post", source="manual",
                                                   plan_data=HAND_PLAN, structures=GTV),
         "plan of record": plan_of_record,
