@@ -10,7 +10,7 @@ PORT ?= 8000
 DEV_ENV := DEBUG=1 SEEDTRACK_DEMO=1 ALLOWED_HOSTS=127.0.0.1,localhost \
 	SECRET_KEY=dev-only-secret-key-not-for-production-use-0123456789abcdef
 
-.PHONY: run serve test lint bench clean
+.PHONY: run serve worker test lint bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ run: $(VENV)/.installed
 # 127.0.0.1:$$PORT) with 2 workers. Needs SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL in the environment.
 serve: $(VENV)/.installed
 	PY=$(PY) PORT=$(PORT) ./scripts/serve.sh
+
+# A Celery worker for DICOM imports and `manage.py recompute`: needs CELERY_BROKER_URL (e.g.
+# redis://127.0.0.1:6379/0) and the same DATABASE_URL / MEDIA_ROOT as the web processes. Without a broker the
+# tasks run in the web process and no worker is needed.
+worker: $(VENV)/.installed
+	@test -n "$$CELERY_BROKER_URL" || { echo "make worker: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)" >&2; exit 2; }
+	$(VENV)/bin/celery -A config worker --loglevel INFO --concurrency $${WORKER_CONCURRENCY:-2}
 
 test: $(VENV)/.dev-installed
 	$(PY) -m pytest

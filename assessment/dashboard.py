@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 from assessment import cohort_data as co
 from assessment import cohort_tables as ct
@@ -37,8 +38,8 @@ def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
     if not rows:
         return DashboardFigure("remission", title, caption, None, None, "no time point has a computed response")
     ps = LESION_SETTINGS if t1.unit == "lesion" else plots.DEFAULT_SETTINGS
-    return DashboardFigure("remission", title, caption, lambda: plots.remission_bars_figure(rows, title, ps),
-                           lambda: plots.remission_bars_csv(rows))
+    return DashboardFigure("remission", title, caption, partial(plots.remission_bars_figure, rows, title, ps),
+                           partial(plots.remission_bars_csv, rows))
 
 
 def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
@@ -55,8 +56,8 @@ def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
                "coloured, hatched and lettered by best overall response (unconfirmed); guides at +20 % and −30 %.")
     if not rows:
         return DashboardFigure("waterfall", title, caption, None, None, "no patient has a follow-up sum"), left_out
-    return DashboardFigure("waterfall", title, caption, lambda: plots.waterfall_figure(rows, title),
-                           lambda: plots.waterfall_csv(rows)), left_out
+    return DashboardFigure("waterfall", title, caption, partial(plots.waterfall_figure, rows, title),
+                           partial(plots.waterfall_csv, rows)), left_out
 
 
 def _spider(c: co.Cohort) -> DashboardFigure:
@@ -72,8 +73,8 @@ def _spider(c: co.Cohort) -> DashboardFigure:
     caption = "% change from baseline against days since implant; markers give the time-point category."
     if not series:
         return DashboardFigure("spider", title, caption, None, None, "no follow-up sums yet")
-    return DashboardFigure("spider", title, caption, lambda: plots.spider_figure(series, title),
-                           lambda: plots.spider_csv(series))
+    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title),
+                           partial(plots.spider_csv, series))
 
 
 END_MARKERS = {"completed": "COMPLETED", "lost": "LOST", "withdrawn": "WITHDRAWN", "died": "DIED"}
@@ -99,8 +100,8 @@ def _swimmer(c: co.Cohort) -> DashboardFigure:
                "(no follow-up status recorded counts as in follow-up).")
     if not rows:
         return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
-    return DashboardFigure("swimmer", title, caption, lambda: plots.swimmer_figure(rows, title),
-                           lambda: plots.swimmer_csv(rows))
+    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title),
+                           partial(plots.swimmer_csv, rows))
 
 
 def _km(c: co.Cohort) -> DashboardFigure:
@@ -122,9 +123,9 @@ def _km(c: co.Cohort) -> DashboardFigure:
     km = kaplan_meier(times, events)
     curves = [km_curve("All patients", km)]
     return DashboardFigure("km", title, caption,
-                           lambda: plots.km_figure(curves, KM_TIMES_DAYS, title,
-                                                   y_label="Local progression-free probability"),
-                           lambda: plots.km_csv(curves))
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title,
+                                   y_label="Local progression-free probability"),
+                           partial(plots.km_csv, curves))
 
 
 def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
@@ -152,8 +153,8 @@ def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
         return DashboardFigure("os", title, caption, None, None, "no follow-up yet"), tuple(left_out)
     curves = [km_curve("All patients", kaplan_meier(times, events))]
     return DashboardFigure("os", title, caption,
-                           lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
-                           lambda: plots.km_csv(curves)), tuple(left_out)
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
+                           partial(plots.km_csv, curves)), tuple(left_out)
 
 
 def _tg(c: co.Cohort) -> DashboardFigure:
@@ -172,8 +173,8 @@ def _tg(c: co.Cohort) -> DashboardFigure:
                + (f"; dashed line: the most frequent quantification limit ({loq:g} ng/mL)." if loq else "."))
     if not series:
         return DashboardFigure("tg", title, caption, None, None, "no Tg results")
-    return DashboardFigure("tg", title, caption, lambda: plots.tg_figure(series, loq, title),
-                           lambda: plots.tg_csv(series))
+    return DashboardFigure("tg", title, caption, partial(plots.tg_figure, series, loq, title),
+                           partial(plots.tg_csv, series))
 
 
 def _volume(c: co.Cohort) -> DashboardFigure:
@@ -188,8 +189,8 @@ def _volume(c: co.Cohort) -> DashboardFigure:
                "comparisons).")
     if not groups:
         return DashboardFigure("volume", title, caption, None, None, "no volumes recorded")
-    return DashboardFigure("volume", title, caption, lambda: plots.volume_figure(groups, title),
-                           lambda: plots.volume_csv(groups))
+    return DashboardFigure("volume", title, caption, partial(plots.volume_figure, groups, title),
+                           partial(plots.volume_csv, groups))
 
 
 def _dose_response(c: co.Cohort) -> DashboardFigure:
@@ -204,8 +205,8 @@ def _dose_response(c: co.Cohort) -> DashboardFigure:
                              "; prescriptions differ between patients, so no prescription line is drawn."))
     if not points:
         return DashboardFigure("dose", title, caption, None, None, "no patient has both a post-implant D90 and a follow-up sum")
-    return DashboardFigure("dose", title, caption, lambda: plots.dose_response_figure(points, prescription, title),
-                           lambda: plots.dose_response_csv(points))
+    return DashboardFigure("dose", title, caption, partial(plots.dose_response_figure, points, prescription, title),
+                           partial(plots.dose_response_csv, points))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,10 @@ def km_curve(label: str, km: KaplanMeier) -> plots.KmCurve:
 
 @dataclass(frozen=True)
 class DashboardFigure:
-    """One figure: its id (URL slug), title, caption (what is drawn and what is left out), builder and CSV."""
+    """One figure: its id (URL slug), title, caption (what is drawn and what is left out), builder and CSV.
+
+    Builder and CSV are ``functools.partial`` of ``reports.plots`` functions, not closures: the built dashboard
+    is pickled into the shared cache (assessment/views.py)."""
 
     key: str
     title: str

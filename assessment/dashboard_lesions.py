@@ -7,6 +7,8 @@ measure: in per-lesion mode its figure is not drawn and says why.
 
 from __future__ import annotations
 
+from functools import partial
+
 from assessment import cohort_data as co
 from assessment.cohort_lesions import LABEL, LesionUnit, lesion_units
 from assessment.dashboard_figures import (
@@ -38,8 +40,8 @@ def waterfall(units: list[LesionUnit]) -> tuple[DashboardFigure, list[tuple[str,
                f"(unconfirmed); guides at +20 % and −30 %. N = lesions ({LABEL}).")
     if not rows:
         return DashboardFigure("waterfall", title, caption, None, None, "no lesion has a follow-up size"), left_out
-    return DashboardFigure("waterfall", title, caption, lambda: plots.waterfall_figure(rows, title, PS),
-                           lambda: plots.waterfall_csv(rows, "lesion")), left_out
+    return DashboardFigure("waterfall", title, caption, partial(plots.waterfall_figure, rows, title, PS),
+                           partial(plots.waterfall_csv, rows, "lesion")), left_out
 
 
 def spider(units: list[LesionUnit]) -> DashboardFigure:
@@ -58,8 +60,8 @@ def spider(units: list[LesionUnit]) -> DashboardFigure:
                f"give the lesion's category. N = lesions ({LABEL}).")
     if not series:
         return DashboardFigure("spider", title, caption, None, None, "no lesion has a follow-up size yet")
-    return DashboardFigure("spider", title, caption, lambda: plots.spider_figure(series, title, PS),
-                           lambda: plots.spider_csv(series, "lesion"))
+    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title, PS),
+                           partial(plots.spider_csv, series, "lesion"))
 
 
 def swimmer(units: list[LesionUnit]) -> DashboardFigure:
@@ -78,8 +80,8 @@ def swimmer(units: list[LesionUnit]) -> DashboardFigure:
                f"categories; arrow = follow-up ongoing. N = lesions ({LABEL}).")
     if not rows:
         return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
-    return DashboardFigure("swimmer", title, caption, lambda: plots.swimmer_figure(rows, title, PS),
-                           lambda: plots.swimmer_csv(rows, "lesion"))
+    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title, PS),
+                           partial(plots.swimmer_csv, rows, "lesion"))
 
 
 def km(units: list[LesionUnit]) -> DashboardFigure:
@@ -101,9 +103,9 @@ def km(units: list[LesionUnit]) -> DashboardFigure:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     curves = [km_curve("All lesions", kaplan_meier(times, events))]
     return DashboardFigure("km", title, caption,
-                           lambda: plots.km_figure(curves, KM_TIMES_DAYS, title, PS,
-                                                   y_label="Lesion progression-free probability"),
-                           lambda: plots.km_csv(curves))
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, PS,
+                                   y_label="Lesion progression-free probability"),
+                           partial(plots.km_csv, curves))
 
 
 def tg() -> DashboardFigure:
@@ -129,8 +131,8 @@ def volume(units: list[LesionUnit]) -> DashboardFigure:
     caption = f"Per lesion, its ellipsoid volume (π/6·a·b·c), in cm³. N = lesions ({LABEL})."
     if not groups:
         return DashboardFigure("volume", title, caption, None, None, "no volumes recorded")
-    return DashboardFigure("volume", title, caption, lambda: plots.volume_figure(groups, title, PS),
-                           lambda: plots.volume_csv(groups))
+    return DashboardFigure("volume", title, caption, partial(plots.volume_figure, groups, title, PS),
+                           partial(plots.volume_csv, groups))
 
 
 def dose_response(units: list[LesionUnit]) -> DashboardFigure:
@@ -148,5 +150,5 @@ def dose_response(units: list[LesionUnit]) -> DashboardFigure:
     if not points:
         return DashboardFigure("dose", title, caption, None, None,
                                "no lesion has both a post-implant D90 and a follow-up size")
-    return DashboardFigure("dose", title, caption, lambda: plots.dose_response_figure(points, prescription, title, PS),
-                           lambda: plots.dose_response_csv(points, "lesion"))
+    return DashboardFigure("dose", title, caption, partial(plots.dose_response_figure, points, prescription, title, PS),
+                           partial(plots.dose_response_csv, points, "lesion"))

@@ -6,9 +6,10 @@ Each view finds its objects through the scoped selectors, checks the role, and c
 
 from __future__ import annotations
 
-import threading
+import hashlib
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -16,7 +17,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from assessment import cohort as co
 from assessment import cohort_tables, selectors, services
+from assessment import dashboard as dash
 from assessment.cohort_data import CohortFilter, CohortFilterError
 from assessment.cohort_formats import flow_csv
 from assessment.forms import DesignationForm, FollowUpStatusForm, TherapyForm, VisitPageForms
@@ -36,10 +39,10 @@ from common.pages import attach_errors, require
 from dosimetry import selectors as dosimetry_selectors
 from dosimetry.models import ImplantProcedure
 from registry import choices as registry_choices
-from registry import overrides, versioning
+from registry import dataversion, overrides, versioning
 from registry import selectors as registry_selectors
 from registry.pages import child_form, versioned_save
-from registry.roles import can_see_identifiers
+from registry.roles import can_see_identifiers, is_data_manager
 from reports import plots
 
 
@@ -209,53 +212,23 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
     return JsonResponse(out)
 
 
-_DASHBOARDS: dict[tuple, tuple[float, object]] = {}
-_DASHBOARD_TTL_S = 120.0
-_DASHBOARD_LOCK = threading.Lock()
-
-
-def _data_version() -> tuple:
-    """Changes whenever a derived follow-up result, a patient, a plan or a follow-up status is added, changed or
-    removed."""
-    from django.db.models import Count, Max
-
-    from assessment.models import FollowUpResult
-    from dosimetry.models import DosePlan
-    from registry.models import Patient
-
-    fu = FollowUpResult.objects.aggregate(n=Count("id"), last=Max("computed_at"))
-    status = FollowUpStatus.history.aggregate(last=Max("history_id"))["last"]  # a recorded follow-up status
-    return (fu["n"], fu["last"], Patient.objects.aggregate(n=Count("id"), last=Max("derived_at"))["last"],
-            Patient.objects.count(), DosePlan.objects.aggregate(n=Count("id"), last=Max("id"))["last"], status,
-            # a change of plan of record saves the plans without adding one: their history tells
-            DosePlan.history.aggregate(last=Max("history_id"))["last"])
+_DASHBOARD_TTL_S = 120
 
 
 def _cached_dashboard(request: HttpRequest, flt):
-    """The page and its 8 figure / CSV requests share one load of the cohort: built dashboards are kept in this
-    process for two minutes, keyed by what the user may see, the filters and the data version (so a saved visit
-    shows at once)."""
-    import time
-
-    from assessment import cohort as co
-    from assessment import dashboard as dash
-    from registry.roles import is_data_manager
-
-    scope = "all" if is_data_manager(request.user) else tuple(
-        sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
-    key = (scope, flt, _data_version())
-    now = time.monotonic()
-    with _DASHBOARD_LOCK:
-        hit = _DASHBOARDS.get(key)
-        if hit and now - hit[0] < _DASHBOARD_TTL_S:
-            return hit[1]
-    board = dash.build(co.load_cohort(request.user, flt))
-    with _DASHBOARD_LOCK:
-        for k in [k for k, (t, _) in _DASHBOARDS.items() if now - t >= _DASHBOARD_TTL_S or k[:2] == key[:2]]:
-            del _DASHBOARDS[k]
-        while len(_DASHBOARDS) >= 16:
-            del _DASHBOARDS[next(iter(_DASHBOARDS))]
-        _DASHBOARDS[key] = (now, board)
+    """The page and its 8 figure / CSV requests share one load of the cohort: the built dashboard is kept in
+    Django's cache (shared by every web process when REDIS_URL is set) for two minutes, keyed by what the user may
+    see, the filters and the data version. Every write the dashboard shows bumps that version in its own
+    transaction (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at
+    once, through any process."""
+    scope = "all" if is_data_manager(request.user) else ",".join(
+        str(pk) for pk in sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
+    digest = hashlib.sha256(repr((scope, flt)).encode()).hexdigest()[:32]
+    key = f"dashboard:{dataversion.current()}:{digest}"
+    board = cache.get(key)
+    if board is None:
+        board = dash.build(co.load_cohort(request.user, flt))
+        cache.set(key, board, _DASHBOARD_TTL_S)
     return board
 
 

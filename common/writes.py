@@ -9,20 +9,32 @@ Rules kept here:
 - A save that would change no stored column is skipped: no write and no simple-history row, so the audit trail
   shows facts, not re-saves.
 - The acting user, and the reason when one is given, go on the simple-history row of the save.
+- After each real write, the functions registered with :func:`on_write` run in the same transaction (the
+  registry registers the data-version bump that keys the shared dashboard cache). common imports no app, so the
+  apps plug in here instead.
 
 The shape follows HackSoft's ``model_update``; :func:`update` returns ``(instance, changed)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 from django.db import models
 
-__all__ = ["assign", "differs_from_db", "save_validated", "store", "update"]
+__all__ = ["assign", "differs_from_db", "on_write", "save_validated", "store", "update"]
 
 M = TypeVar("M", bound=models.Model)
+
+_AFTER_WRITE: list[Callable[[models.Model], None]] = []
+
+
+def on_write(fn: Callable[[models.Model], None]) -> Callable[[models.Model], None]:
+    """Run ``fn(instance)`` after every write :func:`store` makes, in the writing transaction (once; order kept)."""
+    if fn not in _AFTER_WRITE:
+        _AFTER_WRITE.append(fn)
+    return fn
 
 
 def differs_from_db(instance: models.Model) -> bool:
@@ -57,6 +69,8 @@ def store(instance: M, user: Any, reason: str = "") -> bool:
     if reason:
         instance._change_reason = reason  # type: ignore[attr-defined]
     instance.save()
+    for fn in _AFTER_WRITE:
+        fn(instance)
     return True
 
 

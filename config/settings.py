@@ -219,8 +219,40 @@ LOGGING = {
 # Clinical protocol thresholds (defaults documented in config/protocol.py).
 SEEDTRACK_PROTOCOL = load_protocol(env_str("SEEDTRACK_PROTOCOL_FILE") or None)
 
-# DICOM imports run in a background thread and the page shows their progress; tests run them inline.
-DOSIMETRY_IMPORT_ASYNC = env_bool("DOSIMETRY_IMPORT_ASYNC", True)
+# --- Task queue (Celery, config/celery.py) and the shared cache ---------------------------------------------------
+# DICOM imports and `manage.py recompute` run as Celery tasks. With CELERY_BROKER_URL set (Redis,
+# e.g. redis://127.0.0.1:6379/0) they go to the broker and `make worker` runs them; without it they run in the
+# process that asks for them (task_always_eager), so `make run` and `make test` need no Redis.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or None
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_EAGER_PROPAGATES = True
+# Results are kept only for the tasks that report one (recompute's per-patient outcome), in the broker's Redis.
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or CELERY_BROKER_URL
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged when it ends, not when it starts: a worker killed mid-task leaves it to be delivered
+# again (after the visibility timeout) to another worker. Tasks are written to run twice safely.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # seconds after which a delivered, unacknowledged task (its worker died) is handed to another worker; longer
+    # than any import runs
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_S", 3600),
+    # look for such tasks every 10 s (kombu's interval) on every sweep, not on every tenth
+    "unacked_restore_throttle": 1,
+}
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "seedtrack")
+
+# Django's cache: Redis (django-redis) when REDIS_URL is set, so every web process shares it (the dashboard's
+# built cohort, keyed by registry/dataversion.py); this process's memory otherwise.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "seedtrack")}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "seedtrack"}}
 DATA_UPLOAD_MAX_NUMBER_FILES = 500
 
 # --- Files: upload limits and hostile DICOM files (issue 10, config/upload_limits.py, dosimetry/dicom_io.py) ---
@@ -236,4 +268,5 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # the non-file part of a request (Djang
 DICOM_MAX_PIXEL_BYTES = env_int("DICOM_MAX_PIXEL_BYTES", 512 * 1024 * 1024)
 DICOM_MAX_INFLATED_BYTES = env_int("DICOM_MAX_INFLATED_BYTES", 512 * 1024 * 1024)
 # A running import whose heartbeat is older than this is marked failed (its process stopped); it can be retried.
+# With a broker the visibility timeout is added: until then the broker hands the task to another worker.
 DICOM_IMPORT_STALE_SECONDS = env_int("DICOM_IMPORT_STALE_SECONDS", 120)

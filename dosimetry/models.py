@@ -260,6 +260,7 @@ class DicomImport(models.Model):
 
     class Status(models.TextChoices):
         UPLOADED = "uploaded", "Uploaded, waiting for the structure mapping"
+        QUEUED = "queued", "Queued, waiting for a worker"
         RUNNING = "running", "Importing"
         DONE = "done", "Imported"
         FAILED = "failed", "Failed"
@@ -288,9 +289,13 @@ class DicomImport(models.Model):
     overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="+")
     overridden_at = models.DateTimeField(null=True, blank=True)
-    # Every import ends done or failed; ``error`` is the reason of a failure. A running import's worker
-    # ("host:pid") beats ``heartbeat_at`` with its progress; one silent for DICOM_IMPORT_STALE_SECONDS is marked
-    # failed (services.recover_interrupted_imports) and can be retried (``attempts`` counts the runs).
+    # A confirmed import is queued (a Celery task, dosimetry/tasks.py), running on a worker, then done or failed;
+    # ``error`` is the reason of a failure. The running worker ("host:pid") beats ``heartbeat_at`` with its
+    # progress; services.recover_interrupted_imports marks failed one whose worker is gone for good (retryable;
+    # ``attempts`` counts the runs asked for, a redelivery of the same run is not one).
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField("worker (host:pid)", max_length=100, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

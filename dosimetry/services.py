@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -47,7 +48,7 @@ from dosimetry.models import (
 )
 from dosimetry.protocol import DosimetrySettings
 from dosimetry.selectors import default_plan_of_record, plan_of_record, reasons_for_patient, target_of
-from registry import derived
+from registry import dataversion, derived
 from registry.models import Patient, Site
 from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import require_sign_off
@@ -255,6 +256,7 @@ def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user: User, n
 def after_plan_deleted(sender: type[DosePlan], instance: DosePlan, **kwargs: Any) -> None:
     """post_delete of a DosePlan: if it was the plan of record (and not being replaced), withdraw the sign-off
     and mark the phase's default plan of record among the plans left."""
+    dataversion.bump()  # a deletion is not a store(): in its transaction, whichever path deleted the plan
     if getattr(instance, "_replacing", False) or not instance.is_plan_of_record:
         return
     procedure = ImplantProcedure.objects.filter(pk=instance.procedure_id).first()
@@ -289,6 +291,7 @@ def set_plan_of_record(*, user: User, procedure: ImplantProcedure, plan: DosePla
     if current is not None and current.pk == target.pk:
         return False
     change = f"{plan_label(current) if current else 'none'} → {plan_label(target)}"
+    dataversion.bump()  # the marks are saved without store()
     text = f"plan of record ({phase}): {change}" + (f": {reason.strip()}" if reason.strip() else "")
     if current is not None:
         _unmark_record(current, user, text)
@@ -506,7 +509,9 @@ def dicom_import_confirm(
     The checks are run again on the stored files first: if they changed since the upload (another import of the
     phase finished meanwhile, the procedure was edited) the new list is stored and nothing is imported until the
     user has seen it.
-    Runs in a background thread when ``DOSIMETRY_IMPORT_ASYNC`` is on (the page polls the progress), else inline.
+    The import is queued as a task (dosimetry/tasks.py): a worker runs it when a broker is set, this process at once
+    otherwise; ``run_async=False`` runs it here and now whatever the setting (the demo loader). The status page
+    reads the row's state: queued, running, done or failed with the reason.
     """
     if imp.status == DicomImport.Status.UPLOADED and not imp.overridden_at:
         fresh = _stored_export_checks(imp)
@@ -540,8 +545,7 @@ def dicom_import_confirm(
             if role:
                 _remember_mapping(site, name.lower(), role, user=user, imp=imp)
         imp.mapping = dict(mapping)
-        imp.status, imp.progress_pct, imp.progress_text, imp.error = DicomImport.Status.RUNNING, 5, "queued", ""
-        imp.heartbeat_at, imp.worker, imp.attempts = timezone.now(), worker_name(), imp.attempts + 1
+        _queue_fields(imp, "queued")
         imp._history_user = user
         if imp.needs_confirmation:
             imp.override_reason, imp.overridden_by, imp.overridden_at = reason, user, timezone.now()
@@ -551,24 +555,38 @@ def dicom_import_confirm(
     return _start(imp, user, run_async)
 
 
+def _queue_fields(imp: DicomImport, text: str) -> None:
+    """A new run of the import, waiting for a worker (saved by the caller in its transaction)."""
+    imp.status, imp.progress_pct, imp.progress_text, imp.error = DicomImport.Status.QUEUED, 5, text, ""
+    imp.queued_at, imp.started_at, imp.finished_at = timezone.now(), None, None
+    imp.heartbeat_at, imp.worker, imp.attempts = None, "", imp.attempts + 1
+
+
 def _start(imp: DicomImport, user, run_async: bool | None) -> DicomImport:
-    with _RUNNING_LOCK:
-        _RUNNING_HERE.add(imp.pk)
-    if settings.DOSIMETRY_IMPORT_ASYNC if run_async is None else run_async:
-        try:
-            threading.Thread(target=_run_import_thread, args=(imp.pk, user.pk), daemon=True).start()
-        except RuntimeError as exc:  # "can't start new thread"
-            with _RUNNING_LOCK:
-                _RUNNING_HERE.discard(imp.pk)
-            _record_failure(imp.pk, user, _unexpected(exc, None))
-            imp.refresh_from_db()
+    """Hand the committed run to the task queue (or run it here when ``run_async`` is False)."""
+    if run_async is False:
+        run_queued_import(imp.pk, user.pk, imp.attempts)
     else:
-        try:
-            run_import(imp.pk, user)
-        finally:
-            with _RUNNING_LOCK:
-                _RUNNING_HERE.discard(imp.pk)
-        imp.refresh_from_db()
+        # dosimetry.tasks imports this module: the task is looked up when it is sent
+        from dosimetry.tasks import import_dicom
+
+        args = (imp.pk, user.pk, imp.attempts)
+
+        def send() -> None:
+            try:
+                import_dicom.apply_async(args, retry=True, retry_policy={"max_retries": 3, "interval_start": 0.5})
+            except Exception as exc:  # the broker cannot be reached: say so, the import can be retried
+                if settings.CELERY_TASK_ALWAYS_EAGER:
+                    raise
+                logger.exception("DICOM import %s could not be queued", imp.pk)
+                _record_failure(imp.pk, user, f"The import could not be queued: {type(exc).__name__}: "
+                                              f"{' '.join(str(exc).split())[:300]}. Retry it from this page.")
+
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            send()  # in this process, now (the row is saved; the caller's transaction, if any, sees it)
+        else:
+            transaction.on_commit(send)  # a worker must find the committed row
+    imp.refresh_from_db()
     return imp
 
 
@@ -592,7 +610,7 @@ def _remember_mapping(site: Site, roi_name: str, role: str, *, user: User, imp: 
     row.save()
 
 
-# Imports whose thread runs in this process: recover_interrupted_imports never fails those.
+# Imports being run by this process (eager tasks of a web process): recover_interrupted_imports never fails those.
 _RUNNING_HERE: set[int] = set()
 _RUNNING_LOCK = threading.Lock()
 
@@ -602,26 +620,50 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:100]
 
 
-def _run_import_thread(import_id: int, user_id: int) -> None:
-    from django.contrib.auth import get_user_model
+def _claim(import_id: int, attempt: int) -> DicomImport | None:
+    """Mark the run started by this process; None if it is not to be run (another run asked for since, or it
+    already ended). A run found running is taken over: the broker delivers it again only when its worker died."""
+    with transaction.atomic():
+        imp = DicomImport.objects.select_for_update().filter(pk=import_id).first()
+        active = (DicomImport.Status.QUEUED, DicomImport.Status.RUNNING)
+        if imp is None or imp.attempts != attempt or imp.status not in active:
+            return None
+        now = timezone.now()
+        # an update, like the progress and the end: the history keeps the user's steps (queued, failed, retried)
+        DicomImport.objects.filter(pk=import_id).update(status=DicomImport.Status.RUNNING, started_at=now,
+                                                        finished_at=None, heartbeat_at=now, worker=worker_name())
+        return imp
 
-    close_old_connections()
+
+def run_queued_import(import_id: int, user_id: int, attempt: int) -> str:
+    """Run one queued run of an import (what the task calls); safe to call again for the same run.
+
+    Returns the outcome: "done", "failed", or "skipped" (the run is no longer wanted, or ended already). Database
+    errors while claiming the run propagate (the task retries them); once claimed, every failure ends the import
+    failed with its reason.
+    """
+    if _claim(import_id, attempt) is None:
+        return "skipped"
+    with _RUNNING_LOCK:
+        _RUNNING_HERE.add(import_id)
     stop = threading.Event()
-    beat = threading.Thread(target=_heartbeat_thread, args=(import_id, stop), daemon=True)
-    beat.start()
+    threading.Thread(target=_heartbeat, args=(import_id, stop), daemon=True).start()
     try:
-        run_import(import_id, get_user_model().objects.get(pk=user_id))
-    except Exception as exc:  # run_import records failures itself; this is the last resort (user gone, DB down)
+        user = get_user_model().objects.filter(pk=user_id).first()
+        plan = run_import(import_id, user)
+    except Exception as exc:  # run_import records failures itself; this is the last resort (e.g. DB down)
         _record_failure(import_id, None, _unexpected(exc, None))
+        plan = None
     finally:
         stop.set()
         with _RUNNING_LOCK:
             _RUNNING_HERE.discard(import_id)
-        close_old_connections()
+    return "done" if plan is not None else "failed"
 
 
-def _heartbeat_thread(import_id: int, stop: threading.Event) -> None:
-    """Beat the heartbeat of a running import between progress reports (a long step reports nothing)."""
+def _heartbeat(import_id: int, stop: threading.Event) -> None:
+    """Beat the heartbeat of the run between progress reports (a long DVH step reports nothing), so that a live
+    run is never taken for a lost one."""
     interval = max(1.0, float(settings.DICOM_IMPORT_STALE_SECONDS) / 4)
     try:
         while not stop.wait(interval):
@@ -663,9 +705,9 @@ def _record_failure(import_id: int, user, reason: str, *, only_if_running: bool 
             imp = DicomImport.objects.select_for_update().filter(pk=import_id).first()
             if imp is None or (only_if_running and imp.status != DicomImport.Status.RUNNING):
                 return False
-            imp.status, imp.error = DicomImport.Status.FAILED, reason[:2000]
+            imp.status, imp.error, imp.finished_at = DicomImport.Status.FAILED, reason[:2000], timezone.now()
             imp._history_user, imp._change_reason = user, f"import failed: {reason}"
-            imp.save(update_fields=["status", "error"])
+            imp.save(update_fields=["status", "error", "finished_at"])
     except DatabaseError:
         logger.exception("DICOM import %s: its failure could not be recorded (%s)", import_id, reason)
         return False
@@ -699,7 +741,7 @@ def _worker_gone(worker: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     if int(pid) == os.getpid():
-        return True  # this process, and not in _RUNNING_HERE: its thread ended without recording the end
+        return True  # this process, and not in _RUNNING_HERE: its run ended without recording the end
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -709,13 +751,24 @@ def _worker_gone(worker: str) -> bool:
     return False
 
 
-def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
-    """Mark failed every running import whose process stopped: its heartbeat is older than
-    DICOM_IMPORT_STALE_SECONDS, or its worker was a process of this host that no longer runs. Called at the
-    start (config/wsgi.py) and when a status page is viewed. Returns the ids marked failed."""
-    now = now or timezone.now()
+def stale_after_s() -> int:
+    """Seconds of silence after which a running import is given up. Without a broker the run was in a web
+    process, gone with it: DICOM_IMPORT_STALE_SECONDS. With one, the broker first hands the task to another worker
+    once its visibility timeout has passed: only silence past both means the task itself is lost."""
     stale_s = int(settings.DICOM_IMPORT_STALE_SECONDS)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return stale_s
+    return stale_s + int(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600))
+
+
+def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
+    """Mark failed every running import whose run is lost: silent for longer than :func:`stale_after_s`, or (with
+    no broker) run by a process of this host that no longer runs. A queued import is waiting for a worker, not
+    interrupted. Called at the start (config/wsgi.py) and when a status page is viewed. Returns the ids marked."""
+    now = now or timezone.now()
+    stale_s = stale_after_s()
     cutoff = now - dt.timedelta(seconds=stale_s)
+    eager = settings.CELERY_TASK_ALWAYS_EAGER
     with _RUNNING_LOCK:
         here = set(_RUNNING_HERE)
     marked = []
@@ -728,11 +781,12 @@ def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
     for imp in running:
         last = imp.heartbeat_at or imp.created_at
         silent = last < cutoff
-        if not silent and not (imp.worker and _worker_gone(imp.worker)):
+        # with a broker, a worker that died leaves its task to be delivered again: not a reason to give up
+        if not silent and not (eager and imp.worker and _worker_gone(imp.worker)):
             continue
         step = f" ({imp.progress_text})" if imp.progress_text else ""
-        why = (f"no sign of life for more than {stale_s} s (DICOM_IMPORT_STALE_SECONDS)" if silent
-               else "that process no longer runs")
+        setting = "DICOM_IMPORT_STALE_SECONDS" if eager else "DICOM_IMPORT_STALE_SECONDS + CELERY_VISIBILITY_TIMEOUT_S"
+        why = f"no sign of life for more than {stale_s} s ({setting})" if silent else "that process no longer runs"
         reason = (f"The process running it ({imp.worker or 'unknown'}) stopped at {imp.progress_pct} %{step}: "
                   f"{why}. Nothing of it was saved; retry it from this page.")
         if _record_failure(imp.pk, None, reason, only_if_running=True):
@@ -759,9 +813,7 @@ def dicom_import_retry(*, user, imp: DicomImport, run_async: bool | None = None)
                 DicomImport.Status.UPLOADED, "", 0, "")
             fresh.save()
             return fresh
-        fresh.status, fresh.error, fresh.progress_pct, fresh.progress_text = (
-            DicomImport.Status.RUNNING, "", 5, "queued (retry)")
-        fresh.heartbeat_at, fresh.worker, fresh.attempts = timezone.now(), worker_name(), fresh.attempts + 1
+        _queue_fields(fresh, "queued (retry)")
         fresh.save()
     return _start(fresh, user, run_async)
 
@@ -803,6 +855,9 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
         return [{"role": r.role, "name": r.name, "dvh": r.curve, **r.metrics} for r in results_]
 
     with transaction.atomic():
+        locked = DicomImport.objects.select_for_update().get(pk=imp.pk)
+        if locked.status == DicomImport.Status.DONE:  # another delivery of this run saved it meanwhile
+            return locked.plan
         plan = plan_save(user=user, procedure=procedure, kind=imp.kind, source=PlanSource.DICOM, plan_data={
             "seed_count": seeds.n_seeds if seeds is not None else None, "prescription_gy": rx,
             "notes": f"DICOM import #{imp.pk}"}, structures=rows(results))
@@ -811,8 +866,9 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
                 "seed_count": seeds.n_seeds, "prescription_gy": rx,
                 "notes": f"TG-43 (1-D) recomputation of DICOM import #{imp.pk}"}, structures=rows(check_results))
         # done in the same transaction as the plan: an import is never "done" without its plan, nor the reverse
+        now = timezone.now()
         DicomImport.objects.filter(pk=imp.pk).update(status=DicomImport.Status.DONE, plan=plan, progress_pct=100,
-                                                     progress_text="done", heartbeat_at=timezone.now())
+                                                     progress_text="done", heartbeat_at=now, finished_at=now)
     return plan
 
 

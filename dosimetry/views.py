@@ -258,7 +258,7 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     require(request, "dosimetry.view_doseplan")
     imp = _import_for(request.user, pk)
     if imp.status == DicomImport.Status.RUNNING and services.recover_interrupted_imports():
-        imp.refresh_from_db()  # its process stopped: now failed, with the reason, and retryable
+        imp.refresh_from_db()  # its run is lost: now failed, with the reason, and retryable (a queued one waits)
     if request.headers.get("Accept") == "application/json":
         text, error = imp.progress_text, free_text.import_text(request.user, imp, imp.error)
         if not can_see_identifiers(request.user):  # reviewers: dates in the messages as study days

@@ -33,6 +33,12 @@ class RegistryConfig(AppConfig):
         audit.register(RairClassification, "patient_id")
         audit.register(EligibilityAssessment, "patient_id")
 
+        # Every audited write of every app moves the data version that keys the shared dashboard cache.
+        from common import writes
+        from registry import dataversion
+
+        writes.on_write(dataversion.bump_after_write)
+
         self.register_protocol()
 
     def register_protocol(self) -> None:

@@ -673,3 +673,6 @@ class FreeTextRelease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.content_type.app_label}.{self.content_type.model} #{self.object_id} {self.field}"
+
+
+from registry.dataversion import DataVersion  # noqa: E402,F401  (the dashboard cache's data version)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from common.protocol import section_settings
 from common.writes import assign, save_validated, update
 from registry import choices as c
-from registry import deletion, derived, overrides
+from registry import dataversion, deletion, derived, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
 from registry.iodine import cumulative_activity_gbq
 from registry.models import (
@@ -140,6 +140,7 @@ def recompute_patient(patient: Patient) -> Patient:
     rair_result = classify_rair(_rair_facts(patient, rair, courses), section_settings("rair", RairSettings))
     new_rair = (rair_result.status, list(rair_result.deciding), list(rair_result.flags), rair_result.rule_set)
     if new_rair != (rair.status, rair.deciding, rair.flags, rair.rule_set):
+        dataversion.bump()  # derived values written without store(): the dashboard cache must see them
         rair.status, rair.deciding, rair.flags, rair.rule_set = new_rair
         rair.computed_at = now
         rair.save_without_historical_record()
@@ -153,6 +154,7 @@ def recompute_patient(patient: Patient) -> Patient:
             for r in result.criteria
         ]
         if (a.status, a.criteria, a.rule_set) != (result.status, criteria, result.rule_set):
+            dataversion.bump()
             a.status, a.criteria, a.rule_set, a.computed_at = result.status, criteria, result.rule_set, now
             a.save_without_historical_record()
         if i == 0:
@@ -160,6 +162,7 @@ def recompute_patient(patient: Patient) -> Patient:
 
     fields = {"stage": stage, "stage_reason": reason, "stage_rule_set": rule_set, "eligibility_status": latest_status}
     if any(getattr(patient, k) != v for k, v in fields.items()):
+        dataversion.bump()
         Patient.objects.filter(pk=patient.pk).update(derived_at=now, **fields)
         assign(patient, fields, fields=DERIVED_PATIENT_FIELDS)
         patient.derived_at = now
@@ -377,6 +380,7 @@ def delete_with_reason(*, user: User, instance: models.Model, reason: str) -> de
         result = deletion.delete_record(instance, user=user, reason=reason)
     except (ProtectedError, RestrictedError) as exc:  # a protection no app declared a blocker for
         raise ValidationError(f"{label} cannot be deleted: {deletion.protected_sentence(exc)}.") from None
+    dataversion.bump()
     if patient is not None:
         recompute_patient(patient)
         derived.facts_changed(patient)

@@ -16,11 +16,12 @@ def pytest_configure(config):
 
         # A fast hasher: the suite logs users in hundreds of times (healthchecks does the same).
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-        # Uploaded DICOM files go to a throw-away folder; imports run inline so tests see their result.
+        # Uploaded DICOM files go to a throw-away folder. No broker is set, so tasks (imports) run in the test's
+        # process and tests see their result (tests/multiprocess runs the real worker path).
         import tempfile
 
         settings.MEDIA_ROOT = tempfile.mkdtemp(prefix="seedtrack-media-")
-        settings.DOSIMETRY_IMPORT_ASYNC = False
+        settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER = None, True  # even if the shell sets one
 
 
 PASSWORD = "test-pass-123"

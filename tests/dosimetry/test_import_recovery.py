@@ -130,20 +130,68 @@ def test_retry_needs_the_import_permission_and_the_site(login, users, uploaded):
     assert imp.status == DicomImport.Status.FAILED and imp.attempts == 1
 
 
-def test_an_exception_in_the_background_thread_still_ends_the_import(users, uploaded):
-    """The thread's last resort: even run_import itself failing marks the import failed."""
-    DicomImport.objects.filter(pk=uploaded.pk).update(status=DicomImport.Status.RUNNING)
-    with mock.patch("dosimetry.services.run_import", side_effect=RuntimeError("boom")), \
-            mock.patch("dosimetry.services.close_old_connections"):
-        services._run_import_thread(uploaded.pk, users["nurse"].pk)
+def test_an_exception_in_the_task_still_ends_the_import(users, uploaded):
+    """The task's last resort: even run_import itself failing marks the import failed."""
+    DicomImport.objects.filter(pk=uploaded.pk).update(status=DicomImport.Status.QUEUED, attempts=1)
+    with mock.patch("dosimetry.services.run_import", side_effect=RuntimeError("boom")):
+        assert services.run_queued_import(uploaded.pk, users["nurse"].pk, 1) == "failed"
     uploaded.refresh_from_db()
     assert uploaded.status == DicomImport.Status.FAILED and "RuntimeError: boom" in uploaded.error
+    assert uploaded.finished_at is not None
+
+
+def test_the_import_row_carries_queued_running_done_with_timestamps(users, uploaded):
+    """Without a broker the task runs in this process: queued, then running on this process, then done."""
+    seen = []
+    real = services.run_import
+
+    def spy(import_id, user):
+        seen.append(DicomImport.objects.values_list("status", "worker").get(pk=import_id))
+        return real(import_id, user)
+
+    with mock.patch("dosimetry.services.run_import", spy):
+        imp = services.dicom_import_confirm(user=users["nurse"], imp=uploaded, mapping=MAPPING)
+    assert seen == [("running", services.worker_name())]
+    assert imp.status == DicomImport.Status.DONE and imp.attempts == 1
+    assert imp.queued_at <= imp.started_at <= imp.finished_at
+    queued = imp.history.filter(status="queued").get()
+    assert queued.history_user == users["nurse"]
+
+
+def test_a_run_delivered_again_or_superseded_saves_no_second_plan(users, uploaded):
+    """acks_late: the broker may deliver a task twice; the service skips a run that ended or was superseded."""
+    imp = services.dicom_import_confirm(user=users["nurse"], imp=uploaded, mapping=MAPPING)
+    assert imp.status == DicomImport.Status.DONE
+    plans = set(DosePlan.objects.values_list("pk", flat=True))
+    assert services.run_queued_import(imp.pk, users["nurse"].pk, imp.attempts) == "skipped"  # ended already
+    assert services.run_queued_import(imp.pk, users["nurse"].pk, imp.attempts - 1) == "skipped"  # an older run
+    # a run found "running" (its worker died before the save) is taken over and saves one plan, not two
+    DicomImport.objects.filter(pk=imp.pk).update(status=DicomImport.Status.RUNNING, plan=None)
+    DosePlan.objects.all().delete()
+    assert services.run_queued_import(imp.pk, users["nurse"].pk, imp.attempts) == "done"
+    assert DosePlan.objects.filter(notes=f"DICOM import #{imp.pk}").count() == 1
+    assert set(DosePlan.objects.values_list("pk", flat=True)).isdisjoint(plans)
+
+
+def test_with_a_broker_a_queued_import_waits_and_a_silent_one_waits_for_redelivery(users, uploaded, settings):
+    """A queued task is waiting for a worker, not interrupted; a running one whose worker died is delivered
+    again by the broker, so only silence past the visibility timeout as well gives it up."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    DicomImport.objects.filter(pk=uploaded.pk).update(status=DicomImport.Status.QUEUED, attempts=1,
+                                                      queued_at=timezone.now() - dt.timedelta(hours=5))
+    assert services.recover_interrupted_imports() == []
+    imp = _left_running(uploaded, age_s=400)  # past DICOM_IMPORT_STALE_SECONDS (120), not past 120 + 300
+    assert services.recover_interrupted_imports() == []
+    assert services.recover_interrupted_imports(now=timezone.now() + dt.timedelta(seconds=30)) == [imp.pk]
+    imp.refresh_from_db()
+    assert "no sign of life for more than 420 s" in imp.error
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_background_thread_beats_the_heartbeat_and_records_the_failure(procedure, users, export):
-    """The real thread: between progress reports the heartbeat still beats, and a lock ends the import failed."""
-    import threading
+def test_a_run_beats_the_heartbeat_during_a_long_step_and_records_the_failure(procedure, users, export):
+    """Between progress reports the heartbeat still beats (a live run is never taken for a lost one), and a lock
+    ends the import failed."""
     import time
 
     from django.db import connection
@@ -153,25 +201,20 @@ def test_the_background_thread_beats_the_heartbeat_and_records_the_failure(proce
             and "cache=shared" not in str(connection.settings_dict["NAME"]):
         pytest.skip("the test database is not shared between threads")
     imp = services.dicom_upload(user=users["nurse"], procedure=procedure, kind="pre", files=export())
-    seen = threading.Event()
+    seen = []
 
     def long_step_then_locked(*args, **kwargs):
         first = DicomImport.objects.get(pk=imp.pk).heartbeat_at
         for _ in range(200):  # wait (at most 20 s) for a beat that no progress report wrote
             if DicomImport.objects.get(pk=imp.pk).heartbeat_at > first:
-                seen.set()
+                seen.append(True)
                 break
             time.sleep(0.1)
         raise OperationalError("database is locked")
 
     with override_settings(DICOM_IMPORT_STALE_SECONDS=4), \
             mock.patch("dosimetry.rt_metrics.plan_metrics", long_step_then_locked):
-        services.dicom_import_confirm(user=users["nurse"], imp=imp, mapping=MAPPING, run_async=True)
-        for _ in range(600):
-            imp.refresh_from_db()
-            if imp.status != DicomImport.Status.RUNNING:
-                break
-            time.sleep(0.1)
-    assert seen.is_set()
+        imp = services.dicom_import_confirm(user=users["nurse"], imp=imp, mapping=MAPPING)
+    assert seen == [True]
     assert imp.status == DicomImport.Status.FAILED and "OperationalError: database is locked" in imp.error
     assert imp.worker == services.worker_name()

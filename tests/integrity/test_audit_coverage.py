@@ -24,6 +24,8 @@ NOT_HISTORISED = {
     "assessment.VisitResult": "derived: recomputed from the visit's facts by assessment.services",
     "assessment.LesionVisitResult": "derived: recomputed from the measurements by assessment.services",
     "assessment.FollowUpResult": "derived: recomputed from the patient's follow-up by assessment.services",
+    "registry.DataVersion": "a counter, not data: the dashboard cache's key, advanced by every write "
+                            "(registry/dataversion.py)",
 }
 
 # Historised models that belong to no patient: their history is read in the admin's history view.
