@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
@@ -54,6 +55,9 @@ from registry.roles import SIGN_OFF_PERMISSION
 from registry.services import require_sign_off
 
 logger = logging.getLogger(__name__)
+
+#: The Celery task that runs an import (dosimetry/tasks.py), sent by name.
+IMPORT_TASK = "dosimetry.import_dicom"
 
 METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy", "v100_pct", "v150_pct",
                "v200_pct", "ci", "ei")
@@ -567,9 +571,8 @@ def _start(imp: DicomImport, user, run_async: bool | None) -> DicomImport:
     if run_async is False:
         run_queued_import(imp.pk, user.pk, imp.attempts)
     else:
-        # dosimetry.tasks imports this module: the task is looked up when it is sent
-        from dosimetry.tasks import import_dicom
-
+        # By name: dosimetry.tasks imports this module, so this module does not import it (no import cycle).
+        import_dicom = current_app.tasks[IMPORT_TASK]
         args = (imp.pk, user.pk, imp.attempts)
 
         def send() -> None:

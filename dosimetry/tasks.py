@@ -16,7 +16,7 @@ from dosimetry import services
 TRANSIENT = (OperationalError, InterfaceError)
 
 
-@shared_task(name="dosimetry.import_dicom", acks_late=True, reject_on_worker_lost=True, ignore_result=True,
+@shared_task(name=services.IMPORT_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True,
              autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, max_retries=5)
 def import_dicom(import_id: int, user_id: int, attempt: int) -> str:
     """Run run ``attempt`` of DICOM import ``import_id`` for the user who asked for it; returns the outcome."""
