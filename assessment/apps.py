@@ -11,6 +11,10 @@ class AssessmentConfig(AppConfig):
     verbose_name = "Follow-up assessment"
 
     def ready(self) -> None:
+        # The Celery tasks register with the app now, in the web process too (assessment.services may send one by
+        # name without importing the tasks module, which imports the services).
+        from assessment import tasks  # noqa: F401
+
         from assessment.models import (
             FollowUpStatus,
             LabResult,
