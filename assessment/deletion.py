@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from assessment.models import LabResult, Toxicity, Visit
+
 SHOWN = 4  # visits named in a refusal, then "…"
 
 
@@ -24,14 +26,12 @@ def _visits_text(visits) -> str:
 def patient_visits_first(patient) -> Iterable[QuerySet]:
     """Labs and toxicity scores first (their history rows keep the visit they belonged to, instead of the
     visit link being set to null on the way), then the visits with their measurements and new lesions."""
-    from assessment.models import LabResult, Toxicity, Visit
 
     return [LabResult.objects.filter(patient=patient), Toxicity.objects.filter(patient=patient),
             Visit.objects.filter(patient=patient).order_by("-visit_date", "-pk")]
 
 
 def lesion_blockers(lesion) -> list[str]:
-    from assessment.models import Visit
 
     visits = list(Visit.objects.filter(measurements__lesion=lesion).distinct().order_by("visit_date", "pk"))
     if not visits:
@@ -41,7 +41,6 @@ def lesion_blockers(lesion) -> list[str]:
 
 
 def procedure_blockers(procedure) -> list[str]:
-    from assessment.models import Toxicity, Visit
 
     out = []
     visits = list(Visit.objects.filter(procedure=procedure).order_by("visit_date", "pk"))

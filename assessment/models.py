@@ -17,7 +17,14 @@ from simple_history.models import HistoricalRecords
 
 from assessment import choices as c
 from assessment.protocol import FollowupSettings
-from assessment.thyroglobulin import Analyte, ThyroglobulinInputError, parse_lab_value
+from assessment.thyroglobulin import Analyte, TgAbReading, ThyroglobulinInputError, parse_lab_value
+from assessment.toxicity import (
+    SEED_MIGRATION_TERM,
+    ToxicityInputError,
+    ctcae_grade,
+    days_since_implant,
+    rtog_grade,
+)
 from common.protocol import section_settings
 from dosimetry.models import ImplantProcedure
 from registry.models import Lesion, Patient, check_dates
@@ -268,7 +275,6 @@ class LabResult(models.Model):
         """TgAb only: the verdict against the assay cut-off with its reason (assessment.thyroglobulin)."""
         if self.analyte != c.Analyte.TGAB or self.tgab_cutoff_iu_ml is None or self.value is None:
             return ""
-        from assessment.thyroglobulin import TgAbReading
 
         try:
             return TgAbReading(self.lab_value(), float(self.tgab_cutoff_iu_ml), self.assay or None).reason
@@ -348,13 +354,6 @@ class Toxicity(models.Model):
         return self.SCALE_LABELS.get(self.scale, self.scale or self.get_kind_display())
 
     def clean(self) -> None:
-        from assessment.toxicity import (
-            SEED_MIGRATION_TERM,
-            ToxicityInputError,
-            ctcae_grade,
-            days_since_implant,
-            rtog_grade,
-        )
 
         errors: dict[str, str] = {}
         if self.onset_date and self.onset_date > timezone.localdate():

@@ -7,11 +7,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.db.models import Min
 from django.http import Http404, HttpRequest
 
 from assessment import choices as c
 from assessment import services
-from assessment.models import FollowUpResult, FollowUpStatus, LabResult, Visit
+from assessment.models import FollowUpResult, FollowUpStatus, LabResult, NewTherapy, Visit
+from assessment.schedule import RecordedVisit, urgency_key, visit_schedule
 from assessment.toxicity import patient_worst_text
 from registry.models import Lesion, Patient
 from registry.selectors import patients_for
@@ -139,10 +141,7 @@ def worklist_for(user, today: date, *, missed_within_days: int = 90, site: str =
     ``FollowUpStatus``) give no rows. Missed visits older than ``missed_within_days`` after their window closed are
     left out (they are history, not work).
     """
-    from django.db.models import Min
 
-    from assessment.models import NewTherapy
-    from assessment.schedule import RecordedVisit, urgency_key, visit_schedule
 
     # An implant older than the 12-month window, its overdue grace and the missed horizon can give no row:
     # leave it out in SQL, so the work stays level as the registry grows.

@@ -7,9 +7,10 @@ storage once the deletion commits).
 
 from __future__ import annotations
 
+from dosimetry.models import ImplantProcedure
+
 
 def lesion_blockers(lesion) -> list[str]:
-    from dosimetry.models import ImplantProcedure
 
     dates = [p.date.isoformat() for p in ImplantProcedure.objects.filter(lesions=lesion).order_by("date", "pk")]
     if not dates:

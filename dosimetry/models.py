@@ -13,6 +13,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from common.protocol import section_settings
+from dosimetry.plan_checks import check_structure_metrics
 from dosimetry.protocol import DosimetrySettings
 from dosimetry.sources import SeedModelData, seed_model_from_dict
 from registry.models import Lesion, Patient, Site, check_dates
@@ -235,7 +236,6 @@ class StructureDose(models.Model):
         return f"{self.role} {self.name}".strip()
 
     def clean(self) -> None:
-        from dosimetry.plan_checks import check_structure_metrics
 
         problems = check_structure_metrics({f: getattr(self, f) for f in METRIC_FIELDS})
         if problems:

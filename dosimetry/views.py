@@ -23,8 +23,10 @@ from dosimetry.forms import (
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
 from registry import free_text, overrides, selectors, signature, versioning
+from registry.deidentify import scrub_dates
 from registry.pages import versioned_save
 from registry.roles import SIGN_OFF_PERMISSION, can_see_identifiers
+from registry.templatetags.deid import implant_anchor
 from reports import plots
 
 
@@ -262,8 +264,6 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
     if request.headers.get("Accept") == "application/json":
         text, error = imp.progress_text, free_text.import_text(request.user, imp, imp.error)
         if not can_see_identifiers(request.user):  # reviewers: dates in the messages as study days
-            from registry.deidentify import scrub_dates
-            from registry.templatetags.deid import implant_anchor
 
             anchor = implant_anchor(imp.procedure.patient)
             text, error = scrub_dates(text, anchor), scrub_dates(error, anchor)

@@ -1,4 +1,4 @@
-"""Deployment checks: a production start refuses while a demo account exists.
+"""Deployment checks: a production start refuses while a demo account exists, or without a task queue.
 
 ``demo_accounts_problem`` is shared by the system check (``manage.py check --deploy --database default`` reports
 seedtrack.E001) and by config/wsgi.py, which calls ``refuse_demo_accounts`` so a served instance never starts
@@ -19,6 +19,7 @@ from django.db.models import Q
 from registry.demo_accounts import DEMO_PASSWORD, DEMO_USERS
 
 DEMO_ACCOUNT_CHECK_ID = "seedtrack.E001"
+NO_BROKER_CHECK_ID = "seedtrack.W002"
 
 
 def demo_accounts(using: str = "default", *, every_password: bool = True) -> list[str]:
@@ -66,3 +67,15 @@ def refuse_demo_accounts() -> None:
     problem = demo_accounts_problem(every_password=False)
     if problem:
         raise ImproperlyConfigured(problem)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_task_queue(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Production needs a broker: without one, DICOM imports and recomputation run inside the web request, where
+    gunicorn stops a request after its timeout (30 s) and the user waits on a page that does not answer."""
+    if settings.DEBUG or settings.CELERY_BROKER_URL:
+        return []
+    return [checks.Warning(
+        "CELERY_BROKER_URL is not set: DICOM imports and recomputation would run inside web requests.",
+        id=NO_BROKER_CHECK_ID,
+        hint="Set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0) and run `make worker` (README § Deployment).")]

@@ -23,6 +23,8 @@ from django.apps import apps
 from django.db import models, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
+from registry.roles import CLINICAL_MODELS
+
 BeforeDelete = Callable[[models.Model], Iterable[models.QuerySet]]
 Blocker = Callable[[models.Model], Iterable[str]]
 
@@ -68,7 +70,6 @@ class Deleted:
     def lines(self) -> list[str]:
         """One line per kind of clinical record, in the order of the record ("1 patient", "2 visits", …), then
         the derived results (recomputed from the facts, not kept) and the stored files."""
-        from registry.roles import CLINICAL_MODELS
 
         order = [f"{app}.{name}" for app, names in CLINICAL_MODELS.items() for name in names]
         clinical, derived = [], 0

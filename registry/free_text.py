@@ -24,6 +24,8 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from registry.audit import _REGISTRY
+from registry.models import Patient, Site
 from registry.roles import can_see_identifiers, is_data_manager
 
 WITHHELD = "[free text withheld]"
@@ -179,7 +181,6 @@ def visible_history_value(user, model, object_id: int, field: str, value: str) -
 
 def release_sites(user):
     """The sites whose texts ``user`` may release: a data manager's own sites (superusers: all)."""
-    from registry.models import Site
 
     if not user.is_authenticated or not is_data_manager(user):
         return Site.objects.none()
@@ -218,7 +219,6 @@ class Item:
 
 
 def _patients_of(sites) -> dict[int, str]:
-    from registry.models import Patient
 
     return dict(Patient.objects.filter(site__in=sites).values_list("pk", "study_id"))
 
@@ -248,7 +248,6 @@ def _field_items(patients: dict[int, str], only: tuple[type[models.Model], int, 
 def _reason_items(patients: dict[int, str], only: tuple[type[models.Model], int, str] | None = None
                   ) -> Iterator[Item]:
     """The typed history change reasons of ``patients``' records (``only``: of one historical row)."""
-    from registry.audit import _REGISTRY
 
     for model, lookup in _REGISTRY:
         historical = model.history.model

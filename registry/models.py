@@ -22,6 +22,7 @@ from common.protocol import section_settings
 from registry import choices as c
 from registry.eligibility import EligibilityInputError, check_plausible, validate_kps
 from registry.overrides import WarningOverride
+from registry.plausibility import DateKind, DateLimits, date_problem
 from registry.roles import is_data_manager
 from registry.staging import age_in_completed_years
 from registry.units import UnitError, convert
@@ -39,7 +40,6 @@ def _fmt(value: float) -> str:
 def check_dates(errors: dict[str, str], obj: models.Model, fields: dict[str, str], patient=None) -> None:
     """Add the implausible-date errors (registry/plausibility.py) of ``fields`` (name → "event" / "since_diagnosis"
     / "planned") to ``errors``, keeping an error already found for a field. Shared by every clinical model."""
-    from registry.plausibility import DateKind, DateLimits, date_problem
 
     limits = section_settings("plausibility", DateLimits)
     for name, kind in fields.items():

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from django import forms
 from django.http import QueryDict
 
+from registry import choices as c
+from registry import selectors
+
 MAX_TEXT_CHARS = 100
 SHOWN_CHARS = 40
 
@@ -144,7 +147,6 @@ class QueryForm(forms.Form):
 
 
 def site_choices(user) -> list[tuple[str, str]]:
-    from registry import selectors
 
     return [(code, code) for code in selectors.sites_for(user).order_by("code").values_list("code", flat=True)]
 
@@ -152,7 +154,6 @@ def site_choices(user) -> list[tuple[str, str]]:
 @query_form("registry:patient_list")
 class PatientListQuery(QueryForm):
     def add_fields(self) -> None:
-        from registry import choices as c
 
         self.fields["q"] = self.text("search")
         self.fields["site"] = self.choice("site", site_choices(self.user), empty="empty for all my sites")

@@ -28,6 +28,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from registry.audit import HIDDEN_FIELDS, IDENTIFYING_FIELDS, Change, _show
+from registry.models import Lesion, Patient
 
 FIELD_NAME = "_version"
 _SALT = "seedtrack.versioning"
@@ -131,7 +132,6 @@ def _label(rec: models.Model, model: type[models.Model]) -> str:
             break
     lesion_id = getattr(rec, "lesion_id", None)
     if lesion_id is not None:
-        from registry.models import Lesion
 
         label = Lesion.objects.filter(pk=lesion_id).values_list("label", flat=True).first()
         name = f"{name} of lesion {label or lesion_id}"
@@ -237,7 +237,6 @@ def renew(form: forms.BaseForm, token: str) -> None:
 
 def lock_patient(patient_pk: int) -> None:
     """Serialise versioned saves of one patient (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE does the same)."""
-    from registry.models import Patient
 
     list(Patient.objects.select_for_update().filter(pk=patient_pk).values_list("pk", flat=True))
 

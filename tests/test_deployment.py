@@ -144,9 +144,11 @@ def _free_port() -> int:
 
 def _production_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
     drop = {"DEBUG", "SEEDTRACK_DEMO", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "DATABASE_URL",
-            "DJANGO_ALLOW_ASYNC_UNSAFE"}
+            "DJANGO_ALLOW_ASYNC_UNSAFE", "CELERY_BROKER_URL", "REDIS_URL"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     return {**env, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": HOST, "DATABASE_URL": database_url,
+            # production runs a task queue (check --deploy refuses without one); these tests send no task
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
             "STATIC_ROOT": str(tmp_path / "static"), "MEDIA_ROOT": str(tmp_path / "media"),
             "PY": sys.executable, **extra}
 

@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "k3y-" + "x7Yq9!pL2#mZ" * 5, "ALLOWED_HOSTS": "seedtrack.example.org"}
+PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "k3y-" + "x7Yq9!pL2#mZ" * 5, "ALLOWED_HOSTS": "seedtrack.example.org",
+              "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15"}  # production runs a task queue (never contacted here)
 # Variables the test suite sets for itself (tests/settings.py) or that would change what is measured here.
 _SUITE_VARIABLES = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "SEEDTRACK_DEMO", "DJANGO_SETTINGS_MODULE",
-                    "DJANGO_ALLOW_ASYNC_UNSAFE", "SECURE_SSL_REDIRECT"}
+                    "DJANGO_ALLOW_ASYNC_UNSAFE", "SECURE_SSL_REDIRECT", "CELERY_BROKER_URL", "REDIS_URL"}
 
 
 def _clean_env(**env: str) -> dict[str, str]:
@@ -32,6 +33,14 @@ def test_check_deploy_is_silent_with_production_variables():
     result = _manage("check", "--deploy", "--database", "default", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_stops_a_production_start_without_a_task_queue():
+    """Without a broker, imports would run inside web requests (gunicorn's timeout): serve.sh's check refuses."""
+    env = {k: v for k, v in PRODUCTION.items() if k != "CELERY_BROKER_URL"}
+    result = _manage("check", "--deploy", "--database", "default", "--fail-level", "WARNING", **env)
+    assert result.returncode != 0
+    assert "seedtrack.W002" in result.stderr and "CELERY_BROKER_URL is not set" in result.stderr
 
 
 def test_debug_is_off_when_unset():
