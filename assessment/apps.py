@@ -14,7 +14,6 @@ class AssessmentConfig(AppConfig):
         # The Celery tasks register with the app now, in the web process too (assessment.services may send one by
         # name without importing the tasks module, which imports the services).
         from assessment import tasks  # noqa: F401
-
         from assessment.models import (
             FollowUpStatus,
             LabResult,

@@ -12,7 +12,6 @@ class DosimetryConfig(AppConfig):
         # The Celery tasks register with the app now, in the web process too (dosimetry.services may send one by
         # name without importing the tasks module, which imports the services).
         from dosimetry import tasks  # noqa: F401
-
         from dosimetry.catalogue import ensure_seed_catalogue
 
         post_migrate.connect(ensure_seed_catalogue, sender=self)
