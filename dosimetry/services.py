@@ -474,7 +474,7 @@ def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[
     patient = procedure.patient
     earlier, seen = [], set()
     priors = DicomImport.objects.filter(procedure=procedure, kind=kind, status=DicomImport.Status.DONE)
-    if exclude is not None:  # exclude(pk=None) would leave every row: the same imports
+    if exclude is not None:  # None: no import is left out
         priors = priors.exclude(pk=exclude)
     for prior in priors.order_by("-created_at", "-pk"):
         key = (prior.study_instance_uid, prior.frame_of_reference_uid)
