@@ -24,6 +24,8 @@ from datetime import date, datetime
 from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import BASELINE
 from assessment.stats import (
+    CensoredNumber,
+    Observation,
     PairedComparison,
     PairedSettings,
     PairedTest,
@@ -543,6 +545,8 @@ def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
         for tp, _ in TIMEPOINTS:
             window = r.window_days(tp)
             for v in r.outside_window(tp):
+                if window is None:  # the loader marks a visit outside a window only where the protocol has one
+                    raise TypeError(f"{r.study_id} {tp}: a visit is marked outside a window the record lacks")
                 counted = not c.in_window_only and r.visit_at(tp) is v
                 out.append(OutsideWindowVisit(r.study_id, tp, v.day, window[0], window[1], counted))
     return tuple(out)
@@ -559,8 +563,8 @@ def _bucket(response: str) -> str | None:
 
 def _counts(responses: Sequence[str]) -> ResponseCounts:
     buckets = [_bucket(r) for r in responses]
-    return ResponseCounts(*(buckets.count(cat) for cat in CATEGORIES),
-                          non_cr_non_pd=sum(1 for r in responses if r == "NON_CR_NON_PD"))
+    cr, pr, sd, pd, ne = (buckets.count(cat) for cat in CATEGORIES)
+    return ResponseCounts(cr, pr, sd, pd, ne, non_cr_non_pd=sum(1 for r in responses if r == "NON_CR_NON_PD"))
 
 
 def _rate(name: str, categories: tuple[str, ...], counts: ResponseCounts) -> Rate:
@@ -579,7 +583,8 @@ def _rates(c: Cohort, counts: ResponseCounts) -> tuple[Rate, Rate]:
 # --- helpers shared by the patient and the lesion tables -----------------------------------------------------------
 
 
-def _paired(base: Sequence, follow: Sequence, force: PairedTest) -> tuple[PairedResult | None, PairedResult | None, str]:
+def _paired(base: Sequence[Observation | None], follow: Sequence[Observation | None],
+            force: PairedTest) -> tuple[PairedResult | None, PairedResult | None, str]:
     try:
         auto = PairedResult.of(paired_compare(base, follow))
     except StatsInputError as exc:
@@ -591,7 +596,7 @@ def _paired(base: Sequence, follow: Sequence, force: PairedTest) -> tuple[Paired
     return forced, auto, ""
 
 
-def _quantity(x) -> Quantity:
+def _quantity(x: CensoredNumber) -> Quantity:
     return Quantity(x.qualifier.value, float(x.value))
 
 
@@ -649,16 +654,17 @@ def _factor(name: str, level_a: str, level_b: str, groups: Sequence[bool | None]
         else:
             cells[(g, e)] += 1
     table = [[cells[(True, True)], cells[(True, False)]], [cells[(False, True)], cells[(False, False)]]]
+    (eff_a, ineff_a), (eff_b, ineff_b) = table
     n = sum(map(sum, table))
     try:
         res = compare_2x2(table)
     except StatsInputError as exc:
-        return FactorRow(name, level_a, level_b, *table[0], *table[1], n, unknown, None, None, None,
+        return FactorRow(name, level_a, level_b, eff_a, ineff_a, eff_b, ineff_b, n, unknown, None, None, None,
                          "not computable", str(exc), cut)
     if res.test is TableTest.FISHER:
         text = f"Fisher exact {_fmt_p(res.p_value)}"
     else:
         chi = "Yates χ²" if res.test is TableTest.YATES else "χ²"
         text = f"{chi} = {res.statistic:.3f}, {_fmt_p(res.p_value)}"
-    return FactorRow(name, level_a, level_b, *table[0], *table[1], n, unknown, res.test.value, res.statistic,
-                     res.p_value, text, res.reason, cut)
+    return FactorRow(name, level_a, level_b, eff_a, ineff_a, eff_b, ineff_b, n, unknown, res.test.value,
+                     res.statistic, res.p_value, text, res.reason, cut)

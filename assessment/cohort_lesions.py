@@ -69,7 +69,7 @@ def lesion_units(c: co.Cohort, settings: recist.RecistSettings | None = None) ->
 
     ``settings``: the RECIST settings of the best responses; default the cohort's (the protocol's, loaded with it), else
     RECIST 1.1 defaults in per-lesion mode."""
-    settings = settings or c.lesion_settings or recist.RecistSettings(mode="per_lesion")
+    settings = settings or c.lesion_settings or recist.RecistSettings(mode=recist.Mode.PER_LESION)
     units = []
     for r in c.patients:
         base_visit = r.baseline
@@ -117,7 +117,7 @@ def table2(c: co.Cohort) -> co.Table2:
         for u in units:
             lr = u.at(tp)
             ok = lr is not None and (tp == "baseline" or not u.patient.after_new_therapy(lr.day))
-            vols.append(lr.volume_cm3 if ok else None)
+            vols.append(lr.volume_cm3 if ok and lr is not None else None)
         if tp == "baseline":
             vols = base
         present = [v for v in vols if v is not None]
@@ -132,14 +132,14 @@ def table2(c: co.Cohort) -> co.Table2:
             forced, auto, note = co._paired(base, vols, PairedTest.PAIRED_T)
         rows.append(co.VolumeRow(tp, label, len(present), mean, sd, text, forced, auto, note))
     notes = (
-        f"Unit: lesion; {LABEL} (rule set {co.RULE_SET_PER_LESION}): every N counts lesions.",
+        f"Unit: lesion; {LABEL} (rule set {recist.RULE_SET_PER_LESION}): every N counts lesions.",
         "Volume: the ellipsoid volume (π/6·a·b·c) of each followed lesion, cm³; mean ± sample SD; vs baseline on "
         "complete lesion pairs with the paired t-test, forced as the study did; 'auto' is the test chosen from the "
         "normality of the differences. Lesions of one patient are not independent.",
         f"Tg is a patient-level measure and is not summarised per lesion: see the RECIST 1.1 (per patient) report. "
         f"({LABEL})",
     )
-    return co.Table2(co.RULE_SET_PER_LESION, "lesion", tuple(rows), (), "weibull (type 6)", notes)
+    return co.Table2(recist.RULE_SET_PER_LESION, "lesion", tuple(rows), (), "weibull (type 6)", notes)
 
 
 def table3(c: co.Cohort) -> co.Table3:
@@ -192,12 +192,12 @@ def table3(c: co.Cohort) -> co.Table3:
     rows.append(co._factor("Enhancement (patient)", "Yes", "No", [r.enhancement_at_baseline for r in rs], eff))
     rows.append(co._factor("Distant metastasis (patient)", "Yes", "No", [r.distant_metastasis for r in rs], eff))
     notes = (
-        f"Unit: lesion; {LABEL} (rule set {co.RULE_SET_PER_LESION}): 12-month lesion response, effective = "
+        f"Unit: lesion; {LABEL} (rule set {recist.RULE_SET_PER_LESION}): 12-month lesion response, effective = "
         "CR+PR+SD, ineffective = PD; NE, no 12-month result, or a 12-month visit after new therapy are excluded "
         "and listed.",
         "Patient factors (sex, histology, age, baseline Tg, enhancement, distant metastasis) are given to each of "
         "the patient's lesions; lesions of one patient are not independent, so the tests are descriptive.",
         "Test per 2×2 table as in the per-patient analysis (χ² / Yates / Fisher chosen by n and expected counts).",
     )
-    return co.Table3("m12", co.RULE_SET_PER_LESION, "lesion", "effective (CR+PR+SD) vs ineffective (PD)",
+    return co.Table3("m12", recist.RULE_SET_PER_LESION, "lesion", "effective (CR+PR+SD) vs ineffective (PD)",
                      len(included), tuple(ne), tuple(missing), tuple(after), tuple(rows), notes)

@@ -34,7 +34,6 @@ from typing import Any, Protocol
 
 from assessment.cohort_data import (
     AGE_CUT_YEARS,
-    BASELINE,
     COMPLETED,
     DIED,
     ELIGIBILITY_LABELS,
@@ -43,7 +42,6 @@ from assessment.cohort_data import (
     LOST,
     MODE_LABELS,
     REMISSION,
-    RULE_SET_PER_LESION,
     SEX_MALE,
     TIMEPOINTS,
     WITHDRAWN,
@@ -76,6 +74,8 @@ from assessment.cohort_data import (
 from assessment.cohort_lesions import bor_summaries as lesion_bor_summaries
 from assessment.cohort_lesions import table2 as lesion_table2
 from assessment.cohort_lesions import table3 as lesion_table3
+from assessment.recist import RULE_SET_PER_LESION
+from assessment.schedule import BASELINE
 from assessment.stats import PairedTest, StatsInputError, mean_sd, median_iqr, paired_compare
 
 # --- Table 1: response per time point ----------------------------------------------------------------------------
@@ -456,8 +456,8 @@ def pre_post_summary(pairs: Sequence[PlanPair]) -> dict[str, Any]:
     fall below the prescription. The Table 4 page shows this dict; :func:`table4_of` turns it into :class:`Table4`."""
     rows = []
     for key, label in TABLE4:
-        values = [(float(p.pre[key]), float(p.post[key])) for p in pairs
-                  if p.pre.get(key) is not None and p.post.get(key) is not None]
+        values = [(float(pre), float(post)) for p in pairs
+                  if (pre := p.pre.get(key)) is not None and (post := p.post.get(key)) is not None]
         if len(values) < 3:
             rows.append({"key": key, "label": label, "n": len(values), "pre": None, "post": None, "test": None})
             continue
@@ -468,8 +468,8 @@ def pre_post_summary(pairs: Sequence[PlanPair]) -> dict[str, Any]:
             result, note = None, f"no paired test: {exc}"
         rows.append({"key": key, "label": label, "n": len(values), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
                      "test": result, "note": note})
-    below = [p for p in pairs if p.post.get("d90_gy") is not None and p.prescription_gy is not None
-             and float(p.post["d90_gy"]) < p.prescription_gy]
+    below = [p for p in pairs if (d90 := p.post.get("d90_gy")) is not None and p.prescription_gy is not None
+             and float(d90) < p.prescription_gy]
     return {"n_pairs": len(pairs), "rows": rows, "post_d90_below_rx": len(below)}
 
 

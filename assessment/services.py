@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
@@ -73,7 +73,8 @@ RowKey = str  # "visit", "measurement:L1", "new_lesion:0", "lab:tg", "toxicity:0
 def recist_settings(mode: str | None = None) -> recist.RecistSettings:
     """The protocol's RECIST settings, in ``mode`` when given (the other thresholds unchanged)."""
     s = section_settings("recist", recist.RecistSettings)
-    return s if mode is None else replace(s, mode=mode)
+    # the settings turn the string into a Mode themselves and refuse any other value (RecistError)
+    return s if mode is None else replace(s, mode=cast(recist.Mode, mode))
 
 
 def schedule_settings() -> ScheduleSettings:
@@ -165,11 +166,11 @@ def designation_save(*, user: User, patient: Patient, roles: Mapping[int, str]) 
     if s.mode is recist.Mode.STRICT:
         baseline = _baseline_visit(patient, index_procedure(patient))
         sizes = _baseline_sizes(patient, baseline)
-        rl = [recist.Lesion(lesions[pk].label, organ_of(lesions[pk]), lesions[pk].nodal, role)
+        rl = [recist.Lesion(lesions[pk].label, organ_of(lesions[pk]), lesions[pk].nodal, _role(role))
               for pk, role in roles.items() if role != c.LesionRole.NOT_FOLLOWED]
         bl = recist.Assessment(date.min, target={
-            lesions[pk].label: recist.Measurement.mm(sizes[pk]) for pk, role in roles.items()
-            if role == c.LesionRole.TARGET and sizes.get(pk) is not None
+            lesions[pk].label: recist.Measurement.mm(size) for pk, role in roles.items()
+            if role == c.LesionRole.TARGET and (size := sizes.get(pk)) is not None
         })
         problems = recist.validate_target_selection(rl, bl, s)
         if problems:
@@ -247,11 +248,12 @@ def previous_tgab_assays(patient: Patient, before: date | None = None,
         labs = labs.filter(sample_date__lte=before)
     if exclude_visit is not None and exclude_visit.pk:
         labs = labs.exclude(visit=exclude_visit)
-    rows += [(lab.sample_date, lab.pk, lab.assay, lab.tgab_cutoff_iu_ml) for lab in labs]
+    # both queries keep only results with a cut-off
+    rows += [(lab.sample_date, lab.pk, lab.assay, cast(Decimal, lab.tgab_cutoff_iu_ml)) for lab in labs]
     for e in patient.eligibility_assessments.filter(tgab_cutoff_iu_per_ml__isnull=False):
         when = e.labs_date or e.assessment_date
         if before is None or when <= before:
-            rows.append((when, -1, e.tgab_assay, e.tgab_cutoff_iu_per_ml))
+            rows.append((when, -1, e.tgab_assay, cast(Decimal, e.tgab_cutoff_iu_per_ml)))
     out, seen = [], set()
     for when, _, assay, cutoff in sorted(rows, key=lambda r: (r[0], r[1]), reverse=True):
         if assay_key(assay) not in seen:
@@ -344,7 +346,7 @@ def visit_save(*, user: User, patient: Patient, data: VisitInput, visit: Visit |
             continue
         store(n, user)
 
-    existing_labs = {lab.analyte: lab for lab in visit.labs.all()} if visit.pk else {}
+    existing_labs: dict[str | None, LabResult] = {lab.analyte: lab for lab in visit.labs.all()} if visit.pk else {}
     for fields in data.labs:
         lab = existing_labs.get(fields.get("analyte")) or LabResult(patient=patient, visit=visit)
         lab.sample_date = fields.get("sample_date") or visit.visit_date
@@ -356,7 +358,7 @@ def visit_save(*, user: User, patient: Patient, data: VisitInput, visit: Visit |
             continue
         store(lab, user)
 
-    scored = {t.kind: t for t in visit.toxicities.exclude(kind=c.ToxicityKind.CTCAE)}
+    scored: dict[str | None, Toxicity] = {t.kind: t for t in visit.toxicities.exclude(kind=c.ToxicityKind.CTCAE)}
     for i, fields in enumerate(data.toxicities):
         tox = (scored.get(fields.get("kind")) if fields.get("kind") != c.ToxicityKind.CTCAE else None) or Toxicity(
             patient=patient, procedure=procedure, visit=visit)
@@ -497,7 +499,7 @@ def _baseline_visit(patient: Patient, procedure: ImplantProcedure | None) -> Vis
             .order_by("-visit_date").first())
 
 
-_MODALITY = {
+_MODALITY: dict[str, recist.Modality] = {
     c.Modality.CT: recist.Modality.CT,
     c.Modality.MRI: recist.Modality.MRI,
     c.Modality.PET_CT: recist.Modality.CT,  # the CT of the hybrid scan is measured
@@ -505,6 +507,16 @@ _MODALITY = {
     c.Modality.ULTRASOUND: recist.Modality.ULTRASOUND,
     c.Modality.CLINICAL: recist.Modality.CLINICAL,
 }
+
+
+def _role(role: str) -> recist.Role:
+    # recist.Lesion turns the stored role into a Role itself and refuses any other value (RecistError)
+    return cast(recist.Role, role)
+
+
+def _tgab_cutoff(lab: LabResult) -> float:
+    # a TgAb result is not stored without its cut-off (LabResult.clean)
+    return float(cast(Decimal, lab.tgab_cutoff_iu_ml))
 
 
 def _target_measurement(les: Lesion, m: Measurement | None, modality: str) -> recist.Measurement:
@@ -530,11 +542,12 @@ def _non_target_status(m: Measurement | None) -> recist.NonTargetStatus:
         return recist.NonTargetStatus.NOT_EVALUATED
     if m.non_target_status:
         return recist.NonTargetStatus(m.non_target_status)
-    return {
+    by_qualifier: dict[str, recist.NonTargetStatus] = {
         c.MeasurementQualifier.DISAPPEARED: recist.NonTargetStatus.ABSENT,
         c.MeasurementQualifier.MEASURED: recist.NonTargetStatus.PRESENT,
         c.MeasurementQualifier.TOO_SMALL: recist.NonTargetStatus.PRESENT,
-    }.get(m.qualifier, recist.NonTargetStatus.NOT_EVALUATED)
+    }
+    return by_qualifier.get(m.qualifier, recist.NonTargetStatus.NOT_EVALUATED)
 
 
 def _new_lesions(visit: Visit) -> recist.NewLesions:
@@ -590,7 +603,7 @@ def recist_inputs(f: PatientFacts, *, all_targets: bool = False) -> tuple[list[r
             has_size = m is not None and m.qualifier == "measured" and recist_axis_mm(les, m.long_mm, m.short_mm)
             role = c.LesionRole.TARGET if has_size else c.LesionRole.NON_TARGET
         roles[les.pk] = role
-    rl = [recist.Lesion(les.label, organ_of(les), les.nodal, roles[les.pk]) for les in followed]
+    rl = [recist.Lesion(les.label, organ_of(les), les.nodal, _role(roles[les.pk])) for les in followed]
     assessments = []
     for v in (f.baseline, *f.followups):
         meas = {m.lesion_id: m for m in v.measurements.all()}
@@ -651,14 +664,14 @@ def _ata(visit: Visit, overall: str, labs: Sequence[LabResult], previous_tgab: T
     tgab = None
     if tgab_labs:
         lab = tgab_labs[-1]
-        tgab = TgAbReading(lab.lab_value(), float(lab.tgab_cutoff_iu_ml), lab.assay or None)
+        tgab = TgAbReading(lab.lab_value(), _tgab_cutoff(lab), lab.assay or None)
     meas = list(visit.measurements.all())
     if visit.modality == c.Modality.CLINICAL or not meas:
         return "", "ATA response not assessed: no imaging of the lesions at this visit", tgab
     imaging = imaging_status_from_recist(overall, visit.imaging_nonspecific)
     if imaging is not ImagingStatus.STRUCTURAL and tgab is None:
         return "", "ATA response not assessed: no TgAb at this visit (Tg cannot be interpreted without it)", tgab
-    if imaging is not ImagingStatus.STRUCTURAL and not (tg_supp or tg_stim) and tgab.negative:
+    if imaging is not ImagingStatus.STRUCTURAL and not (tg_supp or tg_stim) and tgab is not None and tgab.negative:
         return "", "ATA response not assessed: no Tg at this visit", tgab
     r = classify_response_to_therapy(imaging=imaging, suppressed_tg=tg_supp, stimulated_tg=tg_stim, tgab=tgab,
                                      previous_tgab=previous_tgab, settings=ata_settings)
@@ -672,7 +685,7 @@ def _tg_doubling(labs: Sequence[LabResult]) -> tuple[str, float | None, float | 
     for lab in labs:
         if lab.analyte == c.Analyte.TGAB:
             # Tg-DT needs TgAb negative (§6.2): positive and indeterminate TgAb both leave the Tg out
-            tgab_by_date[lab.sample_date] = not TgAbReading(lab.lab_value(), float(lab.tgab_cutoff_iu_ml)).negative
+            tgab_by_date[lab.sample_date] = not TgAbReading(lab.lab_value(), _tgab_cutoff(lab)).negative
     tsh_by_date = {lab.sample_date: lab.value_std for lab in labs if lab.analyte == c.Analyte.TSH}
     points, excluded = [], 0
     for lab in labs:
@@ -730,7 +743,7 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
     tps = result.timepoints if result else ()
     for k, v in enumerate(visits):
         tp = tps[k] if k < len(tps) else None
-        if tp is None:
+        if tp is None or result is None:  # no result, no time points
             day = (v.visit_date - f.procedure.date).days
             base = v is f.baseline
             overall = "" if base else recist.Response.NE.value
@@ -798,7 +811,8 @@ def recompute_followup(patient: Patient) -> FollowUpResult | None:
 
 
 def _lesion_rows(f: PatientFacts, visits: Sequence[Visit], per_lesion: recist.RecistResult | None,
-                 vol_per, vol_base) -> list[LesionVisitResult]:
+                 vol_per: Mapping[tuple[int, int], float | None],
+                 vol_base: Mapping[int, float]) -> list[LesionVisitResult]:
     by_label = {lr.lesion_id: lr for lr in (per_lesion.per_lesion if per_lesion else ())}
     rows = []
     for les in f.lesions:
@@ -841,6 +855,8 @@ def _spd(m: Measurement | None) -> float | None:
 
 
 def _mda(m: Measurement, base: Measurement | None, v: Visit, f: PatientFacts) -> tuple[str, str]:
+    if f.procedure is None:  # recompute_followup stops before the lesion rows when there is no implant
+        return "NE", "NE: no implant procedure recorded (day 0 unknown)"
     b, cur = _spd(base), _spd(m)
     try:
         r = mda_bone_response(

@@ -9,6 +9,9 @@ Rules kept here:
 - A save that would change no stored column is skipped: no write and no simple-history row, so the audit trail
   shows facts, not re-saves.
 - The acting user, and the reason when one is given, go on the simple-history row of the save.
+  django-simple-history reads them from private attributes of the instance; :func:`set_history` is the one place
+  that sets them (and the "being replaced" mark a post-delete hook reads with :func:`is_replacing`), so no service
+  spells those names; :func:`save_without_history` saves a derived value with no history row.
 - After each real write, the functions registered with :func:`on_write` run in the same transaction (the
   registry registers the data-version bump that keys the shared dashboard cache). common imports no app, so the
   apps plug in here instead.
@@ -23,7 +26,8 @@ from typing import Any, TypeVar
 
 from django.db import models
 
-__all__ = ["assign", "differs_from_db", "on_write", "save_validated", "store", "update"]
+__all__ = ["assign", "differs_from_db", "is_replacing", "on_write", "save_validated", "save_without_history",
+           "set_history", "store", "update"]
 
 M = TypeVar("M", bound=models.Model)
 
@@ -47,6 +51,39 @@ def differs_from_db(instance: models.Model) -> bool:
     return any(getattr(instance, f.attname) != getattr(current, f.attname) for f in instance._meta.concrete_fields)
 
 
+def set_history(instance: models.Model, user: Any, reason: str | None = None, *,
+                replacing: bool | None = None) -> None:
+    """Name who acts, and why, on the history row of the instance's next save or delete (in memory only).
+
+    ``user`` always replaces the acting user (None: nobody, e.g. a process). ``reason`` None leaves the change
+    reason as it is (none, or one set before); any string, even empty, becomes the reason. ``replacing`` True marks
+    a record deleted because the calling service puts a new one in its place, so a post-delete hook
+    (:func:`is_replacing`) leaves the follow-up to that service; None leaves the mark as it is.
+    """
+    attributes: dict[str, object] = {"_history_user": user}
+    if reason is not None:
+        attributes["_change_reason"] = reason
+    if replacing is not None:
+        attributes["_replacing"] = replacing
+    for name, value in attributes.items():
+        setattr(instance, name, value)
+
+
+def is_replacing(instance: models.Model) -> bool:
+    """True when :func:`set_history` marked the instance as deleted to be replaced by its service."""
+    return bool(getattr(instance, "_replacing", False))
+
+
+def save_without_history(instance: models.Model) -> None:
+    """Save ``instance`` with no simple-history row (a recomputed derived value: the audit trail shows facts).
+
+    simple-history adds ``save_without_historical_record`` to every historised model class when it is prepared, so
+    the model's declared type does not have it; the instance is an ``Any`` here for that one call.
+    """
+    historised: Any = instance
+    historised.save_without_historical_record()
+
+
 def assign(instance: M, data: Mapping[str, Any], *, fields: Collection[str]) -> M:
     """Set ``data`` on ``instance`` (in memory only). Every key must be in ``fields``; otherwise ``TypeError``
     names the keys refused and nothing is set."""
@@ -65,9 +102,7 @@ def store(instance: M, user: Any, reason: str = "") -> bool:
     written."""
     if not differs_from_db(instance):
         return False
-    instance._history_user = user  # type: ignore[attr-defined]
-    if reason:
-        instance._change_reason = reason  # type: ignore[attr-defined]
+    set_history(instance, user, reason or None)
     instance.save()
     for fn in _AFTER_WRITE:
         fn(instance)

@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from celery import current_app
 from django.conf import settings
@@ -19,14 +19,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, IntegrityError, close_old_connections, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, models, transaction
 from django.utils import timezone
 
 from common.errors import InputError
 from common.protocol import section_settings
-from common.writes import assign, differs_from_db, save_validated
+from common.writes import assign, differs_from_db, is_replacing, save_validated, set_history
 from dosimetry import import_checks, rt_metrics
 from dosimetry.dicom_io import (
+    DicomHeader,
     DicomImportError,
     DicomReadSettings,
     check_same_frame_of_reference,
@@ -77,6 +78,11 @@ SIGNED_PROCEDURE_FACTS = ("prescription_gy", "seeds_implanted", "seed_model", "a
 
 def _fact(value: Any) -> str:
     return getattr(value, "code", None) or str(value)
+
+
+def _fact_label(name: str) -> str:
+    # SIGNED_PROCEDURE_FACTS are columns of the procedure, never a reverse relation
+    return str(cast("models.Field[Any, Any]", ImplantProcedure._meta.get_field(name)).verbose_name)
 
 
 class UnconfirmedWarnings(ValidationError):
@@ -147,7 +153,7 @@ def procedure_save(
         procedure.full_clean()  # refusals first: warnings are asked only of a record that could be saved
         reason = _accept_deviations(procedure, user, override_reason)
     save_validated(procedure, user=user, reason=reason)
-    changed = [f"{ImplantProcedure._meta.get_field(f).verbose_name} {_fact(before[f])} → {_fact(getattr(procedure, f))}"
+    changed = [f"{_fact_label(f)} {_fact(before[f])} → {_fact(getattr(procedure, f))}"
                for f in before if before[f] != getattr(procedure, f)]
     if changed and procedure.signed_off_at:
         _withdraw_sign_off(procedure, user, "the procedure's " + "; ".join(changed))
@@ -158,7 +164,7 @@ def procedure_save(
 
 # --- hand-entered plans ----------------------------------------------------------------------------------------
 
-def _structure_row(plan: DosePlan, row: Mapping[str, Any], user: User) -> StructureDose:
+def _structure_row(plan: DosePlan, row: Mapping[str, Any], user: User | None) -> StructureDose:
     unknown = set(row) - {"role", "name", "dvh", *METRIC_KEYS}
     if unknown:
         raise ValidationError({"structures": f"Unknown structure fields: {', '.join(sorted(unknown))}."})
@@ -180,19 +186,21 @@ def _structure_row(plan: DosePlan, row: Mapping[str, Any], user: User) -> Struct
 
 @transaction.atomic
 def plan_save(
-    *, user: User, procedure: ImplantProcedure, kind: str, source: str, plan_data: Mapping[str, Any],
+    *, user: User | None, procedure: ImplantProcedure, kind: str, source: str, plan_data: Mapping[str, Any],
     structures: Sequence[Mapping[str, Any]],
 ) -> DosePlan:
-    """Create or replace the plan of this kind and source with its structures (all or nothing)."""
+    """Create or replace the plan of this kind and source with its structures (all or nothing).
+
+    ``user`` None: an import whose user no longer exists (no acting user on the history rows).
+    """
     if kind not in PlanKind.values:
         raise ValidationError({"kind": f"Plan kind {kind!r} is not one of {', '.join(PlanKind.values)}."})
     if not any(s.get("role") in ("GTV", "PTV") for s in structures):
         raise ValidationError({"structures": "A plan needs the metrics of at least a GTV or a PTV."})
     replaced = DosePlan.objects.filter(procedure=procedure, kind=kind, source=source).first()
     if replaced is not None:
-        replaced._history_user = user
-        replaced._change_reason = f"replaced by a new {replaced.get_source_display().lower()}"
-        replaced._replacing = True  # _settle_plan_of_record below decides, not after_plan_deleted
+        # replacing: _settle_plan_of_record below decides, not after_plan_deleted
+        set_history(replaced, user, f"replaced by a new {replaced.get_source_display().lower()}", replacing=True)
         replaced.delete()
     plan = assign(DosePlan(procedure=procedure, kind=kind, source=source), plan_data, fields=PLAN_FIELDS)
     if plan.prescription_gy is None:
@@ -217,17 +225,17 @@ def plan_label(plan: DosePlan) -> str:
 # user None: a plan deleted outside the services (no acting user on the history row).
 def _mark_record(plan: DosePlan, user: User | None, reason: str, *, chosen_by: User | None = None) -> None:
     plan.is_plan_of_record, plan.record_chosen_by = True, chosen_by
-    plan._history_user, plan._change_reason = user, reason
+    set_history(plan, user, reason)
     plan.save(update_fields=["is_plan_of_record", "record_chosen_by"])
 
 
-def _unmark_record(plan: DosePlan, user: User, reason: str) -> None:
+def _unmark_record(plan: DosePlan, user: User | None, reason: str) -> None:
     plan.is_plan_of_record, plan.record_chosen_by = False, None
-    plan._history_user, plan._change_reason = user, reason
+    set_history(plan, user, reason)
     plan.save(update_fields=["is_plan_of_record", "record_chosen_by"])
 
 
-def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user: User, new: DosePlan,
+def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user: User | None, new: DosePlan,
                            replaced: DosePlan | None) -> None:
     """Keep exactly one plan of record in the phase after ``new`` was added (replacing ``replaced``).
 
@@ -238,12 +246,12 @@ def _settle_plan_of_record(procedure: ImplantProcedure, kind: str, user: User, n
     plans = list(DosePlan.objects.filter(procedure=procedure, kind=kind).prefetch_related("structures"))
     current = next((p for p in plans if p.is_plan_of_record), None)
     if replaced is not None and replaced.is_plan_of_record:
-        target = next(p for p in plans if p.pk == new.pk)
-        _mark_record(target, user, f"plan of record ({phase}): {replaced.get_source_display()} plan "
-                                   f"#{replaced.pk} → {plan_label(target)} (re-entered)",
+        renewed = next(p for p in plans if p.pk == new.pk)
+        _mark_record(renewed, user, f"plan of record ({phase}): {replaced.get_source_display()} plan "
+                                    f"#{replaced.pk} → {plan_label(renewed)} (re-entered)",
                      chosen_by=replaced.record_chosen_by)
         _withdraw_sign_off(procedure, user, f"the {phase} plan of record's metrics changed "
-                                            f"(plan #{replaced.pk} → {plan_label(target)})")
+                                            f"(plan #{replaced.pk} → {plan_label(renewed)})")
         return
     if current is not None and current.record_chosen_by_id is not None:
         return  # an explicit choice stands until someone changes it
@@ -261,7 +269,7 @@ def after_plan_deleted(sender: type[DosePlan], instance: DosePlan, **kwargs: Any
     """post_delete of a DosePlan: if it was the plan of record (and not being replaced), withdraw the sign-off
     and mark the phase's default plan of record among the plans left."""
     dataversion.bump()  # a deletion is not a store(): in its transaction, whichever path deleted the plan
-    if getattr(instance, "_replacing", False) or not instance.is_plan_of_record:
+    if is_replacing(instance) or not instance.is_plan_of_record:
         return
     procedure = ImplantProcedure.objects.filter(pk=instance.procedure_id).first()
     if procedure is None:
@@ -324,7 +332,7 @@ def _summary(plan: DosePlan) -> dict[str, Any]:
 
 def _save_sign_off(procedure: ImplantProcedure, user: User | None, reason: str) -> None:
     """Save only the sign-off fields (the facts were validated when they were saved), with a history row."""
-    procedure._history_user, procedure._change_reason = user, reason
+    set_history(procedure, user, reason)
     procedure.save(update_fields=["signed_off_by", "signed_off_at", "sign_off_covers", "sign_off_meaning"])
 
 
@@ -421,7 +429,7 @@ def dicom_upload(*, user: User, procedure: ImplantProcedure, kind: str, files: S
         frame_of_reference_uid=_first(h.frame_of_reference_uid for h in headers)[:64],
         warnings=warnings,
     )
-    imp._history_user = user
+    set_history(imp, user)
     imp.save()
     remembered = dict(StructureNameMapping.objects.filter(site=procedure.patient.site)
                       .values_list("roi_name", "role"))
@@ -430,7 +438,7 @@ def dicom_upload(*, user: User, procedure: ImplantProcedure, kind: str, files: S
     for modality, (name, content) in by_modality.items():
         row = DicomFile(dicom_import=imp, modality=modality, original_name=name[:255],
                         sha256=hashlib.sha256(content).hexdigest(), size_bytes=len(content))
-        row._history_user, row._change_reason = user, f"uploaded with DICOM import {imp.pk}"
+        set_history(row, user, f"uploaded with DICOM import {imp.pk}")
         row.file.save(name, ContentFile(content), save=True)
     return imp
 
@@ -447,7 +455,7 @@ def _first(values: Iterable[str | None]) -> str:
 
 
 def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[str, tuple[str, bytes]],
-                   exclude: int | None = None):
+                   exclude: int | None = None) -> tuple[list[DicomHeader], list[dict[str, object]]]:
     """Header facts of the export's RT objects and the warnings of ``import_checks.check_export``."""
     try:
         headers = [read_header(content, name, settings=read_settings()) for name, content in by_modality.values()]
@@ -465,8 +473,10 @@ def _export_checks(procedure: ImplantProcedure, kind: str, by_modality: Mapping[
                 source_model_ids=tuple(dict.fromkeys(s.model_id for s in seeds.sources if s.model_id)))
     patient = procedure.patient
     earlier, seen = [], set()
-    for prior in (DicomImport.objects.filter(procedure=procedure, kind=kind, status=DicomImport.Status.DONE)
-                  .exclude(pk=exclude).order_by("-created_at", "-pk")):
+    priors = DicomImport.objects.filter(procedure=procedure, kind=kind, status=DicomImport.Status.DONE)
+    if exclude is not None:  # None: no import is left out
+        priors = priors.exclude(pk=exclude)
+    for prior in priors.order_by("-created_at", "-pk"):
         key = (prior.study_instance_uid, prior.frame_of_reference_uid)
         if key not in seen and any(key):
             seen.add(key)
@@ -503,7 +513,8 @@ def _guess_role(name: str) -> str:
 
 
 def dicom_import_confirm(
-    *, user, imp: DicomImport, mapping: Mapping[str, str], run_async: bool | None = None, override_reason: str = "",
+    *, user: User, imp: DicomImport, mapping: Mapping[str, str], run_async: bool | None = None,
+    override_reason: str = "",
 ) -> DicomImport:
     """Record the user's structure mapping (remembered per site) and run the import.
 
@@ -521,7 +532,7 @@ def dicom_import_confirm(
         fresh = _stored_export_checks(imp)
         if fresh != imp.warnings:
             imp.warnings = fresh
-            imp._history_user, imp._change_reason = user, "checks re-run at the import"
+            set_history(imp, user, "checks re-run at the import")
             imp.save(update_fields=["warnings"])
             if fresh:
                 raise ValidationError({"override_reason": "The checks changed since the upload; review them: "
@@ -550,11 +561,11 @@ def dicom_import_confirm(
                 _remember_mapping(site, name.lower(), role, user=user, imp=imp)
         imp.mapping = dict(mapping)
         _queue_fields(imp, "queued")
-        imp._history_user = user
+        why = None  # no reason of its own: the history row says who queued it
         if imp.needs_confirmation:
             imp.override_reason, imp.overridden_by, imp.overridden_at = reason, user, timezone.now()
-            imp._change_reason = "imported despite " + ", ".join(
-                str(w["code"]) for w in imp.blocking_warnings) + f": {reason}"
+            why = "imported despite " + ", ".join(str(w["code"]) for w in imp.blocking_warnings) + f": {reason}"
+        set_history(imp, user, why)
         imp.save()
     return _start(imp, user, run_async)
 
@@ -566,7 +577,7 @@ def _queue_fields(imp: DicomImport, text: str) -> None:
     imp.heartbeat_at, imp.worker, imp.attempts = None, "", imp.attempts + 1
 
 
-def _start(imp: DicomImport, user, run_async: bool | None) -> DicomImport:
+def _start(imp: DicomImport, user: User, run_async: bool | None) -> DicomImport:
     """Hand the committed run to the task queue (or run it here when ``run_async`` is False)."""
     if run_async is False:
         run_queued_import(imp.pk, user.pk, imp.attempts)
@@ -601,7 +612,7 @@ def _remember_mapping(site: Site, roi_name: str, role: str, *, user: User, imp: 
         try:
             with transaction.atomic():  # a concurrent import may remember the same name first
                 row = StructureNameMapping(site=site, roi_name=roi_name, role=role)
-                row._history_user, row._change_reason = user, reason
+                set_history(row, user, reason)
                 row.save()
                 return
         except IntegrityError:
@@ -609,7 +620,7 @@ def _remember_mapping(site: Site, roi_name: str, role: str, *, user: User, imp: 
     if row.role == role:
         return  # unchanged: no history row
     row.role = role
-    row._history_user, row._change_reason = user, reason
+    set_history(row, user, reason)
     row.save()
 
 
@@ -700,7 +711,7 @@ def _unexpected(exc: BaseException, progress: _Progress | None) -> str:
            "Nothing of it was saved; retry it from this page."
 
 
-def _record_failure(import_id: int, user, reason: str, *, only_if_running: bool = False) -> bool:
+def _record_failure(import_id: int, user: User | None, reason: str, *, only_if_running: bool = False) -> bool:
     """Mark an import failed with its reason in a fresh transaction (and a history row); False if it could not be
     written (it is then left running and recover_interrupted_imports marks it once its heartbeat is stale)."""
     try:
@@ -709,7 +720,7 @@ def _record_failure(import_id: int, user, reason: str, *, only_if_running: bool 
             if imp is None or (only_if_running and imp.status != DicomImport.Status.RUNNING):
                 return False
             imp.status, imp.error, imp.finished_at = DicomImport.Status.FAILED, reason[:2000], timezone.now()
-            imp._history_user, imp._change_reason = user, f"import failed: {reason}"
+            set_history(imp, user, f"import failed: {reason}")
             imp.save(update_fields=["status", "error", "finished_at"])
     except DatabaseError:
         logger.exception("DICOM import %s: its failure could not be recorded (%s)", import_id, reason)
@@ -717,7 +728,7 @@ def _record_failure(import_id: int, user, reason: str, *, only_if_running: bool 
     return True
 
 
-def run_import(import_id: int, user) -> DosePlan | None:
+def run_import(import_id: int, user: User | None) -> DosePlan | None:
     """Run the import; it ends ``done``, or ``failed`` with the reason, whatever goes wrong."""
     report = _progress(import_id)
     try:
@@ -774,7 +785,7 @@ def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
     eager = settings.CELERY_TASK_ALWAYS_EAGER
     with _RUNNING_LOCK:
         here = set(_RUNNING_HERE)
-    marked = []
+    marked: list[int] = []
     try:
         running = list(DicomImport.objects.filter(status=DicomImport.Status.RUNNING).exclude(pk__in=here).only(
             "pk", "heartbeat_at", "created_at", "worker", "progress_pct", "progress_text"))
@@ -797,20 +808,21 @@ def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
     return marked
 
 
-def dicom_import_retry(*, user, imp: DicomImport, run_async: bool | None = None) -> DicomImport:
+def dicom_import_retry(*, user: User, imp: DicomImport, run_async: bool | None = None) -> DicomImport:
     """Run a failed import again from the files kept with it (audited: who, when, the failure it retries)."""
     with transaction.atomic():
         fresh = DicomImport.objects.select_for_update().get(pk=imp.pk)
         if fresh.status != DicomImport.Status.FAILED:
             raise ValidationError(f"DICOM import #{fresh.pk} is {fresh.get_status_display().lower()}; only a "
                                   "failed import can be retried.")
-        kept = {f.modality for f in fresh.files.all() if f.file and f.file.storage.exists(f.file.name)}
+        kept = {f.modality for f in fresh.files.all()
+                if f.file and f.file.name and f.file.storage.exists(f.file.name)}
         missing = {"RTDOSE", "RTSTRUCT"} - kept
         if missing:
             raise ValidationError(f"The {' and '.join(sorted(missing))} file of import #{fresh.pk} is no longer "
                                   "stored; upload the export again.")
         previous = fresh.error
-        fresh._history_user, fresh._change_reason = user, f"retried after: {previous}"
+        set_history(fresh, user, f"retried after: {previous}")
         if fresh.needs_confirmation:  # back to the mapping page, where a physician confirms
             fresh.status, fresh.error, fresh.progress_pct, fresh.progress_text = (
                 DicomImport.Status.UPLOADED, "", 0, "")
@@ -821,7 +833,9 @@ def dicom_import_retry(*, user, imp: DicomImport, run_async: bool | None = None)
     return _start(fresh, user, run_async)
 
 
-def _import(imp: DicomImport, user, report) -> DosePlan:
+def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) -> DosePlan | None:
+    """Read the stored files, compute the plan (and its TG-43 check) and save them; None when another delivery of
+    this run had already saved it and its plan was deleted since."""
     files = {f.modality: f for f in imp.files.all()}
 
     def content(modality: str) -> tuple[bytes, str]:
@@ -854,7 +868,7 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
         check_results = rt_metrics.plan_metrics(check_grid, structures, targets, rx, supersampling=supersampling)
     report(92, "saving")
 
-    def rows(results_):
+    def rows(results_: Iterable[rt_metrics.StructureResult]) -> list[dict[str, Any]]:
         return [{"role": r.role, "name": r.name, "dvh": r.curve, **r.metrics} for r in results_]
 
     with transaction.atomic():
@@ -864,7 +878,7 @@ def _import(imp: DicomImport, user, report) -> DosePlan:
         plan = plan_save(user=user, procedure=procedure, kind=imp.kind, source=PlanSource.DICOM, plan_data={
             "seed_count": seeds.n_seeds if seeds is not None else None, "prescription_gy": rx,
             "notes": f"DICOM import #{imp.pk}"}, structures=rows(results))
-        if check_results is not None:
+        if check_results is not None and seeds is not None:  # the check is computed from the seeds only
             plan_save(user=user, procedure=procedure, kind=imp.kind, source=PlanSource.TG43, plan_data={
                 "seed_count": seeds.n_seeds, "prescription_gy": rx,
                 "notes": f"TG-43 (1-D) recomputation of DICOM import #{imp.pk}"}, structures=rows(check_results))

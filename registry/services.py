@@ -7,7 +7,7 @@ Views, forms, the API and the demo loader call these; none of them writes models
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, SupportsFloat
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +16,7 @@ from django.db.models import ProtectedError, RestrictedError
 from django.utils import timezone
 
 from common.protocol import section_settings
-from common.writes import assign, save_validated, update
+from common.writes import assign, save_validated, save_without_history, update
 from registry import choices as c
 from registry import dataversion, deletion, derived, overrides
 from registry.eligibility import EligibilityFacts, EligibilityThresholds, evaluate_eligibility
@@ -82,7 +82,7 @@ def _rair_facts(patient: Patient, rair: RairClassification, courses: list[Iodine
 def _eligibility_facts(
     patient: Patient, a: EligibilityAssessment, rair_status: str, courses: list[IodineCourse]
 ) -> EligibilityFacts:
-    def num(value):
+    def num(value: SupportsFloat | None) -> float | None:
         return None if value is None else float(value)
 
     prior = [co for co in courses if co.date <= (a.planned_implant_date or a.assessment_date)]
@@ -143,10 +143,10 @@ def recompute_patient(patient: Patient) -> Patient:
         dataversion.bump()  # derived values written without store(): the dashboard cache must see them
         rair.status, rair.deciding, rair.flags, rair.rule_set = new_rair
         rair.computed_at = now
-        rair.save_without_historical_record()
+        save_without_history(rair)
 
     thresholds = section_settings("eligibility", EligibilityThresholds)
-    latest_status = c.EligibilityStatus.NOT_ASSESSED
+    latest_status: str = c.EligibilityStatus.NOT_ASSESSED
     for i, a in enumerate(patient.eligibility_assessments.all()):  # newest first
         result = evaluate_eligibility(_eligibility_facts(patient, a, rair.status, courses), thresholds)
         criteria = [
@@ -156,7 +156,7 @@ def recompute_patient(patient: Patient) -> Patient:
         if (a.status, a.criteria, a.rule_set) != (result.status, criteria, result.rule_set):
             dataversion.bump()
             a.status, a.criteria, a.rule_set, a.computed_at = result.status, criteria, result.rule_set, now
-            a.save_without_historical_record()
+            save_without_history(a)
         if i == 0:
             latest_status = result.status
 
@@ -297,7 +297,7 @@ def eligibility_save(
     return assessment
 
 
-def require_sign_off(user) -> None:
+def require_sign_off(user: User) -> None:
     """Refuse (PermissionDenied) a sign-off by a user whose role may not sign off (physicians only)."""
     if not user.has_perm(f"registry.{SIGN_OFF_PERMISSION}"):
         raise PermissionDenied("Only a physician may sign off.")
@@ -333,10 +333,17 @@ _PARENTS = ("patient", "visit", "lesion", "course", "procedure", "plan", "dicom_
 def owning_patient(instance: models.Model) -> Patient | None:
     """The patient a clinical record belongs to, following its parent links (measurement → visit → patient)."""
     seen = 0
-    while instance is not None and not isinstance(instance, Patient) and seen < 5:
-        instance = next((getattr(instance, name) for name in _PARENTS if hasattr(instance, name)), None)
+    current: models.Model | None = instance
+    while current is not None and not isinstance(current, Patient) and seen < 5:
+        current = next((getattr(current, name) for name in _PARENTS if hasattr(current, name)), None)
         seen += 1
-    return instance if isinstance(instance, Patient) else None
+    return current if isinstance(current, Patient) else None
+
+
+def _label(instance: models.Model) -> str:
+    """The record's kind, capitalised, then the record, as the deletion messages name it (Django always fills
+    ``verbose_name``, from the class name when the model gives none)."""
+    return f"{str(instance._meta.verbose_name).capitalize()} {instance}"
 
 
 def _check_deletion(user: User, instance: models.Model) -> None:
@@ -346,7 +353,7 @@ def _check_deletion(user: User, instance: models.Model) -> None:
     blocked = deletion.blockers(instance)
     if blocked:
         raise ValidationError(
-            f"{opts.verbose_name.capitalize()} {instance} cannot be deleted: {'; '.join(blocked)}."
+            f"{_label(instance)} cannot be deleted: {'; '.join(blocked)}."
         )
 
 
@@ -375,7 +382,7 @@ def delete_with_reason(*, user: User, instance: models.Model, reason: str) -> de
         raise ValidationError({"reason": f"Give the reason for the deletion (at least {MIN_REASON_CHARS} "
                                          f"characters); got {reason!r}."})
     patient = None if isinstance(instance, Patient) else owning_patient(instance)
-    label = f"{instance._meta.verbose_name.capitalize()} {instance}"
+    label = _label(instance)
     try:
         result = deletion.delete_record(instance, user=user, reason=reason)
     except (ProtectedError, RestrictedError) as exc:  # a protection no app declared a blocker for

@@ -1,4 +1,5 @@
-"""common.writes.update: the whitelist, the skipped unchanged save, the audited changed save, validation first."""
+"""common.writes.update: the whitelist, the skipped unchanged save, the audited changed save, validation first; the
+history helpers (who and why on the next history row, the replacing mark, a save without a history row)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -6,7 +7,15 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from common.writes import differs_from_db, save_validated, store, update
+from common.writes import (
+    differs_from_db,
+    is_replacing,
+    save_validated,
+    save_without_history,
+    set_history,
+    store,
+    update,
+)
 from registry.models import IodineCourse
 
 COURSE_FIELDS = ("date", "activity_value", "activity_unit", "notes")
@@ -82,3 +91,35 @@ def test_a_service_refuses_a_derived_field_in_its_data(make_patient, users):
         services.patient_update(user=users["data_manager"], patient=patient, data={"stage": "IVB"})
     patient.refresh_from_db()
     assert patient.stage != "IVB"
+
+
+def test_set_history_names_the_user_and_reason_of_the_next_history_row(course, users):
+    course.notes = "saved outside update()"
+    set_history(course, users["nurse"], "a direct save")
+    course.save()
+    row = course.history.latest("history_id")
+    assert (row.history_user, row.history_change_reason) == (users["nurse"], "a direct save")
+
+
+def test_set_history_without_a_reason_keeps_the_reason_set_before(course, users):
+    set_history(course, users["nurse"], "the first reason")
+    set_history(course, users["physician"])
+    course.notes = "changed"
+    course.save()
+    row = course.history.latest("history_id")
+    assert (row.history_user, row.history_change_reason) == (users["physician"], "the first reason")
+
+
+def test_the_replacing_mark_is_set_only_when_asked_and_kept_by_later_calls(course, users):
+    assert is_replacing(course) is False
+    set_history(course, users["nurse"], "replaced", replacing=True)
+    set_history(course, users["nurse"], "still replaced")
+    assert is_replacing(course) is True
+
+
+def test_save_without_history_writes_the_row_but_no_history_row(course):
+    before = course.history.count()
+    course.notes = "derived"
+    save_without_history(course)
+    assert course.history.count() == before
+    assert IodineCourse.objects.get(pk=course.pk).notes == "derived"
