@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
+from common.writes import set_history
 from registry.models import AccountSecurity, Site
 
 # No 0/O, 1/l/I: the data manager reads the password out or writes it down.
@@ -46,7 +47,7 @@ def security_of(user) -> AccountSecurity:
 
 
 def _record(security: AccountSecurity, by, reason: str) -> None:
-    security._history_user, security._change_reason = by, reason
+    set_history(security, by, reason)
     security.save()
 
 

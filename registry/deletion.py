@@ -23,6 +23,7 @@ from django.apps import apps
 from django.db import models, router, transaction
 from django.db.models.deletion import Collector, ProtectedError, RestrictedError
 
+from common.writes import set_history
 from registry.roles import CLINICAL_MODELS
 
 BeforeDelete = Callable[[models.Model], Iterable[models.QuerySet]]
@@ -123,8 +124,7 @@ def _delete_collected(objs: list[models.Model], user, reason: str) -> tuple[Coun
     collector.collect(objs)
     for instances in collector.data.values():
         for obj in instances:
-            obj._history_user = user
-            obj._change_reason = reason
+            set_history(obj, user, reason)
     files = _collect_files(collector)
     _total, per_model = collector.delete()
     return Counter(per_model), files

@@ -24,6 +24,7 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
+from common.writes import set_history
 from registry.audit import _REGISTRY
 from registry.models import Patient, Site
 from registry.roles import can_see_identifiers, is_data_manager
@@ -365,8 +366,7 @@ def release(*, user, content_type_id: int, object_id: int, field: str, digest: s
         key = {"content_type_id": content_type_id, "object_id": object_id, "field": field, "sha256": digest}
         if not model.objects.filter(**key).exists():
             obj = model(**key, released_by=user)
-            obj._history_user = user
-            obj._change_reason = "released: contains no identifiers (confirmed)"
+            set_history(obj, user, "released: contains no identifiers (confirmed)")
             obj.save()
     return item
 
@@ -380,8 +380,7 @@ def revoke(*, user, content_type_id: int, object_id: int, field: str):
     with transaction.atomic():
         for obj in _release_model().objects.filter(content_type_id=content_type_id, object_id=object_id,
                                                    field=field):
-            obj._history_user = user
-            obj._change_reason = "revoked"
+            set_history(obj, user, "revoked")
             obj.delete()
     return item
 
