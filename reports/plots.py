@@ -24,6 +24,10 @@ Rules kept here:
 
 * Object API only (``Figure(...)``, ``fig.add_subplot``), never ``pyplot``: pages render concurrently and
   pyplot keeps global state. Rendering goes through the Agg / SVG / PDF canvases of ``savefig``.
+* One figure at a time per process: every builder and :func:`render` hold one lock. matplotlib's font and
+  mathtext caches are shared by all threads and are not thread-safe: the dashboard's figures, fetched in
+  parallel from a threaded server, failed now and then with "FT_Load_Glyph … invalid outline" or a mathtext
+  ParseException (the swimmer plot's event markers are mathtext glyphs).
 * A few rcParams must be fixed for correct output and are read by matplotlib at draw time only from the global
   ``matplotlib.rcParams``: ``svg.hashsalt`` (deterministic SVG ids), ``svg.fonttype = "path"`` (glyphs drawn
   as paths, so ¹²⁵I, ³, ≥ do not depend on the browser's fonts), ``pdf.fonttype = 42`` (TrueType in the PDF,
@@ -47,10 +51,12 @@ import io
 import itertools
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Literal, TypeVar, cast
+from functools import wraps
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 import matplotlib
 import numpy as np
@@ -115,6 +121,22 @@ _PINNED_RC: dict[str, Any] = {
     "font.family": ["DejaVu Sans"],
     "axes.unicode_minus": True,
 }
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_MATPLOTLIB = threading.RLock()  # re-entrant: svg_inline renders through render, builders may nest
+
+
+def _one_at_a_time(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Hold the module's matplotlib lock while ``fn`` builds or renders a figure (see "Rules kept here")."""
+
+    @wraps(fn)
+    def locked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _MATPLOTLIB:
+            return fn(*args, **kwargs)
+
+    return locked
 
 
 def _finite(value: object) -> bool:
@@ -392,6 +414,7 @@ def dvh_gid(label: str) -> str:
     return f"dvh-{_slug(label)}"
 
 
+@_one_at_a_time
 def dvh_figure(
     curves: Sequence[DvhCurve],
     prescription_gy: float | None,
@@ -535,6 +558,7 @@ def _waterfall_order(rows: Sequence[WaterfallRow]) -> list[WaterfallRow]:
     return sorted(items, key=lambda r: (-r.best_change_pct, r.patient_label))
 
 
+@_one_at_a_time
 def waterfall_figure(
     rows: Sequence[WaterfallRow], title: str, settings: PlotSettings = DEFAULT_SETTINGS
 ) -> Figure:
@@ -814,6 +838,7 @@ def _rate_layout(rows: Sequence[RateBar]) -> tuple[list[str], list[str], list[Ra
     return timepoints, measures, ordered
 
 
+@_one_at_a_time
 def remission_bars_figure(
     rows: Sequence[RateBar], title: str, settings: PlotSettings = DEFAULT_SETTINGS
 ) -> Figure:
@@ -940,6 +965,7 @@ def _spider_order(series: Sequence[SpiderSeries]) -> list[SpiderSeries]:
     return _by_label(items, lambda s: s.patient_label)
 
 
+@_one_at_a_time
 def spider_figure(
     series: Sequence[SpiderSeries], title: str, settings: PlotSettings = DEFAULT_SETTINGS
 ) -> Figure:
@@ -1065,6 +1091,7 @@ def _swim_style(kind: str) -> dict[str, Any]:
             "markeredgecolor": "#000000", "color": "#000000"}
 
 
+@_one_at_a_time
 def swimmer_figure(
     rows: Sequence[SwimmerRow], title: str, settings: PlotSettings = DEFAULT_SETTINGS
 ) -> Figure:
@@ -1243,6 +1270,7 @@ def _median_text(km: KmCurve) -> str:
     return "median not reached" if km.median_days is None else f"median {_fmt_num(km.median_days)} days"
 
 
+@_one_at_a_time
 def km_figure(
     curves: Sequence[KmCurve],
     times_at_risk_days: Sequence[float],
@@ -1418,6 +1446,7 @@ def _tg_marker(qualifier: str) -> dict[str, Any]:
             "markeredgewidth": 0.6 if filled else 1.2, "color": colour}
 
 
+@_one_at_a_time
 def tg_figure(
     series: Sequence[TgSeries],
     loq_ng_ml: float | None,
@@ -1524,6 +1553,7 @@ def _volume_check(groups: Sequence[VolumeGroup]) -> list[VolumeGroup]:
     return _check_items(groups, VolumeGroup, "groups", "volume", lambda g: g.timepoint)
 
 
+@_one_at_a_time
 def volume_figure(
     groups: Sequence[VolumeGroup], title: str, settings: PlotSettings = DEFAULT_SETTINGS
 ) -> Figure:
@@ -1618,6 +1648,7 @@ def _dose_order(points: Sequence[DoseResponsePoint]) -> list[DoseResponsePoint]:
     return _by_label(items, lambda p: p.patient_label)
 
 
+@_one_at_a_time
 def dose_response_figure(
     points: Sequence[DoseResponsePoint],
     prescription_gy: float | None,
@@ -1688,6 +1719,7 @@ _METADATA: dict[str, dict[str, str | None]] = {
 }
 
 
+@_one_at_a_time
 def render(fig: Figure, fmt: Format, settings: PlotSettings = DEFAULT_SETTINGS) -> bytes:
     """The figure as file bytes: ``"svg"`` (a standalone SVG document), ``"png"`` (at ``settings.png_dpi``)
     or ``"pdf"`` (vector, fonts embedded as TrueType). The same figure data gives the same bytes."""
