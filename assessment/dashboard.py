@@ -239,7 +239,9 @@ def toxicity_table(c: co.Cohort) -> list[ToxicityRow]:
 
 @dataclass(frozen=True)
 class Dashboard:
-    cohort: co.Cohort
+    # The patients counted, not the cohort itself: the built dashboard is pickled into the shared cache and read
+    # back by the page and each of its figure requests; the whole cohort tripled what each of them unpickled.
+    n_patients: int
     table1: co.Table1
     table2: co.Table2
     figures: tuple[DashboardFigure, ...]
@@ -259,10 +261,10 @@ def build(c: co.Cohort) -> Dashboard:
         waterfall, left_out = dl.waterfall(units)
         figures = (_remission(c, t1), waterfall, dl.spider(units), dl.swimmer(units), dl.km(units), dl.tg(),
                    dl.volume(units), dl.dose_response(units))
-        return Dashboard(c, t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
+        return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
     waterfall, left_out = _waterfall(c)
     os_figure, _ = _os(c)
     figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), os_figure, _tg(c), _volume(c),
                _dose_response(c))
     pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
-    return Dashboard(c, t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)
+    return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)
