@@ -17,7 +17,7 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -25,6 +25,7 @@ from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import BASELINE
 from assessment.stats import (
     CensoredNumber,
+    MedianIqr,
     Observation,
     PairedComparison,
     PairedSettings,
@@ -34,6 +35,7 @@ from assessment.stats import (
     TableTest,
     compare_2x2,
     mean_sd,
+    median_iqr,
     paired_compare,
     proportion_ci,
 )
@@ -641,6 +643,22 @@ def _cut_groups(values: Sequence[LabValue | float | None], cut: float) -> list[b
         else:
             out.append(float(v.value if isinstance(v, LabValue) else v) > cut)
     return out
+
+
+def _median_split(name: str, everyone: Sequence[LabValue | float | None], included: Sequence[LabValue | float | None],
+                  effective: Sequence[bool], *, level: Callable[[float], str], note: Callable[[MedianIqr], str],
+                  missing_note: str) -> FactorRow:
+    """A Table 3 factor cut at the median of ``everyone`` (all units with a value, evaluable or not): level A is
+    at or below the median, level B above; ``included`` are the evaluable units' values, in ``effective``'s
+    order. ``level(cut)`` writes the cut with its unit, ``note(median)`` says how it was found."""
+    known = [v for v in everyone if v is not None]
+    if not known:
+        return _factor(name, "≤ median", "> median", [None] * len(included), effective, missing_note)
+    mi = median_iqr(known)
+    cut = mi.median.value
+    above = _cut_groups(included, cut)
+    return _factor(name, f"≤ {level(cut)}", f"> {level(cut)}", [None if a is None else not a for a in above],
+                   effective, note(mi))
 
 
 def _factor(name: str, level_a: str, level_b: str, groups: Sequence[bool | None], effective: Sequence[bool],

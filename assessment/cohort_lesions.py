@@ -21,7 +21,7 @@ from datetime import timedelta
 
 import assessment.cohort_data as co
 import assessment.recist as recist
-from assessment.stats import PairedTest, mean_sd, median_iqr
+from assessment.stats import PairedTest, mean_sd
 
 LABEL = co.MODE_LABELS["per_lesion"]  # "modified RECIST (per lesion)"
 
@@ -167,28 +167,14 @@ def table3(c: co.Cohort) -> co.Table3:
         co._factor("Age at implant", f"≤ {co.AGE_CUT_YEARS} years", f"> {co.AGE_CUT_YEARS} years",
                    [r.age_at_implant <= co.AGE_CUT_YEARS for r in rs], eff),
     ]
-    all_tg = [t for t in (co._tg(u.patient, "baseline") for u in units) if t is not None]
-    if all_tg:
-        mi = median_iqr(all_tg)
-        cut = mi.median.value
-        above = co._cut_groups([co._tg(r, "baseline") for r in rs], cut)
-        rows.append(co._factor("Baseline Tg (of the lesion's patient)", f"≤ {cut:g} ng/mL", f"> {cut:g} ng/mL",
-                               [None if a is None else not a for a in above], eff,
-                               f"median baseline Tg over the lesions {mi.median.format()} ng/mL (n = {mi.n} lesions)"))
-    else:
-        rows.append(co._factor("Baseline Tg (of the lesion's patient)", "≤ median", "> median", [None] * len(us), eff,
-                               "no baseline Tg"))
-    all_vol = [u.baseline_volume_cm3 for u in units if u.baseline_volume_cm3 is not None]
-    if all_vol:
-        mi = median_iqr(all_vol)
-        cut = mi.median.value
-        above = co._cut_groups([u.baseline_volume_cm3 for u in us], cut)
-        rows.append(co._factor("Baseline lesion volume", f"≤ {cut:.2f} cm³", f"> {cut:.2f} cm³",
-                               [None if a is None else not a for a in above], eff,
-                               f"median baseline lesion volume {cut:.2f} cm³ (n = {mi.n} lesions)"))
-    else:
-        rows.append(co._factor("Baseline lesion volume", "≤ median", "> median", [None] * len(us), eff,
-                               "no baseline volume"))
+    rows.append(co._median_split(
+        "Baseline Tg (of the lesion's patient)", [co._tg(u.patient, "baseline") for u in units],
+        [co._tg(r, "baseline") for r in rs], eff, level=lambda cut: f"{cut:g} ng/mL", missing_note="no baseline Tg",
+        note=lambda mi: f"median baseline Tg over the lesions {mi.median.format()} ng/mL (n = {mi.n} lesions)"))
+    rows.append(co._median_split(
+        "Baseline lesion volume", [u.baseline_volume_cm3 for u in units], [u.baseline_volume_cm3 for u in us], eff,
+        level=lambda cut: f"{cut:.2f} cm³", missing_note="no baseline volume",
+        note=lambda mi: f"median baseline lesion volume {mi.median.value:.2f} cm³ (n = {mi.n} lesions)"))
     rows.append(co._factor("Enhancement (patient)", "Yes", "No", [r.enhancement_at_baseline for r in rs], eff))
     rows.append(co._factor("Distant metastasis (patient)", "Yes", "No", [r.distant_metastasis for r in rs], eff))
     notes = (

@@ -58,9 +58,9 @@ from assessment.cohort_data import (
     TgRow,
     VolumeRow,
     _counts,
-    _cut_groups,
     _factor,
     _mean_sd_text,
+    _median_split,
     _outside_window,
     _paired,
     _quantity,
@@ -261,26 +261,14 @@ def table3(c: Cohort) -> Table3:
         _factor("Age at implant", f"≤ {AGE_CUT_YEARS} years", f"> {AGE_CUT_YEARS} years",
                 [r.age_at_implant <= AGE_CUT_YEARS for r in pts], eff),
     ]
-    all_tg = [t for t in (_tg(r, "baseline") for r in c.patients) if t is not None]
-    if all_tg:
-        mi = median_iqr(all_tg)
-        cut = mi.median.value
-        cut_text = f"cohort median baseline Tg {mi.median.format()} ng/mL (n = {mi.n})"
-        above = _cut_groups([_tg(r, "baseline") for r in pts], cut)
-        rows.append(_factor("Baseline Tg", f"≤ {cut:g} ng/mL", f"> {cut:g} ng/mL",
-                            [None if a is None else not a for a in above], eff, cut_text))
-    else:
-        rows.append(_factor("Baseline Tg", "≤ median", "> median", [None] * len(pts), eff, "no baseline Tg"))
-    all_vol = [v for v in (_volume(r, "baseline") for r in c.patients) if v is not None]
-    if all_vol:
-        mi = median_iqr(all_vol)
-        cut = mi.median.value
-        cut_text = f"cohort median baseline volume {cut:.2f} cm³ (n = {mi.n})"
-        above = _cut_groups([_volume(r, "baseline") for r in pts], cut)
-        rows.append(_factor("Baseline volume", f"≤ {cut:.2f} cm³", f"> {cut:.2f} cm³",
-                            [None if a is None else not a for a in above], eff, cut_text))
-    else:
-        rows.append(_factor("Baseline volume", "≤ median", "> median", [None] * len(pts), eff, "no baseline volume"))
+    rows.append(_median_split(
+        "Baseline Tg", [_tg(r, "baseline") for r in c.patients], [_tg(r, "baseline") for r in pts], eff,
+        level=lambda cut: f"{cut:g} ng/mL", missing_note="no baseline Tg",
+        note=lambda mi: f"cohort median baseline Tg {mi.median.format()} ng/mL (n = {mi.n})"))
+    rows.append(_median_split(
+        "Baseline volume", [_volume(r, "baseline") for r in c.patients], [_volume(r, "baseline") for r in pts], eff,
+        level=lambda cut: f"{cut:.2f} cm³", missing_note="no baseline volume",
+        note=lambda mi: f"cohort median baseline volume {mi.median.value:.2f} cm³ (n = {mi.n})"))
     rows.append(_factor("Enhancement", "Yes", "No", [r.enhancement_at_baseline for r in pts], eff))
     rows.append(_factor("Distant metastasis", "Yes", "No", [r.distant_metastasis for r in pts], eff))
     notes = (

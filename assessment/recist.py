@@ -288,7 +288,7 @@ class RecistSettings:
         for f in fields(self):
             value = getattr(self, f.name)
             if isinstance(value, Fraction):
-                value = _num_out(value)
+                value = number_out(value)
             elif isinstance(value, StrEnum):
                 value = value.value
             out[f.name] = value
@@ -1239,11 +1239,13 @@ def _apply_cr_rules(steps: Sequence[_Step], s: RecistSettings, *, non_target_onl
     return out
 
 
-def _num_out(x: Fraction) -> int | float:
+def number_out(x: Fraction) -> int | float:
+    """An exact size as the JSON contract writes it: an int when whole, else a float."""
     return x.numerator if x.denominator == 1 else float(x)
 
 
-def _pct_out(x: Fraction | None) -> float | None:
+def percent_out(x: Fraction | None) -> float | None:
+    """A percentage change as the JSON contract writes it: rounded half away from zero to 0.1, no "-0.0"."""
     if x is None:
         return None
     r = float(_round_half_away(x, 1))

@@ -33,9 +33,9 @@ from assessment.recist import (
     RecistSettings,
     Response,
     Role,
-    _num_out,
-    _pct_out,
     evaluate,
+    number_out,
+    percent_out,
 )
 
 __all__ = ["ContractError", "evaluate_contract", "to_contract_output"]
@@ -219,10 +219,10 @@ def to_contract_output(result: RecistResult) -> dict[str, Any]:
             {
                 "date": tp.assessment_date.isoformat(),
                 "day": tp.day,
-                "sum_mm": None if tp.sum_mm is None else _num_out(tp.sum_mm),
-                "change_from_baseline_pct": _pct_out(tp.change_from_baseline_pct),
-                "nadir_mm": None if tp.nadir_mm is None else _num_out(tp.nadir_mm),
-                "change_from_nadir_pct": _pct_out(tp.change_from_nadir_pct),
+                "sum_mm": None if tp.sum_mm is None else number_out(tp.sum_mm),
+                "change_from_baseline_pct": percent_out(tp.change_from_baseline_pct),
+                "nadir_mm": None if tp.nadir_mm is None else number_out(tp.nadir_mm),
+                "change_from_nadir_pct": percent_out(tp.change_from_nadir_pct),
                 "target": _cat(tp.target),
                 "non_target": _cat(tp.non_target),
                 "new_lesions": None if tp.new_lesions is None else tp.new_lesions.value,
@@ -255,10 +255,10 @@ def to_contract_output(result: RecistResult) -> dict[str, Any]:
                         {
                             "date": t.assessment_date.isoformat(),
                             "day": t.day,
-                            "size_mm": None if t.size_mm is None else _num_out(t.size_mm),
-                            "change_from_baseline_pct": _pct_out(t.change_from_baseline_pct),
-                            "nadir_mm": None if t.nadir_mm is None else _num_out(t.nadir_mm),
-                            "change_from_nadir_pct": _pct_out(t.change_from_nadir_pct),
+                            "size_mm": None if t.size_mm is None else number_out(t.size_mm),
+                            "change_from_baseline_pct": percent_out(t.change_from_baseline_pct),
+                            "nadir_mm": None if t.nadir_mm is None else number_out(t.nadir_mm),
+                            "change_from_nadir_pct": percent_out(t.change_from_nadir_pct),
                             "response": _cat(t.response),
                             "reason": t.reason,
                             "flags": list(t.flags),
