@@ -403,3 +403,39 @@ def test_format_statistic_prints_small_p_as_papers_do():
                             [5.0, 5.5, 6.2, 6.4, 7.1, 7.3, 8.2, 8.4])
     assert strong.format_statistic().endswith("P < 0.001")
     assert "P = < " not in strong.format_statistic()
+
+
+# --- median_iqr's fast path for plain numbers (issue 12) ---------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from assessment.thyroglobulin import LabValue  # noqa: E402
+
+_plain = st.one_of(
+    st.integers(-10**6, 10**6),
+    st.floats(-1e9, 1e9, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_plain, min_size=1, max_size=60), st.sampled_from(list(QuantileMethod)))
+def test_median_iqr_plain_numbers_equal_the_general_path(values, method) -> None:
+    # The fast path (a float array, numpy's sort) must give bit-identical quartiles to the general path, which
+    # sorts LabValue objects with the censoring key; one detected LabValue forces the general path.
+    fast = median_iqr(values, method)
+    general = median_iqr([LabValue(Qualifier.EQ, float(values[0]), unit=""), *values[1:]], method)
+    assert fast == general
+    assert median_iqr(np.asarray(values, dtype=float), method) == general
+
+
+@pytest.mark.parametrize(
+    "values, field",
+    [([1.0, float("nan")], "values[1]"), ([1.0, True], "values[1]"), ([2, "3"], "values[1]"),
+     ([1.0, float("inf")], "values[1]")],
+)
+def test_median_iqr_bad_value_is_named_even_beside_plain_numbers(values, field) -> None:
+    # A value the fast path cannot take goes to the general path, which names it (never a silent drop).
+    with pytest.raises(StatsInputError) as exc:
+        median_iqr(values)
+    assert exc.value.field == field
