@@ -131,7 +131,12 @@ def quantile(values: Sequence[Number], p: float, method: QuantileMethod = Quanti
     x = np.sort(_floats(values, "values", 1))
     if not 0 <= p <= 1:
         raise StatsInputError("p", p, "a probability between 0 and 1")
-    lo, hi, w = _position(len(x), p, QuantileMethod(method))
+    return _sorted_quantile(x, p, QuantileMethod(method))
+
+
+def _sorted_quantile(x: np.ndarray, p: float, method: QuantileMethod) -> float:
+    """Quantile p of an already sorted float array: the method's position, linear between its two neighbours."""
+    lo, hi, w = _position(len(x), p, method)
     return float(x[lo] + w * (x[hi] - x[lo])) if w else float(x[lo])
 
 
@@ -217,16 +222,9 @@ def _plain_sorted(values: Sequence[Observation]) -> np.ndarray | None:
 
 def _median_iqr_plain(x: np.ndarray, method: QuantileMethod) -> MedianIqr:
     """median_iqr of sorted, finite, uncensored numbers: the same positions and interpolation as the general
-    path, so the results are bit-identical to it."""
-    n = len(x)
-
-    def q(p: float) -> CensoredNumber:
-        lo, hi, w = _position(n, p, method)
-        lo_v = float(x[lo])
-        value = lo_v + (w * (float(x[hi]) - lo_v) if w else 0.0)
-        return CensoredNumber(Qualifier.EQ, float(value))
-
-    return MedianIqr(q(0.5), q(0.25), q(0.75), n, 0, 0, method, "")
+    path (and :func:`quantile`), so the results are bit-identical to it."""
+    med, q1, q3 = (CensoredNumber(Qualifier.EQ, _sorted_quantile(x, p, method)) for p in (0.5, 0.25, 0.75))
+    return MedianIqr(med, q1, q3, len(x), 0, 0, method, "")
 
 
 def median_iqr(values: Sequence[Observation], method: QuantileMethod = QuantileMethod.WEIBULL) -> MedianIqr:
