@@ -889,8 +889,8 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
         sampling = replace(sampling, require_inside_grid=False)
     try:
         results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, sampling=sampling, progress=report)
-    except ContourOutsideGridError as exc:
-        raise InputError(f"{exc}. {CLIP_HINT}") from exc
+    except ContourOutsideGridError as exc:  # the core's own advice is for the command line and the API
+        raise InputError(f"{str(exc).split('; enlarge the dose grid')[0]}. {CLIP_HINT}") from exc
     check_results = None
     if seeds is not None:
         report(65, f"TG-43 recomputation from {seeds.n_seeds} seeds")
