@@ -110,9 +110,12 @@ def structure_metrics(
     return {k: _clean(m) for k, m in metrics.items()}, h
 
 
-def _padded_axis(centres: np.ndarray, low: float, high: float) -> tuple[np.ndarray, int]:
+_OUTSIDE_RTOL = 1e-6  # a volume left out below this fraction of the structure is float32 rounding of the mask
+
+
+def _padded_axis(centres: np.ndarray, low: float, high: float) -> np.ndarray:
     """``centres`` extended with voxels of the end spacings until the voxel edges reach ``low`` and ``high``
-    (the grid's own edges unchanged); also how many voxels were added below."""
+    (the grid's own edges unchanged)."""
     step_lo = float(centres[1] - centres[0])
     step_hi = float(centres[-1] - centres[-2])
     edge_lo, edge_hi = centres[0] - step_lo / 2, centres[-1] + step_hi / 2
@@ -120,35 +123,39 @@ def _padded_axis(centres: np.ndarray, low: float, high: float) -> tuple[np.ndarr
     n_hi = max(0, math.ceil((high - edge_hi) / step_hi))
     below = centres[0] - step_lo * np.arange(n_lo, 0, -1)
     above = centres[-1] + step_hi * np.arange(1, n_hi + 1)
-    return np.concatenate([below, centres, above]), n_lo
+    return np.concatenate([below, centres, above])
 
 
-def volume_outside_grid(structure: Structure, grid: DoseGrid, settings: SamplingSettings) -> OutsideGrid | None:
-    """How much of the structure lies beyond the dose grid, sampled as the DVH samples it; None if nothing does.
+def volume_outside_grid(
+    structure: Structure, grid: DoseGrid, settings: SamplingSettings, clipped_cm3: float
+) -> OutsideGrid | None:
+    """How much of the structure a DVH clipped to the grid (volume ``clipped_cm3``) leaves out; None if nothing.
 
-    The grid is extended (same voxel edges inside, zero dose outside) until it holds the whole structure,
-    including the half slabs beyond its end planes; the structure's occupancy on that grid summed over the
-    added voxels is the volume a clipped DVH leaves out, and over all voxels its whole volume. Only called for
-    an import clipped to the grid (a second rasterisation, not a DVH).
+    The grid is extended (the same voxel edges inside, more voxels of the end spacings outside) until it holds
+    the whole structure, including the half slabs beyond its end planes; the structure's occupancy summed over
+    that grid is its whole volume as the DVH samples it, and the volume left out is that minus ``clipped_cm3``
+    (so it also counts the inside part of a contour plane lying beyond the grid, which clipping drops). Only for
+    an import clipped to the grid: one more rasterisation of that structure, not a DVH.
     """
     planes = structure.planes()
     zs = np.array([z for z, _ in planes])
     xy = np.concatenate([p for _, group in planes for p in group])
     spacing = float(np.max(np.diff(zs))) if zs.size > 1 else 0.0
     reach = max(spacing, settings.thickness_cm or 0.0)
-    x, nx_lo = _padded_axis(grid.x_cm, float(xy[:, 0].min()), float(xy[:, 0].max()))
-    y, ny_lo = _padded_axis(grid.y_cm, float(xy[:, 1].min()), float(xy[:, 1].max()))
-    z, nz_lo = _padded_axis(grid.z_cm, float(zs.min() - reach), float(zs.max() + reach))
+    x = _padded_axis(grid.x_cm, float(xy[:, 0].min()), float(xy[:, 0].max()))
+    y = _padded_axis(grid.y_cm, float(xy[:, 1].min()), float(xy[:, 1].max()))
+    z = _padded_axis(grid.z_cm, float(zs.min() - reach), float(zs.max() + reach))
     nz, ny, nx = grid.shape
     if (x.size, y.size, z.size) == (nx, ny, nz):
         return None
     big = DoseGrid(np.zeros((z.size, y.size, x.size), dtype=np.float32), x, y, z)
-    occupied = structure_mask(structure, big, settings=settings).astype(np.float64) * big.voxel_volumes_cm3()
-    total = float(occupied.sum())
-    inside = float(occupied[nz_lo:nz_lo + nz, ny_lo:ny_lo + ny, nx_lo:nx_lo + nx].sum())
-    if total <= 0 or total - inside <= 1e-9 * total:
+    mask = structure_mask(structure, big, settings=settings)
+    dz, dy, dx = (np.diff(edges) for edges in (big.z_edges_cm, big.y_edges_cm, big.x_edges_cm))
+    # Σ occupancy × dz·dy·dx without an (nz, ny, nx) float64 product
+    total = float(np.einsum("kji,k,j,i->", mask, dz, dy, dx, dtype=np.float64))
+    if total - clipped_cm3 <= _OUTSIDE_RTOL * total:  # float32 occupancy: equal within its rounding
         return None
-    return OutsideGrid(outside_cm3=total - inside, total_cm3=total)
+    return OutsideGrid(outside_cm3=total - clipped_cm3, total_cm3=total)
 
 
 def plan_metrics(
@@ -173,7 +180,7 @@ def plan_metrics(
         metrics, curve = structure_metrics(structure, grid, prescription_gy, sampling,
                                            include_conformity=role in TARGET_ROLES)
         clipped = measure_outside and not sampling.require_inside_grid
-        outside = volume_outside_grid(structure, grid, sampling) if clipped else None
+        outside = volume_outside_grid(structure, grid, sampling, curve.volume_cm3) if clipped else None
         results.append(StructureResult(role, roi.name, metrics, downsample_curve(
             curve.dose_bins_gy, curve.cumulative_pct), outside))
         if progress:

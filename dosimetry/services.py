@@ -890,7 +890,8 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
     try:
         results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, sampling=sampling, progress=report)
     except ContourOutsideGridError as exc:  # the core's own advice is for the command line and the API
-        raise InputError(f"{str(exc).split('; enlarge the dose grid')[0]}. {CLIP_HINT}") from exc
+        hint = "" if imp.clip_to_grid else f". {CLIP_HINT}"  # clipped already: no contour overlaps the grid
+        raise InputError(f"{str(exc).split('; enlarge the dose grid')[0]}{hint}") from exc
     check_results = None
     if seeds is not None:
         report(65, f"TG-43 recomputation from {seeds.n_seeds} seeds")

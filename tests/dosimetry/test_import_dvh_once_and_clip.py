@@ -10,6 +10,8 @@ import numpy as np
 import pydicom
 import pytest
 from django.urls import reverse
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from demo import dicom_synth
 from dosimetry import cli, rt_metrics, services
@@ -166,3 +168,31 @@ def test_a_refused_import_is_retried_clipped_from_its_page_and_the_warning_is_sh
     assert f"{warning['outside_cm3']:.2f} cm³ ({warning['outside_pct']:.1f} %)" in shown
     assert response.status_code == 200
     assert imp.history.filter(history_change_reason__contains="structures clipped to the dose grid").exists()
+
+
+@settings(max_examples=12, deadline=None)
+@given(centre=st.tuples(st.floats(-1.6, 1.6), st.floats(-1.6, 1.6), st.floats(-1.6, 1.6)),
+       radius=st.floats(0.4, 1.2), dz=st.sampled_from([0.1, 0.2, 0.25]))
+def test_volume_outside_is_what_a_grid_holding_the_whole_structure_adds_to_the_clipped_dvh(centre, radius, dz):
+    """On a 0.2 cm grid with edges at ±1.5 cm, a sphere anywhere (also through the top or bottom frames, where
+    only its end slab pokes out): clipped DVH volume + volume outside = the DVH volume on a grid holding it all."""
+    axis = np.arange(-1.4, 1.4001, 0.2)
+    small = dvh_core.DoseGrid(np.ones((axis.size,) * 3, dtype=np.float32), axis, axis, axis)
+    wide_axis = np.arange(-3.4, 3.4001, 0.2)
+    wide = dvh_core.DoseGrid(np.ones((wide_axis.size,) * 3, dtype=np.float32), wide_axis, wide_axis, wide_axis)
+    contours = dicom_synth.sphere_contours(centre, radius, np.arange(-3.0, 3.0, dz) + 0.013, 48)
+    assume(len(contours) >= 2)
+    structure = Structure("S", contours)
+    clip = SamplingSettings(supersampling=2, require_inside_grid=False)
+    try:
+        clipped = dvh_core.dvh(structure, small, settings=clip).volume_cm3
+    except dvh_core.DVHError:  # the sphere misses the grid entirely (nothing to clip to)
+        assume(False)
+    whole = dvh_core.dvh(structure, wide, settings=SamplingSettings(supersampling=2)).volume_cm3
+    outside = rt_metrics.volume_outside_grid(structure, small, clip, clipped)
+    if outside is None:
+        assert clipped == pytest.approx(whole, rel=1e-6)
+    else:  # float32 occupancy on the extended grid: equal within 1e-6
+        assert outside.total_cm3 == pytest.approx(whole, rel=1e-6)
+        assert clipped + outside.outside_cm3 == pytest.approx(whole, rel=1e-6)
+        assert 0 < outside.outside_pct <= 100
