@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Protocol, cast
 import numpy as np
 import pydicom
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filereader import _at_pixel_data, _read_file_meta_info, read_dataset, read_preamble
@@ -831,6 +832,90 @@ def _dose_pixels(r: _Reader, rows: int, cols: int, n_frames: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------------------
 
 _CLOSED_TYPES = frozenset({"CLOSED_PLANAR", "CLOSEDPLANAR_XOR"})
+_CONTOUR_DATA_TAG = 0x30060050  # ContourData (3006,0050), DS, (x, y, z) triplets in mm
+_CONTOUR_TYPE_TAG = 0x30060042  # ContourGeometricType (3006,0042), CS
+_CONTOUR_COUNT_TAG = 0x30060046  # NumberOfContourPoints (3006,0046), IS
+
+
+def _raw_ascii(ds: Dataset, tag: int) -> str | None:
+    """The text of a CS/IS element pydicom has not converted yet, stripped, when it is plain ASCII; else None
+    (absent, converted already, or anything unusual: the caller then asks :class:`_Reader`, which says what is
+    wrong). Skips pydicom's value objects and validation for the thousands of contour items of a structure set.
+    """
+    elem = ds.get_item(tag)
+    if not isinstance(elem, RawDataElement) or not isinstance(elem.value, bytes) or not elem.value.isascii():
+        return None
+    return elem.value.decode("ascii").rstrip(" \x00").strip() or None  # as pydicom's text, then _Reader.text
+
+
+def _ds_bytes_to_floats(raw: bytes) -> np.ndarray | None:
+    """The numbers of an undecoded DS multi-value as float64, or None if numpy's parser refuses one of them.
+
+    Splits like pydicom (the whole value stripped of blanks, then of trailing spaces and NULs, ``\\`` between
+    values) and converts each value as ``float()`` does (the number pydicom's DSfloat holds), in one numpy call
+    instead of one Python number object per coordinate. What this refuses (a value that is not a number, or
+    Latin-1 blanks such as NBSP that ``float()`` of pydicom's decoded text accepts) goes value by value through
+    :func:`_floats_or_first_bad` on pydicom's decoding.
+    """
+    try:
+        return np.array(raw.strip().rstrip(b" \x00").split(b"\\"), dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _ds_text_items(text: str) -> list[str]:
+    """pydicom's split of a decoded DS multi-value (``pydicom.values.convert_DS_string``)."""
+    return text.strip().rstrip(" \x00").split("\\")
+
+
+def _floats_or_first_bad(items: Sequence[object]) -> tuple[np.ndarray, tuple[int, object] | None]:
+    """``float()`` of each item; on the first item that is not a number, ``(empty, (index, item))``."""
+    values = np.empty(len(items), dtype=np.float64)
+    for k, item in enumerate(items):
+        try:
+            values[k] = float(cast(Any, item))
+        except (TypeError, ValueError):
+            return values[:0], (k, item)
+    return values, None
+
+
+def _contour_points_mm(kr: _Reader, label: str) -> np.ndarray:
+    """ContourData of one ContourSequence item as an (n, 3) float64 array in mm.
+
+    Read from the element's raw bytes when pydicom has not converted it yet (the usual case: a dataset just read),
+    else from pydicom's converted values; the numbers are the same either way (``float()`` of each value). ``label``
+    (``"ROI 'PTV' contour 3"``) names the contour in errors: missing or empty, a value that is not a number, a
+    non-finite value, a count that is not a multiple of 3.
+    """
+    elem = kr.ds.get_item(_CONTOUR_DATA_TAG)
+    if elem is None:
+        raise kr.fail("ContourData", f"is missing ({label})")
+    values: np.ndarray | None = None
+    items: Sequence[object]
+    if isinstance(elem, RawDataElement) and elem.VR in (None, "DS") and isinstance(elem.value, bytes | None):
+        raw = elem.value or b""
+        values = _ds_bytes_to_floats(raw)
+        # pydicom decodes DS with its default encoding (Latin-1) whatever SpecificCharacterSet says
+        items = [] if values is not None else _ds_text_items(raw.decode("latin-1"))
+    else:  # converted already (a dataset built or changed in memory), or an unusual VR: pydicom's values
+        value = kr.raw("ContourData", required=True)
+        items = list(value) if isinstance(value, list | tuple | MultiValue) else [value]
+    if values is None:
+        if items in ([], [""]):
+            raise kr.fail("ContourData", f"is empty ({label})")
+        values, bad = _floats_or_first_bad(items)
+        if bad is not None:
+            k, item = bad
+            raise kr.fail("ContourData", f"of {label}: value {_one_line(item, 40)!r} (number {k + 1} of "
+                                         f"{len(items)}) is not a number")
+    finite = np.isfinite(values)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        raise kr.fail("ContourData", f"of {label}: value {values[k]:g} (number {k + 1} of {values.size}) is not "
+                                     "finite")
+    if values.size % 3:
+        raise kr.fail("ContourData", f"of {label} has {values.size} values, not a multiple of 3 (x, y, z triplets)")
+    return values.reshape(-1, 3)
 
 
 def read_rtstruct(
@@ -899,13 +984,12 @@ def read_rtstruct(
             colors[ref] = (int(color[0]), int(color[1]), int(color[2]))
         for j, contour in enumerate(cr.sequence("ContourSequence", required=False)):
             kr = cr.item(contour, f"ContourSequence[{j}]")
-            kind = (kr.text("ContourGeometricType") or "").upper()
-            data = kr.floats("ContourData")
-            assert data is not None
-            if len(data) % 3:
-                raise kr.fail("ContourData", f"has {len(data)} values, not a multiple of 3 (x, y, z triplets)")
-            xyz_mm = np.asarray(data, dtype=np.float64).reshape(-1, 3)
-            declared = kr.integer("NumberOfContourPoints", required=False)
+            kind_text = _raw_ascii(contour, _CONTOUR_TYPE_TAG)
+            kind = (kind_text if kind_text else kr.text("ContourGeometricType") or "").upper()
+            xyz_mm = _contour_points_mm(kr, f"ROI {roi_name!r} contour {j}")
+            count_text = _raw_ascii(contour, _CONTOUR_COUNT_TAG)
+            declared = int(count_text) if count_text and count_text.isdigit() else kr.integer(
+                "NumberOfContourPoints", required=False)
             if declared is not None and declared != len(xyz_mm):
                 warnings.append(
                     f"ROI {roi_name!r} contour {j}: NumberOfContourPoints {declared} but ContourData has "

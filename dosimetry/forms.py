@@ -77,8 +77,18 @@ class DicomUploadForm(forms.Form):
     )
 
 
+CLIP_LABEL = "Clip structures to the dose grid"
+CLIP_HELP = ("A structure reaching beyond the dose grid is imported clipped to it, with a warning naming the volume "
+             "left out (cm³ and %). Unticked, such an export is refused.")
+
+
+def clip_field(initial: bool = False) -> forms.BooleanField:
+    return forms.BooleanField(label=CLIP_LABEL, required=False, initial=initial, help_text=CLIP_HELP)
+
+
 class MappingForm(forms.Form):
-    def __init__(self, *args, roi_names=(), initial_mapping=None, with_override=False, **kwargs):
+    def __init__(self, *args, roi_names=(), initial_mapping=None, with_override=False, clip_to_grid=False,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         if with_override:
             self.add_override_field()
@@ -88,6 +98,7 @@ class MappingForm(forms.Form):
                 choices=[("", "ignore")] + list(StructureRole.choices),
                 initial=(initial_mapping or {}).get(name, ""),
             )
+        self.fields["clip_to_grid"] = clip_field(clip_to_grid)
         self.roi_names = list(roi_names)
 
     def add_override_field(self) -> None:
@@ -98,6 +109,14 @@ class MappingForm(forms.Form):
 
     def mapping(self) -> dict[str, str]:
         return {name: self.cleaned_data[f"roi_{i}"] for i, name in enumerate(self.roi_names)}
+
+
+class RetryForm(forms.Form):
+    """Retry a failed import, optionally clipping the structures to the dose grid this time."""
+
+    def __init__(self, *args, clip_to_grid=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["clip_to_grid"] = clip_field(clip_to_grid)
 
 
 class PlanOfRecordForm(forms.Form):

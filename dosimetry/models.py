@@ -289,6 +289,9 @@ class DicomImport(models.Model):
     overridden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                       related_name="+")
     overridden_at = models.DateTimeField(null=True, blank=True)
+    # The user's choice at the confirmation (or retry): a structure reaching beyond the dose grid is clipped to it,
+    # with a warning naming the volume left out, instead of failing the import (the dvh command's --clip-to-grid).
+    clip_to_grid = models.BooleanField("clip structures to the dose grid", default=False)
     # A confirmed import is queued (a Celery task, dosimetry/tasks.py), running on a worker, then done or failed;
     # ``error`` is the reason of a failure. The running worker ("host:pid") beats ``heartbeat_at`` with its
     # progress; services.recover_interrupted_imports marks failed one whose worker is gone for good (retryable;

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from celery import current_app
@@ -37,6 +37,7 @@ from dosimetry.dicom_io import (
     read_rtstruct,
     sniff_modality,
 )
+from dosimetry.dvh import ContourOutsideGridError, SamplingSettings
 from dosimetry.models import (
     DicomFile,
     DicomImport,
@@ -514,9 +515,12 @@ def _guess_role(name: str) -> str:
 
 def dicom_import_confirm(
     *, user: User, imp: DicomImport, mapping: Mapping[str, str], run_async: bool | None = None,
-    override_reason: str = "",
+    override_reason: str = "", clip_to_grid: bool = False,
 ) -> DicomImport:
     """Record the user's structure mapping (remembered per site) and run the import.
+
+    ``clip_to_grid``: a structure reaching beyond the dose grid is clipped to it and the import stores a warning
+    naming the volume left out (cm³ and %), instead of failing; the choice is kept on the import and its history.
 
     Blocking warnings of the upload (files of another patient, another study or frame of reference) need a
     physician's confirmation with a reason (≥ 5 characters), stored on the import with who and when; anyone else
@@ -560,11 +564,14 @@ def dicom_import_confirm(
             if role:
                 _remember_mapping(site, name.lower(), role, user=user, imp=imp)
         imp.mapping = dict(mapping)
+        imp.clip_to_grid = bool(clip_to_grid)
         _queue_fields(imp, "queued")
         why = None  # no reason of its own: the history row says who queued it
         if imp.needs_confirmation:
             imp.override_reason, imp.overridden_by, imp.overridden_at = reason, user, timezone.now()
             why = "imported despite " + ", ".join(str(w["code"]) for w in imp.blocking_warnings) + f": {reason}"
+        if imp.clip_to_grid:
+            why = "; ".join(filter(None, (why, CLIP_REASON)))
         set_history(imp, user, why)
         imp.save()
     return _start(imp, user, run_async)
@@ -808,8 +815,11 @@ def recover_interrupted_imports(*, now: dt.datetime | None = None) -> list[int]:
     return marked
 
 
-def dicom_import_retry(*, user: User, imp: DicomImport, run_async: bool | None = None) -> DicomImport:
-    """Run a failed import again from the files kept with it (audited: who, when, the failure it retries)."""
+def dicom_import_retry(*, user: User, imp: DicomImport, run_async: bool | None = None,
+                       clip_to_grid: bool | None = None) -> DicomImport:
+    """Run a failed import again from the files kept with it (audited: who, when, the failure it retries).
+
+    ``clip_to_grid`` True/False changes the choice made at the confirmation (None keeps it)."""
     with transaction.atomic():
         fresh = DicomImport.objects.select_for_update().get(pk=imp.pk)
         if fresh.status != DicomImport.Status.FAILED:
@@ -822,7 +832,9 @@ def dicom_import_retry(*, user: User, imp: DicomImport, run_async: bool | None =
             raise ValidationError(f"The {' and '.join(sorted(missing))} file of import #{fresh.pk} is no longer "
                                   "stored; upload the export again.")
         previous = fresh.error
-        set_history(fresh, user, f"retried after: {previous}")
+        if clip_to_grid is not None:
+            fresh.clip_to_grid = bool(clip_to_grid)
+        set_history(fresh, user, f"retried after: {previous}" + (f"; {CLIP_REASON}" if fresh.clip_to_grid else ""))
         if fresh.needs_confirmation:  # back to the mapping page, where a physician confirms
             fresh.status, fresh.error, fresh.progress_pct, fresh.progress_text = (
                 DicomImport.Status.UPLOADED, "", 0, "")
@@ -831,6 +843,22 @@ def dicom_import_retry(*, user: User, imp: DicomImport, run_async: bool | None =
         _queue_fields(fresh, "queued (retry)")
         fresh.save()
     return _start(fresh, user, run_async)
+
+
+CLIPPED_CODE = "clipped_to_grid"
+CLIP_REASON = "structures clipped to the dose grid"
+CLIP_HINT = ("The structure reaches beyond the dose grid: to import the part inside it, tick “Clip structures to "
+             "the dose grid” and retry (the volume left out is then reported with the plan).")
+
+
+def clip_warnings(results: Iterable[rt_metrics.StructureResult]) -> list[dict[str, object]]:
+    """One non-blocking import warning per structure clipped to the dose grid, naming the volume left out."""
+    return [{"code": CLIPPED_CODE, "blocking": False, "structure": r.name,
+             "outside_cm3": r.outside.outside_cm3, "outside_pct": r.outside.outside_pct,
+             "message": f"{r.name}: {r.outside.outside_cm3:.2f} cm³ ({r.outside.outside_pct:.1f} %) of the structure "
+                        f"lay outside the dose grid and was left out (clipped at the import); its metrics are those "
+                        f"of the {r.outside.total_cm3 - r.outside.outside_cm3:.2f} cm³ inside."}
+            for r in results if r.outside is not None]
 
 
 def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) -> DosePlan | None:
@@ -856,16 +884,23 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
     rx = float(seeds.prescription_gy) if seeds is not None and seeds.prescription_gy else float(
         procedure.prescription_gy)
     grid = rt_metrics.dose_grid(rtdose)
-    supersampling = protocol_settings().dvh_supersampling
-    results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, supersampling=supersampling,
-                                      progress=report)
+    sampling = SamplingSettings(supersampling=protocol_settings().dvh_supersampling)
+    if imp.clip_to_grid:
+        sampling = replace(sampling, require_inside_grid=False)
+    try:
+        results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, sampling=sampling, progress=report)
+    except ContourOutsideGridError as exc:  # the core's own advice is for the command line and the API
+        hint = "" if imp.clip_to_grid else f". {CLIP_HINT}"  # clipped already: no contour overlaps the grid
+        raise InputError(f"{str(exc).split('; enlarge the dose grid')[0]}{hint}") from exc
     check_results = None
     if seeds is not None:
         report(65, f"TG-43 recomputation from {seeds.n_seeds} seeds")
         implant_at = dt.datetime.combine(procedure.date, dt.time(12, 0))
         check_grid = rt_metrics.tg43_recompute(grid, seeds, procedure.seed_model.core(), implant_at)
         targets = {name: role for name, role in imp.mapping.items() if role in ("GTV", "PTV")}
-        check_results = rt_metrics.plan_metrics(check_grid, structures, targets, rx, supersampling=supersampling)
+        check_results = rt_metrics.plan_metrics(check_grid, structures, targets, rx, sampling=sampling,
+                                                measure_outside=False)  # the same geometry: the same part outside
+    clipped = clip_warnings(results)
     report(92, "saving")
 
     def rows(results_: Iterable[rt_metrics.StructureResult]) -> list[dict[str, Any]]:
@@ -885,7 +920,9 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
         # done in the same transaction as the plan: an import is never "done" without its plan, nor the reverse
         now = timezone.now()
         DicomImport.objects.filter(pk=imp.pk).update(status=DicomImport.Status.DONE, plan=plan, progress_pct=100,
-                                                     progress_text="done", heartbeat_at=now, finished_at=now)
+                                                     progress_text="done", heartbeat_at=now, finished_at=now,
+                                                     warnings=[w for w in locked.warnings
+                                                               if w.get("code") != CLIPPED_CODE] + clipped)
     return plan
 
 

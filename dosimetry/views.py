@@ -19,6 +19,7 @@ from dosimetry.forms import (
     PlanHeaderForm,
     PlanOfRecordForm,
     ProcedureForm,
+    RetryForm,
     StructureFormSet,
 )
 from dosimetry.models import DicomImport, ImplantProcedure, PlanKind
@@ -238,11 +239,12 @@ def dicom_mapping(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("dosimetry:dicom_status", pk=imp.pk)
     can_override = overrides.may_confirm(request.user)
     form = MappingForm(request.POST or None, roi_names=imp.roi_names, initial_mapping=imp.mapping,
-                       with_override=imp.needs_confirmation and can_override)
+                       with_override=imp.needs_confirmation and can_override, clip_to_grid=imp.clip_to_grid)
     if request.method == "POST" and form.is_valid():
         try:
             services.dicom_import_confirm(user=request.user, imp=imp, mapping=form.mapping(),
-                                          override_reason=form.cleaned_data.get("override_reason", ""))
+                                          override_reason=form.cleaned_data.get("override_reason", ""),
+                                          clip_to_grid=form.cleaned_data["clip_to_grid"])
         except (ValidationError, InputError) as exc:
             attach_errors(exc, form)
             if imp.needs_confirmation and can_override and "override_reason" not in form.fields:
@@ -273,7 +275,8 @@ def dicom_status(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("dosimetry:procedure_detail", pk=imp.procedure_id)
     return render(request, "dosimetry/import_status.html", {
         "imp": imp, "patient": imp.procedure.patient, "identified": can_see_identifiers(request.user),
-        "can_retry": imp.status == DicomImport.Status.FAILED and request.user.has_perm("dosimetry.add_doseplan")})
+        "can_retry": imp.status == DicomImport.Status.FAILED and request.user.has_perm("dosimetry.add_doseplan"),
+        "retry_form": RetryForm(clip_to_grid=imp.clip_to_grid)})
 
 
 @require_POST
@@ -281,8 +284,10 @@ def dicom_retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Run a failed import again from its kept files (same permission as importing)."""
     require(request, "dosimetry.add_doseplan")
     imp = _import_for(request.user, pk)
+    form = RetryForm(request.POST)
+    clip = form.cleaned_data["clip_to_grid"] if form.is_valid() else None  # a BooleanField is always valid
     try:
-        imp = services.dicom_import_retry(user=request.user, imp=imp)
+        imp = services.dicom_import_retry(user=request.user, imp=imp, clip_to_grid=clip)
     except ValidationError as exc:
         messages.error(request, "Not retried: " + " ".join(exc.messages))
         return redirect("dosimetry:dicom_status", pk=imp.pk)

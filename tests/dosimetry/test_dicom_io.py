@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -573,3 +575,167 @@ def test_written_files_have_file_meta_and_sop_class(tmp_path: Path, kind: str, s
         assert [i.ReferencedSOPInstanceUID for i in series.ContourImageSequence] == ct_uids
     else:
         assert ds.FrameOfReferenceUID == FRAME
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ContourData from the raw bytes: the same numbers as pydicom's converted values, the same refusals
+# ---------------------------------------------------------------------------------------------------------------
+
+CONTOUR_DATA = 0x30060050
+
+
+def _pydicom_contours(path: Path | str) -> dict[str, list[tuple[float, np.ndarray]]]:
+    """What the reader did before: pydicom's DSfloat values of every CLOSED_PLANAR ContourData, mm → cm."""
+    ds = pydicom.dcmread(path, force=True)  # pydicom's bundled rtstruct.dcm has no File Meta header
+    names = {int(item.ROINumber): str(item.ROIName) for item in ds.StructureSetROISequence}
+    out: dict[str, list[tuple[float, np.ndarray]]] = {name: [] for name in names.values()}
+    for roi in ds.ROIContourSequence:
+        for item in roi.get("ContourSequence", []):
+            if item.ContourGeometricType in ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR"):
+                xyz = np.array([float(v) for v in item.ContourData]).reshape(-1, 3)
+                out[names[int(roi.ReferencedROINumber)]].append((float(xyz[0, 2]) / 10.0, xyz[:, :2] / 10.0))
+    return out
+
+
+def _assert_same_as_pydicom(path: Path | str) -> None:
+    ss = io.read_rtstruct(path)
+    expected = _pydicom_contours(path)
+    assert list(expected) == list(ss.names)
+    for roi in ss.rois:
+        assert len(roi.contours) == len(expected[roi.name])
+        for (z, xy), (z_ref, xy_ref) in zip(roi.contours, expected[roi.name], strict=True):
+            assert z == z_ref  # exactly: the same float() of the same text
+            assert np.array_equal(xy, xy_ref)
+
+
+def _set_raw_contour_data(path: Path, texts: list[bytes]) -> Path:
+    """Replace each contour's ContourData by the given undecoded bytes (written as they are)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    ds = pydicom.dcmread(path)
+    items = [c for roi in ds.ROIContourSequence for c in roi.ContourSequence]
+    assert len(items) == len(texts)
+    for item, raw in zip(items, texts, strict=True):
+        padded = raw + b" " * (len(raw) % 2)
+        item[CONTOUR_DATA] = RawDataElement(Tag(CONTOUR_DATA), "DS", len(padded), padded, 0, False, True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_contour_data_equals_pydicom_values_on_test_exports(tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    bundled = get_testdata_file("rtstruct.dcm")
+    assert bundled is not None
+    _assert_same_as_pydicom(bundled)
+    gtv = synth.sphere_contours((0.31, -0.27, 1.03), 0.77, np.arange(0.3, 1.8, 0.15), n_vertices=37)
+    _assert_same_as_pydicom(synth.write_rtstruct(tmp_path / "rtstruct.dcm", {"GTV": gtv, "Skin": [_square(1.0, 3.0)]},
+                                                 FRAME, STUDY))
+
+
+def _ds_text(value: float, style: str) -> str:
+    return {"fixed2": f"{value:.2f}", "short": f"{value:.6g}", "exp": f"{value:.5e}", "plus": f"{value:+.3f}",
+            "padded": f" {value:.4f} "}[style]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rois=st.lists(st.lists(st.tuples(st.integers(3, 12), st.floats(-400, 400)), min_size=1, max_size=4),
+                  min_size=1, max_size=4),
+    style=st.sampled_from(["fixed2", "short", "exp", "plus", "padded"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_contour_data_equals_pydicom_values_on_generated_sets(
+    tmp_path: Path, rois: list[list[tuple[int, float]]], style: str, seed: int
+) -> None:
+    """Structure sets with random coordinates in the number formats planning systems write (fixed decimals,
+    exponents, a leading +, padded values): every coordinate read equals float() of pydicom's DS value."""
+    rng = np.random.default_rng(seed)
+    structures, texts = {}, []
+    for r, contours in enumerate(rois):
+        structures[f"ROI{r}"] = [(z_mm / 10.0, rng.uniform(-5, 5, (n, 2))) for n, z_mm in contours]
+        for n, z_mm in contours:
+            xyz = np.column_stack([rng.uniform(-300, 300, (n, 2)), np.full(n, z_mm)])
+            texts.append("\\".join(_ds_text(v, style) for v in xyz.ravel()).encode())
+    path = _set_raw_contour_data(synth.write_rtstruct(tmp_path / f"s{seed}.dcm", structures, FRAME, STUDY), texts)
+    _assert_same_as_pydicom(path)
+
+
+_DS_NUMBER = st.floats(allow_nan=True, allow_infinity=True).flatmap(
+    lambda v: st.sampled_from([repr(v), f"{v:.2f}", f"{v:.4e}", f"{v:+g}"]))
+_DS_JUNK = st.text(alphabet=list("0123456789.eE+-_x \t\x00\xa0nai"), max_size=5)
+_DS_PAD = st.sampled_from(["", " ", "  ", "\x00", " \x00", "\t", "\xa0", "\x85"])
+DS_TEXT = st.builds(
+    lambda lead, values, trail: lead + "\\".join(values) + trail,
+    _DS_PAD, st.lists(st.tuples(_DS_PAD, st.one_of(_DS_NUMBER, _DS_NUMBER, _DS_JUNK), _DS_PAD).map("".join),
+                      min_size=1, max_size=7), _DS_PAD)
+
+
+@settings(max_examples=500, deadline=None)
+@example(text="1.5\\-2\\3e1 ")
+@example(text="\xa01.5\\2\\3\xa0")
+@example(text="1.5\\2\\3\x00")
+@example(text="1\\2\\3e")
+@example(text="1_0\\2\\ 3 ")
+@given(text=DS_TEXT)
+def test_raw_contour_data_parser_agrees_with_pydicom_on_any_text(text: str) -> None:
+    """The raw-bytes parser gives exactly pydicom's numbers whenever pydicom reads the value as DS; on a value
+    pydicom cannot take as DS (it then retries other VRs and keeps text) it gives the numbers the old reader took
+    from that text, or refuses with a one-line DicomImportError naming ContourData (never another exception)."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+    from pydicom.values import convert_DS_string
+
+    raw = text.encode("latin-1")
+
+    def read(convert_first: bool) -> object:
+        ds = Dataset()
+        ds[CONTOUR_DATA] = RawDataElement(Tag(CONTOUR_DATA), None, len(raw), raw, 0, True, True)
+        if convert_first:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds[CONTOUR_DATA]  # noqa: B018 - pydicom converts it: the reader then takes pydicom's values
+        try:
+            return io._contour_points_mm(io._Reader(ds, "rtstruct.dcm"), "ROI 'GTV' contour 0").tolist()
+        except io.DicomImportError as exc:
+            assert "ContourData (3006,0050)" in str(exc) and "\n" not in str(exc)
+            return "refused"
+
+    new, old = read(False), read(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            convert_DS_string(raw, True)
+        valid_ds = True
+    except ValueError:
+        valid_ds = False
+    if valid_ds:
+        assert new == old, (text, new, old)
+    else:
+        assert new in ("refused", old), (text, new, old)
+
+
+def _bad_contour_file(tmp_path: Path, raw: bytes) -> Path:
+    path = synth.write_rtstruct(tmp_path / "rtstruct.dcm",
+                                {"GTV": [_square(0.0, 1.0)], "PTV": [_square(0.0, 1.5), _square(0.5, 1.5)]},
+                                FRAME, STUDY)
+    good = b"\\".join(b"%.2f" % v for v in [0.0, 0.0, 0.0, 10.0, 0.0, 0.0, 10.0, 10.0, 0.0])
+    return _set_raw_contour_data(path, [good, good, raw])
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b"1.5\\2.5\\5.0\\abc\\3\\5.0\\1\\1\\5.0", "value 'abc' (number 4 of 9) is not a number"),
+    (b"1.5\\2.5\\5.0\\\\3\\5.0\\1\\1\\5.0", "value '' (number 4 of 9) is not a number"),
+    (b"1.5\\2.5\\5.0\\3\\5.0\\1\\1\\5.0", "has 8 values, not a multiple of 3"),
+    (b"1.5\\2.5\\5.0\\3\\nan\\5.0\\1\\1\\5.0", "value nan (number 5 of 9) is not finite"),
+    (b"1.5\\2.5\\5.0\\3\\1e999\\5.0\\1\\1\\5.0", "value inf (number 5 of 9) is not finite"),
+    (b"  ", "is empty"),
+])  # fmt: skip
+def test_bad_contour_data_names_roi_contour_and_value(tmp_path: Path, raw: bytes, expected: str) -> None:
+    with pytest.raises(io.DicomImportError) as err:
+        io.read_rtstruct(_bad_contour_file(tmp_path, raw))
+    message = str(err.value)
+    assert message.startswith("rtstruct.dcm: ROIContourSequence[1] > ContourSequence[1] > ContourData (3006,0050)")
+    assert "ROI 'PTV' contour 1" in message and expected in message, message
+    assert "\n" not in message
