@@ -30,6 +30,7 @@ rotated orientations must be rejected upstream (``dicom_io``), as dicompyler-cor
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -582,8 +583,9 @@ class DVH:
     bin_width_gy: bin width of the binned curves (properties below).
     volume_cm3: structure volume as sampled on the grid.
     dmin_gy, dmean_gy, dmax_gy: minimum, volume-weighted mean and maximum dose over the samples.
-    dose_gy: ascending distinct sample doses (Gy); volume_at_or_above_cm3: volume receiving ≥ each of them.
-        These exact samples are what the metric functions read.
+    dose_gy: ascending distinct sample doses (Gy); volume_at_or_above_cm3: volume receiving ≥ each of them
+        (computed on first use, by a sort). The metric functions read the exact samples without that sort,
+        through a histogram index (:class:`_SampleIndex`): same values.
     """
 
     name: str
@@ -592,8 +594,25 @@ class DVH:
     dmin_gy: float
     dmean_gy: float
     dmax_gy: float
-    dose_gy: FloatArray = field(repr=False)
-    volume_at_or_above_cm3: FloatArray = field(repr=False)
+    samples: _SampleIndex = field(repr=False)
+
+    @functools.cached_property
+    def _sorted(self) -> tuple[FloatArray, FloatArray]:
+        order = np.argsort(self.samples.doses, kind="stable")
+        d, w = self.samples.doses[order], self.samples.weights[order]
+        unique, start = np.unique(d, return_index=True)
+        wsum = np.add.reduceat(w, start)
+        return unique, np.cumsum(wsum[::-1])[::-1]
+
+    @property
+    def dose_gy(self) -> FloatArray:
+        """Ascending distinct sample doses (Gy)."""
+        return self._sorted[0]
+
+    @property
+    def volume_at_or_above_cm3(self) -> FloatArray:
+        """Volume (cm³) receiving ≥ each of :attr:`dose_gy`."""
+        return self._sorted[1]
 
     @property
     def dose_bins_gy(self) -> FloatArray:
@@ -601,12 +620,22 @@ class DVH:
         n = int(math.floor(self.dmax_gy / self.bin_width_gy + 1e-9)) + 1
         return cast(FloatArray, np.arange(n) * self.bin_width_gy)
 
-    @property
+    @functools.cached_property
     def cumulative_cm3(self) -> FloatArray:
         """Cumulative DVH: volume (cm³) receiving ≥ each bin's lower edge. cumulative_cm3[0] = volume_cm3."""
-        idx = np.searchsorted(self.dose_gy, self.dose_bins_gy, side="left")
-        padded = np.append(self.volume_at_or_above_cm3, 0.0)
-        return padded[idx]
+        edges = self.dose_bins_gy
+        d = self.samples.doses
+        n = edges.size
+        # Bin of each sample: the last edge ≤ dose. floor(d / w) is off by at most one either way; fix it
+        # against the very edge values the curve is labelled with, so a dose on an edge counts at that edge.
+        k = np.clip(np.floor(d / self.bin_width_gy), 0, n - 1).astype(np.intp)
+        k -= edges[k] > d
+        up = np.minimum(k + 1, n - 1)
+        k += (up > k) & (edges[up] <= d)
+        per_bin = np.bincount(k, weights=self.samples.weights, minlength=n)
+        cum = np.cumsum(per_bin[::-1])[::-1]
+        cum[0] = self.volume_cm3
+        return cast(FloatArray, cum)
 
     @property
     def cumulative_pct(self) -> FloatArray:
@@ -620,32 +649,104 @@ class DVH:
         return cast(FloatArray, cum - np.append(cum[1:], 0.0))
 
 
+# Samples per histogram bin of the metric index (bins ≤ 65 536, so the bin number fits a uint16).
+_SAMPLES_PER_BIN = 16
+_MAX_INDEX_BINS = 65_536
+
+
+@dataclass(frozen=True, eq=False)
+class _SampleIndex:
+    """Weighted dose samples with a histogram index, so exact D_x and V_x need no sort of all samples.
+
+    Bin of a sample: ``floor((d − dmin) · scale)`` (clipped to the last bin), monotone in d, so every sample of
+    a higher bin has a higher dose. ``at_or_above[b]`` is the weight in bins ≥ b (``at_or_above[0]`` is the
+    volume). A D_x or V_x query reads the bin totals and then only the samples of one bin.
+    """
+
+    doses: FloatArray
+    weights: FloatArray
+    dmin: float
+    scale: float
+    bins: NDArray[np.uint16]
+    at_or_above: FloatArray  # length n_bins + 1, last entry 0
+    top_bin: int  # highest non-empty bin
+
+    @classmethod
+    def build(cls, doses: FloatArray, weights: FloatArray) -> _SampleIndex:
+        dmin, dmax = float(doses.min()), float(doses.max())
+        n_bins = int(min(max(doses.size // _SAMPLES_PER_BIN, 1), _MAX_INDEX_BINS))
+        if dmax <= dmin:
+            n_bins = 1
+        scale = n_bins / (dmax - dmin) if dmax > dmin else 0.0
+        bins = np.minimum((doses - dmin) * scale, n_bins - 1).astype(np.uint16)
+        per_bin = np.bincount(bins, weights=weights, minlength=n_bins)
+        at_or_above = np.append(np.cumsum(per_bin[::-1])[::-1], 0.0)
+        return cls(doses=doses, weights=weights, dmin=dmin, scale=scale, bins=bins, at_or_above=at_or_above,
+                   top_bin=int(np.flatnonzero(per_bin)[-1]) if np.any(per_bin) else 0)
+
+    def bin_of(self, dose_gy: float) -> int:
+        n_bins = self.at_or_above.size - 1
+        return int(np.minimum((np.float64(dose_gy) - self.dmin) * self.scale, n_bins - 1))
+
+    def volume_at_or_above(self, dose_gy: float) -> float:
+        """Weight of the samples with dose ≥ dose_gy."""
+        if dose_gy <= self.dmin:
+            return float(self.at_or_above[0])
+        b = self.bin_of(dose_gy)
+        sel = self.bins == b
+        in_bin = self.weights[sel][self.doses[sel] >= dose_gy]
+        return float(self.at_or_above[b + 1] + in_bin.sum()) if in_bin.size else float(self.at_or_above[b + 1])
+
+    def dose_at_volume(self, target: float) -> float:
+        """Largest sample dose d whose volume at or above d is ≥ target (the smallest dose if none is)."""
+        b = int(np.searchsorted(-self.at_or_above[:-1], -target, side="right")) - 1
+        if b < 0:
+            return self.dmin
+        b = min(b, self.top_bin)  # a target ≤ 0 would pick an empty top bin: D0 = dmax
+        sel = self.bins == b
+        unique, inverse = np.unique(self.doses[sel], return_inverse=True)
+        wsum = np.bincount(inverse, weights=self.weights[sel], minlength=unique.size)
+        above = self.at_or_above[b + 1] + np.cumsum(wsum[::-1])[::-1]
+        idx = int(np.searchsorted(-above, -target, side="right")) - 1
+        return float(unique[max(idx, 0)])
+
+
 def _dvh_from_samples(name: str, doses: FloatArray, weights: FloatArray, bin_width_gy: float) -> DVH:
     keep = weights > 0
-    doses, weights = doses[keep], weights[keep]
+    if not keep.all():
+        doses, weights = doses[keep], weights[keep]
     if doses.size == 0:
         raise DVHError(f"structure {name!r}: sampled volume is zero (no voxel lies inside the contours)")
-    order = np.argsort(doses, kind="stable")
-    d, w = doses[order], weights[order]
-    unique, start = np.unique(d, return_index=True)
-    wsum = np.add.reduceat(w, start)
-    at_or_above = np.cumsum(wsum[::-1])[::-1]
-    volume = float(at_or_above[0])
+    index = _SampleIndex.build(doses, weights)
+    volume = float(index.at_or_above[0])
     return DVH(
         name=name,
         bin_width_gy=bin_width_gy,
         volume_cm3=volume,
-        dmin_gy=float(unique[0]),
-        dmean_gy=float(np.dot(d, w) / volume),
-        dmax_gy=float(unique[-1]),
-        dose_gy=unique,
-        volume_at_or_above_cm3=at_or_above,
+        dmin_gy=index.dmin,
+        dmean_gy=float(np.dot(doses, weights) / volume),
+        dmax_gy=float(doses.max()),
+        samples=index,
     )
+
+
+def _voxel_counts(inside: NDArray[np.bool_], nyb: int, nxb: int, s: int) -> NDArray[np.integer]:
+    """Inside sub-points per voxel: (n, nyb, nxb) integer counts from the (n, nyb·s, nxb·s) sub-point mask."""
+    n = inside.shape[0]
+    acc = np.uint8 if s * s < 256 else np.uint16
+    rows = np.add.reduce(inside.view(np.uint8).reshape(n, nyb * s, nxb, s), axis=3, dtype=acc)
+    return cast(NDArray[np.integer], np.add.reduce(rows.reshape(n, nyb, s, nxb), axis=2, dtype=acc))
 
 
 def _structure_samples(
     structure: Structure, grid: DoseGrid, cfg: SamplingSettings
 ) -> tuple[FloatArray, FloatArray]:
+    """Dose samples and their volumes (cm³) of a structure.
+
+    Bilinear in-plane dose is separable on the sub-point lattice: each contour plane's dose (interpolated
+    between frames) is interpolated along x to the sub-columns, then along y to the sub-rows, with the
+    same arithmetic as a point-by-point evaluation, so every sample dose equals the one a per-point loop gives.
+    """
     planes, box, slabs = _check_and_plan(structure, grid, cfg)
     s = cfg.supersampling
     xs = _sub_axis(grid.x_edges_cm, box.i0, box.i1, s)
@@ -663,59 +764,74 @@ def _structure_samples(
     groups = [g for _, g in planes]
     dose_parts: list[FloatArray] = []
     weight_parts: list[FloatArray] = []
-    yc = grid.y_cm[box.j0 : box.j1]
-    xc = grid.x_cm[box.i0 : box.i1]
     mode = cfg.in_plane_dose
     if mode is InPlaneDose.AUTO:
         box_subpoints = slabs.z_cm.size * ys.size * xs.size
         mode = InPlaneDose.BILINEAR if box_subpoints <= cfg.max_bilinear_subpoints else InPlaneDose.EDGE_BILINEAR
+    # Bilinear coordinates of every sub-row and sub-column (the same for every plane).
+    fy = np.interp(ys, grid.y_cm[box.j0 : box.j1], np.arange(nyb))
+    fx = np.interp(xs, grid.x_cm[box.i0 : box.i1], np.arange(nxb))
+    j_lo = np.minimum(np.floor(fy).astype(np.intp), max(nyb - 2, 0))
+    i_lo = np.minimum(np.floor(fx).astype(np.intp), max(nxb - 2, 0))
+    j_hi = np.minimum(j_lo + 1, nyb - 1)
+    i_hi = np.minimum(i_lo + 1, nxb - 1)
+    ty = fy - j_lo
+    tx = fx - i_lo
+    sub_dy = dy[np.arange(ys.size) // s]
+    sub_dx = dx[np.arange(xs.size) // s]
+    uniform = bool(np.all(sub_dy == sub_dy[0]) and np.all(sub_dx == sub_dx[0]))
+    sub_area = sub_dy[:, None] * sub_dx[None, :] / (s * s)  # (ry, rx)
+
+    def planes_at(sl: NDArray[np.intp]) -> FloatArray:
+        """In-plane dose of the sub-slabs ``sl`` at their z: (n, nyb, nxb)."""
+        w = wz[sl][:, None, None]
+        return cast(FloatArray, (1.0 - w) * dose_box[ka[sl]] + w * dose_box[kb[sl]])
+
+    def sub_weights(sl: NDArray[np.intp], mask: NDArray[np.bool_], counts: NDArray[np.intp]) -> FloatArray:
+        if uniform:
+            return cast(FloatArray, np.repeat(sub_area[0, 0] * thick[sl], counts))
+        return cast(FloatArray, (sub_area[None, :, :] * thick[sl][:, None, None])[mask])
+
     for chunk in _plane_chunks(len(planes), ys.size, xs.size):
         inside = _rasterise_planes(groups[chunk], xs, ys)
         n_chunk = inside.shape[0]
-        frac = inside.reshape(n_chunk, nyb, s, nxb, s).mean(axis=(2, 4))
-        if mode is InPlaneDose.VOXEL:
-            whole = frac > 0
-        elif mode is InPlaneDose.BILINEAR:
-            whole = np.zeros_like(frac, dtype=np.bool_)
-        else:  # EDGE_BILINEAR: fully covered voxels whole, partly covered ones by sub-point
-            whole = frac >= 1.0
+        plane_ids = np.arange(chunk.start, chunk.start + n_chunk)
+        if mode is InPlaneDose.BILINEAR:
+            counts = np.count_nonzero(inside.reshape(n_chunk, -1), axis=1)
+            for q in range(nseg):
+                sl = plane_ids * nseg + q
+                plane = planes_at(sl)
+                along_x = (1 - tx) * plane[:, :, i_lo] + tx * plane[:, :, i_hi]  # (n, nyb, rx)
+                full = (1 - ty)[:, None] * along_x[:, j_lo, :] + ty[:, None] * along_x[:, j_hi, :]
+                dose_parts.append(full[inside])
+                weight_parts.append(sub_weights(sl, inside, counts))
+            continue
+        count = _voxel_counts(inside, nyb, nxb, s)
+        whole = count > 0 if mode is InPlaneDose.VOXEL else count == s * s
         # Voxel samples: voxel-centre dose, weight = occupancy × voxel area.
         vp, vj, vi = np.nonzero(whole)
-        v_area = frac[vp, vj, vi] * dy[vj] * dx[vi]
-        # Sub-point samples: bilinear in-plane dose at each inside sub-point of the remaining voxels.
-        sub_inside = inside & ~np.repeat(np.repeat(whole, s, axis=1), s, axis=2)
-        sp, rj, ri = np.nonzero(sub_inside)
-        sj, si = rj // s, ri // s
+        v_area = (count[vp, vj, vi] / (s * s)) * dy[vj] * dx[vi]
+        # Sub-point samples (EDGE_BILINEAR): bilinear dose at each inside sub-point of the partly covered voxels.
+        pp, pj, pi = np.nonzero((count > 0) & ~whole)
+        blocks = inside.reshape(n_chunk, nyb, s, nxb, s)[pp, pj, :, pi, :]  # (m, s, s)
+        m, a, b = np.nonzero(blocks)
+        sp, rj, ri = pp[m], pj[m] * s + a, pi[m] * s + b
+        sj, si = pj[m], pi[m]
         s_area = dy[sj] * dx[si] / (s * s)
-        fy = np.interp(ys[rj], yc, np.arange(nyb))
-        fx = np.interp(xs[ri], xc, np.arange(nxb))
-        j_lo = np.minimum(np.floor(fy).astype(np.intp), max(nyb - 2, 0))
-        i_lo = np.minimum(np.floor(fx).astype(np.intp), max(nxb - 2, 0))
-        j_hi = np.minimum(j_lo + 1, nyb - 1)
-        i_hi = np.minimum(i_lo + 1, nxb - 1)
-        ty = fy - j_lo
-        tx = fx - i_lo
         for q in range(nseg):
-            v_sl = (vp + chunk.start) * nseg + q
-            s_sl = (sp + chunk.start) * nseg + q
+            sl = plane_ids * nseg + q
+            plane = planes_at(sl)
             if vp.size:
-                a, b, w = ka[v_sl], kb[v_sl], wz[v_sl]
-                dose_parts.append((1.0 - w) * dose_box[a, vj, vi] + w * dose_box[b, vj, vi])
-                weight_parts.append(v_area * thick[v_sl])
+                dose_parts.append(plane[vp, vj, vi])
+                weight_parts.append(v_area * thick[sl][vp])
             if sp.size:
-                a, b, w = ka[s_sl], kb[s_sl], wz[s_sl]
-
-                def at(
-                    jj: NDArray[np.intp], ii: NDArray[np.intp],
-                    a: NDArray[np.intp] = a, b: NDArray[np.intp] = b, w: FloatArray = w,
-                ) -> FloatArray:
-                    return cast(FloatArray, (1.0 - w) * dose_box[a, jj, ii] + w * dose_box[b, jj, ii])
-
+                jl, jh, il, ih = j_lo[rj], j_hi[rj], i_lo[ri], i_hi[ri]
+                txp, typ = tx[ri], ty[rj]
                 dose_parts.append(
-                    (1 - ty) * ((1 - tx) * at(j_lo, i_lo) + tx * at(j_lo, i_hi))
-                    + ty * ((1 - tx) * at(j_hi, i_lo) + tx * at(j_hi, i_hi))
+                    (1 - typ) * ((1 - txp) * plane[sp, jl, il] + txp * plane[sp, jl, ih])
+                    + typ * ((1 - txp) * plane[sp, jh, il] + txp * plane[sp, jh, ih])
                 )
-                weight_parts.append(s_area * thick[s_sl])
+                weight_parts.append(s_area * thick[sl][sp])
     if not dose_parts:
         return np.zeros(0), np.zeros(0)
     return np.concatenate(dose_parts), np.concatenate(weight_parts)
@@ -787,17 +903,14 @@ def dose_at_volume_pct(dvh_: DVH, pct: float) -> float:
     """
     x = _check_pct("pct", pct)
     target = dvh_.volume_cm3 * x / 100.0 * (1.0 - _VOLUME_RTOL)
-    # volume_at_or_above is non-increasing; find the last index where it is ≥ target.
-    idx = int(np.searchsorted(-dvh_.volume_at_or_above_cm3, -target, side="right")) - 1
-    return float(dvh_.dose_gy[max(idx, 0)])
+    return dvh_.samples.dose_at_volume(target)
 
 
 def volume_at_dose_gy(dvh_: DVH, dose_gy: float) -> float:
     """Volume (cm³) receiving ≥ ``dose_gy`` (inclusive threshold, §6.1 "receiving ≥ D_ref")."""
     if not (isinstance(dose_gy, int | float) and math.isfinite(dose_gy) and dose_gy >= 0):
         raise DVHError(f"dose_gy={dose_gy!r}: must be a finite dose ≥ 0 Gy")
-    idx = int(np.searchsorted(dvh_.dose_gy, dose_gy, side="left"))
-    return float(dvh_.volume_at_or_above_cm3[idx]) if idx < dvh_.dose_gy.size else 0.0
+    return dvh_.samples.volume_at_or_above(float(dose_gy))
 
 
 @dataclass(frozen=True)
