@@ -436,44 +436,100 @@ def _sub_axis(edges: FloatArray, start: int, stop: int, s: int) -> FloatArray:
     return (lo[:, None] + width[:, None] * offsets[None, :]).ravel()
 
 
-def _rasterise_planes(
+def _crossings(
     groups: Sequence[list[FloatArray]], xs: FloatArray, ys: FloatArray
-) -> NDArray[np.bool_]:
-    """Even-odd inclusion of the sub-points (ys × xs) for each plane's contour group: (P, len(ys), len(xs)).
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """(plane, sub-row, sub-column) of every scan-line crossing of the contour edges, unsorted.
 
-    Scan-line crossing parity: for every polygon edge and every sub-row y with ylo ≤ y < yhi (half-open, so a
-    vertex is counted once), the crossing x toggles all sub-points to its right. Parity over all contours of a
-    plane is exactly the XOR of the per-contour inclusion tests.
+    For every polygon edge and every sub-row y with ylo ≤ y < yhi (half-open, so a vertex is counted once), the
+    crossing x toggles the sub-points from column ``searchsorted(xs, x, "right")`` on. Each closed contour
+    crosses a sub-row an even number of times, so every (plane, row) has an even number of crossings.
     """
-    n_planes, ry, rx = len(groups), ys.size, xs.size
-    x0l, y0l, x1l, y1l, pl = [], [], [], [], []
-    for p, group in enumerate(groups):
-        for pts in group:
-            x0l.append(pts[:, 0])
-            y0l.append(pts[:, 1])
-            x1l.append(np.roll(pts[:, 0], -1))
-            y1l.append(np.roll(pts[:, 1], -1))
-            pl.append(np.full(pts.shape[0], p, dtype=np.intp))
-    x0, y0, x1, y1, plane = (np.concatenate(a) for a in (x0l, y0l, x1l, y1l, pl))
-    ylo = np.minimum(y0, y1)
-    yhi = np.maximum(y0, y1)
-    r_start = np.searchsorted(ys, ylo, side="left")
-    r_end = np.searchsorted(ys, yhi, side="left")
+    contours = [pts for group in groups for pts in group]
+    lengths = np.array([pts.shape[0] for pts in contours], dtype=np.intp)
+    plane_of = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
+    vertices = contours[0] if len(contours) == 1 else np.concatenate(contours)
+    nxt = np.arange(1, vertices.shape[0] + 1)
+    ends = np.cumsum(lengths) - 1
+    nxt[ends] = ends - lengths + 1  # the closing edge of each contour
+    x0, y0 = vertices[:, 0], vertices[:, 1]
+    x1, y1 = x0[nxt], y0[nxt]
+    r_start = np.searchsorted(ys, np.minimum(y0, y1), side="left")
+    r_end = np.searchsorted(ys, np.maximum(y0, y1), side="left")
     counts = r_end - r_start
     total = int(counts.sum())
+    empty = np.zeros(0, dtype=np.intp)
     if total == 0:
-        return np.zeros((n_planes, ry, rx), dtype=np.bool_)
+        return empty, empty, empty
     edge = np.repeat(np.arange(counts.size), counts)
     first = np.cumsum(counts) - counts
     row = r_start[edge] + (np.arange(total) - first[edge])
     ex0, ey0 = x0[edge], y0[edge]
     xc = ex0 + (ys[row] - ey0) * (x1[edge] - ex0) / (y1[edge] - ey0)
     col = np.searchsorted(xs, xc, side="right")
-    flat = (plane[edge] * ry + row) * (rx + 1) + col
+    plane = np.repeat(plane_of, lengths)[edge]
+    return plane, row, col
+
+
+def _rasterise_planes(
+    groups: Sequence[list[FloatArray]], xs: FloatArray, ys: FloatArray
+) -> NDArray[np.bool_]:
+    """Even-odd inclusion of the sub-points (ys × xs) for each plane's contour group: (P, len(ys), len(xs)).
+
+    Scan-line crossing parity (:func:`_crossings`): a sub-point is inside when an odd number of crossings of
+    its row lie at or before its column. Parity over all contours of a plane is exactly the XOR of the
+    per-contour inclusion tests.
+    """
+    n_planes, ry, rx = len(groups), ys.size, xs.size
+    plane, row, col = _crossings(groups, xs, ys)
+    if row.size == 0:
+        return np.zeros((n_planes, ry, rx), dtype=np.bool_)
+    flat = (plane * ry + row) * (rx + 1) + col
     toggles = np.bincount(flat, minlength=n_planes * ry * (rx + 1)).astype(np.uint8)
     toggles = toggles.reshape(n_planes, ry, rx + 1)[:, :, :rx]
     # uint8 wrap-around (mod 256) keeps parity.
     return (np.cumsum(toggles, axis=2, dtype=np.uint8) & 1).astype(np.bool_)
+
+
+@dataclass(frozen=True, eq=False)
+class _PlaneSpans:
+    """One plane's inside runs on the sub-point lattice: sub-row ``row`` is inside on columns [start, stop)."""
+
+    keys: NDArray[np.intp]  # sorted crossing keys row·(rx + 1) + column
+    rx: int
+
+    @classmethod
+    def of(cls, group: list[FloatArray], xs: FloatArray, ys: FloatArray) -> _PlaneSpans:
+        _, row, col = _crossings([group], xs, ys)
+        keys = row * (xs.size + 1) + col
+        keys.sort()
+        return cls(keys=keys, rx=xs.size)
+
+    def voxel_counts(self, s: int, nyb: int, nxb: int) -> NDArray[np.int64]:
+        """(nyb, nxb) inside sub-points per voxel, from the runs (no sub-point array)."""
+        if self.keys.size == 0:
+            return np.zeros((nyb, nxb), dtype=np.int64)
+        row = self.keys[0::2] // (self.rx + 1)
+        a = self.keys[0::2] % (self.rx + 1)
+        b = self.keys[1::2] % (self.rx + 1)  # same row: every row holds an even number of crossings
+        va, vb = a // s, b // s
+        same = va == vb
+        first = np.where(same, b - a, (va + 1) * s - a)
+        last = np.where(same, 0, b - vb * s)
+        full = np.where(same, 0, s)
+        width = nxb + 2
+        base = (row // s) * width
+        # run-length differences along each voxel row, then one cumulative sum
+        index = np.concatenate((base + va, base + va + 1, base + vb, base + vb + 1, base + va + 1, base + vb))
+        amount = np.concatenate((first, -first, last, -last, full, -full)).astype(np.float64)
+        diff = np.bincount(index, weights=amount, minlength=nyb * width).reshape(nyb, width)
+        return cast(NDArray[np.int64], np.rint(np.cumsum(diff, axis=1)[:, :nxb]).astype(np.int64))
+
+    def inside(self, rows: NDArray[np.intp], cols: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Whether each sub-point (rows[i], cols[i]) is inside: odd number of crossings at or before it."""
+        base = rows * (self.rx + 1)
+        n = np.searchsorted(self.keys, base + cols, side="right") - np.searchsorted(self.keys, base, side="left")
+        return cast(NDArray[np.bool_], (n & 1).astype(np.bool_))
 
 
 def _plane_chunks(n_planes: int, ry: int, rx: int) -> list[slice]:
@@ -795,11 +851,11 @@ def _structure_samples(
         c0, c1 = _window(float(pts[:, 0].min()), float(pts[:, 0].max()), xs, s, not bilinear)
         if r1 <= r0 or c1 <= c0:
             continue
-        inside = _rasterise_planes([group], xs[c0:c1], ys[r0:r1])[0]
         # voxel rows / columns the window's bilinear corners use
         jl, jh, il, ih = j_lo[r0:r1], j_hi[r0:r1], i_lo[c0:c1], i_hi[c0:c1]
         v0, v1, u0, u1 = int(jl[0]), int(jh[-1]) + 1, int(il[0]), int(ih[-1]) + 1
         if bilinear:
+            inside = _rasterise_planes([group], xs[c0:c1], ys[r0:r1])[0]
             count = int(np.count_nonzero(inside))
             if count == 0:
                 continue
@@ -816,28 +872,34 @@ def _structure_samples(
                 else:
                     weight_parts.append(sub_area[r0:r1, c0:c1][inside] * thick[k])
             continue
-        vy0, vx0 = r0 // s, c0 // s
-        count_v = _voxel_counts(inside, (r1 - r0) // s, (c1 - c0) // s, s)
+        # the plane's dose window: its voxels plus their bilinear neighbours
+        vy0, vy1 = min(r0 // s, v0), max(r1 // s, v1)
+        vx0, vx1 = min(c0 // s, u0), max(c1 // s, u1)
+        # VOXEL / EDGE_BILINEAR: voxel counts from the plane's inside runs, sub-points only in partial voxels.
+        spans = _PlaneSpans.of(group, xs, ys)
+        count_v = spans.voxel_counts(s, nyb, nxb)[vy0:vy1, vx0:vx1]
         whole = count_v > 0 if mode is InPlaneDose.VOXEL else count_v == s * s
+        n_whole = int(np.count_nonzero(whole))
         # Voxel samples: voxel-centre dose, weight = occupancy × voxel area.
-        vj, vi = np.nonzero(whole)
-        v_area = (count_v[vj, vi] / (s * s)) * dy[vj + vy0] * dx[vi + vx0]
+        v_area = ((count_v / (s * s)) * dy[vy0:vy1, None] * dx[None, vx0:vx1])[whole] if n_whole else None
         # Sub-point samples (EDGE_BILINEAR): bilinear dose at each inside sub-point of the partly covered voxels.
         pj, pi = np.nonzero((count_v > 0) & ~whole)
-        blocks = inside.reshape(count_v.shape[0], s, count_v.shape[1], s)[pj, :, pi, :]  # (m, s, s)
-        m, a, b = np.nonzero(blocks)
-        rj, ri = (pj[m] + vy0) * s + a, (pi[m] + vx0) * s + b
+        rj = ((pj + vy0) * s)[:, None, None] + np.arange(s)[None, :, None]
+        ri = ((pi + vx0) * s)[:, None, None] + np.arange(s)[None, None, :]
+        rj, ri = np.broadcast_arrays(rj, ri)
+        rj, ri = rj.ravel(), ri.ravel()
+        keep = spans.inside(rj, ri)
+        rj, ri = rj[keep], ri[keep]
         s_area = dy[rj // s] * dx[ri // s] / (s * s)
         for q in range(nseg):
             k = p * nseg + q
             w = wz[k]
-            if vj.size:
-                jj, ii = vj + vy0, vi + vx0
-                dose_parts.append((1.0 - w) * dose_box[ka[k], jj, ii] + w * dose_box[kb[k], jj, ii])
+            plane = (1.0 - w) * dose_box[ka[k], vy0:vy1, vx0:vx1] + w * dose_box[kb[k], vy0:vy1, vx0:vx1]
+            if v_area is not None:
+                dose_parts.append(plane[whole])
                 weight_parts.append(v_area * thick[k])
             if rj.size:
-                plane = (1.0 - w) * dose_box[ka[k], v0:v1, u0:u1] + w * dose_box[kb[k], v0:v1, u0:u1]
-                a_lo, a_hi, b_lo, b_hi = j_lo[rj] - v0, j_hi[rj] - v0, i_lo[ri] - u0, i_hi[ri] - u0
+                a_lo, a_hi, b_lo, b_hi = j_lo[rj] - vy0, j_hi[rj] - vy0, i_lo[ri] - vx0, i_hi[ri] - vx0
                 txp, typ = tx[ri], ty[rj]
                 dose_parts.append(
                     (1 - typ) * ((1 - txp) * plane[a_lo, b_lo] + txp * plane[a_lo, b_hi])
