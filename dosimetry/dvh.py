@@ -8,8 +8,8 @@ Algorithm (reference ``dosimetry.md`` §5, dicompyler-core ``get_dvh``, with sub
 1. Contours are grouped by plane z. One slab thickness serves the whole structure: the smallest spacing
    between consecutive contour planes (§5.1 step 1), unless ``thickness_cm`` overrides it.
 2. Each contour plane stands for a slab of that thickness centred on it. End caps (§5.1 step 6) are a
-   setting, :class:`EndCaps`; the default ``NONE`` is the reference's: first and last planes count as full
-   slabs, no cap beyond them.
+   setting, :class:`EndCaps`; the default ``HALF`` is the planning systems': the first and last planes count
+   half a slab (the structure ends at its end planes). ``WHOLE`` is dicompyler-core's: full end slabs.
 3. In-plane, each dose voxel is cut into ``supersampling × supersampling`` sub-points; a sub-point is inside
    the structure by the **even-odd rule** over all contours of its plane (a nested contour is a hole, a
    separate contour an island). This is the rule dicompyler-core applies (``np.logical_xor`` of the per-contour
@@ -87,16 +87,24 @@ class ContourOutsideGridError(DVHError):
 
 
 class EndCaps(StrEnum):
-    """How the first and last contour planes of a structure are closed.
+    """How much of a slab the first and last contour planes of a structure count (reference §5.1 step 6).
 
-    ``NONE`` (default, reference §5.1 step 6 / dicompyler-core ``get_dvh``): every plane, first and last
-    included, is a full slab of the structure's thickness centred on the plane; nothing beyond.
-    ``HALF``: the first and last planes count half a slab (the slab stops at the end plane), the convention
-    of dicompyler-core's shapely volume ``CalculateStructureVolume`` without its floor division.
+    ``HALF`` (default): the first and last planes count half a slab; the structure stops at its end planes, so
+    N planes at spacing t enclose (N − 1)·t of height. This is the planning systems' convention: the volumes
+    of the Varian Eclipse export in dicompyler-core's test data (its DVH Sequence) match it within 1 %, and
+    dicompyler-core's own shapely ``CalculateStructureVolume`` counts the end planes at half area too.
+    ``WHOLE``: every plane, first and last included, is a full slab of the structure's thickness centred on
+    the plane (N·t of height): dicompyler-core ``get_dvh``, the reference's "no end caps". ``"none"`` is
+    accepted as that convention's former name.
+    A structure contoured on one plane only keeps its whole slab (``thickness_cm``) in both conventions.
     """
 
-    NONE = "none"
     HALF = "half"
+    WHOLE = "whole"
+
+    @classmethod
+    def _missing_(cls, value: object) -> EndCaps | None:
+        return cls.WHOLE if value == "none" else None
 
 
 class DosePlane(StrEnum):
@@ -132,7 +140,7 @@ class SamplingSettings:
     """How a structure is sampled on a dose grid. Every field has the reference's default.
 
     supersampling: in-plane sub-points per voxel edge (supersampling² per voxel), ≥ 1.
-    end_caps: see :class:`EndCaps`; default NONE (reference §5.1 step 6).
+    end_caps: see :class:`EndCaps`; default HALF (the planning systems' half end slabs; WHOLE = dicompyler-core).
     dose_plane: see :class:`DosePlane`; default INTERPOLATE (reference §5.1 step 4).
     plane_match_tolerance_cm: a dose frame closer than this to a contour plane is used without interpolation
         (dicompyler-core: 0.5 mm; a plane exactly midway between frames 1 mm apart is interpolated).
@@ -146,7 +154,7 @@ class SamplingSettings:
     """
 
     supersampling: int = 4
-    end_caps: EndCaps = EndCaps.NONE
+    end_caps: EndCaps = EndCaps.HALF
     dose_plane: DosePlane = DosePlane.INTERPOLATE
     plane_match_tolerance_cm: float = 0.05
     segments_between_planes: int = 0
@@ -358,7 +366,7 @@ class _Slabs:
 def _check_and_plan(
     structure: Structure, grid: DoseGrid, settings: SamplingSettings
 ) -> tuple[list[tuple[float, list[FloatArray]]], _Box, _Slabs]:
-    planes = structure.planes()
+    planes = structure_planes = structure.planes()
     if not planes:
         raise DVHError(f"structure {structure.name!r}: contours is empty; a DVH needs at least one contour")
     zs = np.array([z for z, _ in planes])
@@ -411,9 +419,10 @@ def _check_and_plan(
     zs = np.array([z for z, _ in planes])
     lo = zs - thickness / 2
     hi = zs + thickness / 2
-    if settings.end_caps is EndCaps.HALF:
+    if settings.end_caps is EndCaps.HALF and len(structure_planes) > 1:
         if settings.require_inside_grid:
             first_z, last_z = zs[0], zs[-1]
+        # (a plane clipped away by the grid is no end: the slab at the grid's edge stays whole)
         lo = np.where(np.isclose(zs, first_z, atol=1e-9), zs, lo)
         hi = np.where(np.isclose(zs, last_z, atol=1e-9), zs, hi)
     nseg = settings.segments_between_planes + 1
@@ -586,7 +595,7 @@ def structure_mask(
     structure: Structure,
     grid: DoseGrid,
     supersampling: int = 4,
-    end_caps: EndCaps | str = EndCaps.NONE,
+    end_caps: EndCaps | str = EndCaps.HALF,
     *,
     settings: SamplingSettings | None = None,
 ) -> NDArray[np.float32]:

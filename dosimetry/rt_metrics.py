@@ -60,10 +60,14 @@ def plan_metrics(
     prescription_gy: float,
     *,
     supersampling: int = 4,
+    sampling: SamplingSettings | None = None,
     progress: Progress | None = None,
 ) -> list[StructureResult]:
-    """Metrics of every mapped structure (``mapping``: ROI name → role; unmapped names are skipped)."""
-    settings = SamplingSettings(supersampling=supersampling)
+    """Metrics of every mapped structure (``mapping``: ROI name → role; unmapped names are skipped).
+
+    ``sampling`` (the protocol's, :meth:`DosimetrySettings.sampling_settings`) wins over ``supersampling``.
+    """
+    settings = sampling if sampling is not None else SamplingSettings(supersampling=supersampling)
     results = []
     items = [(name, role) for name, role in mapping.items() if role]
     for i, (name, role) in enumerate(items):

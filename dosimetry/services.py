@@ -65,7 +65,7 @@ METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_g
 
 
 def protocol_settings() -> DosimetrySettings:
-    """The protocol's dosimetry section: prescription range, TG-43 check flag, DVH supersampling."""
+    """The protocol's dosimetry section: prescription range, TG-43 check flag, DVH supersampling and end caps."""
     return section_settings("dosimetry", DosimetrySettings)
 
 
@@ -856,16 +856,15 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
     rx = float(seeds.prescription_gy) if seeds is not None and seeds.prescription_gy else float(
         procedure.prescription_gy)
     grid = rt_metrics.dose_grid(rtdose)
-    supersampling = protocol_settings().dvh_supersampling
-    results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, supersampling=supersampling,
-                                      progress=report)
+    sampling = protocol_settings().sampling_settings()
+    results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, sampling=sampling, progress=report)
     check_results = None
     if seeds is not None:
         report(65, f"TG-43 recomputation from {seeds.n_seeds} seeds")
         implant_at = dt.datetime.combine(procedure.date, dt.time(12, 0))
         check_grid = rt_metrics.tg43_recompute(grid, seeds, procedure.seed_model.core(), implant_at)
         targets = {name: role for name, role in imp.mapping.items() if role in ("GTV", "PTV")}
-        check_results = rt_metrics.plan_metrics(check_grid, structures, targets, rx, supersampling=supersampling)
+        check_results = rt_metrics.plan_metrics(check_grid, structures, targets, rx, sampling=sampling)
     report(92, "saving")
 
     def rows(results_: Iterable[rt_metrics.StructureResult]) -> list[dict[str, Any]]:

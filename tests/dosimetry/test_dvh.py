@@ -115,36 +115,68 @@ def _linear_grid(n: int = 12, h: float = 0.1) -> D.DoseGrid:
     return D.DoseGrid(dose_gy=dose, x_cm=c, y_cm=c, z_cm=c)
 
 
-def test_voxel_aligned_cube_gives_exact_volume_and_binary_mask() -> None:
+WHOLE = D.SamplingSettings(end_caps="whole")
+
+
+def test_voxel_aligned_cube_gives_exact_volume_and_binary_mask_with_whole_end_slabs() -> None:
     grid = _linear_grid()
     planes = [-0.25, -0.15, -0.05, 0.05, 0.15]  # 5 dose frames
     box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), planes)
-    mask = D.structure_mask(box, grid)
+    mask = D.structure_mask(box, grid, settings=WHOLE)
     assert set(np.unique(mask).tolist()) == {0.0, 1.0}
     assert mask.sum() == 6 * 6 * 5
     expected = 0.6 * 0.6 * 0.5
-    assert D.dvh(box, grid).volume_cm3 == pytest.approx(expected, rel=1e-12)
+    assert D.dvh(box, grid, settings=WHOLE).volume_cm3 == pytest.approx(expected, rel=1e-12)
     assert D.dvh(mask, grid).volume_cm3 == pytest.approx(expected, rel=1e-12)
+
+
+def test_voxel_aligned_cube_with_half_end_slabs_by_default() -> None:
+    """Default HALF: 5 planes 1 mm apart enclose 4 mm of height; the end voxels are half occupied."""
+    grid = _linear_grid()
+    planes = [-0.25, -0.15, -0.05, 0.05, 0.15]
+    box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), planes)
+    mask = D.structure_mask(box, grid)
+    assert set(np.unique(mask).tolist()) == {0.0, 0.5, 1.0}
+    assert mask[3].max() == mask[7].max() == 0.5  # the voxels of the first and last planes (z −0.25, 0.15)
+    assert mask.sum() == 6 * 6 * 4
+    assert D.dvh(box, grid).volume_cm3 == pytest.approx(0.6 * 0.6 * 0.4, rel=1e-12)
+    assert D.dvh(mask, grid).volume_cm3 == pytest.approx(0.6 * 0.6 * 0.4, rel=1e-12)
 
 
 def test_half_voxel_offset_cube_gives_half_occupancy_at_edges() -> None:
     grid = _linear_grid()
     box = P.box_structure((-0.25, 0.25), (-0.3, 0.3), [-0.05, 0.05])
-    mask = D.structure_mask(box, grid)
-    row = mask[6, 6, :]  # plane z = 0.05, y = 0.05
+    row = D.structure_mask(box, grid, settings=WHOLE)[6, 6, :]  # plane z = 0.05, y = 0.05
     assert row.tolist() == [0, 0, 0, 0.5, 1, 1, 1, 1, 0.5, 0, 0, 0]
-    assert D.dvh(box, grid).volume_cm3 == pytest.approx(0.5 * 0.6 * 0.2, rel=1e-12)
+    assert D.dvh(box, grid, settings=WHOLE).volume_cm3 == pytest.approx(0.5 * 0.6 * 0.2, rel=1e-12)
+    # half end slabs: two planes 1 mm apart enclose 1 mm, half of each voxel layer
+    row = D.structure_mask(box, grid)[6, 6, :]
+    assert row.tolist() == [0, 0, 0, 0.25, 0.5, 0.5, 0.5, 0.5, 0.25, 0, 0, 0]
+    assert D.dvh(box, grid).volume_cm3 == pytest.approx(0.5 * 0.6 * 0.1, rel=1e-12)
 
 
 def test_end_caps_half_removes_half_a_slab_at_each_end() -> None:
     grid = _linear_grid()
     planes = [-0.25, -0.15, -0.05, 0.05, 0.15]
     box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), planes)
-    full = D.dvh(box, grid, settings=D.SamplingSettings(end_caps="none")).volume_cm3
+    full = D.dvh(box, grid, settings=D.SamplingSettings(end_caps="whole")).volume_cm3
     half = D.dvh(box, grid, settings=D.SamplingSettings(end_caps="half")).volume_cm3
     assert full == pytest.approx(0.36 * 0.5)
     assert half == pytest.approx(0.36 * 0.4)
     assert D.structure_mask(box, grid, end_caps="half").sum() == pytest.approx(36 * 4)
+    assert D.structure_mask(box, grid, end_caps="whole").sum() == pytest.approx(36 * 5)
+
+
+def test_end_caps_none_is_the_former_name_of_whole() -> None:
+    assert D.SamplingSettings(end_caps="none").end_caps is D.EndCaps.WHOLE
+    assert D.SamplingSettings().end_caps is D.EndCaps.HALF
+
+
+def test_single_plane_structure_keeps_its_whole_slab_with_half_end_caps() -> None:
+    one = P.box_structure((-0.1, 0.1), (-0.1, 0.1), [0.05])
+    for caps in ("half", "whole"):
+        h = D.dvh(one, _linear_grid(), settings=D.SamplingSettings(thickness_cm=0.1, end_caps=caps))
+        assert h.volume_cm3 == pytest.approx(0.04 * 0.1)
 
 
 def test_nested_contour_is_a_hole_and_separate_contour_an_island() -> None:
@@ -152,22 +184,27 @@ def test_nested_contour_is_a_hole_and_separate_contour_an_island() -> None:
     outer = np.array([[-0.4, -0.4], [0.4, -0.4], [0.4, 0.4], [-0.4, 0.4]])
     inner = np.array([[-0.2, -0.2], [0.2, -0.2], [0.2, 0.2], [-0.2, 0.2]])
     holed = D.Structure("ring", [(z, c) for z in (-0.05, 0.05) for c in (outer, inner)])
-    assert D.dvh(holed, grid).volume_cm3 == pytest.approx((0.64 - 0.16) * 0.2, rel=1e-12)
+    assert D.dvh(holed, grid).volume_cm3 == pytest.approx((0.64 - 0.16) * 0.1, rel=1e-12)  # half end slabs
     a = np.array([[-0.5, -0.5], [-0.3, -0.5], [-0.3, -0.3], [-0.5, -0.3]])
     b = a + 0.7
     islands = D.Structure("islands", [(z, c) for z in (-0.05, 0.05) for c in (a, b)])
-    assert D.dvh(islands, grid).volume_cm3 == pytest.approx(2 * 0.04 * 0.2, rel=1e-12)
+    assert D.dvh(islands, grid).volume_cm3 == pytest.approx(2 * 0.04 * 0.1, rel=1e-12)
 
 
 def test_contour_plane_between_dose_frames_interpolates_dose_linearly() -> None:
     grid = _linear_grid()  # dose = 10 + 5 z + 2 x, frames at ±0.05, ±0.15 …
     box = P.box_structure((-0.1, 0.1), (-0.1, 0.1), [0.0, 0.1])  # planes midway between frames
-    h = D.dvh(box, grid)
+    h = D.dvh(box, grid, settings=WHOLE)  # whole slabs: the dose of each slab is taken at its plane
     assert h.dmean_gy == pytest.approx(10.0 + 5.0 * 0.05, abs=1e-9)  # mean z 0.05, mean x 0
     # Dose at each plane: 10.0 (z = 0) and 10.5 (z = 0.1), ± 2·0.1 Gy across x.
     assert h.dmin_gy >= 10.0 - 0.2 - 1e-9
-    nearest = D.dvh(box, grid, settings=D.SamplingSettings(dose_plane="nearest"))
+    nearest = D.dvh(box, grid, settings=D.SamplingSettings(dose_plane="nearest", end_caps="whole"))
     assert abs(nearest.dmean_gy - 10.25) == pytest.approx(0.25, abs=1e-9)  # both planes snap one way
+    # half end slabs [0, 0.05] and [0.05, 0.1]: their dose is taken at their centres, z = 0.025 and 0.075,
+    # both within the 0.5 mm match tolerance of frame 0.05; lowest sub-point x = −0.0875
+    half = D.dvh(box, grid)
+    assert half.dmean_gy == pytest.approx(10.25, abs=1e-9)
+    assert half.dmin_gy == pytest.approx(10.0 + 5.0 * 0.05 - 2.0 * 0.0875, abs=1e-9)
 
 
 def test_contour_plane_within_match_tolerance_uses_the_frame() -> None:
@@ -331,7 +368,10 @@ def test_contour_plane_outside_grid_z_raises_and_clip_mode_drops_it() -> None:
     with pytest.raises(D.ContourOutsideGridError, match="z = 0.65 cm lies outside"):
         D.structure_mask(box, grid)
     clipped = D.dvh(box, grid, settings=D.SamplingSettings(require_inside_grid=False))
-    assert clipped.volume_cm3 == pytest.approx(0.04 * 0.2)  # plane 0.65 dropped, slabs 0.4–0.6 kept
+    # plane 0.65 dropped; 0.45 is the structure's first plane (half slab 0.45–0.5), 0.55 not its last (0.5–0.6)
+    assert clipped.volume_cm3 == pytest.approx(0.04 * 0.15)
+    whole = D.dvh(box, grid, settings=D.SamplingSettings(require_inside_grid=False, end_caps="whole"))
+    assert whole.volume_cm3 == pytest.approx(0.04 * 0.2)  # slabs 0.4–0.6 kept
 
 
 def test_single_plane_structure_asks_for_thickness() -> None:
@@ -389,3 +429,20 @@ def test_metric_argument_validation() -> None:
         D.volume_at_dose_pct_of_rx(h, 100, 0)
     with pytest.raises(D.DVHError, match="bin_width_gy"):
         D.dvh(P.sphere_structure(), sphere_grid(0.0, 0.0), bin_width_gy=0)
+
+
+# --- Protocol: end caps ---------------------------------------------------------------------------------------
+
+
+def test_protocol_sampling_settings_carry_supersampling_and_end_caps() -> None:
+    from common.errors import InputError
+    from dosimetry.protocol import DosimetrySettings
+
+    assert DosimetrySettings().sampling_settings() == D.SamplingSettings()  # defaults: 4 sub-points, half caps
+    box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), [-0.25, -0.15, -0.05, 0.05, 0.15])
+    cfg = DosimetrySettings.from_protocol({"dvh_end_caps": "whole", "dvh_supersampling": 2}).sampling_settings(
+        require_inside_grid=False)
+    assert (cfg.end_caps, cfg.supersampling, cfg.require_inside_grid) == (D.EndCaps.WHOLE, 2, False)
+    assert D.dvh(box, _linear_grid(), settings=cfg).volume_cm3 == pytest.approx(0.36 * 0.5)
+    with pytest.raises(InputError, match=r"dvh_end_caps: got 'round'; allowed: 'half' or 'whole'"):
+        DosimetrySettings(dvh_end_caps="round")
