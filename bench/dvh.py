@@ -19,12 +19,21 @@ Cases:
 2. **§7 analytic sphere**: isotropic point source D = 120 Gy·cm²/r² at the centre of a sphere R = 1.2 cm,
    the same 2 mm grid spacing, Rx 100 Gy; closed forms from dosimetry.md §7.1.
 
-Settings (reference §5.2): dicompyler ``get_dvh(interpolation_resolution = pixel spacing / 4 = 0.5 mm,
-use_structure_extents=True, interpolation_segments_between_planes=0)`` i.e. bilinear in-plane dose on a 4×
-finer lattice; ours the defaults ``SamplingSettings()``: 4 × 4 in-plane sub-points per voxel with bilinear dose
-(AUTO), full slabs without end caps, no through-plane segments. Times are per structure, best of several runs,
-files already parsed on both sides (pydicom datasets passed to ``get_dvh``; our DoseGrid/Structure built once),
-metric look-ups included. dicompyler without interpolation is timed too, for reference.
+3. **Real plan**: the Varian Eclipse export that ships in dicompyler-core 0.5.6's source distribution
+   (``tests/testdata/example_data``: CT slice, RT Structure Set, RT Plan, RT Dose with the TPS's own cumulative
+   DVHs of 9 ROIs in its DVH Sequence; breast plan, Rx 14 Gy from the RT Plan). Fetched once with ``pip download
+   --no-deps --no-binary :all: dicompyler-core==0.5.6`` into ``bench/_work/sdist`` and unpacked into
+   ``bench/_work/eclipse_example`` (``--no-real-plan`` skips it). Printed: CPU time per structure, ours
+   (``SamplingSettings()``, SeedTrack's defaults: half end slabs) against dicompyler ``get_dvh`` without
+   interpolation, with the ≥ 10× verdict on every structure over 1 cm³; volume, Dmean, D90 and V100 against the
+   TPS's DVHs with the 1 % / 1 pp verdict on every structure over 10 cm³.
+
+Settings for cases 1–2 (reference §5.2): dicompyler ``get_dvh(interpolation_resolution = pixel spacing / 4 = 0.5
+mm, use_structure_extents=True, interpolation_segments_between_planes=0)`` i.e. bilinear in-plane dose on a 4×
+finer lattice; ours ``SamplingSettings(end_caps="whole")``: 4 × 4 in-plane sub-points per voxel with bilinear dose
+(AUTO), full end slabs as dicompyler, no through-plane segments. Times are CPU time (``time.process_time``) per
+structure, best of several runs, files already parsed on both sides (pydicom datasets passed to ``get_dvh``; our
+DoseGrid/Structure built once), metric look-ups included. dicompyler without interpolation is timed too.
 """
 
 from __future__ import annotations
