@@ -21,8 +21,13 @@ Algorithm (reference ``dosimetry.md`` §5, dicompyler-core ``get_dvh``, with sub
 5. Through-plane supersampling (§5.2 ``interpolation_segments_between_planes``): each slab can be split into
    ``segments_between_planes + 1`` sub-slabs, each with its own dose plane; the shape is copied, not
    interpolated, as in dicompyler-core. Default 0 (off), as there.
-6. The DVH is built from weighted dose samples; metrics (Dx, Vx, mean, min, max) are read from the samples,
-   without histogram binning; the binned cumulative / differential curves are for display and export.
+6. The DVH is built from weighted dose samples; metrics (Dx, Vx, mean, min, max) are read from the exact
+   samples, without binning: a histogram index over the samples (:class:`_SampleIndex`) finds the one bin that
+   holds the answer and only that bin's samples are sorted. The binned cumulative / differential curves (1 cGy)
+   are for display and export.
+7. Speed: each plane is sampled within its own contours' bounding box; bilinear dose is separable on the
+   sub-point lattice (x, then y, same arithmetic as point by point); occupancy counts (VOXEL, EDGE_BILINEAR,
+   :func:`structure_mask`) come from the scan-line runs of each sub-row, without a sub-point array.
 
 Grids are axis-aligned (head-first supine style ``ImageOrientationPatient = 1\\0\\0\\0\\1\\0``); oblique or
 rotated orientations must be rejected upstream (``dicom_io``), as dicompyler-core also rejects them.
@@ -70,8 +75,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-# Work arrays of the rasteriser are kept below this many elements per chunk of planes (memory bound).
-_CHUNK_ELEMENTS = 4_000_000
 # Relative tolerance used when comparing volumes that went through floating-point sums.
 _VOLUME_RTOL = 1e-9
 # Absolute tolerance (cm) for "a contour vertex lies on the grid boundary".
@@ -541,11 +544,6 @@ class _PlaneSpans:
         return cast(NDArray[np.bool_], (n & 1).astype(np.bool_))
 
 
-def _plane_chunks(n_planes: int, ry: int, rx: int) -> list[slice]:
-    per = max(1, _CHUNK_ELEMENTS // max(1, ry * (rx + 1)))
-    return [slice(a, min(a + per, n_planes)) for a in range(0, n_planes, per)]
-
-
 def _z_overlap(slabs: _Slabs, z_edges: FloatArray, k0: int, k1: int) -> FloatArray:
     """(n_slabs, k1-k0) fraction of each dose voxel's z extent covered by each sub-slab."""
     lo_e = z_edges[k0:k1][None, :]
@@ -625,11 +623,13 @@ def structure_mask(
     per_plane = np.zeros((n_planes, k1 - k0))
     np.add.at(per_plane, slabs.plane_index, overlap)
     acc = np.zeros((k1 - k0, nyb, nxb), dtype=np.float64)
-    groups = [g for _, g in planes]
-    for chunk in _plane_chunks(n_planes, ys.size, xs.size):
-        inside = _rasterise_planes(groups[chunk], xs, ys)
-        frac = inside.reshape(inside.shape[0], nyb, s, nxb, s).mean(axis=(2, 4))
-        acc += np.tensordot(per_plane[chunk].T, frac, axes=1)
+    for p, (_, group) in enumerate(planes):
+        layers = np.flatnonzero(per_plane[p])  # the few dose voxel layers this plane's slab covers
+        if layers.size == 0:
+            continue
+        frac = _PlaneSpans.of(group, xs, ys).voxel_counts(s, nyb, nxb) / (s * s)
+        for k in layers:
+            acc[k] += per_plane[p, k] * frac
     np.clip(acc, 0.0, 1.0, out=acc)
     mask[k0:k1, box.j0 : box.j1, box.i0 : box.i1] = acc
     return mask
