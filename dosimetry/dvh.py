@@ -496,11 +496,12 @@ def _rasterise_planes(
     plane, row, col = _crossings(groups, xs, ys)
     if row.size == 0:
         return np.zeros((n_planes, ry, rx), dtype=np.bool_)
-    flat = (plane * ry + row) * (rx + 1) + col
-    toggles = np.bincount(flat, minlength=n_planes * ry * (rx + 1)).astype(np.uint8)
+    flat, times = np.unique((plane * ry + row) * (rx + 1) + col, return_counts=True)
+    toggles = np.zeros(n_planes * ry * (rx + 1), dtype=np.uint8)
+    toggles[flat[(times & 1) == 1]] = 1  # crossings at the same sub-point cancel in pairs
     toggles = toggles.reshape(n_planes, ry, rx + 1)[:, :, :rx]
-    # uint8 wrap-around (mod 256) keeps parity.
-    return (np.cumsum(toggles, axis=2, dtype=np.uint8) & 1).astype(np.bool_)
+    # uint8 wrap-around (mod 256) keeps parity; the result holds 0 and 1 only, so it is viewed as bool.
+    return (np.cumsum(toggles, axis=2, dtype=np.uint8) & 1).view(np.bool_)
 
 
 @dataclass(frozen=True, eq=False)
