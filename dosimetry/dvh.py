@@ -140,7 +140,7 @@ class InPlaneDose(StrEnum):
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """How a structure is sampled on a dose grid. Every field has the reference's default.
+    """How a structure is sampled on a dose grid. Every field has the reference's default except end_caps.
 
     supersampling: in-plane sub-points per voxel edge (supersampling² per voxel), ≥ 1.
     end_caps: see :class:`EndCaps`; default HALF (the planning systems' half end slabs; WHOLE = dicompyler-core).
@@ -506,7 +506,8 @@ def _rasterise_planes(
 
 @dataclass(frozen=True, eq=False)
 class _PlaneSpans:
-    """One plane's inside runs on the sub-point lattice: sub-row ``row`` is inside on columns [start, stop)."""
+    """One plane's scan-line crossings, sorted by (sub-row, sub-column): consecutive pairs of a row are its inside
+    runs [first, second) of sub-columns (even-odd rule)."""
 
     keys: NDArray[np.intp]  # sorted crossing keys row·(rx + 1) + column
     rx: int
