@@ -496,12 +496,15 @@ def _rasterise_planes(
     plane, row, col = _crossings(groups, xs, ys)
     if row.size == 0:
         return np.zeros((n_planes, ry, rx), dtype=np.bool_)
-    flat, times = np.unique((plane * ry + row) * (rx + 1) + col, return_counts=True)
-    toggles = np.zeros(n_planes * ry * (rx + 1), dtype=np.uint8)
-    toggles[flat[(times & 1) == 1]] = 1  # crossings at the same sub-point cancel in pairs
-    toggles = toggles.reshape(n_planes, ry, rx + 1)[:, :, :rx]
-    # uint8 wrap-around (mod 256) keeps parity; the result holds 0 and 1 only, so it is viewed as bool.
-    return (np.cumsum(toggles, axis=2, dtype=np.uint8) & 1).view(np.bool_)
+    return _parity_mask((plane * ry + row) * (rx + 1) + col, n_planes * ry, rx)
+
+
+def _parity_mask(keys: NDArray[np.intp], n_rows: int, rx: int) -> NDArray[np.bool_]:
+    """(n_rows, rx) even-odd mask from crossing keys row·(rx + 1) + column (a crossing toggles its column on)."""
+    toggles = np.bincount(keys, minlength=n_rows * (rx + 1)).astype(np.uint8)  # mod 256 keeps parity
+    toggles = toggles.reshape(n_rows, rx + 1)[:, :rx]
+    # the result holds 0 and 1 only, so it is viewed as bool
+    return (np.cumsum(toggles, axis=1, dtype=np.uint8) & 1).view(np.bool_)
 
 
 @dataclass(frozen=True, eq=False)
@@ -804,15 +807,6 @@ def _voxel_counts(inside: NDArray[np.bool_], nyb: int, nxb: int, s: int) -> NDAr
     return cast(NDArray[np.integer], np.add.reduce(rows.reshape(nyb, s, nxb), axis=1, dtype=acc))
 
 
-def _window(lo: float, hi: float, sub: FloatArray, s: int, whole_voxels: bool) -> tuple[int, int]:
-    """Sub-point index range [a, b) that can lie inside contours spanning [lo, hi] (scan-line rules above)."""
-    a = int(np.searchsorted(sub, lo, side="left"))
-    b = int(np.searchsorted(sub, hi, side="right"))
-    if whole_voxels:  # widen to whole voxels
-        a, b = (a // s) * s, -(-b // s) * s
-    return a, max(a, b)
-
-
 def _structure_samples(
     structure: Structure, grid: DoseGrid, cfg: SamplingSettings
 ) -> tuple[FloatArray, FloatArray]:
@@ -856,17 +850,34 @@ def _structure_samples(
     bilinear = mode is InPlaneDose.BILINEAR
     dose_parts: list[FloatArray] = []
     weight_parts: list[FloatArray] = []
+    # Each plane's window: the sub-points its contours' bounding box can hold (scan-line rules of _crossings).
+    groups = [g for _, g in planes]
+    vertices = np.concatenate([pts for g in groups for pts in g])
+    offsets = np.concatenate(([0], np.cumsum([sum(pts.shape[0] for pts in g) for g in groups])[:-1]))
+    lo_xy, hi_xy = np.minimum.reduceat(vertices, offsets, axis=0), np.maximum.reduceat(vertices, offsets, axis=0)
+    bounds = []
+    for axis, sub in ((1, ys), (0, xs)):
+        a_, b_ = np.searchsorted(sub, lo_xy[:, axis], side="left"), np.searchsorted(sub, hi_xy[:, axis], side="right")
+        if not bilinear:  # widen to whole voxels
+            a_, b_ = (a_ // s) * s, -(-b_ // s) * s
+        bounds += [a_, np.maximum(a_, b_)]
+    windows = np.column_stack(bounds).tolist()
+    if bilinear:  # crossings of every plane at once, grouped by plane
+        cross_plane, cross_row, cross_col = _crossings(groups, xs, ys)
+        order = np.argsort(cross_plane, kind="stable")
+        cross_row, cross_col = cross_row[order], cross_col[order]
+        starts = np.searchsorted(cross_plane[order], np.arange(len(planes) + 1)).tolist()
     for p, (_, group) in enumerate(planes):
-        pts = group[0] if len(group) == 1 else np.concatenate(group)
-        r0, r1 = _window(float(pts[:, 1].min()), float(pts[:, 1].max()), ys, s, not bilinear)
-        c0, c1 = _window(float(pts[:, 0].min()), float(pts[:, 0].max()), xs, s, not bilinear)
+        r0, r1, c0, c1 = windows[p]
         if r1 <= r0 or c1 <= c0:
             continue
         # voxel rows / columns the window's bilinear corners use
         jl, jh, il, ih = j_lo[r0:r1], j_hi[r0:r1], i_lo[c0:c1], i_hi[c0:c1]
         v0, v1, u0, u1 = int(jl[0]), int(jh[-1]) + 1, int(il[0]), int(ih[-1]) + 1
         if bilinear:
-            inside = _rasterise_planes([group], xs[c0:c1], ys[r0:r1])[0]
+            a, b = starts[p], starts[p + 1]
+            rw, cw = r1 - r0, c1 - c0
+            inside = _parity_mask((cross_row[a:b] - r0) * (cw + 1) + (cross_col[a:b] - c0), rw, cw)
             count = int(np.count_nonzero(inside))
             if count == 0:
                 continue
