@@ -521,7 +521,7 @@ def _star(rng: np.random.Generator, centre: tuple[float, float], r_max: float) -
     return np.column_stack([centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["bilinear", "voxel", "edge_bilinear"]),
        s=st.sampled_from([1, 2, 3, 4]))
 def test_engine_equals_point_by_point_reference_on_random_polygons(seed: int, mode: str, s: int) -> None:
