@@ -748,7 +748,10 @@ class _SampleIndex:
         if dmax <= dmin:
             n_bins = 1
         scale = n_bins / (dmax - dmin) if dmax > dmin else 0.0
-        bins = np.minimum((doses - dmin) * scale, n_bins - 1).astype(np.uint16)
+        scaled = doses - dmin  # the arithmetic of bin_of, in place
+        scaled *= scale
+        np.minimum(scaled, n_bins - 1, out=scaled)
+        bins = scaled.astype(np.uint16)
         per_bin = np.bincount(bins, weights=weights, minlength=n_bins)
         at_or_above = np.append(np.cumsum(per_bin[::-1])[::-1], 0.0)
         return cls(doses=doses, weights=weights, dmin=dmin, scale=scale, bins=bins, at_or_above=at_or_above,
