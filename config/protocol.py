@@ -41,6 +41,9 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         "prescription_max_gy": 140,
         "tg43_flag_pct": 5,  # TG-43 recomputation vs the planning system: D90 / V100 differences above this are flagged
         "dvh_supersampling": 4,  # in-plane sub-voxel supersampling when rasterising RTSTRUCT contours
+        # first and last contour planes of a structure count "half" a slab (planning systems, e.g. Eclipse) or
+        # "whole" (dicompyler-core get_dvh); dosimetry/dvh.py EndCaps
+        "dvh_end_caps": "half",
     },
     # §1 RECIST 1.1 (assessment/recist.py RecistSettings; percentages and mm, boundaries inclusive).
     "recist": {

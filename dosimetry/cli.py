@@ -123,8 +123,9 @@ DEFAULT_TG43_COMMAND_SETTINGS = Tg43CommandSettings()
 class DvhCommandSettings:
     """Choices of the ``dvh`` command [DESIGN DECISION]s.
 
-    sampling: DVH sampling (:class:`dosimetry.dvh.SamplingSettings`); default the reference's settings,
-        which refuse structures that extend outside the dose grid (``require_inside_grid=True``).
+    sampling: DVH sampling (:class:`dosimetry.dvh.SamplingSettings`); default the DVH core's defaults (half
+        end slabs), which refuse structures that extend outside the dose grid (``require_inside_grid=True``).
+        The ``dvh`` command passes the protocol's (:meth:`DosimetrySettings.sampling_settings`).
     """
 
     sampling: SamplingSettings = field(default_factory=SamplingSettings)

@@ -8,8 +8,8 @@ Algorithm (reference ``dosimetry.md`` §5, dicompyler-core ``get_dvh``, with sub
 1. Contours are grouped by plane z. One slab thickness serves the whole structure: the smallest spacing
    between consecutive contour planes (§5.1 step 1), unless ``thickness_cm`` overrides it.
 2. Each contour plane stands for a slab of that thickness centred on it. End caps (§5.1 step 6) are a
-   setting, :class:`EndCaps`; the default ``NONE`` is the reference's: first and last planes count as full
-   slabs, no cap beyond them.
+   setting, :class:`EndCaps`; the default ``HALF`` is the planning systems': the first and last planes count
+   half a slab (the structure ends at its end planes). ``WHOLE`` is dicompyler-core's: full end slabs.
 3. In-plane, each dose voxel is cut into ``supersampling × supersampling`` sub-points; a sub-point is inside
    the structure by the **even-odd rule** over all contours of its plane (a nested contour is a hole, a
    separate contour an island). This is the rule dicompyler-core applies (``np.logical_xor`` of the per-contour
@@ -21,8 +21,13 @@ Algorithm (reference ``dosimetry.md`` §5, dicompyler-core ``get_dvh``, with sub
 5. Through-plane supersampling (§5.2 ``interpolation_segments_between_planes``): each slab can be split into
    ``segments_between_planes + 1`` sub-slabs, each with its own dose plane; the shape is copied, not
    interpolated, as in dicompyler-core. Default 0 (off), as there.
-6. The DVH is built from weighted dose samples; metrics (Dx, Vx, mean, min, max) are read from the samples,
-   without histogram binning; the binned cumulative / differential curves are for display and export.
+6. The DVH is built from weighted dose samples; metrics (Dx, Vx, mean, min, max) are read from the exact
+   samples, without binning: a histogram index over the samples (:class:`_SampleIndex`) finds the one bin that
+   holds the answer and only that bin's samples are sorted. The binned cumulative / differential curves (1 cGy)
+   are for display and export.
+7. Speed: each plane is sampled within its own contours' bounding box; bilinear dose is separable on the
+   sub-point lattice (x, then y, same arithmetic as point by point); occupancy counts (VOXEL, EDGE_BILINEAR,
+   :func:`structure_mask`) come from the scan-line runs of each sub-row, without a sub-point array.
 
 Grids are axis-aligned (head-first supine style ``ImageOrientationPatient = 1\\0\\0\\0\\1\\0``); oblique or
 rotated orientations must be rejected upstream (``dicom_io``), as dicompyler-core also rejects them.
@@ -30,6 +35,7 @@ rotated orientations must be rejected upstream (``dicom_io``), as dicompyler-cor
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,8 +75,6 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-# Work arrays of the rasteriser are kept below this many elements per chunk of planes (memory bound).
-_CHUNK_ELEMENTS = 4_000_000
 # Relative tolerance used when comparing volumes that went through floating-point sums.
 _VOLUME_RTOL = 1e-9
 # Absolute tolerance (cm) for "a contour vertex lies on the grid boundary".
@@ -86,16 +90,24 @@ class ContourOutsideGridError(DVHError):
 
 
 class EndCaps(StrEnum):
-    """How the first and last contour planes of a structure are closed.
+    """How much of a slab the first and last contour planes of a structure count (reference §5.1 step 6).
 
-    ``NONE`` (default, reference §5.1 step 6 / dicompyler-core ``get_dvh``): every plane, first and last
-    included, is a full slab of the structure's thickness centred on the plane; nothing beyond.
-    ``HALF``: the first and last planes count half a slab (the slab stops at the end plane), the convention
-    of dicompyler-core's shapely volume ``CalculateStructureVolume`` without its floor division.
+    ``HALF`` (default): the first and last planes count half a slab; the structure stops at its end planes, so
+    N planes at spacing t enclose (N − 1)·t of height. This is the planning systems' convention: the volumes
+    of the Varian Eclipse export in dicompyler-core's test data (its DVH Sequence) match it within 1 %, and
+    dicompyler-core's own shapely ``CalculateStructureVolume`` counts the end planes at half area too.
+    ``WHOLE``: every plane, first and last included, is a full slab of the structure's thickness centred on
+    the plane (N·t of height): dicompyler-core ``get_dvh``, the reference's "no end caps". ``"none"`` is
+    accepted as that convention's former name.
+    A structure contoured on one plane only keeps its whole slab (``thickness_cm``) in both conventions.
     """
 
-    NONE = "none"
     HALF = "half"
+    WHOLE = "whole"
+
+    @classmethod
+    def _missing_(cls, value: object) -> EndCaps | None:
+        return cls.WHOLE if value == "none" else None
 
 
 class DosePlane(StrEnum):
@@ -128,10 +140,10 @@ class InPlaneDose(StrEnum):
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    """How a structure is sampled on a dose grid. Every field has the reference's default.
+    """How a structure is sampled on a dose grid. Every field has the reference's default except end_caps.
 
     supersampling: in-plane sub-points per voxel edge (supersampling² per voxel), ≥ 1.
-    end_caps: see :class:`EndCaps`; default NONE (reference §5.1 step 6).
+    end_caps: see :class:`EndCaps`; default HALF (the planning systems' half end slabs; WHOLE = dicompyler-core).
     dose_plane: see :class:`DosePlane`; default INTERPOLATE (reference §5.1 step 4).
     plane_match_tolerance_cm: a dose frame closer than this to a contour plane is used without interpolation
         (dicompyler-core: 0.5 mm; a plane exactly midway between frames 1 mm apart is interpolated).
@@ -145,7 +157,7 @@ class SamplingSettings:
     """
 
     supersampling: int = 4
-    end_caps: EndCaps = EndCaps.NONE
+    end_caps: EndCaps = EndCaps.HALF
     dose_plane: DosePlane = DosePlane.INTERPOLATE
     plane_match_tolerance_cm: float = 0.05
     segments_between_planes: int = 0
@@ -357,7 +369,7 @@ class _Slabs:
 def _check_and_plan(
     structure: Structure, grid: DoseGrid, settings: SamplingSettings
 ) -> tuple[list[tuple[float, list[FloatArray]]], _Box, _Slabs]:
-    planes = structure.planes()
+    planes = structure_planes = structure.planes()
     if not planes:
         raise DVHError(f"structure {structure.name!r}: contours is empty; a DVH needs at least one contour")
     zs = np.array([z for z, _ in planes])
@@ -410,9 +422,10 @@ def _check_and_plan(
     zs = np.array([z for z, _ in planes])
     lo = zs - thickness / 2
     hi = zs + thickness / 2
-    if settings.end_caps is EndCaps.HALF:
+    if settings.end_caps is EndCaps.HALF and len(structure_planes) > 1:
         if settings.require_inside_grid:
             first_z, last_z = zs[0], zs[-1]
+        # (a plane clipped away by the grid is no end: the slab at the grid's edge stays whole)
         lo = np.where(np.isclose(zs, first_z, atol=1e-9), zs, lo)
         hi = np.where(np.isclose(zs, last_z, atol=1e-9), zs, hi)
     nseg = settings.segments_between_planes + 1
@@ -435,49 +448,105 @@ def _sub_axis(edges: FloatArray, start: int, stop: int, s: int) -> FloatArray:
     return (lo[:, None] + width[:, None] * offsets[None, :]).ravel()
 
 
-def _rasterise_planes(
+def _crossings(
     groups: Sequence[list[FloatArray]], xs: FloatArray, ys: FloatArray
-) -> NDArray[np.bool_]:
-    """Even-odd inclusion of the sub-points (ys × xs) for each plane's contour group: (P, len(ys), len(xs)).
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """(plane, sub-row, sub-column) of every scan-line crossing of the contour edges, unsorted.
 
-    Scan-line crossing parity: for every polygon edge and every sub-row y with ylo ≤ y < yhi (half-open, so a
-    vertex is counted once), the crossing x toggles all sub-points to its right. Parity over all contours of a
-    plane is exactly the XOR of the per-contour inclusion tests.
+    For every polygon edge and every sub-row y with ylo ≤ y < yhi (half-open, so a vertex is counted once), the
+    crossing x toggles the sub-points from column ``searchsorted(xs, x, "right")`` on. Each closed contour
+    crosses a sub-row an even number of times, so every (plane, row) has an even number of crossings.
     """
-    n_planes, ry, rx = len(groups), ys.size, xs.size
-    x0l, y0l, x1l, y1l, pl = [], [], [], [], []
-    for p, group in enumerate(groups):
-        for pts in group:
-            x0l.append(pts[:, 0])
-            y0l.append(pts[:, 1])
-            x1l.append(np.roll(pts[:, 0], -1))
-            y1l.append(np.roll(pts[:, 1], -1))
-            pl.append(np.full(pts.shape[0], p, dtype=np.intp))
-    x0, y0, x1, y1, plane = (np.concatenate(a) for a in (x0l, y0l, x1l, y1l, pl))
-    ylo = np.minimum(y0, y1)
-    yhi = np.maximum(y0, y1)
-    r_start = np.searchsorted(ys, ylo, side="left")
-    r_end = np.searchsorted(ys, yhi, side="left")
+    contours = [pts for group in groups for pts in group]
+    lengths = np.array([pts.shape[0] for pts in contours], dtype=np.intp)
+    plane_of = np.repeat(np.arange(len(groups)), [len(group) for group in groups])
+    vertices = contours[0] if len(contours) == 1 else np.concatenate(contours)
+    nxt = np.arange(1, vertices.shape[0] + 1)
+    ends = np.cumsum(lengths) - 1
+    nxt[ends] = ends - lengths + 1  # the closing edge of each contour
+    x0, y0 = vertices[:, 0], vertices[:, 1]
+    x1, y1 = x0[nxt], y0[nxt]
+    r_start = np.searchsorted(ys, np.minimum(y0, y1), side="left")
+    r_end = np.searchsorted(ys, np.maximum(y0, y1), side="left")
     counts = r_end - r_start
     total = int(counts.sum())
+    empty = np.zeros(0, dtype=np.intp)
     if total == 0:
-        return np.zeros((n_planes, ry, rx), dtype=np.bool_)
+        return empty, empty, empty
     edge = np.repeat(np.arange(counts.size), counts)
     first = np.cumsum(counts) - counts
     row = r_start[edge] + (np.arange(total) - first[edge])
     ex0, ey0 = x0[edge], y0[edge]
     xc = ex0 + (ys[row] - ey0) * (x1[edge] - ex0) / (y1[edge] - ey0)
     col = np.searchsorted(xs, xc, side="right")
-    flat = (plane[edge] * ry + row) * (rx + 1) + col
-    toggles = np.bincount(flat, minlength=n_planes * ry * (rx + 1)).astype(np.uint8)
-    toggles = toggles.reshape(n_planes, ry, rx + 1)[:, :, :rx]
-    # uint8 wrap-around (mod 256) keeps parity.
-    return (np.cumsum(toggles, axis=2, dtype=np.uint8) & 1).astype(np.bool_)
+    plane = np.repeat(plane_of, lengths)[edge]
+    return plane, row, col
 
 
-def _plane_chunks(n_planes: int, ry: int, rx: int) -> list[slice]:
-    per = max(1, _CHUNK_ELEMENTS // max(1, ry * (rx + 1)))
-    return [slice(a, min(a + per, n_planes)) for a in range(0, n_planes, per)]
+def _rasterise_planes(
+    groups: Sequence[list[FloatArray]], xs: FloatArray, ys: FloatArray
+) -> NDArray[np.bool_]:
+    """Even-odd inclusion of the sub-points (ys × xs) for each plane's contour group: (P, len(ys), len(xs)).
+
+    Scan-line crossing parity (:func:`_crossings`): a sub-point is inside when an odd number of crossings of
+    its row lie at or before its column. Parity over all contours of a plane is exactly the XOR of the
+    per-contour inclusion tests.
+    """
+    n_planes, ry, rx = len(groups), ys.size, xs.size
+    plane, row, col = _crossings(groups, xs, ys)
+    if row.size == 0:
+        return np.zeros((n_planes, ry, rx), dtype=np.bool_)
+    return _parity_mask((plane * ry + row) * (rx + 1) + col, n_planes * ry, rx)
+
+
+def _parity_mask(keys: NDArray[np.intp], n_rows: int, rx: int) -> NDArray[np.bool_]:
+    """(n_rows, rx) even-odd mask from crossing keys row·(rx + 1) + column (a crossing toggles its column on)."""
+    toggles = np.bincount(keys, minlength=n_rows * (rx + 1)).astype(np.uint8)  # mod 256 keeps parity
+    toggles = toggles.reshape(n_rows, rx + 1)[:, :rx]
+    # the result holds 0 and 1 only, so it is viewed as bool
+    return (np.cumsum(toggles, axis=1, dtype=np.uint8) & 1).view(np.bool_)
+
+
+@dataclass(frozen=True, eq=False)
+class _PlaneSpans:
+    """One plane's scan-line crossings, sorted by (sub-row, sub-column): consecutive pairs of a row are its inside
+    runs [first, second) of sub-columns (even-odd rule)."""
+
+    keys: NDArray[np.intp]  # sorted crossing keys row·(rx + 1) + column
+    rx: int
+
+    @classmethod
+    def of(cls, group: list[FloatArray], xs: FloatArray, ys: FloatArray) -> _PlaneSpans:
+        _, row, col = _crossings([group], xs, ys)
+        keys = row * (xs.size + 1) + col
+        keys.sort()
+        return cls(keys=keys, rx=xs.size)
+
+    def voxel_counts(self, s: int, nyb: int, nxb: int) -> NDArray[np.int64]:
+        """(nyb, nxb) inside sub-points per voxel, from the runs (no sub-point array)."""
+        if self.keys.size == 0:
+            return np.zeros((nyb, nxb), dtype=np.int64)
+        row = self.keys[0::2] // (self.rx + 1)
+        a = self.keys[0::2] % (self.rx + 1)
+        b = self.keys[1::2] % (self.rx + 1)  # same row: every row holds an even number of crossings
+        va, vb = a // s, b // s
+        same = va == vb
+        first = np.where(same, b - a, (va + 1) * s - a)
+        last = np.where(same, 0, b - vb * s)
+        full = np.where(same, 0, s)
+        width = nxb + 2
+        base = (row // s) * width
+        # run-length differences along each voxel row, then one cumulative sum
+        index = np.concatenate((base + va, base + va + 1, base + vb, base + vb + 1, base + va + 1, base + vb))
+        amount = np.concatenate((first, -first, last, -last, full, -full)).astype(np.float64)
+        diff = np.bincount(index, weights=amount, minlength=nyb * width).reshape(nyb, width)
+        return cast(NDArray[np.int64], np.rint(np.cumsum(diff, axis=1)[:, :nxb]).astype(np.int64))
+
+    def inside(self, rows: NDArray[np.intp], cols: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """Whether each sub-point (rows[i], cols[i]) is inside: odd number of crossings at or before it."""
+        base = rows * (self.rx + 1)
+        n = np.searchsorted(self.keys, base + cols, side="right") - np.searchsorted(self.keys, base, side="left")
+        return cast(NDArray[np.bool_], (n & 1).astype(np.bool_))
 
 
 def _z_overlap(slabs: _Slabs, z_edges: FloatArray, k0: int, k1: int) -> FloatArray:
@@ -529,7 +598,7 @@ def structure_mask(
     structure: Structure,
     grid: DoseGrid,
     supersampling: int = 4,
-    end_caps: EndCaps | str = EndCaps.NONE,
+    end_caps: EndCaps | str = EndCaps.HALF,
     *,
     settings: SamplingSettings | None = None,
 ) -> NDArray[np.float32]:
@@ -559,11 +628,13 @@ def structure_mask(
     per_plane = np.zeros((n_planes, k1 - k0))
     np.add.at(per_plane, slabs.plane_index, overlap)
     acc = np.zeros((k1 - k0, nyb, nxb), dtype=np.float64)
-    groups = [g for _, g in planes]
-    for chunk in _plane_chunks(n_planes, ys.size, xs.size):
-        inside = _rasterise_planes(groups[chunk], xs, ys)
-        frac = inside.reshape(inside.shape[0], nyb, s, nxb, s).mean(axis=(2, 4))
-        acc += np.tensordot(per_plane[chunk].T, frac, axes=1)
+    for p, (_, group) in enumerate(planes):
+        layers = np.flatnonzero(per_plane[p])  # the few dose voxel layers this plane's slab covers
+        if layers.size == 0:
+            continue
+        frac = _PlaneSpans.of(group, xs, ys).voxel_counts(s, nyb, nxb) / (s * s)
+        for k in layers:
+            acc[k] += per_plane[p, k] * frac
     np.clip(acc, 0.0, 1.0, out=acc)
     mask[k0:k1, box.j0 : box.j1, box.i0 : box.i1] = acc
     return mask
@@ -582,8 +653,9 @@ class DVH:
     bin_width_gy: bin width of the binned curves (properties below).
     volume_cm3: structure volume as sampled on the grid.
     dmin_gy, dmean_gy, dmax_gy: minimum, volume-weighted mean and maximum dose over the samples.
-    dose_gy: ascending distinct sample doses (Gy); volume_at_or_above_cm3: volume receiving ≥ each of them.
-        These exact samples are what the metric functions read.
+    dose_gy: ascending distinct sample doses (Gy); volume_at_or_above_cm3: volume receiving ≥ each of them
+        (computed on first use, by a sort). The metric functions read the exact samples without that sort,
+        through a histogram index (:class:`_SampleIndex`): same values.
     """
 
     name: str
@@ -592,8 +664,25 @@ class DVH:
     dmin_gy: float
     dmean_gy: float
     dmax_gy: float
-    dose_gy: FloatArray = field(repr=False)
-    volume_at_or_above_cm3: FloatArray = field(repr=False)
+    samples: _SampleIndex = field(repr=False)
+
+    @functools.cached_property
+    def _sorted(self) -> tuple[FloatArray, FloatArray]:
+        order = np.argsort(self.samples.doses, kind="stable")
+        d, w = self.samples.doses[order], self.samples.weights[order]
+        unique, start = np.unique(d, return_index=True)
+        wsum = np.add.reduceat(w, start)
+        return unique, np.cumsum(wsum[::-1])[::-1]
+
+    @property
+    def dose_gy(self) -> FloatArray:
+        """Ascending distinct sample doses (Gy)."""
+        return self._sorted[0]
+
+    @property
+    def volume_at_or_above_cm3(self) -> FloatArray:
+        """Volume (cm³) receiving ≥ each of :attr:`dose_gy`."""
+        return self._sorted[1]
 
     @property
     def dose_bins_gy(self) -> FloatArray:
@@ -601,12 +690,22 @@ class DVH:
         n = int(math.floor(self.dmax_gy / self.bin_width_gy + 1e-9)) + 1
         return cast(FloatArray, np.arange(n) * self.bin_width_gy)
 
-    @property
+    @functools.cached_property
     def cumulative_cm3(self) -> FloatArray:
         """Cumulative DVH: volume (cm³) receiving ≥ each bin's lower edge. cumulative_cm3[0] = volume_cm3."""
-        idx = np.searchsorted(self.dose_gy, self.dose_bins_gy, side="left")
-        padded = np.append(self.volume_at_or_above_cm3, 0.0)
-        return padded[idx]
+        edges = self.dose_bins_gy
+        d = self.samples.doses
+        n = edges.size
+        # Bin of each sample: the last edge ≤ dose. floor(d / w) is off by at most one either way; fix it
+        # against the very edge values the curve is labelled with, so a dose on an edge counts at that edge.
+        k = np.clip(np.floor(d / self.bin_width_gy), 0, n - 1).astype(np.intp)
+        k -= edges[k] > d
+        up = np.minimum(k + 1, n - 1)
+        k += (up > k) & (edges[up] <= d)
+        per_bin = np.bincount(k, weights=self.samples.weights, minlength=n)
+        cum = np.cumsum(per_bin[::-1])[::-1]
+        cum[0] = self.volume_cm3
+        return cast(FloatArray, cum)
 
     @property
     def cumulative_pct(self) -> FloatArray:
@@ -620,32 +719,106 @@ class DVH:
         return cast(FloatArray, cum - np.append(cum[1:], 0.0))
 
 
+# Samples per histogram bin of the metric index (bins ≤ 65 536, so the bin number fits a uint16).
+_SAMPLES_PER_BIN = 16
+_MAX_INDEX_BINS = 65_536
+
+
+@dataclass(frozen=True, eq=False)
+class _SampleIndex:
+    """Weighted dose samples with a histogram index, so exact D_x and V_x need no sort of all samples.
+
+    Bin of a sample: ``floor((d − dmin) · scale)`` (clipped to the last bin), monotone in d, so every sample of
+    a higher bin has a higher dose. ``at_or_above[b]`` is the weight in bins ≥ b (``at_or_above[0]`` is the
+    volume). A D_x or V_x query reads the bin totals and then only the samples of one bin.
+    """
+
+    doses: FloatArray
+    weights: FloatArray
+    dmin: float
+    scale: float
+    bins: NDArray[np.uint16]
+    at_or_above: FloatArray  # length n_bins + 1, last entry 0
+    top_bin: int  # highest non-empty bin
+
+    @classmethod
+    def build(cls, doses: FloatArray, weights: FloatArray) -> _SampleIndex:
+        dmin, dmax = float(doses.min()), float(doses.max())
+        n_bins = int(min(max(doses.size // _SAMPLES_PER_BIN, 1), _MAX_INDEX_BINS))
+        if dmax <= dmin:
+            n_bins = 1
+        scale = n_bins / (dmax - dmin) if dmax > dmin else 0.0
+        scaled = doses - dmin  # the arithmetic of bin_of, in place
+        scaled *= scale
+        np.minimum(scaled, n_bins - 1, out=scaled)
+        bins = scaled.astype(np.uint16)
+        per_bin = np.bincount(bins, weights=weights, minlength=n_bins)
+        at_or_above = np.append(np.cumsum(per_bin[::-1])[::-1], 0.0)
+        return cls(doses=doses, weights=weights, dmin=dmin, scale=scale, bins=bins, at_or_above=at_or_above,
+                   top_bin=int(np.flatnonzero(per_bin)[-1]) if np.any(per_bin) else 0)
+
+    def bin_of(self, dose_gy: float) -> int:
+        n_bins = self.at_or_above.size - 1
+        return int(np.minimum((np.float64(dose_gy) - self.dmin) * self.scale, n_bins - 1))
+
+    def volume_at_or_above(self, dose_gy: float) -> float:
+        """Weight of the samples with dose ≥ dose_gy."""
+        if dose_gy <= self.dmin:
+            return float(self.at_or_above[0])
+        b = self.bin_of(dose_gy)
+        sel = self.bins == b
+        in_bin = self.weights[sel][self.doses[sel] >= dose_gy]
+        return float(self.at_or_above[b + 1] + in_bin.sum()) if in_bin.size else float(self.at_or_above[b + 1])
+
+    def dose_at_volume(self, target: float) -> float:
+        """Largest sample dose d whose volume at or above d is ≥ target (the smallest dose if none is)."""
+        b = int(np.searchsorted(-self.at_or_above[:-1], -target, side="right")) - 1
+        if b < 0:
+            return self.dmin
+        b = min(b, self.top_bin)  # a target ≤ 0 would pick an empty top bin: D0 = dmax
+        sel = self.bins == b
+        unique, inverse = np.unique(self.doses[sel], return_inverse=True)
+        wsum = np.bincount(inverse, weights=self.weights[sel], minlength=unique.size)
+        above = self.at_or_above[b + 1] + np.cumsum(wsum[::-1])[::-1]
+        idx = int(np.searchsorted(-above, -target, side="right")) - 1
+        return float(unique[max(idx, 0)])
+
+
 def _dvh_from_samples(name: str, doses: FloatArray, weights: FloatArray, bin_width_gy: float) -> DVH:
     keep = weights > 0
-    doses, weights = doses[keep], weights[keep]
+    if not keep.all():
+        doses, weights = doses[keep], weights[keep]
     if doses.size == 0:
         raise DVHError(f"structure {name!r}: sampled volume is zero (no voxel lies inside the contours)")
-    order = np.argsort(doses, kind="stable")
-    d, w = doses[order], weights[order]
-    unique, start = np.unique(d, return_index=True)
-    wsum = np.add.reduceat(w, start)
-    at_or_above = np.cumsum(wsum[::-1])[::-1]
-    volume = float(at_or_above[0])
+    index = _SampleIndex.build(doses, weights)
+    volume = float(index.at_or_above[0])
     return DVH(
         name=name,
         bin_width_gy=bin_width_gy,
         volume_cm3=volume,
-        dmin_gy=float(unique[0]),
-        dmean_gy=float(np.dot(d, w) / volume),
-        dmax_gy=float(unique[-1]),
-        dose_gy=unique,
-        volume_at_or_above_cm3=at_or_above,
+        dmin_gy=index.dmin,
+        dmean_gy=float(np.multiply(doses, weights).sum() / volume),  # np.dot goes through BLAS threads: ms
+        dmax_gy=float(doses.max()),
+        samples=index,
     )
+
+
+def _voxel_counts(inside: NDArray[np.bool_], nyb: int, nxb: int, s: int) -> NDArray[np.integer]:
+    """Inside sub-points per voxel: (nyb, nxb) integer counts from the (nyb·s, nxb·s) sub-point mask."""
+    acc = np.uint8 if s * s < 256 else np.uint16
+    rows = np.add.reduce(inside.view(np.uint8).reshape(nyb * s, nxb, s), axis=2, dtype=acc)
+    return cast(NDArray[np.integer], np.add.reduce(rows.reshape(nyb, s, nxb), axis=1, dtype=acc))
 
 
 def _structure_samples(
     structure: Structure, grid: DoseGrid, cfg: SamplingSettings
 ) -> tuple[FloatArray, FloatArray]:
+    """Dose samples and their volumes (cm³) of a structure, plane by plane within each plane's own bounding box.
+
+    Bilinear in-plane dose is separable on the sub-point lattice: each contour plane's dose (interpolated
+    between frames) is interpolated along x to the sub-columns, then along y to the sub-rows, with the same
+    arithmetic as a point-by-point evaluation, so every sample dose equals the one a per-point loop gives.
+    """
     planes, box, slabs = _check_and_plan(structure, grid, cfg)
     s = cfg.supersampling
     xs = _sub_axis(grid.x_edges_cm, box.i0, box.i1, s)
@@ -660,62 +833,110 @@ def _structure_samples(
     nseg = cfg.segments_between_planes + 1
     dx = np.diff(grid.x_edges_cm)[box.i0 : box.i1]
     dy = np.diff(grid.y_edges_cm)[box.j0 : box.j1]
-    groups = [g for _, g in planes]
-    dose_parts: list[FloatArray] = []
-    weight_parts: list[FloatArray] = []
-    yc = grid.y_cm[box.j0 : box.j1]
-    xc = grid.x_cm[box.i0 : box.i1]
     mode = cfg.in_plane_dose
     if mode is InPlaneDose.AUTO:
         box_subpoints = slabs.z_cm.size * ys.size * xs.size
         mode = InPlaneDose.BILINEAR if box_subpoints <= cfg.max_bilinear_subpoints else InPlaneDose.EDGE_BILINEAR
-    for chunk in _plane_chunks(len(planes), ys.size, xs.size):
-        inside = _rasterise_planes(groups[chunk], xs, ys)
-        n_chunk = inside.shape[0]
-        frac = inside.reshape(n_chunk, nyb, s, nxb, s).mean(axis=(2, 4))
-        if mode is InPlaneDose.VOXEL:
-            whole = frac > 0
-        elif mode is InPlaneDose.BILINEAR:
-            whole = np.zeros_like(frac, dtype=np.bool_)
-        else:  # EDGE_BILINEAR: fully covered voxels whole, partly covered ones by sub-point
-            whole = frac >= 1.0
+    # Bilinear coordinates of every sub-row and sub-column (the same for every plane).
+    fy = np.interp(ys, grid.y_cm[box.j0 : box.j1], np.arange(nyb))
+    fx = np.interp(xs, grid.x_cm[box.i0 : box.i1], np.arange(nxb))
+    j_lo = np.minimum(np.floor(fy).astype(np.intp), max(nyb - 2, 0))
+    i_lo = np.minimum(np.floor(fx).astype(np.intp), max(nxb - 2, 0))
+    j_hi = np.minimum(j_lo + 1, nyb - 1)
+    i_hi = np.minimum(i_lo + 1, nxb - 1)
+    ty = fy - j_lo
+    tx = fx - i_lo
+    sub_dy = dy[np.arange(ys.size) // s]
+    sub_dx = dx[np.arange(xs.size) // s]
+    uniform = bool(np.all(sub_dy == sub_dy[0]) and np.all(sub_dx == sub_dx[0]))
+    sub_area = sub_dy[:, None] * sub_dx[None, :] / (s * s)  # (ry, rx)
+    bilinear = mode is InPlaneDose.BILINEAR
+    dose_parts: list[FloatArray] = []
+    weight_parts: list[FloatArray] = []
+    # Each plane's window: the sub-points its contours' bounding box can hold (scan-line rules of _crossings).
+    groups = [g for _, g in planes]
+    vertices = np.concatenate([pts for g in groups for pts in g])
+    offsets = np.concatenate(([0], np.cumsum([sum(pts.shape[0] for pts in g) for g in groups])[:-1]))
+    lo_xy, hi_xy = np.minimum.reduceat(vertices, offsets, axis=0), np.maximum.reduceat(vertices, offsets, axis=0)
+    bounds = []
+    for axis, sub in ((1, ys), (0, xs)):
+        a_, b_ = np.searchsorted(sub, lo_xy[:, axis], side="left"), np.searchsorted(sub, hi_xy[:, axis], side="right")
+        if not bilinear:  # widen to whole voxels
+            a_, b_ = (a_ // s) * s, -(-b_ // s) * s
+        bounds += [a_, np.maximum(a_, b_)]
+    windows = np.column_stack(bounds).tolist()
+    if bilinear:  # crossings of every plane at once, grouped by plane
+        cross_plane, cross_row, cross_col = _crossings(groups, xs, ys)
+        order = np.argsort(cross_plane, kind="stable")
+        cross_row, cross_col = cross_row[order], cross_col[order]
+        starts = np.searchsorted(cross_plane[order], np.arange(len(planes) + 1)).tolist()
+    for p, (_, group) in enumerate(planes):
+        r0, r1, c0, c1 = windows[p]
+        if r1 <= r0 or c1 <= c0:
+            continue
+        # voxel rows / columns the window's bilinear corners use
+        jl, jh, il, ih = j_lo[r0:r1], j_hi[r0:r1], i_lo[c0:c1], i_hi[c0:c1]
+        v0, v1, u0, u1 = int(jl[0]), int(jh[-1]) + 1, int(il[0]), int(ih[-1]) + 1
+        if bilinear:
+            a, b = starts[p], starts[p + 1]
+            rw, cw = r1 - r0, c1 - c0
+            inside = _parity_mask((cross_row[a:b] - r0) * (cw + 1) + (cross_col[a:b] - c0), rw, cw)
+            count = int(np.count_nonzero(inside))
+            if count == 0:
+                continue
+            txw, tyw = tx[c0:c1], ty[r0:r1, None]
+            one_minus_tyw = 1 - tyw
+            for q in range(nseg):
+                k = p * nseg + q
+                w = wz[k]
+                plane = (1.0 - w) * dose_box[ka[k], v0:v1, u0:u1] + w * dose_box[kb[k], v0:v1, u0:u1]
+                along_x = (1 - txw) * plane[:, il - u0] + txw * plane[:, ih - u0]
+                # (1 − ty)·X[j_lo] + ty·X[j_hi], in place (same arithmetic, two temporaries fewer)
+                full = along_x[jl - v0]
+                full *= one_minus_tyw
+                upper = along_x[jh - v0]
+                upper *= tyw
+                full += upper
+                dose_parts.append(full[inside])
+                if uniform:
+                    weight_parts.append(np.full(count, sub_area[0, 0] * thick[k]))
+                else:
+                    weight_parts.append(sub_area[r0:r1, c0:c1][inside] * thick[k])
+            continue
+        # the plane's dose window: its voxels plus their bilinear neighbours
+        vy0, vy1 = min(r0 // s, v0), max(r1 // s, v1)
+        vx0, vx1 = min(c0 // s, u0), max(c1 // s, u1)
+        # VOXEL / EDGE_BILINEAR: voxel counts from the plane's inside runs, sub-points only in partial voxels.
+        spans = _PlaneSpans.of(group, xs, ys)
+        count_v = spans.voxel_counts(s, nyb, nxb)[vy0:vy1, vx0:vx1]
+        whole = count_v > 0 if mode is InPlaneDose.VOXEL else count_v == s * s
+        n_whole = int(np.count_nonzero(whole))
         # Voxel samples: voxel-centre dose, weight = occupancy × voxel area.
-        vp, vj, vi = np.nonzero(whole)
-        v_area = frac[vp, vj, vi] * dy[vj] * dx[vi]
-        # Sub-point samples: bilinear in-plane dose at each inside sub-point of the remaining voxels.
-        sub_inside = inside & ~np.repeat(np.repeat(whole, s, axis=1), s, axis=2)
-        sp, rj, ri = np.nonzero(sub_inside)
-        sj, si = rj // s, ri // s
-        s_area = dy[sj] * dx[si] / (s * s)
-        fy = np.interp(ys[rj], yc, np.arange(nyb))
-        fx = np.interp(xs[ri], xc, np.arange(nxb))
-        j_lo = np.minimum(np.floor(fy).astype(np.intp), max(nyb - 2, 0))
-        i_lo = np.minimum(np.floor(fx).astype(np.intp), max(nxb - 2, 0))
-        j_hi = np.minimum(j_lo + 1, nyb - 1)
-        i_hi = np.minimum(i_lo + 1, nxb - 1)
-        ty = fy - j_lo
-        tx = fx - i_lo
+        v_area = ((count_v / (s * s)) * dy[vy0:vy1, None] * dx[None, vx0:vx1])[whole] if n_whole else None
+        # Sub-point samples (EDGE_BILINEAR): bilinear dose at each inside sub-point of the partly covered voxels.
+        pj, pi = np.nonzero((count_v > 0) & ~whole)
+        rj = ((pj + vy0) * s)[:, None, None] + np.arange(s)[None, :, None]
+        ri = ((pi + vx0) * s)[:, None, None] + np.arange(s)[None, None, :]
+        rj, ri = np.broadcast_arrays(rj, ri)
+        rj, ri = rj.ravel(), ri.ravel()
+        keep = spans.inside(rj, ri)
+        rj, ri = rj[keep], ri[keep]
+        s_area = dy[rj // s] * dx[ri // s] / (s * s)
         for q in range(nseg):
-            v_sl = (vp + chunk.start) * nseg + q
-            s_sl = (sp + chunk.start) * nseg + q
-            if vp.size:
-                a, b, w = ka[v_sl], kb[v_sl], wz[v_sl]
-                dose_parts.append((1.0 - w) * dose_box[a, vj, vi] + w * dose_box[b, vj, vi])
-                weight_parts.append(v_area * thick[v_sl])
-            if sp.size:
-                a, b, w = ka[s_sl], kb[s_sl], wz[s_sl]
-
-                def at(
-                    jj: NDArray[np.intp], ii: NDArray[np.intp],
-                    a: NDArray[np.intp] = a, b: NDArray[np.intp] = b, w: FloatArray = w,
-                ) -> FloatArray:
-                    return cast(FloatArray, (1.0 - w) * dose_box[a, jj, ii] + w * dose_box[b, jj, ii])
-
+            k = p * nseg + q
+            w = wz[k]
+            plane = (1.0 - w) * dose_box[ka[k], vy0:vy1, vx0:vx1] + w * dose_box[kb[k], vy0:vy1, vx0:vx1]
+            if v_area is not None:
+                dose_parts.append(plane[whole])
+                weight_parts.append(v_area * thick[k])
+            if rj.size:
+                a_lo, a_hi, b_lo, b_hi = j_lo[rj] - vy0, j_hi[rj] - vy0, i_lo[ri] - vx0, i_hi[ri] - vx0
+                txp, typ = tx[ri], ty[rj]
                 dose_parts.append(
-                    (1 - ty) * ((1 - tx) * at(j_lo, i_lo) + tx * at(j_lo, i_hi))
-                    + ty * ((1 - tx) * at(j_hi, i_lo) + tx * at(j_hi, i_hi))
+                    (1 - typ) * ((1 - txp) * plane[a_lo, b_lo] + txp * plane[a_lo, b_hi])
+                    + typ * ((1 - txp) * plane[a_hi, b_lo] + txp * plane[a_hi, b_hi])
                 )
-                weight_parts.append(s_area * thick[s_sl])
+                weight_parts.append(s_area * thick[k])
     if not dose_parts:
         return np.zeros(0), np.zeros(0)
     return np.concatenate(dose_parts), np.concatenate(weight_parts)
@@ -787,17 +1008,14 @@ def dose_at_volume_pct(dvh_: DVH, pct: float) -> float:
     """
     x = _check_pct("pct", pct)
     target = dvh_.volume_cm3 * x / 100.0 * (1.0 - _VOLUME_RTOL)
-    # volume_at_or_above is non-increasing; find the last index where it is ≥ target.
-    idx = int(np.searchsorted(-dvh_.volume_at_or_above_cm3, -target, side="right")) - 1
-    return float(dvh_.dose_gy[max(idx, 0)])
+    return dvh_.samples.dose_at_volume(target)
 
 
 def volume_at_dose_gy(dvh_: DVH, dose_gy: float) -> float:
     """Volume (cm³) receiving ≥ ``dose_gy`` (inclusive threshold, §6.1 "receiving ≥ D_ref")."""
     if not (isinstance(dose_gy, int | float) and math.isfinite(dose_gy) and dose_gy >= 0):
         raise DVHError(f"dose_gy={dose_gy!r}: must be a finite dose ≥ 0 Gy")
-    idx = int(np.searchsorted(dvh_.dose_gy, dose_gy, side="left"))
-    return float(dvh_.volume_at_or_above_cm3[idx]) if idx < dvh_.dose_gy.size else 0.0
+    return dvh_.samples.volume_at_or_above(float(dose_gy))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dosimetry.dicom_io import (
     read_rtstruct,
     sniff_modality,
 )
-from dosimetry.dvh import ContourOutsideGridError, SamplingSettings
+from dosimetry.dvh import ContourOutsideGridError
 from dosimetry.models import (
     DicomFile,
     DicomImport,
@@ -66,7 +66,7 @@ METRIC_KEYS = ("volume_cm3", "d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_g
 
 
 def protocol_settings() -> DosimetrySettings:
-    """The protocol's dosimetry section: prescription range, TG-43 check flag, DVH supersampling."""
+    """The protocol's dosimetry section: prescription range, TG-43 check flag, DVH supersampling and end caps."""
     return section_settings("dosimetry", DosimetrySettings)
 
 
@@ -884,7 +884,7 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
     rx = float(seeds.prescription_gy) if seeds is not None and seeds.prescription_gy else float(
         procedure.prescription_gy)
     grid = rt_metrics.dose_grid(rtdose)
-    sampling = SamplingSettings(supersampling=protocol_settings().dvh_supersampling)
+    sampling = protocol_settings().sampling_settings()
     if imp.clip_to_grid:
         sampling = replace(sampling, require_inside_grid=False)
     try:

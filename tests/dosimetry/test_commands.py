@@ -133,11 +133,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 def test_dvh_uniform_dose_box_closed_form(files: dict[str, str]) -> None:
     """Uniform 120 Gy, Rx 100 Gy: every dose metric is 120 Gy, V100 = 100 %, V150 = V200 = 0, HI = 1; the box
-    (1 × 1 cm, 5 planes 2 mm apart, full slabs) holds exactly 1.0 cm³."""
+    (1 × 1 cm, 5 planes 2 mm apart) holds exactly 0.8 cm³ with the default half end slabs (4 × 2 mm of height),
+    1.0 cm³ with --end-caps whole (5 full slabs)."""
     (row,) = run("dvh", "--rtdose", files["uniform_dose"], "--rtstruct", files["rtstruct"],
                  "--structure", "Box", "--prescription-gy", "100")
     assert row["name"] == "Box"
-    assert row["volume_cm3"] == pytest.approx(1.0, rel=1e-9)
+    assert row["volume_cm3"] == pytest.approx(0.8, rel=1e-9)
+    (whole,) = run("dvh", "--rtdose", files["uniform_dose"], "--rtstruct", files["rtstruct"],
+                   "--structure", "Box", "--prescription-gy", "100", "--end-caps", "whole")
+    assert whole["volume_cm3"] == pytest.approx(1.0, rel=1e-9)
     for key in ("d90_gy", "d100_gy", "dmin_gy", "dmean_gy", "dmax_gy"):
         assert row[key] == pytest.approx(120.0, rel=1e-6), key
     assert row["v100_pct"] == pytest.approx(100.0, rel=1e-12)
@@ -198,11 +202,12 @@ def test_dvh_point_source_sphere_matches_core_and_closed_form(files: dict[str, s
 
 def test_dvh_default_is_every_roi_with_closed_contours_in_file_order(files: dict[str, str]) -> None:
     """Without --structure: GTV, Box and Huge (file order); the POINT-only ROI 'Marker' is left out. 'Huge'
-    sticks out of the grid, so --clip-to-grid is needed; clipped, it is the 6 × 1 cm slab cut to 3 × 1 cm."""
+    sticks out of the grid, so --clip-to-grid is needed; clipped, it is the 6 × 1 cm slab cut to 3 × 1 cm, 0.8 cm
+    high (5 planes 2 mm apart, half end slabs)."""
     rows = run("dvh", "--rtdose", files["uniform_dose"], "--rtstruct", files["rtstruct"],
                "--prescription-gy", "100", "--clip-to-grid")
     assert [r["name"] for r in rows] == ["GTV", "Box", "Huge"]
-    assert rows[2]["volume_cm3"] == pytest.approx(3.0, rel=1e-9)
+    assert rows[2]["volume_cm3"] == pytest.approx(3.0 * 0.8, rel=1e-9)
 
 
 def test_dvh_named_structures_keep_the_given_order_case_insensitively(files: dict[str, str]) -> None:
@@ -226,6 +231,8 @@ def test_dvh_named_structures_keep_the_given_order_case_insensitively(files: dic
         pytest.param({"--prescription-gy": "0"}, "--prescription-gy=0.0", id="zero-prescription"),
         pytest.param({"--prescription-gy": "nan"}, "--prescription-gy=nan", id="nan-prescription"),
         pytest.param({"--prescription-gy": "abc"}, "invalid float value: 'abc'", id="non-numeric-prescription"),
+        pytest.param({"--end-caps": "round"}, "invalid choice: 'round' (choose from 'half', 'whole')",
+                     id="unknown-end-caps"),
     ],
 )
 def test_dvh_input_errors(files: dict[str, str], case: dict[str, str], expected: str) -> None:
@@ -393,7 +400,7 @@ def test_dvh_summaries_use_the_given_sampling_settings() -> None:
     with pytest.raises(cli.CliInputError, match="outside the dose grid"):
         cli.dvh_summaries(grid, [wide], 40.0)
     clipped = cli.dvh_summaries(grid, [wide], 40.0, cli.DvhCommandSettings(SamplingSettings(require_inside_grid=False)))
-    assert clipped[0]["volume_cm3"] == pytest.approx(1.0 * 0.4 * 0.6, rel=1e-9)
+    assert clipped[0]["volume_cm3"] == pytest.approx(1.0 * 0.4 * 0.4, rel=1e-9)  # 3 planes, half end slabs
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -115,36 +115,68 @@ def _linear_grid(n: int = 12, h: float = 0.1) -> D.DoseGrid:
     return D.DoseGrid(dose_gy=dose, x_cm=c, y_cm=c, z_cm=c)
 
 
-def test_voxel_aligned_cube_gives_exact_volume_and_binary_mask() -> None:
+WHOLE = D.SamplingSettings(end_caps="whole")
+
+
+def test_voxel_aligned_cube_gives_exact_volume_and_binary_mask_with_whole_end_slabs() -> None:
     grid = _linear_grid()
     planes = [-0.25, -0.15, -0.05, 0.05, 0.15]  # 5 dose frames
     box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), planes)
-    mask = D.structure_mask(box, grid)
+    mask = D.structure_mask(box, grid, settings=WHOLE)
     assert set(np.unique(mask).tolist()) == {0.0, 1.0}
     assert mask.sum() == 6 * 6 * 5
     expected = 0.6 * 0.6 * 0.5
-    assert D.dvh(box, grid).volume_cm3 == pytest.approx(expected, rel=1e-12)
+    assert D.dvh(box, grid, settings=WHOLE).volume_cm3 == pytest.approx(expected, rel=1e-12)
     assert D.dvh(mask, grid).volume_cm3 == pytest.approx(expected, rel=1e-12)
+
+
+def test_voxel_aligned_cube_with_half_end_slabs_by_default() -> None:
+    """Default HALF: 5 planes 1 mm apart enclose 4 mm of height; the end voxels are half occupied."""
+    grid = _linear_grid()
+    planes = [-0.25, -0.15, -0.05, 0.05, 0.15]
+    box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), planes)
+    mask = D.structure_mask(box, grid)
+    assert set(np.unique(mask).tolist()) == {0.0, 0.5, 1.0}
+    assert mask[3].max() == mask[7].max() == 0.5  # the voxels of the first and last planes (z −0.25, 0.15)
+    assert mask.sum() == 6 * 6 * 4
+    assert D.dvh(box, grid).volume_cm3 == pytest.approx(0.6 * 0.6 * 0.4, rel=1e-12)
+    assert D.dvh(mask, grid).volume_cm3 == pytest.approx(0.6 * 0.6 * 0.4, rel=1e-12)
 
 
 def test_half_voxel_offset_cube_gives_half_occupancy_at_edges() -> None:
     grid = _linear_grid()
     box = P.box_structure((-0.25, 0.25), (-0.3, 0.3), [-0.05, 0.05])
-    mask = D.structure_mask(box, grid)
-    row = mask[6, 6, :]  # plane z = 0.05, y = 0.05
+    row = D.structure_mask(box, grid, settings=WHOLE)[6, 6, :]  # plane z = 0.05, y = 0.05
     assert row.tolist() == [0, 0, 0, 0.5, 1, 1, 1, 1, 0.5, 0, 0, 0]
-    assert D.dvh(box, grid).volume_cm3 == pytest.approx(0.5 * 0.6 * 0.2, rel=1e-12)
+    assert D.dvh(box, grid, settings=WHOLE).volume_cm3 == pytest.approx(0.5 * 0.6 * 0.2, rel=1e-12)
+    # half end slabs: two planes 1 mm apart enclose 1 mm, half of each voxel layer
+    row = D.structure_mask(box, grid)[6, 6, :]
+    assert row.tolist() == [0, 0, 0, 0.25, 0.5, 0.5, 0.5, 0.5, 0.25, 0, 0, 0]
+    assert D.dvh(box, grid).volume_cm3 == pytest.approx(0.5 * 0.6 * 0.1, rel=1e-12)
 
 
 def test_end_caps_half_removes_half_a_slab_at_each_end() -> None:
     grid = _linear_grid()
     planes = [-0.25, -0.15, -0.05, 0.05, 0.15]
     box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), planes)
-    full = D.dvh(box, grid, settings=D.SamplingSettings(end_caps="none")).volume_cm3
+    full = D.dvh(box, grid, settings=D.SamplingSettings(end_caps="whole")).volume_cm3
     half = D.dvh(box, grid, settings=D.SamplingSettings(end_caps="half")).volume_cm3
     assert full == pytest.approx(0.36 * 0.5)
     assert half == pytest.approx(0.36 * 0.4)
     assert D.structure_mask(box, grid, end_caps="half").sum() == pytest.approx(36 * 4)
+    assert D.structure_mask(box, grid, end_caps="whole").sum() == pytest.approx(36 * 5)
+
+
+def test_end_caps_none_is_the_former_name_of_whole() -> None:
+    assert D.SamplingSettings(end_caps="none").end_caps is D.EndCaps.WHOLE
+    assert D.SamplingSettings().end_caps is D.EndCaps.HALF
+
+
+def test_single_plane_structure_keeps_its_whole_slab_with_half_end_caps() -> None:
+    one = P.box_structure((-0.1, 0.1), (-0.1, 0.1), [0.05])
+    for caps in ("half", "whole"):
+        h = D.dvh(one, _linear_grid(), settings=D.SamplingSettings(thickness_cm=0.1, end_caps=caps))
+        assert h.volume_cm3 == pytest.approx(0.04 * 0.1)
 
 
 def test_nested_contour_is_a_hole_and_separate_contour_an_island() -> None:
@@ -152,22 +184,27 @@ def test_nested_contour_is_a_hole_and_separate_contour_an_island() -> None:
     outer = np.array([[-0.4, -0.4], [0.4, -0.4], [0.4, 0.4], [-0.4, 0.4]])
     inner = np.array([[-0.2, -0.2], [0.2, -0.2], [0.2, 0.2], [-0.2, 0.2]])
     holed = D.Structure("ring", [(z, c) for z in (-0.05, 0.05) for c in (outer, inner)])
-    assert D.dvh(holed, grid).volume_cm3 == pytest.approx((0.64 - 0.16) * 0.2, rel=1e-12)
+    assert D.dvh(holed, grid).volume_cm3 == pytest.approx((0.64 - 0.16) * 0.1, rel=1e-12)  # half end slabs
     a = np.array([[-0.5, -0.5], [-0.3, -0.5], [-0.3, -0.3], [-0.5, -0.3]])
     b = a + 0.7
     islands = D.Structure("islands", [(z, c) for z in (-0.05, 0.05) for c in (a, b)])
-    assert D.dvh(islands, grid).volume_cm3 == pytest.approx(2 * 0.04 * 0.2, rel=1e-12)
+    assert D.dvh(islands, grid).volume_cm3 == pytest.approx(2 * 0.04 * 0.1, rel=1e-12)
 
 
 def test_contour_plane_between_dose_frames_interpolates_dose_linearly() -> None:
     grid = _linear_grid()  # dose = 10 + 5 z + 2 x, frames at ±0.05, ±0.15 …
     box = P.box_structure((-0.1, 0.1), (-0.1, 0.1), [0.0, 0.1])  # planes midway between frames
-    h = D.dvh(box, grid)
+    h = D.dvh(box, grid, settings=WHOLE)  # whole slabs: the dose of each slab is taken at its plane
     assert h.dmean_gy == pytest.approx(10.0 + 5.0 * 0.05, abs=1e-9)  # mean z 0.05, mean x 0
     # Dose at each plane: 10.0 (z = 0) and 10.5 (z = 0.1), ± 2·0.1 Gy across x.
     assert h.dmin_gy >= 10.0 - 0.2 - 1e-9
-    nearest = D.dvh(box, grid, settings=D.SamplingSettings(dose_plane="nearest"))
+    nearest = D.dvh(box, grid, settings=D.SamplingSettings(dose_plane="nearest", end_caps="whole"))
     assert abs(nearest.dmean_gy - 10.25) == pytest.approx(0.25, abs=1e-9)  # both planes snap one way
+    # half end slabs [0, 0.05] and [0.05, 0.1]: their dose is taken at their centres, z = 0.025 and 0.075,
+    # both within the 0.5 mm match tolerance of frame 0.05; lowest sub-point x = −0.0875
+    half = D.dvh(box, grid)
+    assert half.dmean_gy == pytest.approx(10.25, abs=1e-9)
+    assert half.dmin_gy == pytest.approx(10.0 + 5.0 * 0.05 - 2.0 * 0.0875, abs=1e-9)
 
 
 def test_contour_plane_within_match_tolerance_uses_the_frame() -> None:
@@ -231,6 +268,12 @@ def test_two_dose_levels_give_step_dvh_and_exact_dx() -> None:
     assert D.dose_at_volume_pct(h, 50.1) == 100.0
     assert D.volume_at_dose_pct_of_rx(h, 100, 200.0).volume_pct == pytest.approx(50.0)
     assert h.dmean_gy == pytest.approx(150.0)
+    # the binned curve counts a dose lying on a bin edge at that edge (≥, inclusive)
+    bins, cum = h.dose_bins_gy, h.cumulative_cm3
+    assert bins[10000] == 100.0 and bins[20000] == 200.0 == bins[-1]
+    assert cum[10000] == pytest.approx(h.volume_cm3) and cum[10001] == pytest.approx(h.volume_cm3 / 2)
+    assert cum[20000] == pytest.approx(h.volume_cm3 / 2)
+    assert h.differential_cm3[10000] == pytest.approx(h.volume_cm3 / 2)
 
 
 # --- DVH curves ----------------------------------------------------------------------------------------------
@@ -331,7 +374,10 @@ def test_contour_plane_outside_grid_z_raises_and_clip_mode_drops_it() -> None:
     with pytest.raises(D.ContourOutsideGridError, match="z = 0.65 cm lies outside"):
         D.structure_mask(box, grid)
     clipped = D.dvh(box, grid, settings=D.SamplingSettings(require_inside_grid=False))
-    assert clipped.volume_cm3 == pytest.approx(0.04 * 0.2)  # plane 0.65 dropped, slabs 0.4–0.6 kept
+    # plane 0.65 dropped; 0.45 is the structure's first plane (half slab 0.45–0.5), 0.55 not its last (0.5–0.6)
+    assert clipped.volume_cm3 == pytest.approx(0.04 * 0.15)
+    whole = D.dvh(box, grid, settings=D.SamplingSettings(require_inside_grid=False, end_caps="whole"))
+    assert whole.volume_cm3 == pytest.approx(0.04 * 0.2)  # slabs 0.4–0.6 kept
 
 
 def test_single_plane_structure_asks_for_thickness() -> None:
@@ -389,3 +435,129 @@ def test_metric_argument_validation() -> None:
         D.volume_at_dose_pct_of_rx(h, 100, 0)
     with pytest.raises(D.DVHError, match="bin_width_gy"):
         D.dvh(P.sphere_structure(), sphere_grid(0.0, 0.0), bin_width_gy=0)
+
+
+# --- Protocol: end caps ---------------------------------------------------------------------------------------
+
+
+def test_protocol_sampling_settings_carry_supersampling_and_end_caps() -> None:
+    from common.errors import InputError
+    from dosimetry.protocol import DosimetrySettings
+
+    assert DosimetrySettings().sampling_settings() == D.SamplingSettings()  # defaults: 4 sub-points, half caps
+    box = P.box_structure((-0.3, 0.3), (-0.2, 0.4), [-0.25, -0.15, -0.05, 0.05, 0.15])
+    cfg = DosimetrySettings.from_protocol({"dvh_end_caps": "whole", "dvh_supersampling": 2}).sampling_settings(
+        require_inside_grid=False)
+    assert (cfg.end_caps, cfg.supersampling, cfg.require_inside_grid) == (D.EndCaps.WHOLE, 2, False)
+    assert D.dvh(box, _linear_grid(), settings=cfg).volume_cm3 == pytest.approx(0.36 * 0.5)
+    with pytest.raises(InputError, match=r"dvh_end_caps: got 'round'; allowed: 'half' or 'whole'"):
+        DosimetrySettings(dvh_end_caps="round")
+
+
+# --- Property: the vectorised engine against a slow point-by-point reference -----------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from matplotlib.path import Path as MplPath  # noqa: E402
+
+
+def _reference_samples(structure: D.Structure, grid: D.DoseGrid, s: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Point by point, from the definitions: matplotlib's even-odd point test on every sub-point, half end slabs,
+    dose interpolated between frames (a frame within 0.5 mm is used as it is), bilinear in-plane dose clamped at
+    the outer voxel centres, weights = sub-area × slab thickness."""
+    planes = structure.planes()
+    zs = np.array([z for z, _ in planes])
+    t = float(np.min(np.diff(zs)))
+    xe, ye, zg = grid.x_edges_cm, grid.y_edges_cm, grid.z_cm
+    doses, weights = [], []
+    for p, (z, group) in enumerate(planes):
+        lo = z if p == 0 else z - t / 2
+        hi = z if p == len(planes) - 1 else z + t / 2
+        zc, thick = (lo + hi) / 2, hi - lo
+        k = int(np.argmin(np.abs(zg - zc)))
+        if abs(zg[k] - zc) < 0.05 - 1e-7:
+            plane = grid.dose_gy[k].astype(np.float64)
+        else:
+            kb = int(np.clip(np.searchsorted(zg, zc, side="right"), 1, zg.size - 1))
+            w = float(np.clip((zc - zg[kb - 1]) / (zg[kb] - zg[kb - 1]), 0.0, 1.0))
+            plane = (1 - w) * grid.dose_gy[kb - 1] + w * grid.dose_gy[kb]
+
+        def bilinear(y: float, x: float, plane: np.ndarray = plane) -> float:
+            fy = np.interp(y, grid.y_cm, np.arange(grid.y_cm.size))
+            fx = np.interp(x, grid.x_cm, np.arange(grid.x_cm.size))
+            j, i = min(int(fy), grid.y_cm.size - 2), min(int(fx), grid.x_cm.size - 2)
+            ty, tx = fy - j, fx - i
+            return float((1 - ty) * ((1 - tx) * plane[j, i] + tx * plane[j, i + 1])
+                         + ty * ((1 - tx) * plane[j + 1, i] + tx * plane[j + 1, i + 1]))
+
+        paths = [MplPath(pts) for pts in group]
+        for j in range(grid.y_cm.size):
+            for i in range(grid.x_cm.size):
+                sub_y = ye[j] + (ye[j + 1] - ye[j]) * (np.arange(s) + 0.5) / s
+                sub_x = xe[i] + (xe[i + 1] - xe[i]) * (np.arange(s) + 0.5) / s
+                yy, xx = np.meshgrid(sub_y, sub_x, indexing="ij")
+                pts = np.column_stack([xx.ravel(), yy.ravel()])
+                inside = np.zeros(len(pts), dtype=bool)
+                for path in paths:
+                    inside ^= path.contains_points(pts)
+                n = int(inside.sum())
+                area = (ye[j + 1] - ye[j]) * (xe[i + 1] - xe[i])
+                if n == 0:
+                    continue
+                if mode == "voxel" or (mode == "edge_bilinear" and n == s * s):
+                    doses.append(float(plane[j, i]))
+                    weights.append(n / (s * s) * area * thick)
+                    continue
+                for x, y in pts[inside]:
+                    doses.append(bilinear(y, x))
+                    weights.append(area / (s * s) * thick)
+    return np.array(doses), np.array(weights)
+
+
+def _star(rng: np.random.Generator, centre: tuple[float, float], r_max: float) -> np.ndarray:
+    n = int(rng.integers(3, 12))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+    radii = rng.uniform(0.3, 1.0, n) * r_max
+    return np.column_stack([centre[0] + radii * np.cos(angles), centre[1] + radii * np.sin(angles)])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(["bilinear", "voxel", "edge_bilinear"]),
+       s=st.sampled_from([1, 2, 3, 4]))
+def test_engine_equals_point_by_point_reference_on_random_polygons(seed: int, mode: str, s: int) -> None:
+    rng = np.random.default_rng(seed)
+    h = rng.uniform(0.1, 0.3, 3)  # voxel spacing x, y, z (cm)
+    x = np.arange(8) * h[0] + rng.uniform(-1, 1)
+    y = np.arange(7) * h[1] + rng.uniform(-1, 1)
+    z = np.arange(6) * h[2]
+    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+    dose = 50 + 20 * xx - 10 * yy + 5 * zz + 8 * np.sin(3 * xx * yy) + rng.uniform(0, 1, xx.shape)
+    grid = D.DoseGrid(dose_gy=np.clip(dose, 0, None), x_cm=x, y_cm=y, z_cm=z)
+    centre = (float(x.mean()), float(y.mean()))
+    r_max = 0.45 * min(x[-1] - x[0], y[-1] - y[0])
+    spacing = float(rng.uniform(0.06, 0.2))
+    planes = z[0] + 0.05 + spacing * np.arange(int((z[-1] - z[0] - 0.1) / spacing) + 1)
+    contours = []
+    for zp in planes:
+        outer = _star(rng, centre, r_max)
+        contours.append((float(zp), outer))
+        if rng.uniform() < 0.4:  # a hole inside, or an island that may overlap (both cancel there: even-odd)
+            near = (centre[0] + 0.6 * r_max, centre[1] - 0.5 * r_max)
+            contours.append((float(zp), centre + (outer - centre) * 0.3 if rng.uniform() < 0.5 else
+                             _star(rng, near, 0.4 * r_max)))
+    structure = D.Structure("random", contours)
+    ours = D.dvh(structure, grid, settings=D.SamplingSettings(supersampling=s, in_plane_dose=mode))
+    doses, weights = _reference_samples(structure, grid, s, mode)
+    volume = weights.sum()
+    assert ours.volume_cm3 == pytest.approx(volume, rel=1e-9)
+    assert ours.dmean_gy == pytest.approx(np.dot(doses, weights) / volume, rel=1e-9)
+    order = np.argsort(doses)
+    d_sorted, at_or_above = doses[order], np.cumsum(weights[order][::-1])[::-1]
+    for pct in (0, 10, 50, 90, 98, 100):
+        target = volume * pct / 100 * (1 - 1e-9)
+        expected = d_sorted[max(int(np.searchsorted(-at_or_above, -target, side="right")) - 1, 0)]
+        assert D.dose_at_volume_pct(ours, pct) == pytest.approx(expected, rel=1e-9), pct
+    for threshold in rng.uniform(doses.min(), doses.max(), 5):
+        assert D.volume_at_dose_gy(ours, float(threshold)) == pytest.approx(
+            weights[doses >= threshold].sum(), rel=1e-9, abs=1e-12)
+    assert ours.cumulative_cm3[0] == pytest.approx(volume, rel=1e-12)

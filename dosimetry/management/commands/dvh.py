@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.core.management.base import CommandParser
 
 from common.commands import JsonCommand
 from dosimetry import cli
-from dosimetry.dvh import SamplingSettings
+from dosimetry.dvh import EndCaps
+from dosimetry.services import protocol_settings
 
 
 class Command(JsonCommand):
@@ -40,11 +42,19 @@ class Command(JsonCommand):
             help="Clip structures that extend outside the dose grid to it (default: refuse them, since the "
             "part outside has no dose and would distort the relative metrics).",
         )
+        parser.add_argument(
+            "--end-caps",
+            choices=[m.value for m in EndCaps],
+            default=None,
+            help="How much of a slab each structure's first and last contour planes count: 'half' (the planning "
+            "systems' convention) or 'whole' (dicompyler-core's). Default: the protocol's dvh_end_caps (half).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        settings = cli.DvhCommandSettings(
-            sampling=SamplingSettings(require_inside_grid=not options["clip_to_grid"])
-        )
+        sampling = protocol_settings().sampling_settings(require_inside_grid=not options["clip_to_grid"])
+        if options.get("end_caps"):
+            sampling = replace(sampling, end_caps=EndCaps(options["end_caps"]))
+        settings = cli.DvhCommandSettings(sampling=sampling)
         try:
             result = cli.run_dvh(
                 options["rtdose"],
