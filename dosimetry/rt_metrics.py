@@ -24,13 +24,9 @@ from dosimetry.dvh import (
     DoseGrid,
     SamplingSettings,
     Structure,
-    conformation_number,
-    dose_at_volume_pct,
     dvh,
-    external_index,
-    prescription_isodose_volume_cm3,
     structure_mask,
-    volume_at_dose_pct_of_rx,
+    summary_of_dvh,
 )
 from dosimetry.sources import SeedModelData
 
@@ -89,25 +85,8 @@ def structure_metrics(
     they were read from: one DVH computation, where ``summary`` and a curve took two. CI/EI (targets) also need
     the structure's voxel occupancy (one mask)."""
     h = dvh(structure, grid, settings=settings)
-    v = {p: volume_at_dose_pct_of_rx(h, p, rx_gy) for p in (100, 150, 200)}
-    metrics: dict[str, float | None] = {
-        "volume_cm3": h.volume_cm3,
-        "d90_gy": dose_at_volume_pct(h, 90),
-        "d100_gy": dose_at_volume_pct(h, 100),
-        "dmin_gy": h.dmin_gy,
-        "dmean_gy": h.dmean_gy,
-        "dmax_gy": h.dmax_gy,
-        "v100_pct": v[100].volume_pct,
-        "v150_pct": v[150].volume_pct,
-        "v200_pct": v[200].volume_pct,
-    }
-    if include_conformity:
-        outside = 1.0 - structure_mask(structure, grid, settings=settings).astype(np.float64)
-        v_t_ref = v[100].volume_cm3
-        v_ref = v_t_ref + prescription_isodose_volume_cm3(grid, rx_gy, within_mask=outside)
-        metrics["ci"] = conformation_number(h.volume_cm3, v_t_ref, v_ref)
-        metrics["ei"] = external_index(h.volume_cm3, v_t_ref, v_ref)
-    return {k: _clean(m) for k, m in metrics.items()}, h
+    full = summary_of_dvh(h, structure, grid, rx_gy, settings=settings, include_conformity=include_conformity)
+    return {k: _clean(m) for k, m in full.items() if k not in ("name", "hi")}, h
 
 
 _OUTSIDE_RTOL = 1e-6  # a volume left out below this fraction of the structure is float32 rounding of the mask
