@@ -61,6 +61,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, cast
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -189,6 +190,12 @@ class PlotSettings:
         volumes as dots up to this many per group [DESIGN DECISION: 500].
     unit: what one bar / line / point counts, "patient" or "lesion" (the per-lesion "modified RECIST" mode):
         used in the axis labels ("Lesions (n = …)", "lesion diameter") and in "(showing N of M lesions)".
+    aggregate_above: above this many items (bars, lines, rows, points, or volumes of one box) the waterfall,
+        spider, swimmer, Tg, volume and dose–response figures draw an aggregated view instead of one artist per
+        item, so a 10 000-patient figure builds and renders in well under half a second and stays under 200 kB
+        of SVG; up to it they draw exactly what they drew before. :func:`aggregation_note` gives the sentence
+        a caption adds; the CSVs list every item at any size [DESIGN DECISION: 300, the protocol's
+        ``dashboard.aggregate_above_items``].
     """
 
     figsize_in: tuple[float, float] = (6.4, 4.0)
@@ -204,6 +211,7 @@ class PlotSettings:
     max_series: int = 200
     max_scatter_artists: int = 500
     unit: str = "patient"
+    aggregate_above: int = 300
 
     def __post_init__(self) -> None:
         if self.unit not in ("patient", "lesion"):
@@ -213,7 +221,7 @@ class PlotSettings:
             raise PlotInputError(f"figsize_in: got {self.figsize_in!r}; allowed: two positive finite inches")
         for name, minimum in (
             ("png_dpi", 1), ("max_points_per_curve", 2), ("max_bar_labels", 0), ("max_series", 1),
-            ("max_scatter_artists", 0),
+            ("max_scatter_artists", 0), ("aggregate_above", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -570,6 +578,8 @@ def waterfall_figure(
     ``bar-<patient label as slug>``; the guide lines ``waterfall-pd`` and ``waterfall-pr``."""
     ordered = _waterfall_order(rows)
     _check_title(title)
+    if len(ordered) > settings.aggregate_above:
+        return _waterfall_binned(ordered, title, settings)
 
     _pin_rc()
     fig = Figure(figsize=settings.figsize_in, layout="constrained")
@@ -635,6 +645,93 @@ def waterfall_figure(
         fontsize=8,
     )
     return fig
+
+
+def _bins_of(n: int, settings: PlotSettings) -> tuple[int, int]:
+    """(bin size k, number of bins) for ``n`` sorted items drawn in at most ``settings.aggregate_above`` bins of
+    equal size (the last one may be smaller)."""
+    k = -(-n // settings.aggregate_above)
+    return k, -(-n // k)
+
+
+def _waterfall_binned(ordered: list[WaterfallRow], title: str, settings: PlotSettings) -> Figure:
+    """The waterfall of a large cohort (see :func:`waterfall_figure`): the sorted bars in bins of k consecutive
+    patients; each bin spans from the lowest to the highest change in it (and the 0 line), which is the outline
+    all its bars would draw, and takes the colour of its most frequent best response (ties: the first in CR, PR,
+    SD, PD, NE). Consecutive bins of one category are one polygon, labelled with the category's letters beside the
+    0 line when it is at least 4 % of the axis wide (so the plot reads without colour); one collection per
+    category. No hatching: matplotlib writes each hatch as an SVG pattern of up to 150 kB."""
+    n = len(ordered)
+    k, n_bins = _bins_of(n, settings)
+    change = np.fromiter((r.best_change_pct for r in ordered), dtype=np.float64, count=n)
+    cat = np.fromiter((_BOR_ORDER.index(r.best_response) for r in ordered), dtype=np.int64, count=n)
+    starts = np.arange(n_bins) * k
+    hi = np.maximum(np.maximum.reduceat(change, starts), 0.0)
+    lo = np.minimum(np.minimum.reduceat(change, starts), 0.0)
+    counts = np.zeros((n_bins, len(_BOR_ORDER)), dtype=np.int64)
+    np.add.at(counts, (np.arange(n) // k, cat), 1)
+    major = np.argmax(counts, axis=1)  # the first maximum: ties go to the earlier category
+    x0 = starts - 0.5
+    x1 = np.minimum(starts + k, n) - 0.5
+
+    _pin_rc()
+    fig = Figure(figsize=settings.figsize_in, layout="constrained")
+    fig.set_label(title)
+    ax = fig.add_subplot()
+    run_edges = np.flatnonzero(np.diff(major)) + 1
+    polygons: dict[int, list[FloatArray]] = {}
+    runs: list[tuple[float, float, int, bool]] = []  # (left, right, category, mostly above 0)
+    for a, b in zip(np.r_[0, run_edges], np.r_[run_edges, n_bins], strict=True):
+        xs = np.column_stack((x0[a:b], x1[a:b])).ravel()
+        top = np.column_stack((xs, np.repeat(hi[a:b], 2)))
+        bottom = np.column_stack((xs, np.repeat(lo[a:b], 2)))[::-1]
+        polygons.setdefault(int(major[a]), []).append(np.vstack((top, bottom)))
+        runs.append((float(x0[a]), float(x1[b - 1]), int(major[a]), bool((hi[a:b] + lo[a:b]).sum() > 0)))
+    present = [c for i, c in enumerate(_BOR_ORDER) if counts[:, i].any()]
+    for i, c in enumerate(_BOR_ORDER):
+        if i in polygons:
+            ax.add_collection(PolyCollection(polygons[i], facecolors=_BOR_STYLE[c][0], edgecolors=_EDGE,
+                                             linewidths=0.4, gid=f"waterfall_bins-{c.lower()}"))
+
+    lo_all = min(float(change.min()), settings.pr_guide_pct)
+    hi_all = max(float(change.max()), settings.pd_guide_pct)
+    pad = 0.08 * (hi_all - lo_all)
+    for left, right, i, up in runs:
+        if right - left >= 0.04 * n:
+            ax.text((left + right) / 2, (-0.02 if up else 0.02) * (hi_all - lo_all), _BOR_ORDER[i], ha="center",
+                    va="top" if up else "bottom", fontsize=8, gid=f"waterfall_label-{_BOR_ORDER[i].lower()}")
+    ax.axhline(0.0, color="#222222", linewidth=0.8)
+    for gid, value, ls in (("waterfall-pd", settings.pd_guide_pct, "--"), ("waterfall-pr", settings.pr_guide_pct, ":")):
+        ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0, gid=gid)
+        ax.text(
+            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
+            ha="left", va="center", fontsize=8, color="#222222", clip_on=False,
+        )
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_ylim(max(lo_all - pad, -110.0), hi_all + pad)
+    ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
+    ax.set_xlabel(f"{_units(settings)} (n = {_count(n)}), sorted; {n_bins} bins of {k}, each coloured by its most "
+                  "frequent response", fontsize=9)
+    ax.set_xticks([])
+    ax.set_title(title)
+    ax.grid(True, axis="y", color="#cccccc", linewidth=0.6)
+    ax.set_axisbelow(True)
+    total = counts.sum(axis=0)
+    ax.legend(
+        handles=[
+            Patch(facecolor=_BOR_STYLE[c][0], edgecolor="#222222",
+                  label=f"{_BOR_STYLE[c][2]}: {_count(int(total[_BOR_ORDER.index(c)]))}")
+            for c in present
+        ],
+        loc="lower left",
+        fontsize=8,
+    )
+    return fig
+
+
+def _count(n: int) -> str:
+    """An item count as the captions write it: 10 000 (a space between thousands)."""
+    return f"{n:,}".replace(",", " ")
 
 
 def waterfall_csv(rows: Sequence[WaterfallRow], unit: str = "patient") -> str:
