@@ -1078,6 +1078,8 @@ def spider_figure(
     patients); the guides ``spider_pd`` and ``spider_pr``."""
     ordered = _spider_order(series)
     _check_title(title)
+    if len(ordered) > settings.aggregate_above:
+        return _spider_bands(ordered, title, settings)
     shown, full_title = _capped(ordered, settings, title)
     fig = _new_figure(full_title, settings)
     ax = fig.add_subplot()
@@ -1101,6 +1103,65 @@ def spider_figure(
     ax.set_axisbelow(True)
     handles = _response_handles([c for c in _BOR_ORDER if points[c][0]])
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
+    return fig
+
+
+# Large cohorts (more than PlotSettings.aggregate_above lines): the spider and Tg figures draw, per interval of this
+# many days since implant, the median and the 25–75 % and 10–90 % ranges of the values measured in it; intervals
+# with fewer values than _BAND_MIN_VALUES are left out [DESIGN DECISION: 30 days, about one month; 10 values].
+_BAND_DAYS = 30.0
+_BAND_MIN_VALUES = 10
+_BAND_PCT = (10.0, 25.0, 50.0, 75.0, 90.0)
+_BAND_COLOUR = "#0072B2"
+
+
+def _interval_quantiles(days: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """(interval centres in days, quantiles at _BAND_PCT per interval (Hyndman–Fan type 6, as the tables), values
+    per interval) of ``values`` grouped by the ``_BAND_DAYS`` interval of ``days``, for intervals with at least
+    ``_BAND_MIN_VALUES`` values."""
+    interval = np.floor(days / _BAND_DAYS).astype(np.int64)
+    order = np.lexsort((values, interval))
+    interval, values = interval[order], values[order]
+    ids, starts, counts = np.unique(interval, return_index=True, return_counts=True)
+    keep = counts >= _BAND_MIN_VALUES
+    quantiles = np.array([np.percentile(values[a:a + m], _BAND_PCT, method="weibull")
+                          for a, m in zip(starts[keep], counts[keep], strict=True)]).reshape(-1, len(_BAND_PCT))
+    return (ids[keep] + 0.5) * _BAND_DAYS, quantiles, counts[keep]
+
+
+def _draw_bands(ax: Axes, prefix: str, x: FloatArray, q: FloatArray) -> list[Any]:
+    """The 10–90 % and 25–75 % bands and the median line (columns of ``q`` as _BAND_PCT); legend handles."""
+    outer = ax.fill_between(x, q[:, 0], q[:, 4], color=_BAND_COLOUR, alpha=0.15, linewidth=0, gid=f"{prefix}_p10_p90",
+                            zorder=2)
+    inner = ax.fill_between(x, q[:, 1], q[:, 3], color=_BAND_COLOUR, alpha=0.35, linewidth=0, gid=f"{prefix}_iqr",
+                            zorder=2)
+    (median,) = ax.plot(x, q[:, 2], color=_EDGE, linewidth=1.6, marker="o", markersize=3.0, gid=f"{prefix}_median",
+                        zorder=3)
+    outer.set_label("10th–90th percentile")
+    inner.set_label("Interquartile range")
+    median.set_label("Median")
+    return [median, inner, outer]
+
+
+def _spider_bands(ordered: list[SpiderSeries], title: str, settings: PlotSettings) -> Figure:
+    """The spider plot of a large cohort (see :func:`spider_figure`): per 30-day interval, the median % change and
+    its interquartile and 10–90 % ranges over every assessment in it, from (day 0, 0 %), the baseline."""
+    days = np.fromiter(itertools.chain.from_iterable(s.days for s in ordered), dtype=np.float64)
+    change = np.fromiter(itertools.chain.from_iterable(s.change_pct for s in ordered), dtype=np.float64)
+    x, q, _ = _interval_quantiles(days, change)
+    x = np.r_[0.0, x]
+    q = np.vstack((np.zeros((1, len(_BAND_PCT))), q))
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    handles = _draw_bands(ax, "spider", x, q)
+    _guides(ax, "spider", settings, [float(q.min()), float(q.max())])
+    ax.set_xlabel(f"Days since implant ({_count(len(ordered))} {settings.unit}s, {_count(days.size)} assessments "
+                  f"in {_fmt_num(_BAND_DAYS)}-day intervals)")
+    ax.set_ylabel(f"Change in {_size_text(settings)} from baseline (%)")
+    ax.set_title(title)
+    ax.grid(True, color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
     return fig
 
 
@@ -1188,6 +1249,20 @@ def _swim_style(kind: str) -> dict[str, Any]:
             "markeredgecolor": "#000000", "color": "#000000"}
 
 
+# A large cohort's swimmer plot draws the patients at the percentiles 0, 1, …, 100 of follow-up [DESIGN DECISION:
+# 101 rows; 200 rows with their markers would pass 200 kB of SVG].
+_SWIM_PERCENTILES = 101
+
+
+def _swim_sample(ordered: list[SwimmerRow], settings: PlotSettings) -> list[SwimmerRow]:
+    """A large cohort's swimmer rows: the rows at the percentiles 0, 1, …, 100 of the order of follow-up (the
+    longest and the shortest included), so the bars are the distribution of follow-up and their markers a sample
+    of the cohort rather than its longest follow-ups (the y axis says so)."""
+    m = min(_SWIM_PERCENTILES, settings.aggregate_above)
+    idx = np.unique(np.round(np.linspace(0, len(ordered) - 1, m)).astype(np.int64))
+    return [ordered[i] for i in idx]
+
+
 @_one_at_a_time
 def swimmer_figure(
     rows: Sequence[SwimmerRow], title: str, settings: PlotSettings = DEFAULT_SETTINGS
@@ -1205,7 +1280,11 @@ def swimmer_figure(
     ``swim_ongoing``."""
     ordered = _swim_order(rows)
     _check_title(title)
-    shown, full_title = _capped(ordered, settings, title)
+    sampled = len(ordered) > settings.aggregate_above
+    if sampled:
+        shown, full_title = _swim_sample(ordered, settings), title
+    else:
+        shown, full_title = _capped(ordered, settings, title)
     fig = _new_figure(full_title, settings)
     ax = fig.add_subplot()
     y = np.arange(len(shown))
@@ -1239,7 +1318,11 @@ def swimmer_figure(
         ax.set_yticks(y, [r.patient_label for r in shown], fontsize=7)
     else:
         ax.set_yticks([])
-    ax.set_ylabel(f"{_units(settings)} (n = {len(shown)})")
+    if sampled:
+        ax.set_ylabel(f"{_units(settings)}: {len(shown)} of {_count(len(ordered))},\none per percentile of follow-up",
+                      fontsize=9)
+    else:
+        ax.set_ylabel(f"{_units(settings)} (n = {len(shown)})")
     ax.set_xlabel("Days since implant")
     ax.set_title(full_title)
     ax.grid(True, axis="x", color="#e0e0e0", linewidth=0.6)
@@ -1564,6 +1647,8 @@ def tg_figure(
     _check_title(title)
     if loq_ng_ml is not None and not (_finite(loq_ng_ml) and loq_ng_ml > 0):
         raise PlotInputError(f"loq_ng_ml: got {loq_ng_ml!r}; allowed: None or a positive number of ng/mL")
+    if len(ordered) > settings.aggregate_above:
+        return _tg_bands(ordered, loq_ng_ml, title, settings)
     shown, full_title = _capped(ordered, settings, title)
     fig = _new_figure(full_title, settings)
     ax = fig.add_subplot()
@@ -1593,6 +1678,37 @@ def tg_figure(
     ax.grid(True, which="major", color="#e0e0e0", linewidth=0.6)
     ax.set_axisbelow(True)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2), fontsize=8)
+    return fig
+
+
+def _tg_loq(ax: Axes, loq_ng_ml: float | None, handles: list[Any]) -> None:
+    if loq_ng_ml is not None:
+        style = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
+        ax.axhline(loq_ng_ml, gid="tg_loq", **style)
+        handles.append(Line2D([], [], label=f"LoQ {_fmt_num(loq_ng_ml)} ng/mL", **style))
+        ax.text(1.01, loq_ng_ml, f"LoQ {_fmt_num(loq_ng_ml)}", transform=ax.get_yaxis_transform(), ha="left",
+                va="center", fontsize=8, color=_EDGE, clip_on=False)
+
+
+def _tg_bands(ordered: list[TgSeries], loq_ng_ml: float | None, title: str, settings: PlotSettings) -> Figure:
+    """The Tg figure of a large cohort (see :func:`tg_figure`): per 30-day interval, the median Tg and its
+    interquartile and 10–90 % ranges over every value in it, quantiles taken on the log scale; a "<" or ">" value
+    counts at its limit (a median on the LoQ line means at least half the values were at or below it)."""
+    days = np.fromiter(itertools.chain.from_iterable(s.days for s in ordered), dtype=np.float64)
+    values = np.fromiter(itertools.chain.from_iterable(s.values_ng_ml for s in ordered), dtype=np.float64)
+    x, q, _ = _interval_quantiles(days, np.log10(values))
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    handles = _draw_bands(ax, "tg", x, 10.0 ** q)
+    _tg_loq(ax, loq_ng_ml, handles)
+    ax.set_xlabel(f"Days since implant ({_count(len(ordered))} patients, {_count(days.size)} values in "
+                  f"{_fmt_num(_BAND_DAYS)}-day intervals)")
+    ax.set_ylabel("Thyroglobulin (ng/mL, log scale)")
+    ax.set_title(title)
+    ax.grid(True, which="major", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8)
     return fig
 
 
