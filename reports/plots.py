@@ -1773,7 +1773,10 @@ def volume_figure(
     """Lesion volume (cm³) per time point, in the given order: a box (quartiles by Hyndman–Fan type 6, as the
     tables; median line; whiskers to the most extreme volume within 1.5 IQR) with the individual volumes as
     dots beside it (deterministic jitter) while a group has at most ``settings.max_scatter_artists`` volumes;
-    larger groups show only the box and the volumes beyond the whiskers. The x labels give "n = …".
+    larger groups show only the box and the volumes beyond the whiskers. A group of more than
+    ``settings.aggregate_above`` volumes draws its volumes beyond the whiskers once per value distinct at the
+    plot's resolution (1/400 of the y axis; thousands of outliers of a skewed cohort drew 260 kB of dots on one
+    another). The x labels give "n = …".
 
     SVG ids: each box ``volume-<timepoint slug>``; its median line ``volume_median-<timepoint slug>``; its dots
     ``volume_points-<timepoint slug>`` (one artist) or, for a large group, ``volume_outliers-<timepoint slug>``."""
@@ -1787,6 +1790,8 @@ def volume_figure(
         stats.append({"med": b["median"], "q1": b["q1"], "q3": b["q3"], "whislo": b["whisker_low"],
                       "whishi": b["whisker_high"], "fliers": [], "label": g.timepoint})
     positions = np.arange(len(items), dtype=float)
+    # Outliers of a large group closer than this are one dot: 1/400 of the y axis, under a pixel of the page.
+    resolution = max((max(max(g.volumes_cm3) for g in items) * 1.05) / 400.0, 1e-9)
     art = ax.bxp(stats, positions=positions, widths=0.45, patch_artist=True, showfliers=False, manage_ticks=False,
                  boxprops={"facecolor": "#CCE5F3", "edgecolor": _EDGE, "linewidth": 0.9},
                  medianprops={"color": "#D55E00", "linewidth": 2.0},
@@ -1798,7 +1803,13 @@ def volume_figure(
         v = np.asarray(g.volumes_cm3)
         dots: dict[str, Any] = {"linestyle": "none", "marker": "o", "markersize": 3.5, "markerfacecolor": "#0072B2",
                 "markeredgecolor": "white", "markeredgewidth": 0.4, "alpha": 0.85, "zorder": 3}
-        if v.size <= settings.max_scatter_artists:
+        if v.size > settings.aggregate_above:
+            s = stats[i]
+            out = v[(v < s["whislo"]) | (v > s["whishi"])]
+            if out.size:  # one dot per outlier value distinct at the plot's resolution
+                out = np.unique(np.round(out / resolution)) * resolution
+                ax.plot(np.full(out.size, positions[i]), out, gid=f"volume_outliers-{slug}", **dots)
+        elif v.size <= settings.max_scatter_artists:
             jitter = np.random.default_rng(i).uniform(-0.1, 0.1, size=v.size)
             ax.plot(positions[i] + 0.33 + jitter, v, gid=f"volume_points-{slug}", **dots)
         else:
@@ -1879,6 +1890,8 @@ def dose_response_figure(
     _check_title(title)
     if prescription_gy is not None and not (_finite(prescription_gy) and prescription_gy > 0):
         raise PlotInputError(f"prescription_gy: got {prescription_gy!r}; allowed: None or a positive number of Gy")
+    if len(ordered) > settings.aggregate_above:
+        return _dose_bands(ordered, prescription_gy, title, settings)
     fig = _new_figure(title, settings)
     ax = fig.add_subplot()
     present = [c for c in _BOR_ORDER if any(p.best_response == c for p in ordered)]
@@ -1892,11 +1905,7 @@ def dose_response_figure(
             ax.plot([p.d90_gy for p in mine], [p.best_change_pct for p in mine], gid=f"dose_group-{c.lower()}",
                     zorder=3, **_marker_style(c, 0.8))
     _guides(ax, "dose", settings, [p.best_change_pct for p in ordered])
-    if prescription_gy is not None:
-        ax.axvline(prescription_gy, color="#444444", linestyle="-.", linewidth=1.0, gid="dose_rx")
-        ax.annotate(f"Rx {_fmt_num(prescription_gy)} Gy", xy=(prescription_gy, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(-3.0, -3.0), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
-                    color=_EDGE)
+    _dose_rx(ax, prescription_gy)
     ax.set_xlim(left=0.0)
     ax.set_xlabel("Post-implant D90 (Gy)")
     ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
@@ -1905,6 +1914,45 @@ def dose_response_figure(
     ax.set_axisbelow(True)
     handles = _response_handles(present)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
+    return fig
+
+
+def _dose_rx(ax: Axes, prescription_gy: float | None) -> None:
+    if prescription_gy is not None:
+        ax.axvline(prescription_gy, color="#444444", linestyle="-.", linewidth=1.0, gid="dose_rx")
+        ax.annotate(f"Rx {_fmt_num(prescription_gy)} Gy", xy=(prescription_gy, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(-3.0, -3.0), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
+                    color=_EDGE)
+
+
+# A large cohort's dose–response figure: groups of equal size by D90 [DESIGN DECISION: 20 groups, 5 % each].
+_DOSE_GROUPS = 20
+
+
+def _dose_bands(points: list[DoseResponsePoint], prescription_gy: float | None, title: str,
+                settings: PlotSettings) -> Figure:
+    """The dose–response figure of a large cohort (see :func:`dose_response_figure`): the points sorted by D90 in
+    20 groups of equal size; at each group's median D90, the median best change and its interquartile and 10–90 %
+    ranges (Hyndman–Fan type 6)."""
+    d90 = np.fromiter((p.d90_gy for p in points), dtype=np.float64, count=len(points))
+    change = np.fromiter((p.best_change_pct for p in points), dtype=np.float64, count=len(points))
+    order = np.argsort(d90, kind="stable")
+    groups = np.array_split(order, min(_DOSE_GROUPS, len(points)))
+    x = np.array([np.median(d90[g]) for g in groups])
+    q = np.array([np.percentile(change[g], _BAND_PCT, method="weibull") for g in groups])
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    handles = _draw_bands(ax, "dose", x, q)
+    _guides(ax, "dose", settings, [float(q.min()), float(q.max())])
+    _dose_rx(ax, prescription_gy)
+    ax.set_xlim(left=0.0)
+    ax.set_xlabel(f"Post-implant D90 (Gy); {_count(len(points))} {settings.unit}s in {len(groups)} groups of "
+                  f"equal size by D90")
+    ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
+    ax.set_title(title)
+    ax.grid(True, color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
     return fig
 
 
