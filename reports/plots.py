@@ -70,6 +70,7 @@ from numpy.typing import NDArray
 from common.errors import InputError
 
 __all__ = [
+    "AGGREGATED_FIGURES",
     "DEFAULT_SETTINGS",
     "DoseResponsePoint",
     "DvhCurve",
@@ -83,6 +84,7 @@ __all__ = [
     "TgSeries",
     "VolumeGroup",
     "WaterfallRow",
+    "aggregation_note",
     "dose_response_csv",
     "dose_response_figure",
     "dvh_figure",
@@ -1963,6 +1965,46 @@ def dose_response_csv(points: Sequence[DoseResponsePoint], unit: str = "patient"
         [unit, "d90_gy", "best_change_pct", "best_response"],
         ((p.patient_label, _num_csv(p.d90_gy), _num_csv(p.best_change_pct), p.best_response) for p in _dose_order(points)),
     )
+
+
+# ------------------------------------------------------------------------------------- large-cohort captions
+
+AGGREGATED_FIGURES = ("waterfall", "spider", "swimmer", "tg", "volume", "dose")
+
+
+def aggregation_note(figure: str, n_items: int, settings: PlotSettings = DEFAULT_SETTINGS) -> str:
+    """The sentence a caption adds when ``figure`` (one of :data:`AGGREGATED_FIGURES`) draws ``n_items`` items
+    aggregated, i.e. ``n_items > settings.aggregate_above``; "" otherwise (the figure is drawn item by item). For
+    "volume", ``n_items`` is the largest box's number of volumes; for the others the items given to the builder."""
+    if figure not in AGGREGATED_FIGURES:
+        raise PlotInputError(f"figure: got {figure!r}; allowed: {', '.join(AGGREGATED_FIGURES)}")
+    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
+        raise PlotInputError(f"n_items: got {n_items!r}; allowed: an integer ≥ 0")
+    limit = settings.aggregate_above
+    if n_items <= limit:
+        return ""
+    unit, n = settings.unit, _count(n_items)
+    every = f"; the CSV lists every {unit}."
+    if figure == "waterfall":
+        k, bins = _bins_of(n_items, settings)
+        return (f"{n} {unit}s, more than {limit}: shown as {bins} bins of {k} {unit}s in the sorted order, each "
+                f"spanning its bars and coloured (and, when wide enough, lettered) by its most frequent best "
+                f"response, instead of one hatched, lettered bar per {unit}" + every)
+    if figure in ("spider", "tg"):
+        what = "% change" if figure == "spider" else "Tg (quantiles on the log scale; '<' and '>' results at their limit)"
+        return (f"{n} {unit}s, more than {limit}: shown as the median {what} with its interquartile and 10–90 % "
+                f"ranges per {_fmt_num(_BAND_DAYS)}-day interval (intervals with at least {_BAND_MIN_VALUES} values), "
+                f"instead of one line per {unit}" + every)
+    if figure == "swimmer":
+        m = min(_SWIM_PERCENTILES, limit)
+        return (f"{n} {unit}s, more than {limit}: shown as the {m} {unit}s at the percentiles of follow-up (longest "
+                f"to shortest), instead of one bar per {unit}" + every)
+    if figure == "volume":
+        return (f"Boxes of more than {limit} volumes ({n} at most here): no dots beside the box; the volumes beyond "
+                "the whiskers are drawn once per value distinct at the plot's resolution; the CSV lists every volume.")
+    return (f"{n} {unit}s, more than {limit}: shown as the median best change with its interquartile and 10–90 % "
+            f"ranges in {min(_DOSE_GROUPS, n_items)} groups of equal size by D90, instead of one marker per {unit}; "
+            f"the CSV lists every {unit} with its response.")
 
 
 # ------------------------------------------------------------------------------------------------ output
