@@ -616,15 +616,7 @@ def waterfall_figure(
                 fontsize=7,
             )
 
-    ax.axhline(0.0, color="#222222", linewidth=0.8)
-    for gid, value, ls in (("waterfall-pd", settings.pd_guide_pct, "--"), ("waterfall-pr", settings.pr_guide_pct, ":")):
-        guide = ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0)
-        guide.set_gid(gid)
-        # Outside the right edge: inside, the upper right holds the legend and the lower right the deepest bars.
-        ax.text(
-            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
-            ha="left", va="center", fontsize=8, color="#222222", clip_on=False,
-        )
+    _waterfall_guides(ax, settings)
 
     ax.set_xlim(-0.7, len(ordered) - 0.3)
     ax.set_ylim(max(lo - pad, -110.0), hi + pad)
@@ -647,6 +639,19 @@ def waterfall_figure(
         fontsize=8,
     )
     return fig
+
+
+def _waterfall_guides(ax: Axes, settings: PlotSettings) -> None:
+    """The 0 line and the PD / PR guides ``waterfall-pd`` / ``waterfall-pr``, labelled outside the right edge."""
+    ax.axhline(0.0, color="#222222", linewidth=0.8)
+    for gid, value, ls in (("waterfall-pd", settings.pd_guide_pct, "--"), ("waterfall-pr", settings.pr_guide_pct, ":")):
+        guide = ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0)
+        guide.set_gid(gid)
+        # Outside the right edge: inside, the upper right holds the legend and the lower right the deepest bars.
+        ax.text(
+            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
+            ha="left", va="center", fontsize=8, color="#222222", clip_on=False,
+        )
 
 
 def _bins_of(n: int, settings: PlotSettings) -> tuple[int, int]:
@@ -702,13 +707,7 @@ def _waterfall_binned(ordered: list[WaterfallRow], title: str, settings: PlotSet
         if right - left >= 0.04 * n:
             ax.text((left + right) / 2, (-0.02 if up else 0.02) * (hi_all - lo_all), _BOR_ORDER[i], ha="center",
                     va="top" if up else "bottom", fontsize=8, gid=f"waterfall_label-{_BOR_ORDER[i].lower()}")
-    ax.axhline(0.0, color="#222222", linewidth=0.8)
-    for gid, value, ls in (("waterfall-pd", settings.pd_guide_pct, "--"), ("waterfall-pr", settings.pr_guide_pct, ":")):
-        ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0, gid=gid)
-        ax.text(
-            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
-            ha="left", va="center", fontsize=8, color="#222222", clip_on=False,
-        )
+    _waterfall_guides(ax, settings)
     ax.set_xlim(-0.7, n - 0.3)
     ax.set_ylim(max(lo_all - pad, -110.0), hi_all + pad)
     ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
@@ -1127,7 +1126,8 @@ def _interval_quantiles(days: FloatArray, values: FloatArray) -> tuple[FloatArra
     keep = counts >= _BAND_MIN_VALUES
     quantiles = np.array([np.percentile(values[a:a + m], _BAND_PCT, method="weibull")
                           for a, m in zip(starts[keep], counts[keep], strict=True)]).reshape(-1, len(_BAND_PCT))
-    return (ids[keep] + 0.5) * _BAND_DAYS, quantiles, counts[keep]
+    centres = cast(FloatArray, (ids[keep] + 0.5) * _BAND_DAYS)
+    return centres, cast(FloatArray, quantiles), counts[keep]
 
 
 def _draw_bands(ax: Axes, prefix: str, x: FloatArray, q: FloatArray) -> list[Any]:
@@ -1669,12 +1669,7 @@ def tg_figure(
             style = _tg_marker(q)
             ax.plot(*points[q], gid=f"tg_{_TG_STYLE[q][0]}", zorder=3, **style)
             handles.append(Line2D([], [], label=_TG_STYLE[q][4], **style))
-    if loq_ng_ml is not None:
-        style = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
-        ax.axhline(loq_ng_ml, gid="tg_loq", **style)
-        handles.append(Line2D([], [], label=f"LoQ {_fmt_num(loq_ng_ml)} ng/mL", **style))
-        ax.text(1.01, loq_ng_ml, f"LoQ {_fmt_num(loq_ng_ml)}", transform=ax.get_yaxis_transform(), ha="left",
-                va="center", fontsize=8, color=_EDGE, clip_on=False)
+    _tg_loq(ax, loq_ng_ml, handles)
     ax.set_xlabel("Days since implant")
     ax.set_ylabel("Thyroglobulin (ng/mL, log scale)")
     ax.set_title(full_title)
@@ -1685,8 +1680,9 @@ def tg_figure(
 
 
 def _tg_loq(ax: Axes, loq_ng_ml: float | None, handles: list[Any]) -> None:
+    """The dashed LoQ line ``tg_loq``, labelled at the right, and its legend handle."""
     if loq_ng_ml is not None:
-        style = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
+        style: dict[str, Any] = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
         ax.axhline(loq_ng_ml, gid="tg_loq", **style)
         handles.append(Line2D([], [], label=f"LoQ {_fmt_num(loq_ng_ml)} ng/mL", **style))
         ax.text(1.01, loq_ng_ml, f"LoQ {_fmt_num(loq_ng_ml)}", transform=ax.get_yaxis_transform(), ha="left",
