@@ -1144,6 +1144,18 @@ def _draw_bands(ax: Axes, prefix: str, x: FloatArray, q: FloatArray) -> list[Any
     return [median, inner, outer]
 
 
+def _band_labels(fig: Figure, ax: Axes, handles: list[Any], title: str, x_label: str, y_label: str,
+                 ncol: int = 3) -> Figure:
+    """Axis labels, title, grid and the legend below of a figure drawn with :func:`_draw_bands`."""
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    ax.grid(True, which="major", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=8)
+    return fig
+
+
 def _spider_bands(ordered: list[SpiderSeries], title: str, settings: PlotSettings) -> Figure:
     """The spider plot of a large cohort (see :func:`spider_figure`): per 30-day interval, the median % change and
     its interquartile and 10–90 % ranges over every assessment in it, from (day 0, 0 %), the baseline."""
@@ -1156,14 +1168,10 @@ def _spider_bands(ordered: list[SpiderSeries], title: str, settings: PlotSetting
     ax = fig.add_subplot()
     handles = _draw_bands(ax, "spider", x, q)
     _guides(ax, "spider", settings, [float(q.min()), float(q.max())])
-    ax.set_xlabel(f"Days since implant ({_count(len(ordered))} {settings.unit}s, {_count(days.size)} assessments "
-                  f"in {_fmt_num(_BAND_DAYS)}-day intervals)")
-    ax.set_ylabel(f"Change in {_size_text(settings)} from baseline (%)")
-    ax.set_title(title)
-    ax.grid(True, color="#e0e0e0", linewidth=0.6)
-    ax.set_axisbelow(True)
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
-    return fig
+    return _band_labels(fig, ax, handles, title,
+                        f"Days since implant ({_count(len(ordered))} {settings.unit}s, {_count(days.size)} assessments "
+                        f"in {_fmt_num(_BAND_DAYS)}-day intervals)",
+                        f"Change in {_size_text(settings)} from baseline (%)")
 
 
 def spider_csv(series: Sequence[SpiderSeries], unit: str = "patient") -> str:
@@ -1701,14 +1709,9 @@ def _tg_bands(ordered: list[TgSeries], loq_ng_ml: float | None, title: str, sett
     ax.set_yscale("log")
     handles = _draw_bands(ax, "tg", x, 10.0 ** q)
     _tg_loq(ax, loq_ng_ml, handles)
-    ax.set_xlabel(f"Days since implant ({_count(len(ordered))} patients, {_count(days.size)} values in "
-                  f"{_fmt_num(_BAND_DAYS)}-day intervals)")
-    ax.set_ylabel("Thyroglobulin (ng/mL, log scale)")
-    ax.set_title(title)
-    ax.grid(True, which="major", color="#e0e0e0", linewidth=0.6)
-    ax.set_axisbelow(True)
-    fig.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8)
-    return fig
+    return _band_labels(fig, ax, handles, title,
+                        f"Days since implant ({_count(len(ordered))} patients, {_count(days.size)} values in "
+                        f"{_fmt_num(_BAND_DAYS)}-day intervals)", "Thyroglobulin (ng/mL, log scale)", ncol=2)
 
 
 def tg_csv(series: Sequence[TgSeries]) -> str:
@@ -1945,14 +1948,9 @@ def _dose_bands(points: list[DoseResponsePoint], prescription_gy: float | None, 
     _guides(ax, "dose", settings, [float(q.min()), float(q.max())])
     _dose_rx(ax, prescription_gy)
     ax.set_xlim(left=0.0)
-    ax.set_xlabel(f"Post-implant D90 (Gy); {_count(len(points))} {settings.unit}s in {len(groups)} groups of "
-                  f"equal size by D90")
-    ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
-    ax.set_title(title)
-    ax.grid(True, color="#e0e0e0", linewidth=0.6)
-    ax.set_axisbelow(True)
-    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8)
-    return fig
+    return _band_labels(fig, ax, handles, title,
+                        f"Post-implant D90 (Gy); {_count(len(points))} {settings.unit}s in {len(groups)} groups of "
+                        "equal size by D90", f"Best change in {_size_text(settings)} (%)")
 
 
 def dose_response_csv(points: Sequence[DoseResponsePoint], unit: str = "patient") -> str:
