@@ -16,9 +16,11 @@ SVG ids (``gid``) of the cohort figures: each drawn item (bar, patient line, cur
 ``<figure>-<label as slug>`` with a hyphen — ``rate-``, ``spider-``, ``swim-``, ``km-``, ``tg-``, ``volume-``,
 ``dose-`` — and every other artist with an id has ``<figure>_<what>`` with an underscore (``spider_pd``,
 ``tg_loq``, ``km_ci-<slug>``…). A slug has only ``[a-z0-9-]``, so ``[id^="spider-"]`` counts exactly the
-drawn patients. Each builder's docstring lists its ids. Large cohorts: the spider, swimmer and Tg figures
-draw at most ``PlotSettings.max_series`` patients and say "(showing N of M patients)" in the title; their
-CSV lists every patient.
+drawn patients. Each builder's docstring lists its ids. Large cohorts: up to ``PlotSettings.aggregate_above``
+items (default 300) the spider, swimmer and Tg figures draw at most ``PlotSettings.max_series`` patients and say
+"(showing N of M patients)" in the title; above it the waterfall, spider, swimmer, Tg, volume and dose–response
+figures are drawn aggregated (bins, median and quantile bands, the percentiles of follow-up; no per-item ids) and
+:func:`aggregation_note` is the sentence a caption adds. Every CSV lists every item.
 
 Rules kept here:
 
@@ -577,7 +579,11 @@ def waterfall_figure(
     also hatched per category, with the category letters written at the bar ends (up to
     ``settings.max_bar_labels`` patients) and a legend, so the plot reads without colour. Dashed guide lines at
     ``settings.pd_guide_pct`` (+20 %) and ``settings.pr_guide_pct`` (−30 %). Bar SVG ids are
-    ``bar-<patient label as slug>``; the guide lines ``waterfall-pd`` and ``waterfall-pr``."""
+    ``bar-<patient label as slug>``; the guide lines ``waterfall-pd`` and ``waterfall-pr``.
+
+    Above ``settings.aggregate_above`` bars: at most that many bins of consecutive bars (:func:`_waterfall_binned`),
+    one collection per category ``waterfall_bins-<category, lower case>``, run labels
+    ``waterfall_label-<category>``, no ``bar-`` ids."""
     ordered = _waterfall_order(rows)
     _check_title(title)
     if len(ordered) > settings.aggregate_above:
@@ -1075,7 +1081,10 @@ def spider_figure(
 
     SVG ids: each patient's line ``spider-<patient slug>`` (so the ids starting ``spider-`` are exactly the
     drawn patients); the markers of one category ``spider_markers-<category, lower case>`` (one artist for all
-    patients); the guides ``spider_pd`` and ``spider_pr``."""
+    patients); the guides ``spider_pd`` and ``spider_pr``.
+
+    Above ``settings.aggregate_above`` lines: the median and quantile bands per 30-day interval
+    (:func:`_spider_bands`), ids ``spider_median``, ``spider_iqr``, ``spider_p10_p90``, no ``spider-`` ids."""
     ordered = _spider_order(series)
     _check_title(title)
     if len(ordered) > settings.aggregate_above:
@@ -1289,7 +1298,10 @@ def swimmer_figure(
 
     SVG ids: each bar ``swim-<patient slug>``; the markers of one kind ``swim_marker-<kind slug>`` (cr, pr,
     sd, pd, ne, new-therapy, completed, lost, withdrawn, died; one artist for all patients); the ongoing arrows
-    ``swim_ongoing``."""
+    ``swim_ongoing``.
+
+    Above ``settings.aggregate_above`` rows: the 101 rows at the percentiles of this order (:func:`_swim_sample`),
+    drawn as above; the y axis says so."""
     ordered = _swim_order(rows)
     _check_title(title)
     sampled = len(ordered) > settings.aggregate_above
@@ -1653,7 +1665,10 @@ def tg_figure(
     and the title ends "(showing N of M patients)"; :func:`tg_csv` lists all.
 
     SVG ids: each patient's line ``tg-<patient slug>``; the markers ``tg_measured``, ``tg_below`` and
-    ``tg_above`` (one artist each, for all patients); the LoQ line ``tg_loq``."""
+    ``tg_above`` (one artist each, for all patients); the LoQ line ``tg_loq``.
+
+    Above ``settings.aggregate_above`` patients: the median and quantile bands per 30-day interval on the log
+    scale (:func:`_tg_bands`), ids ``tg_median``, ``tg_iqr``, ``tg_p10_p90`` and ``tg_loq``, no ``tg-`` ids."""
     ordered = _tg_order(series)
     _check_title(title)
     if loq_ng_ml is not None and not (_finite(loq_ng_ml) and loq_ng_ml > 0):
@@ -1887,7 +1902,9 @@ def dose_response_figure(
 
     SVG ids: up to ``settings.max_scatter_artists`` points, one artist per point, ``dose-<patient slug>``;
     above that (a large cohort) one artist per category, ``dose_group-<category, lower case>``, and no
-    ``dose-`` ids. The guides ``dose_pd`` / ``dose_pr``, the prescription line ``dose_rx``."""
+    ``dose-`` ids. The guides ``dose_pd`` / ``dose_pr``, the prescription line ``dose_rx``. Above
+    ``settings.aggregate_above`` points: the median best change and its bands in 20 equal groups by D90
+    (:func:`_dose_bands`), ids ``dose_median``, ``dose_iqr``, ``dose_p10_p90``, no marker per point."""
     ordered = _dose_order(points)
     _check_title(title)
     if prescription_gy is not None and not (_finite(prescription_gy) and prescription_gy > 0):
