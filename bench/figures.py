@@ -1,14 +1,16 @@
 """The physicians' dashboard figures at 100, 1 000 and 10 000 patients: CPU time to prepare, build and render each
 figure as the page's SVG element, and its size, against the target of issue 12 (each < 0.5 s and < 200 kB).
 
-Run: ``.venv/bin/python bench/figures.py [--db PATH] [--sizes 100,1000,10000] [--runs 3] [--no-per-item]``
+Run: ``.venv/bin/python bench/figures.py [--db PATH] [--sizes 100,1000,10000] [--runs 3] [--no-per-item]
+[--mode per_lesion]``
 
 * ``--db``: a SQLite copy of a synthetic database with at least the largest size of patients (e.g. the one made
   by ``bench/dashboard.py --keep``); it is read, never written. Without it the bench writes one with
   :mod:`bench._synthetic` at ``/tmp/seedtrack-figures-<N>.sqlite3`` (about a minute for 10 000 patients; kept
   for the next run, ``--rebuild`` writes it again).
 * The cohort is loaded once (``assessment.cohort.load_cohort``, not timed here: ``bench/dashboard.py`` times
-  it); the smaller sizes are evenly spaced subsets of its patients.
+  it); the smaller sizes are evenly spaced subsets of its patients. ``--mode per_lesion`` draws the per-lesion
+  figures (one item per lesion; the lesion units, built once per dashboard, are timed once and apart).
 * Per figure and size, best of ``--runs`` CPU times (``time.process_time``: the machine is shared):
   ``prep`` — the dashboard's builder of that figure (``assessment.dashboard``: records → the plot's inputs and
   caption, run once per dashboard build and cached with it; the remission bars' Table 1 is the page's own table,
@@ -60,9 +62,23 @@ def _database(args: argparse.Namespace, n: int) -> Path:
     return path
 
 
-def _builders(dash, ps, table1):
-    """Figure key → the dashboard's builder of that figure on a cohort (``assessment.dashboard``). The remission
-    bars are drawn from Table 1, which the page computes for itself: ``table1`` is passed in, not timed."""
+def _builders(dash, ps, table1, units):
+    """Figure key → the dashboard's builder of that figure on a cohort (``assessment.dashboard``, or
+    ``assessment.dashboard_lesions`` on the cohort's lesion ``units`` per lesion). The remission bars are drawn
+    from Table 1, which the page computes for itself, and the per-lesion figures from the lesion units, computed
+    once per dashboard build: both are passed in, not timed per figure."""
+    if ps.unit == "lesion":
+        from assessment import dashboard_lesions as dl
+
+        return {
+            "remission": lambda c: dash._remission(c, table1, ps),
+            "waterfall": lambda c: dl.waterfall(units, ps)[0],
+            "spider": lambda c: dl.spider(units, ps),
+            "swimmer": lambda c: dl.swimmer(units, ps),
+            "km": lambda c: dl.km(units, ps),
+            "volume": lambda c: dl.volume(units, ps),
+            "dose": lambda c: dl.dose_response(units, ps),
+        }
     return {
         "remission": lambda c: dash._remission(c, table1, ps),
         "waterfall": lambda c: dash._waterfall(c, ps)[0],
@@ -99,6 +115,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rebuild", action="store_true", help="write the bench's own database again")
     parser.add_argument("--no-per-item", action="store_true", help="skip the per-item (pre-threshold) drawing")
+    parser.add_argument("--mode", choices=("strict", "per_lesion"), default="strict",
+                        help="per_lesion: the figures count lesions (assessment.dashboard_lesions)")
     args = parser.parse_args()
     sizes = sorted({int(s) for s in args.sizes.split(",")})
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
@@ -117,14 +135,15 @@ def main() -> None:
     from common import protocol
 
     t0 = time.process_time()
-    cohort = load_cohort(None, CohortFilter())
+    cohort = load_cohort(None, CohortFilter(mode=args.mode))
     print(f"{path}: {len(cohort.patients)} patients loaded in {time.process_time() - t0:.1f} s CPU (not part of the "
           "figures' times)")
     if len(cohort.patients) < sizes[-1]:
         sys.exit(f"the database has {len(cohort.patients)} patients; --sizes asks for {sizes[-1]}")
     settings = protocol.section_settings("dashboard", DashboardSettings)
-    ps = plot_settings(settings)
-    per_item = plot_settings(DashboardSettings(aggregate_above_items=PER_ITEM))
+    unit = "lesion" if args.mode == "per_lesion" else "patient"
+    ps = plot_settings(settings, unit)
+    per_item = plot_settings(DashboardSettings(aggregate_above_items=PER_ITEM), unit)
     print(f"aggregate above {settings.aggregate_above_items} items (protocol dashboard.aggregate_above_items); "
           f"CPU ms best of {args.runs}; target per figure < {TARGET_MS:.0f} ms and < {TARGET_KB:.0f} kB\n")
     head = f"{'patients':>8} {'figure':<10} {'prep':>6} {'draw+svg':>8} {'total':>7} {'kB':>7}  verdict"
@@ -136,7 +155,13 @@ def main() -> None:
         idx = np.unique(np.round(np.linspace(0, len(cohort.patients) - 1, n)).astype(int))
         c = replace(cohort, patients=tuple(cohort.patients[i] for i in idx))
         table1 = ct.table1(c)
-        for key, build in _builders(dash, ps, table1).items():
+        units = None
+        if unit == "lesion":
+            from assessment.cohort_lesions import lesion_units
+
+            units_ms, units = _best(lambda c=c: lesion_units(c), 1)
+            print(f"{n:>8} (lesion units: {len(units)} lesions, {units_ms:.0f} ms, once per dashboard build)")
+        for key, build in _builders(dash, ps, table1, units).items():
             prep_ms, f = _best(lambda build=build, c=c: build(c), args.runs)
             if f.build is None:
                 print(f"{n:>8} {key:<10} {prep_ms:>6.0f} {'—':>8} {'—':>7} {'—':>7}  nothing to draw: {f.empty_reason}")
@@ -149,7 +174,7 @@ def main() -> None:
             line = (f"{n:>8} {key:<10} {prep_ms:>6.0f} {draw_ms:>8.0f} {total:>7.0f} {size / 1024:>7.0f}  "
                     f"{'ok  ' if ok else 'MISS'}")
             if not args.no_per_item:
-                g = _builders(dash, per_item, table1)[key](c)
+                g = _builders(dash, per_item, table1, units)[key](c)
                 before_ms, before = _draw(g, 1)
                 before_ms += prep_ms
                 line += (f"   |           {before_ms:>6.0f} {before / 1024:>7.0f}  "

@@ -1039,7 +1039,11 @@ class SpiderSeries:
         change = _float_tuple(who, "change_pct", self.change_pct)
         if isinstance(self.responses, str):
             raise PlotInputError(f"{who}: responses is a string; allowed: a sequence of {', '.join(_BOR_ORDER)}")
-        responses = tuple(_check_response(f"{who}: responses[{i}]", r) for i, r in enumerate(self.responses))
+        raw = self.responses
+        if all(type(r) is str and r in _BOR_ORDER for r in raw):  # the usual case: no message built per item
+            responses = tuple(raw)
+        else:
+            responses = tuple(_check_response(f"{who}: responses[{i}]", r) for i, r in enumerate(raw))
         if not len(days) == len(change) == len(responses):
             raise PlotInputError(
                 f"{who}: days, change_pct, responses have {len(days)}, {len(change)}, {len(responses)} values; "
@@ -1047,11 +1051,14 @@ class SpiderSeries:
             )
         if not days:
             raise PlotInputError(f"{who}: days has 0 values; allowed: at least one assessment (leave the patient out)")
-        d = np.asarray(days)
-        _check_values(who, "days", d, f"finite days after baseline_day = {_fmt_num(base)}",
-                      lambda a: np.isfinite(a) & (a > base))
-        _check_values(who, "change_pct", np.asarray(change), "a finite % ≥ −100", lambda a: np.isfinite(a) & (a >= -100))
-        if (d[1:] <= d[:-1]).any():
+        # Checked in plain Python first (a patient has a handful of values); numpy names the first bad one.
+        if not (all(math.isfinite(v) and v > base for v in days) and all(math.isfinite(v) and v >= -100 for v in change)
+                and all(a < b for a, b in itertools.pairwise(days))):
+            d = np.asarray(days)
+            _check_values(who, "days", d, f"finite days after baseline_day = {_fmt_num(base)}",
+                          lambda a: np.isfinite(a) & (a > base))
+            _check_values(who, "change_pct", np.asarray(change), "a finite % ≥ −100",
+                          lambda a: np.isfinite(a) & (a >= -100))
             i = int(np.flatnonzero(d[1:] <= d[:-1])[0]) + 1
             raise PlotInputError(f"{who}: days[{i}] = {days[i]!r} is not after days[{i - 1}] = {days[i - 1]!r}; allowed: increasing days")
         object.__setattr__(self, "baseline_day", base)
@@ -1616,9 +1623,9 @@ class TgSeries:
         if isinstance(raw_q, str):
             raise PlotInputError(f"{who}: qualifiers is a string; allowed: a sequence of =, <, >")
         qualifiers = tuple(str(q) for q in raw_q)
-        for i, q in enumerate(qualifiers):
-            if q not in _QUALIFIERS:
-                raise PlotInputError(f"{who}: qualifiers[{i}] = {raw_q[i]!r}; allowed: =, <, >")
+        if not all(q in _QUALIFIERS for q in qualifiers):
+            i = next(i for i, q in enumerate(qualifiers) if q not in _QUALIFIERS)
+            raise PlotInputError(f"{who}: qualifiers[{i}] = {raw_q[i]!r}; allowed: =, <, >")
         if not len(days) == len(values) == len(qualifiers):
             raise PlotInputError(
                 f"{who}: days, values_ng_ml, qualifiers have {len(days)}, {len(values)}, {len(qualifiers)} values; "
@@ -1626,11 +1633,13 @@ class TgSeries:
             )
         if not days:
             raise PlotInputError(f"{who}: days has 0 values; allowed: at least one sample (leave the patient out)")
-        d = np.asarray(days)
-        _check_values(who, "days", d, "finite days", np.isfinite)
-        _check_values(who, "values_ng_ml", np.asarray(values), "a finite Tg > 0 ng/mL (log axis)",
-                      lambda a: np.isfinite(a) & (a > 0))
-        if (d[1:] < d[:-1]).any():
+        # Checked in plain Python first (a patient has a handful of values); numpy names the first bad one.
+        if not (all(math.isfinite(v) for v in days) and all(math.isfinite(v) and v > 0 for v in values)
+                and all(a <= b for a, b in itertools.pairwise(days))):
+            d = np.asarray(days)
+            _check_values(who, "days", d, "finite days", np.isfinite)
+            _check_values(who, "values_ng_ml", np.asarray(values), "a finite Tg > 0 ng/mL (log axis)",
+                          lambda a: np.isfinite(a) & (a > 0))
             i = int(np.flatnonzero(d[1:] < d[:-1])[0]) + 1
             raise PlotInputError(f"{who}: days[{i}] = {days[i]!r} is before days[{i - 1}] = {days[i - 1]!r}; allowed: non-decreasing days")
         object.__setattr__(self, "days", days)
