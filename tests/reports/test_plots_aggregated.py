@@ -200,3 +200,40 @@ def test_aggregation_note_says_how_only_above_the_limit():
 def test_aggregate_above_is_validated():
     with pytest.raises(PlotInputError, match=r"aggregate_above: got 0; allowed: an integer ≥ 1"):
         PlotSettings(aggregate_above=0)
+
+
+# ------------------------------------------------------------------------ input checks (fast path vs numpy)
+
+_num = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-500, 500))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(days=st.lists(_num, min_size=1, max_size=5), change=st.lists(_num, min_size=1, max_size=5),
+       base=st.integers(-30, 0))
+def test_spider_series_accepts_exactly_what_the_numpy_checks_accept(days, change, base):
+    n = min(len(days), len(change))
+    days, change = days[:n], change[:n]
+    d, c = np.asarray(days, dtype=float), np.asarray(change, dtype=float)
+    valid = bool(np.isfinite(d).all() and (d > base).all() and np.isfinite(c).all() and (c >= -100).all()
+                 and (np.diff(d) > 0).all())
+    try:
+        SpiderSeries("P", days, change, ("SD",) * n, baseline_day=base)
+    except PlotInputError as exc:
+        assert not valid and str(exc).startswith("SpiderSeries 'P': ")
+    else:
+        assert valid
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(days=st.lists(_num, min_size=1, max_size=5), values=st.lists(_num, min_size=1, max_size=5))
+def test_tg_series_accepts_exactly_what_the_numpy_checks_accept(days, values):
+    n = min(len(days), len(values))
+    days, values = days[:n], values[:n]
+    d, v = np.asarray(days, dtype=float), np.asarray(values, dtype=float)
+    valid = bool(np.isfinite(d).all() and np.isfinite(v).all() and (v > 0).all() and (np.diff(d) >= 0).all())
+    try:
+        TgSeries("P", days, values)
+    except PlotInputError as exc:
+        assert not valid and str(exc).startswith("TgSeries 'P': ")
+    else:
+        assert valid
