@@ -109,7 +109,7 @@ def _swimmer(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
                            partial(plots.swimmer_csv, rows))
 
 
-def _km(c: co.Cohort) -> DashboardFigure:
+def _km(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     times, events = [], []
     for r in c.patients:
         if r.first_pd_day is not None:
@@ -127,13 +127,13 @@ def _km(c: co.Cohort) -> DashboardFigure:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     km = kaplan_meier(times, events)
     curves = [km_curve("All patients", km)]
-    return DashboardFigure("km", title, caption,
-                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title,
+    return DashboardFigure("km", title, with_note(caption, "km", len(times), ps),
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, ps,
                                    y_label="Local progression-free probability"),
                            partial(plots.km_csv, curves))
 
 
-def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
+def _os(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, tuple[str, ...]]:
     """Overall survival: death from any cause; censored at the last known alive day (the latest of the last visit
     and the last contact). Patients with nothing known after the implant are left out and listed."""
     times, events, left_out = [], [], []
@@ -157,8 +157,9 @@ def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
     if not times:
         return DashboardFigure("os", title, caption, None, None, "no follow-up yet"), tuple(left_out)
     curves = [km_curve("All patients", kaplan_meier(times, events))]
-    return DashboardFigure("os", title, caption,
-                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
+    return DashboardFigure("os", title, with_note(caption, "km", len(times), ps),
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, ps,
+                                   y_label="Overall survival probability"),
                            partial(plots.km_csv, curves)), tuple(left_out)
 
 
@@ -277,8 +278,8 @@ def build(c: co.Cohort, settings: DashboardSettings | None = None) -> Dashboard:
         return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
     ps = plot_settings(settings)
     waterfall, left_out = _waterfall(c, ps)
-    os_figure, _ = _os(c)
-    figures = (_remission(c, t1, ps), waterfall, _spider(c, ps), _swimmer(c, ps), _km(c), os_figure, _tg(c, ps),
+    os_figure, _ = _os(c, ps)
+    figures = (_remission(c, t1, ps), waterfall, _spider(c, ps), _swimmer(c, ps), _km(c, ps), os_figure, _tg(c, ps),
                _volume(c, ps), _dose_response(c, ps))
     pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
     return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)

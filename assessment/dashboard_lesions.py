@@ -106,7 +106,7 @@ def km(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> DashboardFigure:
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     curves = [km_curve("All lesions", kaplan_meier(times, events))]
-    return DashboardFigure("km", title, caption,
+    return DashboardFigure("km", title, with_note(caption, "km", len(times), ps),
                            partial(plots.km_figure, curves, KM_TIMES_DAYS, title, ps,
                                    y_label="Lesion progression-free probability"),
                            partial(plots.km_csv, curves))

@@ -19,7 +19,7 @@ SVG ids (``gid``) of the cohort figures: each drawn item (bar, patient line, cur
 drawn patients. Each builder's docstring lists its ids. Large cohorts: up to ``PlotSettings.aggregate_above``
 items (default 300) the spider, swimmer and Tg figures draw at most ``PlotSettings.max_series`` patients and say
 "(showing N of M patients)" in the title; above it the waterfall, spider, swimmer, Tg, volume and dose–response
-figures are drawn aggregated (bins, median and quantile bands, the percentiles of follow-up; no per-item ids) and
+figures are drawn aggregated and the Kaplan–Meier censoring marks thinned (bins, median and quantile bands, the percentiles of follow-up; no per-item ids) and
 :func:`aggregation_note` is the sentence a caption adds. Every CSV lists every item.
 
 Rules kept here:
@@ -1384,6 +1384,9 @@ _KM_LINESTYLES = ("-", "--", ":", "-.")
 # step (S units; 0.001 is under half a pixel of the plot height); censoring ticks closer than this fraction of
 # the axes to the previous drawn tick are not drawn again. Keeps a 10 000-subject SVG small.
 _KM_BAND_TOLERANCE = 0.001
+# Above PlotSettings.aggregate_above subjects a censoring tick is drawn only this far (fraction of the axes) from the
+# previous drawn one [DESIGN DECISION: 1 %, at most about 100 marks].
+_KM_LARGE_TICK_SPACING = 0.01
 
 
 def _band_steps(low: FloatArray, high: FloatArray, tol: float) -> NDArray[np.bool_]:
@@ -1494,7 +1497,9 @@ def km_figure(
     pointwise confidence band (as the caller computed it, e.g. log(−log)) shaded, and a short vertical tick at
     each censoring time. For large cohorts the band is drawn through the steps where a bound moves by more than
     0.001 (the drawn band stays within 0.001 of the exact one; :func:`km_csv` has every row) and a censoring
-    tick is not drawn again on top of the previous one (within 0.001 of the axis ranges). Legend:
+    tick is not drawn again on top of the previous one (within 0.001 of the axis ranges; above
+    ``settings.aggregate_above`` subjects within 1 % of them, so the marks do not hide the curve, and the at-risk
+    row labels stand further from the numbers). Legend:
     "<label> (n = …, median … days)" or "(n = …, median not reached)", "Censored", "95 % confidence band".
     Under the plot a "Number at risk" table: one row per curve (row label = curve label, in its colour), the
     numbers at risk (:meth:`KmCurve.at_risk`) at ``times_at_risk_days`` (finite, ≥ 0, strictly increasing),
@@ -1524,6 +1529,9 @@ def km_figure(
     table = fig.add_subplot(grid[1], sharex=ax)
     x_max = max(max(c.time_days[-1] for c in items), at[-1])
     x_max = x_max if x_max > 0 else 1.0
+    # A large cohort's censoring marks: at most one per 1 % of the time axis, else thousands of ticks hide the curve.
+    large = any(c.n_subjects > settings.aggregate_above for c in items)
+    tick_tol = _KM_LARGE_TICK_SPACING if large else _KM_BAND_TOLERANCE
     tick_half = 0.018
     for i, c in enumerate(items):
         colour = _OKABE_ITO[i % len(_OKABE_ITO)]
@@ -1536,7 +1544,7 @@ def km_figure(
                         color=colour, alpha=0.18, linewidth=0, gid=f"km_ci-{slug}")
         ax.step(t, s, where="post", color=colour, linestyle=_KM_LINESTYLES[i % len(_KM_LINESTYLES)],
                 linewidth=1.6, gid=f"km-{slug}", label=f"{c.label} (n = {km.n_subjects}, {_median_text(km)})")
-        cens = _distinct_ticks(t, s, np.asarray(km.censored) > 0, _KM_BAND_TOLERANCE * x_max, _KM_BAND_TOLERANCE)
+        cens = _distinct_ticks(t, s, np.asarray(km.censored) > 0, tick_tol * x_max, tick_tol)
         if cens.any():
             # One path of short vertical segments (NaN-separated): compact in SVG even for thousands of ticks.
             tx = np.repeat(t[cens], 3)
@@ -1563,7 +1571,7 @@ def km_figure(
     table.set_yticks(range(len(items)), [c.label for c in items], fontsize=8)
     for i, tick in enumerate(table.get_yticklabels()):
         tick.set_color(_OKABE_ITO[i % len(_OKABE_ITO)])
-    table.tick_params(axis="both", length=0, pad=10)
+    table.tick_params(axis="both", length=0, pad=24 if large else 10)  # 5-digit numbers at day 0 need room
     table.tick_params(axis="x", labelbottom=False)
     for spine in table.spines.values():
         spine.set_visible(False)
@@ -1995,7 +2003,7 @@ def dose_response_csv(points: Sequence[DoseResponsePoint], unit: str = "patient"
 
 # ------------------------------------------------------------------------------------- large-cohort captions
 
-AGGREGATED_FIGURES = ("waterfall", "spider", "swimmer", "tg", "volume", "dose")
+AGGREGATED_FIGURES = ("waterfall", "spider", "swimmer", "km", "tg", "volume", "dose")
 
 
 def aggregation_note(figure: str, n_items: int, settings: PlotSettings = DEFAULT_SETTINGS) -> str:
@@ -2025,6 +2033,9 @@ def aggregation_note(figure: str, n_items: int, settings: PlotSettings = DEFAULT
         m = min(_SWIM_PERCENTILES, limit)
         return (f"{n} {unit}s, more than {limit}: shown as the {m} {unit}s at the percentiles of follow-up (longest "
                 f"to shortest), instead of one bar per {unit}" + every)
+    if figure == "km":
+        return (f"{n} {unit}s, more than {limit}: a censoring mark is drawn at most once per 1 % of the time axis "
+                "(the numbers at risk and the CSV have every censoring).")
     if figure == "volume":
         return (f"Boxes of more than {limit} volumes ({n} at most here): no dots beside the box; the volumes beyond "
                 "the whiskers are drawn once per value distinct at the plot's resolution; the CSV lists every volume.")

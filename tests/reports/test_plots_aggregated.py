@@ -23,7 +23,7 @@ from reports.plots import (
     VolumeGroup,
     WaterfallRow,
 )
-from tests.reports.cohort_inputs import figures, swimmer_rows, waterfall_rows
+from tests.reports.cohort_inputs import KM_DAYS, figures, km_curves, swimmer_rows, waterfall_rows
 
 
 def by_gid(fig, gid: str):
@@ -144,6 +144,23 @@ def test_swimmer_of_a_large_cohort_draws_the_percentiles_of_follow_up():
     assert len({r[0] for r in [line.split(",") for line in plots.swimmer_csv(rows).splitlines()[1:]]}) == 1000
 
 
+# ------------------------------------------------------------------------------------------------ Kaplan–Meier
+
+@pytest.mark.parametrize(("n", "spacing"), [(300, 0.001), (3000, 0.01)])
+def test_km_censoring_marks_are_thinned_to_1_pct_of_the_axes_above_the_limit(n, spacing):
+    [curve] = km_curves(n)
+    fig = plots.km_figure([curve], KM_DAYS, "KM")
+    xs = by_gid(fig, "km_censor-all-patients").get_xdata()[::3]
+    ys = by_gid(fig, "km_censor-all-patients").get_ydata()[::3] + 0.018  # each tick's centre: S at that time
+    x_max = max(curve.time_days[-1], KM_DAYS[-1])
+    steps = np.column_stack((np.abs(np.diff(xs)) / x_max, np.abs(np.diff(ys))))
+    assert (steps.max(axis=1) > spacing).all()  # no mark within the spacing of the previous one
+    censored = [t for t, k in zip(curve.time_days, curve.censored, strict=True) if k]
+    assert set(xs) <= set(censored) and xs[0] == censored[0]
+    if n > 300:
+        assert len(xs) <= 2 / spacing  # at most ~100 along the time axis (a drop in S may add one)
+
+
 # --------------------------------------------------------------------------------------------- volume, dose
 
 def test_large_volume_group_draws_each_outlier_value_once_at_the_plot_resolution():
@@ -191,8 +208,10 @@ def test_aggregation_note_says_how_only_above_the_limit():
         "swimmer", 5000, PlotSettings(unit="lesion"))
     assert "per 30-day interval (intervals with at least 10 values)" in plots.aggregation_note("tg", 301, ps)
     assert "in 20 groups of equal size by D90" in plots.aggregation_note("dose", 301, ps)
-    with pytest.raises(PlotInputError, match=r"figure: got 'km'; allowed: waterfall, spider, swimmer, tg, volume, dose"):
-        plots.aggregation_note("km", 10_000, ps)
+    assert plots.aggregation_note("km", 301, ps).startswith("301 patients, more than 300: a censoring mark is drawn")
+    with pytest.raises(PlotInputError,
+                       match=r"figure: got 'remission'; allowed: waterfall, spider, swimmer, km, tg, volume, dose"):
+        plots.aggregation_note("remission", 10_000, ps)
     with pytest.raises(PlotInputError, match=r"n_items: got -1; allowed: an integer ≥ 0"):
         plots.aggregation_note("tg", -1, ps)
 
