@@ -67,29 +67,20 @@ def _builders(dash, ps, table1, units):
     ``assessment.dashboard_lesions`` on the cohort's lesion ``units`` per lesion). The remission bars are drawn
     from Table 1, which the page computes for itself, and the per-lesion figures from the lesion units, computed
     once per dashboard build: both are passed in, not timed per figure."""
+    def figure(out):  # the waterfall and OS builders also return what they leave out
+        return out[0] if isinstance(out, tuple) else out
+
     if ps.unit == "lesion":
         from assessment import dashboard_lesions as dl
 
-        return {
-            "remission": lambda c: dash._remission(c, table1, ps),
-            "waterfall": lambda c: dl.waterfall(units, ps)[0],
-            "spider": lambda c: dl.spider(units, ps),
-            "swimmer": lambda c: dl.swimmer(units, ps),
-            "km": lambda c: dl.km(units, ps),
-            "volume": lambda c: dl.volume(units, ps),
-            "dose": lambda c: dl.dose_response(units, ps),
-        }
-    return {
-        "remission": lambda c: dash._remission(c, table1, ps),
-        "waterfall": lambda c: dash._waterfall(c, ps)[0],
-        "spider": lambda c: dash._spider(c, ps),
-        "swimmer": lambda c: dash._swimmer(c, ps),
-        "km": lambda c: dash._km(c, ps),
-        "os": lambda c: dash._os(c, ps)[0],
-        "tg": lambda c: dash._tg(c, ps),
-        "volume": lambda c: dash._volume(c, ps),
-        "dose": lambda c: dash._dose_response(c, ps),
-    }
+        per_lesion = {"waterfall": dl.waterfall, "spider": dl.spider, "swimmer": dl.swimmer, "km": dl.km,
+                      "volume": dl.volume, "dose": dl.dose_response}
+        return {"remission": lambda c: dash._remission(c, table1, ps),
+                **{k: (lambda c, f=f: figure(f(units, ps))) for k, f in per_lesion.items()}}
+    per_patient = {"waterfall": dash._waterfall, "spider": dash._spider, "swimmer": dash._swimmer, "km": dash._km,
+                   "os": dash._os, "tg": dash._tg, "volume": dash._volume, "dose": dash._dose_response}
+    return {"remission": lambda c: dash._remission(c, table1, ps),
+            **{k: (lambda c, f=f: figure(f(c, ps))) for k, f in per_patient.items()}}
 
 
 def _best(fn, runs: int) -> tuple[float, object]:
