@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from assessment.protocol import CohortSettings, FollowupSettings
+from assessment.protocol import CohortSettings, DashboardSettings, FollowupSettings
 from assessment.recist import RecistSettings
 from assessment.schedule import ScheduleSettings
 from common import protocol
@@ -60,3 +60,4 @@ class AssessmentConfig(AppConfig):
         protocol.register("schedule", ScheduleSettings.from_protocol)
         protocol.register("followup", FollowupSettings.from_protocol)
         protocol.register("cohort", CohortSettings.from_protocol)
+        protocol.register("dashboard", DashboardSettings.from_protocol)

@@ -14,17 +14,20 @@ from assessment import cohort_tables as ct
 from assessment import dashboard_lesions as dl
 from assessment.dashboard_figures import (
     KM_TIMES_DAYS,
-    LESION_SETTINGS,
     DashboardFigure,
     km_curve,
     plot_category,
+    plot_settings,
+    with_note,
 )
+from assessment.protocol import DashboardSettings
 from assessment.survival import kaplan_meier
 from assessment.toxicity import summarise_worst_grades
+from common import protocol
 from reports import plots
 
 TIMEPOINTS = (("baseline", "Baseline"), ("m2", "2 months"), ("m6", "6 months"), ("m12", "12 months"))
-def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
+def _remission(c: co.Cohort, t1: co.Table1, ps: plots.PlotSettings) -> DashboardFigure:
     rows = []
     for row in t1.rows:
         for rate in (row.remission, row.orr):
@@ -37,12 +40,11 @@ def _remission(c: co.Cohort, t1: co.Table1) -> DashboardFigure:
                f"labels n/N. Remission = {t1.remission_label}.")
     if not rows:
         return DashboardFigure("remission", title, caption, None, None, "no time point has a computed response")
-    ps = LESION_SETTINGS if t1.unit == "lesion" else plots.DEFAULT_SETTINGS
     return DashboardFigure("remission", title, caption, partial(plots.remission_bars_figure, rows, title, ps),
                            partial(plots.remission_bars_csv, rows))
 
 
-def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
+def _waterfall(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, list[tuple[str, str]]]:
     rows, left_out = [], []
     for r in c.patients:
         if r.best_change_pct is None:
@@ -56,11 +58,12 @@ def _waterfall(c: co.Cohort) -> tuple[DashboardFigure, list[tuple[str, str]]]:
                "coloured, hatched and lettered by best overall response (unconfirmed); guides at +20 % and −30 %.")
     if not rows:
         return DashboardFigure("waterfall", title, caption, None, None, "no patient has a follow-up sum"), left_out
-    return DashboardFigure("waterfall", title, caption, partial(plots.waterfall_figure, rows, title),
+    caption = with_note(caption, "waterfall", len(rows), ps)
+    return DashboardFigure("waterfall", title, caption, partial(plots.waterfall_figure, rows, title, ps),
                            partial(plots.waterfall_csv, rows)), left_out
 
 
-def _spider(c: co.Cohort) -> DashboardFigure:
+def _spider(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     series = []
     for r in c.patients:
         pts = [(v.day, v.change_from_baseline_pct, plot_category(v.overall)) for v in r.visits
@@ -73,14 +76,15 @@ def _spider(c: co.Cohort) -> DashboardFigure:
     caption = "% change from baseline against days since implant; markers give the time-point category."
     if not series:
         return DashboardFigure("spider", title, caption, None, None, "no follow-up sums yet")
-    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title),
+    caption = with_note(caption, "spider", len(series), ps)
+    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title, ps),
                            partial(plots.spider_csv, series))
 
 
 END_MARKERS = {"completed": "COMPLETED", "lost": "LOST", "withdrawn": "WITHDRAWN", "died": "DIED"}
 
 
-def _swimmer(c: co.Cohort) -> DashboardFigure:
+def _swimmer(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     rows = []
     for r in c.patients:
         ended = r.left_follow_up and r.status_day is not None
@@ -100,11 +104,12 @@ def _swimmer(c: co.Cohort) -> DashboardFigure:
                "(no follow-up status recorded counts as in follow-up).")
     if not rows:
         return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
-    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title),
+    caption = with_note(caption, "swimmer", len(rows), ps)
+    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title, ps),
                            partial(plots.swimmer_csv, rows))
 
 
-def _km(c: co.Cohort) -> DashboardFigure:
+def _km(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     times, events = [], []
     for r in c.patients:
         if r.first_pd_day is not None:
@@ -122,13 +127,13 @@ def _km(c: co.Cohort) -> DashboardFigure:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     km = kaplan_meier(times, events)
     curves = [km_curve("All patients", km)]
-    return DashboardFigure("km", title, caption,
-                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title,
+    return DashboardFigure("km", title, with_note(caption, "km", len(times), ps),
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, ps,
                                    y_label="Local progression-free probability"),
                            partial(plots.km_csv, curves))
 
 
-def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
+def _os(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, tuple[str, ...]]:
     """Overall survival: death from any cause; censored at the last known alive day (the latest of the last visit
     and the last contact). Patients with nothing known after the implant are left out and listed."""
     times, events, left_out = [], [], []
@@ -152,12 +157,13 @@ def _os(c: co.Cohort) -> tuple[DashboardFigure, tuple[str, ...]]:
     if not times:
         return DashboardFigure("os", title, caption, None, None, "no follow-up yet"), tuple(left_out)
     curves = [km_curve("All patients", kaplan_meier(times, events))]
-    return DashboardFigure("os", title, caption,
-                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, y_label="Overall survival probability"),
+    return DashboardFigure("os", title, with_note(caption, "km", len(times), ps),
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, ps,
+                                   y_label="Overall survival probability"),
                            partial(plots.km_csv, curves)), tuple(left_out)
 
 
-def _tg(c: co.Cohort) -> DashboardFigure:
+def _tg(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     series, limits = [], Counter()
     for r in c.patients:
         pts = sorted((t.day, t.value_ng_ml, t.qualifier) for t in r.tg if t.tsh_state != "stimulated"
@@ -173,11 +179,12 @@ def _tg(c: co.Cohort) -> DashboardFigure:
                + (f"; dashed line: the most frequent quantification limit ({loq:g} ng/mL)." if loq else "."))
     if not series:
         return DashboardFigure("tg", title, caption, None, None, "no Tg results")
-    return DashboardFigure("tg", title, caption, partial(plots.tg_figure, series, loq, title),
+    caption = with_note(caption, "tg", len(series), ps)
+    return DashboardFigure("tg", title, caption, partial(plots.tg_figure, series, loq, title, ps),
                            partial(plots.tg_csv, series))
 
 
-def _volume(c: co.Cohort) -> DashboardFigure:
+def _volume(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     groups = []
     for tp, label in TIMEPOINTS:
         vols = tuple(v.volume_cm3 for r in c.patients if (v := r.visit_at(tp)) is not None and v.volume_cm3 is not None)
@@ -189,11 +196,12 @@ def _volume(c: co.Cohort) -> DashboardFigure:
                "comparisons).")
     if not groups:
         return DashboardFigure("volume", title, caption, None, None, "no volumes recorded")
-    return DashboardFigure("volume", title, caption, partial(plots.volume_figure, groups, title),
+    caption = with_note(caption, "volume", max(len(g.volumes_cm3) for g in groups), ps)
+    return DashboardFigure("volume", title, caption, partial(plots.volume_figure, groups, title, ps),
                            partial(plots.volume_csv, groups))
 
 
-def _dose_response(c: co.Cohort) -> DashboardFigure:
+def _dose_response(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     points = [plots.DoseResponsePoint(r.study_id, r.post_d90_gy, max(r.best_change_pct, -100.0),
                                       plot_category(r.bor_unconfirmed))
               for r in c.patients if r.post_d90_gy is not None and r.best_change_pct is not None]
@@ -205,7 +213,8 @@ def _dose_response(c: co.Cohort) -> DashboardFigure:
                              "; prescriptions differ between patients, so no prescription line is drawn."))
     if not points:
         return DashboardFigure("dose", title, caption, None, None, "no patient has both a post-implant D90 and a follow-up sum")
-    return DashboardFigure("dose", title, caption, partial(plots.dose_response_figure, points, prescription, title),
+    caption = with_note(caption, "dose", len(points), ps)
+    return DashboardFigure("dose", title, caption, partial(plots.dose_response_figure, points, prescription, title, ps),
                            partial(plots.dose_response_csv, points))
 
 
@@ -254,17 +263,23 @@ class Dashboard:
         return next((f for f in self.figures if f.key == key), None)
 
 
-def build(c: co.Cohort) -> Dashboard:
+def build(c: co.Cohort, settings: DashboardSettings | None = None) -> Dashboard:
+    """The dashboard of the loaded cohort; ``settings`` default to the protocol's ``dashboard`` section (above how
+    many items a figure is drawn aggregated)."""
+    if settings is None:
+        settings = protocol.section_settings("dashboard", DashboardSettings)
     t1 = ct.table1(c)
     if c.mode == "per_lesion":  # every figure counts lesions and says "modified RECIST (per lesion)"
+        ps = plot_settings(settings, "lesion")
         units = dl.lesion_units(c)
-        waterfall, left_out = dl.waterfall(units)
-        figures = (_remission(c, t1), waterfall, dl.spider(units), dl.swimmer(units), dl.km(units), dl.tg(),
-                   dl.volume(units), dl.dose_response(units))
+        waterfall, left_out = dl.waterfall(units, ps)
+        figures = (_remission(c, t1, ps), waterfall, dl.spider(units, ps), dl.swimmer(units, ps), dl.km(units, ps),
+                   dl.tg(), dl.volume(units, ps), dl.dose_response(units, ps))
         return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
-    waterfall, left_out = _waterfall(c)
-    os_figure, _ = _os(c)
-    figures = (_remission(c, t1), waterfall, _spider(c), _swimmer(c), _km(c), os_figure, _tg(c), _volume(c),
-               _dose_response(c))
+    ps = plot_settings(settings)
+    waterfall, left_out = _waterfall(c, ps)
+    os_figure, _ = _os(c, ps)
+    figures = (_remission(c, t1, ps), waterfall, _spider(c, ps), _swimmer(c, ps), _km(c, ps), os_figure, _tg(c, ps),
+               _volume(c, ps), _dose_response(c, ps))
     pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
     return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)

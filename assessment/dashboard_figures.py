@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 
+from assessment.protocol import DashboardSettings
 from assessment.survival import KaplanMeier
 from reports import plots
 
@@ -48,3 +49,15 @@ class DashboardFigure:
 
 
 LESION_SETTINGS = plots.PlotSettings(unit="lesion")
+
+
+def plot_settings(settings: DashboardSettings, unit: str = "patient") -> plots.PlotSettings:
+    """The plotting settings of the dashboard's figures counting ``unit`` ("patient" or "lesion") under the
+    protocol's ``dashboard`` section (:class:`assessment.protocol.DashboardSettings`)."""
+    return plots.PlotSettings(unit=unit, aggregate_above=settings.aggregate_above_items)
+
+
+def with_note(caption: str, figure: str, n_items: int, settings: plots.PlotSettings) -> str:
+    """``caption`` and, when the figure is drawn aggregated, the sentence saying how (``plots.aggregation_note``)."""
+    note = plots.aggregation_note(figure, n_items, settings)
+    return f"{caption} {note}" if note else caption

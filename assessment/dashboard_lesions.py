@@ -17,6 +17,7 @@ from assessment.dashboard_figures import (
     DashboardFigure,
     km_curve,
     plot_category,
+    with_note,
 )
 from assessment.survival import kaplan_meier
 from reports import plots
@@ -26,7 +27,7 @@ __all__ = ["LABEL", "dose_response", "km", "lesion_units", "spider", "swimmer", 
 PS = LESION_SETTINGS
 
 
-def waterfall(units: list[LesionUnit]) -> tuple[DashboardFigure, list[tuple[str, str]]]:
+def waterfall(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> tuple[DashboardFigure, list[tuple[str, str]]]:
     rows, left_out = [], []
     for u in units:
         if u.best_change_pct is None:
@@ -40,11 +41,12 @@ def waterfall(units: list[LesionUnit]) -> tuple[DashboardFigure, list[tuple[str,
                f"(unconfirmed); guides at +20 % and −30 %. N = lesions ({LABEL}).")
     if not rows:
         return DashboardFigure("waterfall", title, caption, None, None, "no lesion has a follow-up size"), left_out
-    return DashboardFigure("waterfall", title, caption, partial(plots.waterfall_figure, rows, title, PS),
+    caption = with_note(caption, "waterfall", len(rows), ps)
+    return DashboardFigure("waterfall", title, caption, partial(plots.waterfall_figure, rows, title, ps),
                            partial(plots.waterfall_csv, rows, "lesion")), left_out
 
 
-def spider(units: list[LesionUnit]) -> DashboardFigure:
+def spider(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> DashboardFigure:
     series = []
     for u in units:
         if not u.baseline_size_mm:
@@ -60,11 +62,12 @@ def spider(units: list[LesionUnit]) -> DashboardFigure:
                f"give the lesion's category. N = lesions ({LABEL}).")
     if not series:
         return DashboardFigure("spider", title, caption, None, None, "no lesion has a follow-up size yet")
-    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title, PS),
+    caption = with_note(caption, "spider", len(series), ps)
+    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title, ps),
                            partial(plots.spider_csv, series, "lesion"))
 
 
-def swimmer(units: list[LesionUnit]) -> DashboardFigure:
+def swimmer(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> DashboardFigure:
     rows = []
     for u in units:
         r = u.patient
@@ -80,11 +83,12 @@ def swimmer(units: list[LesionUnit]) -> DashboardFigure:
                f"categories; arrow = follow-up ongoing. N = lesions ({LABEL}).")
     if not rows:
         return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
-    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title, PS),
+    caption = with_note(caption, "swimmer", len(rows), ps)
+    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title, ps),
                            partial(plots.swimmer_csv, rows, "lesion"))
 
 
-def km(units: list[LesionUnit]) -> DashboardFigure:
+def km(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> DashboardFigure:
     times, events = [], []
     for u in units:
         r = u.patient
@@ -102,8 +106,8 @@ def km(units: list[LesionUnit]) -> DashboardFigure:
     if not times:
         return DashboardFigure("km", title, caption, None, None, "no follow-up yet")
     curves = [km_curve("All lesions", kaplan_meier(times, events))]
-    return DashboardFigure("km", title, caption,
-                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, PS,
+    return DashboardFigure("km", title, with_note(caption, "km", len(times), ps),
+                           partial(plots.km_figure, curves, KM_TIMES_DAYS, title, ps,
                                    y_label="Lesion progression-free probability"),
                            partial(plots.km_csv, curves))
 
@@ -116,7 +120,7 @@ def tg() -> DashboardFigure:
                            "(per patient) view")
 
 
-def volume(units: list[LesionUnit]) -> DashboardFigure:
+def volume(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> DashboardFigure:
     groups = []
     for tp, label in (("baseline", "Baseline"), *co.TIMEPOINTS):
         vols = []
@@ -131,11 +135,12 @@ def volume(units: list[LesionUnit]) -> DashboardFigure:
     caption = f"Per lesion, its ellipsoid volume (π/6·a·b·c), in cm³. N = lesions ({LABEL})."
     if not groups:
         return DashboardFigure("volume", title, caption, None, None, "no volumes recorded")
-    return DashboardFigure("volume", title, caption, partial(plots.volume_figure, groups, title, PS),
+    caption = with_note(caption, "volume", max(len(g.volumes_cm3) for g in groups), ps)
+    return DashboardFigure("volume", title, caption, partial(plots.volume_figure, groups, title, ps),
                            partial(plots.volume_csv, groups))
 
 
-def dose_response(units: list[LesionUnit]) -> DashboardFigure:
+def dose_response(units: list[LesionUnit], ps: plots.PlotSettings = PS) -> DashboardFigure:
     points = [plots.DoseResponsePoint(u.name, u.patient.post_d90_gy, max(u.best_change_pct, -100.0),
                                       plot_category(u.bor_unconfirmed))
               for u in units if u.patient.post_d90_gy is not None and u.best_change_pct is not None]
@@ -150,5 +155,6 @@ def dose_response(units: list[LesionUnit]) -> DashboardFigure:
     if not points:
         return DashboardFigure("dose", title, caption, None, None,
                                "no lesion has both a post-implant D90 and a follow-up size")
-    return DashboardFigure("dose", title, caption, partial(plots.dose_response_figure, points, prescription, title, PS),
+    caption = with_note(caption, "dose", len(points), ps)
+    return DashboardFigure("dose", title, caption, partial(plots.dose_response_figure, points, prescription, title, ps),
                            partial(plots.dose_response_csv, points, "lesion"))

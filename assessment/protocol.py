@@ -7,7 +7,8 @@ cohort analysis, so they get a settings object of their own:
 * ``followup``: the remission definition of the cohort tables, the TgAb cut-off a visit form proposes, the Tg
   doubling-time minimum (``DoublingTimeSettings``), the last day of the acute RTOG scale (``ToxicitySettings``)
   and the ATA biochemical-incomplete comparison (``AtaSettings``);
-* ``cohort``: whether the time-point tables count only visits inside their protocol window.
+* ``cohort``: whether the time-point tables count only visits inside their protocol window;
+* ``dashboard``: above how many items the dashboard's figures are drawn aggregated (``reports.plots``).
 
 Missing keys keep the protocol's default; an unknown key or a bad value raises an :class:`InputError` whose
 ``field`` is the protocol key (``tg_dt_min_points``, not the core's ``min_points``).
@@ -24,7 +25,7 @@ from assessment.thyroglobulin import AtaSettings, BirComparison, DoublingTimeSet
 from assessment.toxicity import ToxicitySettings
 from common.errors import InputError
 
-__all__ = ["REMISSION_DEFINITIONS", "CohortSettings", "FollowupSettings"]
+__all__ = ["REMISSION_DEFINITIONS", "CohortSettings", "DashboardSettings", "FollowupSettings"]
 
 #: "dcr" = CR+PR+SD (the index study), "orr" = CR+PR (the cohort tables name them).
 REMISSION_DEFINITIONS = ("dcr", "orr")
@@ -115,3 +116,22 @@ class CohortSettings:
         if not isinstance(value, bool):
             raise _refuse("in_window_only", value, "true or false")
         return cls(in_window_only=value)
+
+
+@dataclass(frozen=True)
+class DashboardSettings:
+    """Protocol section ``dashboard``: ``aggregate_above_items`` (default 300, as
+    ``reports.plots.PlotSettings.aggregate_above``), the number of bars / lines / rows / points (volumes of one box)
+    above which a dashboard figure is drawn aggregated, its caption saying how; up to it, one artist per item."""
+
+    aggregate_above_items: int = 300
+
+    KEYS = ("aggregate_above_items",)
+
+    @classmethod
+    def from_protocol(cls, values: Mapping[str, Any]) -> DashboardSettings:
+        _known_keys(values, cls.KEYS)
+        value = values.get("aggregate_above_items", 300)
+        if _whole("aggregate_above_items", value) < 1:
+            raise _refuse("aggregate_above_items", value, "a whole number ≥ 1 (items)")
+        return cls(aggregate_above_items=value)

@@ -83,6 +83,13 @@ DEFAULT_PROTOCOL: dict[str, dict[str, Any]] = {
         # visits outside it are listed beside Table 1 (False: every visit with the time point's label counts).
         "in_window_only": True,
     },
+    # The physicians' dashboard figures (assessment/dashboard_figures.py DashboardSettings, reports/plots.py).
+    "dashboard": {
+        # [DESIGN DECISION] above this many bars / lines / rows / points (or volumes in one box) the waterfall, spider,
+        # swimmer, Tg, volume and dose–response figures are drawn aggregated (bins, median and quantile bands, the
+        # percentiles of follow-up) and their captions say so; up to it, one artist per item. The CSVs keep every row.
+        "aggregate_above_items": 300,
+    },
     # Implausible dates (registry/plausibility.py; a data-quality rule, no reference section): field errors.
     "plausibility": {
         "earliest_date": "1900-01-01",  # no clinical date before this (a mistyped year)

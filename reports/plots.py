@@ -16,9 +16,11 @@ SVG ids (``gid``) of the cohort figures: each drawn item (bar, patient line, cur
 ``<figure>-<label as slug>`` with a hyphen — ``rate-``, ``spider-``, ``swim-``, ``km-``, ``tg-``, ``volume-``,
 ``dose-`` — and every other artist with an id has ``<figure>_<what>`` with an underscore (``spider_pd``,
 ``tg_loq``, ``km_ci-<slug>``…). A slug has only ``[a-z0-9-]``, so ``[id^="spider-"]`` counts exactly the
-drawn patients. Each builder's docstring lists its ids. Large cohorts: the spider, swimmer and Tg figures
-draw at most ``PlotSettings.max_series`` patients and say "(showing N of M patients)" in the title; their
-CSV lists every patient.
+drawn patients. Each builder's docstring lists its ids. Large cohorts: up to ``PlotSettings.aggregate_above``
+items (default 300) the spider, swimmer and Tg figures draw at most ``PlotSettings.max_series`` patients and say
+"(showing N of M patients)" in the title; above it the waterfall, spider, swimmer, Tg, volume and dose–response
+figures are drawn aggregated and the Kaplan–Meier censoring marks thinned (bins, median and quantile bands, the percentiles of follow-up; no per-item ids) and
+:func:`aggregation_note` is the sentence a caption adds. Every CSV lists every item.
 
 Rules kept here:
 
@@ -61,14 +63,17 @@ from typing import Any, Literal, ParamSpec, TypeVar, cast
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from numpy.typing import NDArray
 
 from common.errors import InputError
 
 __all__ = [
+    "AGGREGATED_FIGURES",
     "DEFAULT_SETTINGS",
     "DoseResponsePoint",
     "DvhCurve",
@@ -82,6 +87,7 @@ __all__ = [
     "TgSeries",
     "VolumeGroup",
     "WaterfallRow",
+    "aggregation_note",
     "dose_response_csv",
     "dose_response_figure",
     "dvh_figure",
@@ -189,6 +195,12 @@ class PlotSettings:
         volumes as dots up to this many per group [DESIGN DECISION: 500].
     unit: what one bar / line / point counts, "patient" or "lesion" (the per-lesion "modified RECIST" mode):
         used in the axis labels ("Lesions (n = …)", "lesion diameter") and in "(showing N of M lesions)".
+    aggregate_above: above this many items (bars, lines, rows, points, or volumes of one box) the waterfall,
+        spider, swimmer, Tg, volume and dose–response figures draw an aggregated view instead of one artist per
+        item, so a 10 000-patient figure builds and renders in well under half a second and stays under 200 kB
+        of SVG; up to it they draw exactly what they drew before. :func:`aggregation_note` gives the sentence
+        a caption adds; the CSVs list every item at any size [DESIGN DECISION: 300, the protocol's
+        ``dashboard.aggregate_above_items``].
     """
 
     figsize_in: tuple[float, float] = (6.4, 4.0)
@@ -204,6 +216,7 @@ class PlotSettings:
     max_series: int = 200
     max_scatter_artists: int = 500
     unit: str = "patient"
+    aggregate_above: int = 300
 
     def __post_init__(self) -> None:
         if self.unit not in ("patient", "lesion"):
@@ -213,7 +226,7 @@ class PlotSettings:
             raise PlotInputError(f"figsize_in: got {self.figsize_in!r}; allowed: two positive finite inches")
         for name, minimum in (
             ("png_dpi", 1), ("max_points_per_curve", 2), ("max_bar_labels", 0), ("max_series", 1),
-            ("max_scatter_artists", 0),
+            ("max_scatter_artists", 0), ("aggregate_above", 1),
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
@@ -326,15 +339,15 @@ def _float_tuple(who: str, name: str, values: Sequence[float]) -> tuple[float, .
         raise PlotInputError(f"{who}: {name} = {values!r:.80} is not a sequence of numbers") from None
     if arr.ndim != 1:
         raise PlotInputError(f"{who}: {name} has shape {arr.shape}; allowed: a flat sequence of numbers")
-    return tuple(float(x) for x in arr)
+    return tuple(arr.tolist())  # Python floats, as float(x) for each; a list in one call (10 000 series per figure)
 
 
 def _check_values(
     who: str, name: str, arr: FloatArray, allowed: str, ok: Callable[[FloatArray], NDArray[np.bool_]]
 ) -> None:
-    bad = np.flatnonzero(~ok(arr))
-    if bad.size:
-        i = int(bad[0])
+    good = ok(arr)
+    if not good.all():
+        i = int(np.flatnonzero(~good)[0])
         raise PlotInputError(f"{who}: {name}[{i}] = {float(arr[i])!r}; allowed: {allowed}")
 
 
@@ -567,9 +580,15 @@ def waterfall_figure(
     also hatched per category, with the category letters written at the bar ends (up to
     ``settings.max_bar_labels`` patients) and a legend, so the plot reads without colour. Dashed guide lines at
     ``settings.pd_guide_pct`` (+20 %) and ``settings.pr_guide_pct`` (−30 %). Bar SVG ids are
-    ``bar-<patient label as slug>``; the guide lines ``waterfall-pd`` and ``waterfall-pr``."""
+    ``bar-<patient label as slug>``; the guide lines ``waterfall-pd`` and ``waterfall-pr``.
+
+    Above ``settings.aggregate_above`` bars: at most that many bins of consecutive bars (:func:`_waterfall_binned`),
+    one collection per category ``waterfall_bins-<category, lower case>``, run labels
+    ``waterfall_label-<category>``, no ``bar-`` ids."""
     ordered = _waterfall_order(rows)
     _check_title(title)
+    if len(ordered) > settings.aggregate_above:
+        return _waterfall_binned(ordered, title, settings)
 
     _pin_rc()
     fig = Figure(figsize=settings.figsize_in, layout="constrained")
@@ -604,15 +623,7 @@ def waterfall_figure(
                 fontsize=7,
             )
 
-    ax.axhline(0.0, color="#222222", linewidth=0.8)
-    for gid, value, ls in (("waterfall-pd", settings.pd_guide_pct, "--"), ("waterfall-pr", settings.pr_guide_pct, ":")):
-        guide = ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0)
-        guide.set_gid(gid)
-        # Outside the right edge: inside, the upper right holds the legend and the lower right the deepest bars.
-        ax.text(
-            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
-            ha="left", va="center", fontsize=8, color="#222222", clip_on=False,
-        )
+    _waterfall_guides(ax, settings)
 
     ax.set_xlim(-0.7, len(ordered) - 0.3)
     ax.set_ylim(max(lo - pad, -110.0), hi + pad)
@@ -635,6 +646,100 @@ def waterfall_figure(
         fontsize=8,
     )
     return fig
+
+
+def _waterfall_guides(ax: Axes, settings: PlotSettings) -> None:
+    """The 0 line and the PD / PR guides ``waterfall-pd`` / ``waterfall-pr``, labelled outside the right edge."""
+    ax.axhline(0.0, color="#222222", linewidth=0.8)
+    for gid, value, ls in (("waterfall-pd", settings.pd_guide_pct, "--"), ("waterfall-pr", settings.pr_guide_pct, ":")):
+        guide = ax.axhline(value, color="#444444", linestyle=ls, linewidth=1.0)
+        guide.set_gid(gid)
+        # Outside the right edge: inside, the upper right holds the legend and the lower right the deepest bars.
+        ax.text(
+            1.01, value, f"{value:+.4g} %".replace("-", "−"), transform=ax.get_yaxis_transform(),
+            ha="left", va="center", fontsize=8, color="#222222", clip_on=False,
+        )
+
+
+def _bins_of(n: int, settings: PlotSettings) -> tuple[int, int]:
+    """(bin size k, number of bins) for ``n`` sorted items drawn in at most ``settings.aggregate_above`` bins of
+    equal size (the last one may be smaller)."""
+    k = -(-n // settings.aggregate_above)
+    return k, -(-n // k)
+
+
+def _waterfall_binned(ordered: list[WaterfallRow], title: str, settings: PlotSettings) -> Figure:
+    """The waterfall of a large cohort (see :func:`waterfall_figure`): the sorted bars in bins of k consecutive
+    patients; each bin spans from the lowest to the highest change in it (and the 0 line), which is the outline
+    all its bars would draw, and takes the colour of its most frequent best response (ties: the first in CR, PR,
+    SD, PD, NE). Consecutive bins of one category are one polygon, labelled with the category's letters beside the
+    0 line when it is at least 4 % of the axis wide (so the plot reads without colour); one collection per
+    category. No hatching: matplotlib writes each hatch as an SVG pattern of up to 150 kB."""
+    n = len(ordered)
+    k, n_bins = _bins_of(n, settings)
+    change = np.fromiter((r.best_change_pct for r in ordered), dtype=np.float64, count=n)
+    cat = np.fromiter((_BOR_ORDER.index(r.best_response) for r in ordered), dtype=np.int64, count=n)
+    starts = np.arange(n_bins) * k
+    hi = np.maximum(np.maximum.reduceat(change, starts), 0.0)
+    lo = np.minimum(np.minimum.reduceat(change, starts), 0.0)
+    counts = np.zeros((n_bins, len(_BOR_ORDER)), dtype=np.int64)
+    np.add.at(counts, (np.arange(n) // k, cat), 1)
+    major = np.argmax(counts, axis=1)  # the first maximum: ties go to the earlier category
+    x0 = starts - 0.5
+    x1 = np.minimum(starts + k, n) - 0.5
+
+    _pin_rc()
+    fig = Figure(figsize=settings.figsize_in, layout="constrained")
+    fig.set_label(title)
+    ax = fig.add_subplot()
+    run_edges = np.flatnonzero(np.diff(major)) + 1
+    polygons: dict[int, list[FloatArray]] = {}
+    runs: list[tuple[float, float, int, bool]] = []  # (left, right, category, mostly above 0)
+    for a, b in zip(np.r_[0, run_edges], np.r_[run_edges, n_bins], strict=True):
+        xs = np.column_stack((x0[a:b], x1[a:b])).ravel()
+        top = np.column_stack((xs, np.repeat(hi[a:b], 2)))
+        bottom = np.column_stack((xs, np.repeat(lo[a:b], 2)))[::-1]
+        polygons.setdefault(int(major[a]), []).append(np.vstack((top, bottom)))
+        runs.append((float(x0[a]), float(x1[b - 1]), int(major[a]), bool((hi[a:b] + lo[a:b]).sum() > 0)))
+    present = [c for i, c in enumerate(_BOR_ORDER) if counts[:, i].any()]
+    for i, c in enumerate(_BOR_ORDER):
+        if i in polygons:
+            ax.add_collection(PolyCollection(polygons[i], facecolors=_BOR_STYLE[c][0], edgecolors=_EDGE,
+                                             linewidths=0.4, gid=f"waterfall_bins-{c.lower()}"))
+
+    lo_all = min(float(change.min()), settings.pr_guide_pct)
+    hi_all = max(float(change.max()), settings.pd_guide_pct)
+    pad = 0.08 * (hi_all - lo_all)
+    for left, right, i, up in runs:
+        if right - left >= 0.04 * n:
+            ax.text((left + right) / 2, (-0.02 if up else 0.02) * (hi_all - lo_all), _BOR_ORDER[i], ha="center",
+                    va="top" if up else "bottom", fontsize=8, gid=f"waterfall_label-{_BOR_ORDER[i].lower()}")
+    _waterfall_guides(ax, settings)
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_ylim(max(lo_all - pad, -110.0), hi_all + pad)
+    ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
+    ax.set_xlabel(f"{_units(settings)} (n = {_count(n)}), sorted; {n_bins} bins of {k}, each coloured by its most "
+                  "frequent response", fontsize=9)
+    ax.set_xticks([])
+    ax.set_title(title)
+    ax.grid(True, axis="y", color="#cccccc", linewidth=0.6)
+    ax.set_axisbelow(True)
+    total = counts.sum(axis=0)
+    ax.legend(
+        handles=[
+            Patch(facecolor=_BOR_STYLE[c][0], edgecolor="#222222",
+                  label=f"{_BOR_STYLE[c][2]}: {_count(int(total[_BOR_ORDER.index(c)]))}")
+            for c in present
+        ],
+        loc="lower left",
+        fontsize=8,
+    )
+    return fig
+
+
+def _count(n: int) -> str:
+    """An item count as the captions write it: 10 000 (a space between thousands)."""
+    return f"{n:,}".replace(",", " ")
 
 
 def waterfall_csv(rows: Sequence[WaterfallRow], unit: str = "patient") -> str:
@@ -934,7 +1039,11 @@ class SpiderSeries:
         change = _float_tuple(who, "change_pct", self.change_pct)
         if isinstance(self.responses, str):
             raise PlotInputError(f"{who}: responses is a string; allowed: a sequence of {', '.join(_BOR_ORDER)}")
-        responses = tuple(_check_response(f"{who}: responses[{i}]", r) for i, r in enumerate(self.responses))
+        raw = self.responses
+        if all(type(r) is str and r in _BOR_ORDER for r in raw):  # the usual case: no message built per item
+            responses = tuple(raw)
+        else:
+            responses = tuple(_check_response(f"{who}: responses[{i}]", r) for i, r in enumerate(raw))
         if not len(days) == len(change) == len(responses):
             raise PlotInputError(
                 f"{who}: days, change_pct, responses have {len(days)}, {len(change)}, {len(responses)} values; "
@@ -942,13 +1051,15 @@ class SpiderSeries:
             )
         if not days:
             raise PlotInputError(f"{who}: days has 0 values; allowed: at least one assessment (leave the patient out)")
-        d = np.asarray(days)
-        _check_values(who, "days", d, f"finite days after baseline_day = {_fmt_num(base)}",
-                      lambda a: np.isfinite(a) & (a > base))
-        _check_values(who, "change_pct", np.asarray(change), "a finite % ≥ −100", lambda a: np.isfinite(a) & (a >= -100))
-        bad = np.flatnonzero(np.diff(d) <= 0)
-        if bad.size:
-            i = int(bad[0]) + 1
+        # Checked in plain Python first (a patient has a handful of values); numpy names the first bad one.
+        if not (all(math.isfinite(v) and v > base for v in days) and all(math.isfinite(v) and v >= -100 for v in change)
+                and all(a < b for a, b in itertools.pairwise(days))):
+            d = np.asarray(days)
+            _check_values(who, "days", d, f"finite days after baseline_day = {_fmt_num(base)}",
+                          lambda a: np.isfinite(a) & (a > base))
+            _check_values(who, "change_pct", np.asarray(change), "a finite % ≥ −100",
+                          lambda a: np.isfinite(a) & (a >= -100))
+            i = int(np.flatnonzero(d[1:] <= d[:-1])[0]) + 1
             raise PlotInputError(f"{who}: days[{i}] = {days[i]!r} is not after days[{i - 1}] = {days[i - 1]!r}; allowed: increasing days")
         object.__setattr__(self, "baseline_day", base)
         object.__setattr__(self, "days", days)
@@ -978,9 +1089,14 @@ def spider_figure(
 
     SVG ids: each patient's line ``spider-<patient slug>`` (so the ids starting ``spider-`` are exactly the
     drawn patients); the markers of one category ``spider_markers-<category, lower case>`` (one artist for all
-    patients); the guides ``spider_pd`` and ``spider_pr``."""
+    patients); the guides ``spider_pd`` and ``spider_pr``.
+
+    Above ``settings.aggregate_above`` lines: the median and quantile bands per 30-day interval
+    (:func:`_spider_bands`), ids ``spider_median``, ``spider_iqr``, ``spider_p10_p90``, no ``spider-`` ids."""
     ordered = _spider_order(series)
     _check_title(title)
+    if len(ordered) > settings.aggregate_above:
+        return _spider_bands(ordered, title, settings)
     shown, full_title = _capped(ordered, settings, title)
     fig = _new_figure(full_title, settings)
     ax = fig.add_subplot()
@@ -1005,6 +1121,74 @@ def spider_figure(
     handles = _response_handles([c for c in _BOR_ORDER if points[c][0]])
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=8)
     return fig
+
+
+# Large cohorts (more than PlotSettings.aggregate_above lines): the spider and Tg figures draw, per interval of this
+# many days since implant, the median and the 25–75 % and 10–90 % ranges of the values measured in it; intervals
+# with fewer values than _BAND_MIN_VALUES are left out [DESIGN DECISION: 30 days, about one month; 10 values].
+_BAND_DAYS = 30.0
+_BAND_MIN_VALUES = 10
+_BAND_PCT = (10.0, 25.0, 50.0, 75.0, 90.0)
+_BAND_COLOUR = "#0072B2"
+
+
+def _interval_quantiles(days: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray, NDArray[np.int64]]:
+    """(interval centres in days, quantiles at _BAND_PCT per interval (Hyndman–Fan type 6, as the tables), values
+    per interval) of ``values`` grouped by the ``_BAND_DAYS`` interval of ``days``, for intervals with at least
+    ``_BAND_MIN_VALUES`` values."""
+    interval = np.floor(days / _BAND_DAYS).astype(np.int64)
+    order = np.lexsort((values, interval))
+    interval, values = interval[order], values[order]
+    ids, starts, counts = np.unique(interval, return_index=True, return_counts=True)
+    keep = counts >= _BAND_MIN_VALUES
+    quantiles = np.array([np.percentile(values[a:a + m], _BAND_PCT, method="weibull")
+                          for a, m in zip(starts[keep], counts[keep], strict=True)]).reshape(-1, len(_BAND_PCT))
+    centres = cast(FloatArray, (ids[keep] + 0.5) * _BAND_DAYS)
+    return centres, cast(FloatArray, quantiles), counts[keep]
+
+
+def _draw_bands(ax: Axes, prefix: str, x: FloatArray, q: FloatArray) -> list[Any]:
+    """The 10–90 % and 25–75 % bands and the median line (columns of ``q`` as _BAND_PCT); legend handles."""
+    outer = ax.fill_between(x, q[:, 0], q[:, 4], color=_BAND_COLOUR, alpha=0.15, linewidth=0, gid=f"{prefix}_p10_p90",
+                            zorder=2)
+    inner = ax.fill_between(x, q[:, 1], q[:, 3], color=_BAND_COLOUR, alpha=0.35, linewidth=0, gid=f"{prefix}_iqr",
+                            zorder=2)
+    (median,) = ax.plot(x, q[:, 2], color=_EDGE, linewidth=1.6, marker="o", markersize=3.0, gid=f"{prefix}_median",
+                        zorder=3)
+    outer.set_label("10th–90th percentile")
+    inner.set_label("Interquartile range")
+    median.set_label("Median")
+    return [median, inner, outer]
+
+
+def _band_labels(fig: Figure, ax: Axes, handles: list[Any], title: str, x_label: str, y_label: str,
+                 ncol: int = 3) -> Figure:
+    """Axis labels, title, grid and the legend below of a figure drawn with :func:`_draw_bands`."""
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.set_title(title)
+    ax.grid(True, which="major", color="#e0e0e0", linewidth=0.6)
+    ax.set_axisbelow(True)
+    fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=8)
+    return fig
+
+
+def _spider_bands(ordered: list[SpiderSeries], title: str, settings: PlotSettings) -> Figure:
+    """The spider plot of a large cohort (see :func:`spider_figure`): per 30-day interval, the median % change and
+    its interquartile and 10–90 % ranges over every assessment in it, from (day 0, 0 %), the baseline."""
+    days = np.fromiter(itertools.chain.from_iterable(s.days for s in ordered), dtype=np.float64)
+    change = np.fromiter(itertools.chain.from_iterable(s.change_pct for s in ordered), dtype=np.float64)
+    x, q, _ = _interval_quantiles(days, change)
+    x = np.r_[0.0, x]
+    q = np.vstack((np.zeros((1, len(_BAND_PCT))), q))
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    handles = _draw_bands(ax, "spider", x, q)
+    _guides(ax, "spider", settings, [float(q.min()), float(q.max())])
+    return _band_labels(fig, ax, handles, title,
+                        f"Days since implant ({_count(len(ordered))} {settings.unit}s, {_count(days.size)} assessments "
+                        f"in {_fmt_num(_BAND_DAYS)}-day intervals)",
+                        f"Change in {_size_text(settings)} from baseline (%)")
 
 
 def spider_csv(series: Sequence[SpiderSeries], unit: str = "patient") -> str:
@@ -1062,10 +1246,13 @@ class SwimmerRow:
             raise PlotInputError(f"{who}: events is a string; allowed: a sequence of (day, kind) pairs")
         events = []
         for i, ev in enumerate(self.events):
-            if isinstance(ev, str) or not isinstance(ev, Sequence) or len(ev) != 2:
+            if type(ev) is not tuple and (isinstance(ev, str) or not isinstance(ev, Sequence)) or len(ev) != 2:
                 raise PlotInputError(f"{who}: events[{i}] = {ev!r}; allowed: a (day, kind) pair")
-            day = _check_number(f"{who}: events[{i}] day", ev[0], f"a day in 0–{_fmt_num(end)} (last_follow_up_day)",
-                                lambda v: 0 <= v <= end)
+            if type(ev[0]) in (float, int) and 0 <= ev[0] <= end:  # the usual case, checked without a message
+                day = float(ev[0])
+            else:
+                day = _check_number(f"{who}: events[{i}] day", ev[0],
+                                    f"a day in 0–{_fmt_num(end)} (last_follow_up_day)", lambda v: 0 <= v <= end)
             if str(ev[1]) not in _SWIM_KINDS:
                 raise PlotInputError(f"{who}: events[{i}] kind = {ev[1]!r}; allowed: {', '.join(_SWIM_KINDS)}")
             events.append((day, str(ev[1])))
@@ -1091,6 +1278,20 @@ def _swim_style(kind: str) -> dict[str, Any]:
             "markeredgecolor": "#000000", "color": "#000000"}
 
 
+# A large cohort's swimmer plot draws the patients at the percentiles 0, 1, …, 100 of follow-up [DESIGN DECISION:
+# 101 rows; 200 rows with their markers would pass 200 kB of SVG].
+_SWIM_PERCENTILES = 101
+
+
+def _swim_sample(ordered: list[SwimmerRow], settings: PlotSettings) -> list[SwimmerRow]:
+    """A large cohort's swimmer rows: the rows at the percentiles 0, 1, …, 100 of the order of follow-up (the
+    longest and the shortest included), so the bars are the distribution of follow-up and their markers a sample
+    of the cohort rather than its longest follow-ups (the y axis says so)."""
+    m = min(_SWIM_PERCENTILES, settings.aggregate_above)
+    idx = np.unique(np.round(np.linspace(0, len(ordered) - 1, m)).astype(np.int64))
+    return [ordered[i] for i in idx]
+
+
 @_one_at_a_time
 def swimmer_figure(
     rows: Sequence[SwimmerRow], title: str, settings: PlotSettings = DEFAULT_SETTINGS
@@ -1105,10 +1306,17 @@ def swimmer_figure(
 
     SVG ids: each bar ``swim-<patient slug>``; the markers of one kind ``swim_marker-<kind slug>`` (cr, pr,
     sd, pd, ne, new-therapy, completed, lost, withdrawn, died; one artist for all patients); the ongoing arrows
-    ``swim_ongoing``."""
+    ``swim_ongoing``.
+
+    Above ``settings.aggregate_above`` rows: the 101 rows at the percentiles of this order (:func:`_swim_sample`),
+    drawn as above; the y axis says so."""
     ordered = _swim_order(rows)
     _check_title(title)
-    shown, full_title = _capped(ordered, settings, title)
+    sampled = len(ordered) > settings.aggregate_above
+    if sampled:
+        shown, full_title = _swim_sample(ordered, settings), title
+    else:
+        shown, full_title = _capped(ordered, settings, title)
     fig = _new_figure(full_title, settings)
     ax = fig.add_subplot()
     y = np.arange(len(shown))
@@ -1142,7 +1350,11 @@ def swimmer_figure(
         ax.set_yticks(y, [r.patient_label for r in shown], fontsize=7)
     else:
         ax.set_yticks([])
-    ax.set_ylabel(f"{_units(settings)} (n = {len(shown)})")
+    if sampled:
+        ax.set_ylabel(f"{_units(settings)}: {len(shown)} of {_count(len(ordered))},\none per percentile of follow-up",
+                      fontsize=9)
+    else:
+        ax.set_ylabel(f"{_units(settings)} (n = {len(shown)})")
     ax.set_xlabel("Days since implant")
     ax.set_title(full_title)
     ax.grid(True, axis="x", color="#e0e0e0", linewidth=0.6)
@@ -1172,6 +1384,9 @@ _KM_LINESTYLES = ("-", "--", ":", "-.")
 # step (S units; 0.001 is under half a pixel of the plot height); censoring ticks closer than this fraction of
 # the axes to the previous drawn tick are not drawn again. Keeps a 10 000-subject SVG small.
 _KM_BAND_TOLERANCE = 0.001
+# Above PlotSettings.aggregate_above subjects a censoring tick is drawn only this far (fraction of the axes) from the
+# previous drawn one [DESIGN DECISION: 1 %, at most about 100 marks].
+_KM_LARGE_TICK_SPACING = 0.01
 
 
 def _band_steps(low: FloatArray, high: FloatArray, tol: float) -> NDArray[np.bool_]:
@@ -1282,7 +1497,9 @@ def km_figure(
     pointwise confidence band (as the caller computed it, e.g. log(−log)) shaded, and a short vertical tick at
     each censoring time. For large cohorts the band is drawn through the steps where a bound moves by more than
     0.001 (the drawn band stays within 0.001 of the exact one; :func:`km_csv` has every row) and a censoring
-    tick is not drawn again on top of the previous one (within 0.001 of the axis ranges). Legend:
+    tick is not drawn again on top of the previous one (within 0.001 of the axis ranges; above
+    ``settings.aggregate_above`` subjects within 1 % of them, so the marks do not hide the curve, and the at-risk
+    row labels stand further from the numbers). Legend:
     "<label> (n = …, median … days)" or "(n = …, median not reached)", "Censored", "95 % confidence band".
     Under the plot a "Number at risk" table: one row per curve (row label = curve label, in its colour), the
     numbers at risk (:meth:`KmCurve.at_risk`) at ``times_at_risk_days`` (finite, ≥ 0, strictly increasing),
@@ -1312,6 +1529,9 @@ def km_figure(
     table = fig.add_subplot(grid[1], sharex=ax)
     x_max = max(max(c.time_days[-1] for c in items), at[-1])
     x_max = x_max if x_max > 0 else 1.0
+    # A large cohort's censoring marks: at most one per 1 % of the time axis, else thousands of ticks hide the curve.
+    large = any(c.n_subjects > settings.aggregate_above for c in items)
+    tick_tol = _KM_LARGE_TICK_SPACING if large else _KM_BAND_TOLERANCE
     tick_half = 0.018
     for i, c in enumerate(items):
         colour = _OKABE_ITO[i % len(_OKABE_ITO)]
@@ -1324,7 +1544,7 @@ def km_figure(
                         color=colour, alpha=0.18, linewidth=0, gid=f"km_ci-{slug}")
         ax.step(t, s, where="post", color=colour, linestyle=_KM_LINESTYLES[i % len(_KM_LINESTYLES)],
                 linewidth=1.6, gid=f"km-{slug}", label=f"{c.label} (n = {km.n_subjects}, {_median_text(km)})")
-        cens = _distinct_ticks(t, s, np.asarray(km.censored) > 0, _KM_BAND_TOLERANCE * x_max, _KM_BAND_TOLERANCE)
+        cens = _distinct_ticks(t, s, np.asarray(km.censored) > 0, tick_tol * x_max, tick_tol)
         if cens.any():
             # One path of short vertical segments (NaN-separated): compact in SVG even for thousands of ticks.
             tx = np.repeat(t[cens], 3)
@@ -1351,7 +1571,7 @@ def km_figure(
     table.set_yticks(range(len(items)), [c.label for c in items], fontsize=8)
     for i, tick in enumerate(table.get_yticklabels()):
         tick.set_color(_OKABE_ITO[i % len(_OKABE_ITO)])
-    table.tick_params(axis="both", length=0, pad=10)
+    table.tick_params(axis="both", length=0, pad=24 if large else 10)  # 5-digit numbers at day 0 need room
     table.tick_params(axis="x", labelbottom=False)
     for spine in table.spines.values():
         spine.set_visible(False)
@@ -1411,9 +1631,9 @@ class TgSeries:
         if isinstance(raw_q, str):
             raise PlotInputError(f"{who}: qualifiers is a string; allowed: a sequence of =, <, >")
         qualifiers = tuple(str(q) for q in raw_q)
-        for i, q in enumerate(qualifiers):
-            if q not in _QUALIFIERS:
-                raise PlotInputError(f"{who}: qualifiers[{i}] = {raw_q[i]!r}; allowed: =, <, >")
+        if not all(q in _QUALIFIERS for q in qualifiers):
+            i = next(i for i, q in enumerate(qualifiers) if q not in _QUALIFIERS)
+            raise PlotInputError(f"{who}: qualifiers[{i}] = {raw_q[i]!r}; allowed: =, <, >")
         if not len(days) == len(values) == len(qualifiers):
             raise PlotInputError(
                 f"{who}: days, values_ng_ml, qualifiers have {len(days)}, {len(values)}, {len(qualifiers)} values; "
@@ -1421,13 +1641,14 @@ class TgSeries:
             )
         if not days:
             raise PlotInputError(f"{who}: days has 0 values; allowed: at least one sample (leave the patient out)")
-        d = np.asarray(days)
-        _check_values(who, "days", d, "finite days", np.isfinite)
-        _check_values(who, "values_ng_ml", np.asarray(values), "a finite Tg > 0 ng/mL (log axis)",
-                      lambda a: np.isfinite(a) & (a > 0))
-        bad = np.flatnonzero(np.diff(d) < 0)
-        if bad.size:
-            i = int(bad[0]) + 1
+        # Checked in plain Python first (a patient has a handful of values); numpy names the first bad one.
+        if not (all(math.isfinite(v) for v in days) and all(math.isfinite(v) and v > 0 for v in values)
+                and all(a <= b for a, b in itertools.pairwise(days))):
+            d = np.asarray(days)
+            _check_values(who, "days", d, "finite days", np.isfinite)
+            _check_values(who, "values_ng_ml", np.asarray(values), "a finite Tg > 0 ng/mL (log axis)",
+                          lambda a: np.isfinite(a) & (a > 0))
+            i = int(np.flatnonzero(d[1:] < d[:-1])[0]) + 1
             raise PlotInputError(f"{who}: days[{i}] = {days[i]!r} is before days[{i - 1}] = {days[i - 1]!r}; allowed: non-decreasing days")
         object.__setattr__(self, "days", days)
         object.__setattr__(self, "values_ng_ml", values)
@@ -1462,11 +1683,16 @@ def tg_figure(
     and the title ends "(showing N of M patients)"; :func:`tg_csv` lists all.
 
     SVG ids: each patient's line ``tg-<patient slug>``; the markers ``tg_measured``, ``tg_below`` and
-    ``tg_above`` (one artist each, for all patients); the LoQ line ``tg_loq``."""
+    ``tg_above`` (one artist each, for all patients); the LoQ line ``tg_loq``.
+
+    Above ``settings.aggregate_above`` patients: the median and quantile bands per 30-day interval on the log
+    scale (:func:`_tg_bands`), ids ``tg_median``, ``tg_iqr``, ``tg_p10_p90`` and ``tg_loq``, no ``tg-`` ids."""
     ordered = _tg_order(series)
     _check_title(title)
     if loq_ng_ml is not None and not (_finite(loq_ng_ml) and loq_ng_ml > 0):
         raise PlotInputError(f"loq_ng_ml: got {loq_ng_ml!r}; allowed: None or a positive number of ng/mL")
+    if len(ordered) > settings.aggregate_above:
+        return _tg_bands(ordered, loq_ng_ml, title, settings)
     shown, full_title = _capped(ordered, settings, title)
     fig = _new_figure(full_title, settings)
     ax = fig.add_subplot()
@@ -1484,12 +1710,7 @@ def tg_figure(
             style = _tg_marker(q)
             ax.plot(*points[q], gid=f"tg_{_TG_STYLE[q][0]}", zorder=3, **style)
             handles.append(Line2D([], [], label=_TG_STYLE[q][4], **style))
-    if loq_ng_ml is not None:
-        style = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
-        ax.axhline(loq_ng_ml, gid="tg_loq", **style)
-        handles.append(Line2D([], [], label=f"LoQ {_fmt_num(loq_ng_ml)} ng/mL", **style))
-        ax.text(1.01, loq_ng_ml, f"LoQ {_fmt_num(loq_ng_ml)}", transform=ax.get_yaxis_transform(), ha="left",
-                va="center", fontsize=8, color=_EDGE, clip_on=False)
+    _tg_loq(ax, loq_ng_ml, handles)
     ax.set_xlabel("Days since implant")
     ax.set_ylabel("Thyroglobulin (ng/mL, log scale)")
     ax.set_title(full_title)
@@ -1497,6 +1718,37 @@ def tg_figure(
     ax.set_axisbelow(True)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2), fontsize=8)
     return fig
+
+
+def _tg_loq(ax: Axes, loq_ng_ml: float | None, handles: list[Any]) -> None:
+    """The dashed LoQ line ``tg_loq``, labelled at the right, and its legend handle."""
+    if loq_ng_ml is not None:
+        style: dict[str, Any] = {"color": "#444444", "linestyle": "--", "linewidth": 1.0}
+        ax.axhline(loq_ng_ml, gid="tg_loq", **style)
+        handles.append(Line2D([], [], label=f"LoQ {_fmt_num(loq_ng_ml)} ng/mL", **style))
+        ax.text(1.01, loq_ng_ml, f"LoQ {_fmt_num(loq_ng_ml)}", transform=ax.get_yaxis_transform(), ha="left",
+                va="center", fontsize=8, color=_EDGE, clip_on=False)
+
+
+def _tg_bands(ordered: list[TgSeries], loq_ng_ml: float | None, title: str, settings: PlotSettings) -> Figure:
+    """The Tg figure of a large cohort (see :func:`tg_figure`): per 30-day interval, the median Tg and its
+    interquartile and 10–90 % ranges over every value in it, quantiles taken on the log scale; a "<" or ">" value
+    counts at its limit (a median on the LoQ line means at least half the values were at or below it)."""
+    days = np.fromiter(itertools.chain.from_iterable(s.days for s in ordered), dtype=np.float64)
+    values = np.fromiter(itertools.chain.from_iterable(s.values_ng_ml for s in ordered), dtype=np.float64)
+    x, q, _ = _interval_quantiles(days, np.log10(values))
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    ax.set_yscale("log")
+    # Decades written as plain numbers (0.1, 1, 10 …), not as mathtext powers of ten: as readable, and the
+    # mathtext layout was half of this figure's drawing time.
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _fmt_num(value)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    handles = _draw_bands(ax, "tg", x, 10.0 ** q)
+    _tg_loq(ax, loq_ng_ml, handles)
+    return _band_labels(fig, ax, handles, title,
+                        f"Days since implant ({_count(len(ordered))} patients, {_count(days.size)} values in "
+                        f"{_fmt_num(_BAND_DAYS)}-day intervals)", "Thyroglobulin (ng/mL, log scale)", ncol=2)
 
 
 def tg_csv(series: Sequence[TgSeries]) -> str:
@@ -1560,7 +1812,10 @@ def volume_figure(
     """Lesion volume (cm³) per time point, in the given order: a box (quartiles by Hyndman–Fan type 6, as the
     tables; median line; whiskers to the most extreme volume within 1.5 IQR) with the individual volumes as
     dots beside it (deterministic jitter) while a group has at most ``settings.max_scatter_artists`` volumes;
-    larger groups show only the box and the volumes beyond the whiskers. The x labels give "n = …".
+    larger groups show only the box and the volumes beyond the whiskers. A group of more than
+    ``settings.aggregate_above`` volumes draws its volumes beyond the whiskers once per value distinct at the
+    plot's resolution (1/400 of the y axis; thousands of outliers of a skewed cohort drew 260 kB of dots on one
+    another). The x labels give "n = …".
 
     SVG ids: each box ``volume-<timepoint slug>``; its median line ``volume_median-<timepoint slug>``; its dots
     ``volume_points-<timepoint slug>`` (one artist) or, for a large group, ``volume_outliers-<timepoint slug>``."""
@@ -1574,6 +1829,8 @@ def volume_figure(
         stats.append({"med": b["median"], "q1": b["q1"], "q3": b["q3"], "whislo": b["whisker_low"],
                       "whishi": b["whisker_high"], "fliers": [], "label": g.timepoint})
     positions = np.arange(len(items), dtype=float)
+    # Outliers of a large group closer than this are one dot: 1/400 of the y axis, under a pixel of the page.
+    resolution = max((max(max(g.volumes_cm3) for g in items) * 1.05) / 400.0, 1e-9)
     art = ax.bxp(stats, positions=positions, widths=0.45, patch_artist=True, showfliers=False, manage_ticks=False,
                  boxprops={"facecolor": "#CCE5F3", "edgecolor": _EDGE, "linewidth": 0.9},
                  medianprops={"color": "#D55E00", "linewidth": 2.0},
@@ -1585,7 +1842,13 @@ def volume_figure(
         v = np.asarray(g.volumes_cm3)
         dots: dict[str, Any] = {"linestyle": "none", "marker": "o", "markersize": 3.5, "markerfacecolor": "#0072B2",
                 "markeredgecolor": "white", "markeredgewidth": 0.4, "alpha": 0.85, "zorder": 3}
-        if v.size <= settings.max_scatter_artists:
+        if v.size > settings.aggregate_above:
+            s = stats[i]
+            out = v[(v < s["whislo"]) | (v > s["whishi"])]
+            if out.size:  # one dot per outlier value distinct at the plot's resolution
+                out = np.unique(np.round(out / resolution)) * resolution
+                ax.plot(np.full(out.size, positions[i]), out, gid=f"volume_outliers-{slug}", **dots)
+        elif v.size <= settings.max_scatter_artists:
             jitter = np.random.default_rng(i).uniform(-0.1, 0.1, size=v.size)
             ax.plot(positions[i] + 0.33 + jitter, v, gid=f"volume_points-{slug}", **dots)
         else:
@@ -1661,11 +1924,15 @@ def dose_response_figure(
 
     SVG ids: up to ``settings.max_scatter_artists`` points, one artist per point, ``dose-<patient slug>``;
     above that (a large cohort) one artist per category, ``dose_group-<category, lower case>``, and no
-    ``dose-`` ids. The guides ``dose_pd`` / ``dose_pr``, the prescription line ``dose_rx``."""
+    ``dose-`` ids. The guides ``dose_pd`` / ``dose_pr``, the prescription line ``dose_rx``. Above
+    ``settings.aggregate_above`` points: the median best change and its bands in 20 equal groups by D90
+    (:func:`_dose_bands`), ids ``dose_median``, ``dose_iqr``, ``dose_p10_p90``, no marker per point."""
     ordered = _dose_order(points)
     _check_title(title)
     if prescription_gy is not None and not (_finite(prescription_gy) and prescription_gy > 0):
         raise PlotInputError(f"prescription_gy: got {prescription_gy!r}; allowed: None or a positive number of Gy")
+    if len(ordered) > settings.aggregate_above:
+        return _dose_bands(ordered, prescription_gy, title, settings)
     fig = _new_figure(title, settings)
     ax = fig.add_subplot()
     present = [c for c in _BOR_ORDER if any(p.best_response == c for p in ordered)]
@@ -1679,11 +1946,7 @@ def dose_response_figure(
             ax.plot([p.d90_gy for p in mine], [p.best_change_pct for p in mine], gid=f"dose_group-{c.lower()}",
                     zorder=3, **_marker_style(c, 0.8))
     _guides(ax, "dose", settings, [p.best_change_pct for p in ordered])
-    if prescription_gy is not None:
-        ax.axvline(prescription_gy, color="#444444", linestyle="-.", linewidth=1.0, gid="dose_rx")
-        ax.annotate(f"Rx {_fmt_num(prescription_gy)} Gy", xy=(prescription_gy, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(-3.0, -3.0), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
-                    color=_EDGE)
+    _dose_rx(ax, prescription_gy)
     ax.set_xlim(left=0.0)
     ax.set_xlabel("Post-implant D90 (Gy)")
     ax.set_ylabel(f"Best change in {_size_text(settings)} (%)")
@@ -1695,6 +1958,40 @@ def dose_response_figure(
     return fig
 
 
+def _dose_rx(ax: Axes, prescription_gy: float | None) -> None:
+    if prescription_gy is not None:
+        ax.axvline(prescription_gy, color="#444444", linestyle="-.", linewidth=1.0, gid="dose_rx")
+        ax.annotate(f"Rx {_fmt_num(prescription_gy)} Gy", xy=(prescription_gy, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(-3.0, -3.0), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
+                    color=_EDGE)
+
+
+# A large cohort's dose–response figure: groups of equal size by D90 [DESIGN DECISION: 20 groups, 5 % each].
+_DOSE_GROUPS = 20
+
+
+def _dose_bands(points: list[DoseResponsePoint], prescription_gy: float | None, title: str,
+                settings: PlotSettings) -> Figure:
+    """The dose–response figure of a large cohort (see :func:`dose_response_figure`): the points sorted by D90 in
+    20 groups of equal size; at each group's median D90, the median best change and its interquartile and 10–90 %
+    ranges (Hyndman–Fan type 6)."""
+    d90 = np.fromiter((p.d90_gy for p in points), dtype=np.float64, count=len(points))
+    change = np.fromiter((p.best_change_pct for p in points), dtype=np.float64, count=len(points))
+    order = np.argsort(d90, kind="stable")
+    groups = np.array_split(order, min(_DOSE_GROUPS, len(points)))
+    x = np.array([np.median(d90[g]) for g in groups])
+    q = np.array([np.percentile(change[g], _BAND_PCT, method="weibull") for g in groups])
+    fig = _new_figure(title, settings)
+    ax = fig.add_subplot()
+    handles = _draw_bands(ax, "dose", x, q)
+    _guides(ax, "dose", settings, [float(q.min()), float(q.max())])
+    _dose_rx(ax, prescription_gy)
+    ax.set_xlim(left=0.0)
+    return _band_labels(fig, ax, handles, title,
+                        f"Post-implant D90 (Gy); {_count(len(points))} {settings.unit}s in {len(groups)} groups of "
+                        "equal size by D90", f"Best change in {_size_text(settings)} (%)")
+
+
 def dose_response_csv(points: Sequence[DoseResponsePoint], unit: str = "patient") -> str:
     """CSV of the points of :func:`dose_response_figure`, in order of ``patient_label``: header
     ``patient,d90_gy,best_change_pct,best_response``."""
@@ -1702,6 +1999,49 @@ def dose_response_csv(points: Sequence[DoseResponsePoint], unit: str = "patient"
         [unit, "d90_gy", "best_change_pct", "best_response"],
         ((p.patient_label, _num_csv(p.d90_gy), _num_csv(p.best_change_pct), p.best_response) for p in _dose_order(points)),
     )
+
+
+# ------------------------------------------------------------------------------------- large-cohort captions
+
+AGGREGATED_FIGURES = ("waterfall", "spider", "swimmer", "km", "tg", "volume", "dose")
+
+
+def aggregation_note(figure: str, n_items: int, settings: PlotSettings = DEFAULT_SETTINGS) -> str:
+    """The sentence a caption adds when ``figure`` (one of :data:`AGGREGATED_FIGURES`) draws ``n_items`` items
+    aggregated, i.e. ``n_items > settings.aggregate_above``; "" otherwise (the figure is drawn item by item). For
+    "volume", ``n_items`` is the largest box's number of volumes; for the others the items given to the builder."""
+    if figure not in AGGREGATED_FIGURES:
+        raise PlotInputError(f"figure: got {figure!r}; allowed: {', '.join(AGGREGATED_FIGURES)}")
+    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
+        raise PlotInputError(f"n_items: got {n_items!r}; allowed: an integer ≥ 0")
+    limit = settings.aggregate_above
+    if n_items <= limit:
+        return ""
+    unit, n = settings.unit, _count(n_items)
+    every = f"; the CSV lists every {unit}."
+    if figure == "waterfall":
+        k, bins = _bins_of(n_items, settings)
+        return (f"{n} {unit}s, more than {limit}: shown as {bins} bins of {k} {unit}s in the sorted order, each "
+                f"spanning its bars and coloured (and, when wide enough, lettered) by its most frequent best "
+                f"response, instead of one hatched, lettered bar per {unit}" + every)
+    if figure in ("spider", "tg"):
+        what = "% change" if figure == "spider" else "Tg (quantiles on the log scale; '<' and '>' results at their limit)"
+        return (f"{n} {unit}s, more than {limit}: shown as the median {what} with its interquartile and 10–90 % "
+                f"ranges per {_fmt_num(_BAND_DAYS)}-day interval (intervals with at least {_BAND_MIN_VALUES} values), "
+                f"instead of one line per {unit}" + every)
+    if figure == "swimmer":
+        m = min(_SWIM_PERCENTILES, limit)
+        return (f"{n} {unit}s, more than {limit}: shown as the {m} {unit}s at the percentiles of follow-up (longest "
+                f"to shortest), instead of one bar per {unit}" + every)
+    if figure == "km":
+        return (f"{n} {unit}s, more than {limit}: a censoring mark is drawn at most once per 1 % of the time axis "
+                "(the numbers at risk and the CSV have every censoring).")
+    if figure == "volume":
+        return (f"Boxes of more than {limit} volumes ({n} at most here): no dots beside the box; the volumes beyond "
+                "the whiskers are drawn once per value distinct at the plot's resolution; the CSV lists every volume.")
+    return (f"{n} {unit}s, more than {limit}: shown as the median best change with its interquartile and 10–90 % "
+            f"ranges in {min(_DOSE_GROUPS, n_items)} groups of equal size by D90, instead of one marker per {unit}; "
+            f"the CSV lists every {unit} with its response.")
 
 
 # ------------------------------------------------------------------------------------------------ output
