@@ -454,10 +454,16 @@ def _anisotropy_2d_folded(r: FloatArray, theta_deg: FloatArray, model: SeedModel
     rc = np.clip(r, rt[0], rt[-1])
     i = np.clip(np.searchsorted(rt, rc, side="right") - 1, 0, rt.size - 2)
     w = (rc - rt[i]) / (rt[i + 1] - rt[i])
-    # interpolate in θ at every tabulated radius, then linearly in r between the two bracketing radii
-    cols = np.stack([np.interp(theta_deg, tt, ft[:, k]) for k in range(rt.size)])  # (n_r, ...)
-    f_lo = np.take_along_axis(cols, i[None, ...], axis=0)[0]
-    f_hi = np.take_along_axis(cols, (i + 1)[None, ...], axis=0)[0]
+    # np.interp in θ at the two bracketing tabulated radii only (the same arithmetic as np.interp, bit for bit:
+    # slope·(θ − θ_j) + F_j with θ_j ≤ θ < θ_j+1, the last node itself at θ = θ_max), then linearly in r
+    th = np.clip(theta_deg, tt[0], tt[-1])
+    j = np.searchsorted(tt, th, side="right") - 1
+    at_end = j == tt.size - 1
+    j = np.minimum(j, tt.size - 2)
+    slopes = (ft[1:] - ft[:-1]) / (tt[1:] - tt[:-1])[:, None]  # (n_theta − 1, n_r)
+    dth = th - tt[j]
+    f_lo = np.where(at_end, ft[-1, i], slopes[j, i] * dth + ft[j, i])
+    f_hi = np.where(at_end, ft[-1, i + 1], slopes[j, i + 1] * dth + ft[j, i + 1])
     return cast(FloatArray, f_lo + w * (f_hi - f_lo))
 
 
