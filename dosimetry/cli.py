@@ -328,17 +328,31 @@ def canonical_points_cm(text: str) -> tuple[FloatArray, list[str]] | None:
     return values.reshape(n_pts, 3), s[2:-2].split("], [")
 
 
+#: Characters that start a JSON value other than a number or a list (true, false, null, NaN, Infinity, "…", {…}).
+_NOT_A_PLAIN_NUMBER: Final[str] = 'tfnNI"{'
+
+
 def read_points_file(path: str | os.PathLike[str], field_name: str) -> tuple[FloatArray, list[str] | None]:
     """The ``--points`` file → (P, 3) float64 array in cm and, when the file is canonical, each point's text.
 
     Same numbers and error messages as ``parse_points_cm(read_json_file(path, "--points"))``; a file in the
-    form ``json.dumps`` writes is parsed without building Python objects (:func:`canonical_points_cm`).
+    form ``json.dumps`` writes is parsed without building Python objects (:func:`canonical_points_cm`); any
+    other file holding only numbers and lists goes through one ``np.array`` call after :func:`json.loads`.
     """
     p, text = _read_text(path, "--points")
     fast = canonical_points_cm(text)
     if fast is not None:
         return fast[0], fast[1]
-    return parse_points_cm(_loads(text, p, "--points"), field_name=field_name), None
+    data = _loads(text, p, "--points")
+    if not any(c in text for c in _NOT_A_PLAIN_NUMBER):  # only numbers and lists: no bool, null, text, object
+        try:
+            arr = np.array(data, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            pass
+        else:
+            if arr.ndim == 2 and arr.shape[0] >= 1 and arr.shape[1] == 3 and np.all(np.isfinite(arr)):
+                return arr, None
+    return parse_points_cm(data, field_name=field_name), None
 
 
 def parse_seeds(

@@ -338,6 +338,10 @@ BAD_TG43_INPUTS = [
     ("points-not-a-list", None, {"x": 1}, "6711", "must be a JSON list of points"),
     ("points-empty", None, [], "6711", "give at least one point"),
     ("point-wrong-shape", None, [[1, 2, 3], [1, 2]], "6711", "[1]=[1, 2]: must be a list of 3 numbers"),
+    ("point-bool", None, [[1.0, 2.0, 3.0], [True, 0, 0]], "6711", "[1][0]=True: must be a finite number"),
+    ("point-null", None, [[1.0, 2.0, None]], "6711", "[0][2]=None: must be a finite number"),
+    ("point-text", None, [[1.0, 2.0, "3.0"]], "6711", "[0][2]='3.0': must be a finite number"),
+    ("point-nested", None, [[[1.0, 2.0, 3.0]]], "6711", "[0]=[[1.0, 2.0, 3.0]]: must be a list of 3 numbers"),
 ]
 
 
@@ -390,6 +394,7 @@ _COORD = st.one_of(
     st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
     st.floats(min_value=-1e-3, max_value=1e-3, allow_nan=False, allow_infinity=False),
     st.integers(min_value=-10**6, max_value=10**6),
+    st.integers(min_value=-2**70, max_value=2**70),
     st.sampled_from([0.0, -0.0, 1e-4, 1e-5, -2.5e-7, 1e15, 1e16, 123456789012345.6, 0.1, 10.0]),
     st.decimals(min_value=-1000, max_value=1000, places=4, allow_nan=False).map(float),
 )
