@@ -754,103 +754,112 @@ def _table_dose_rate(
     n_seeds = pos_c.shape[0]
     chunk = max(256, settings.chunk_pairs // n_seeds)
     # r² = |p|² + |s|² − 2 p·s and z = p·a − s·a from one small float64 matmul per chunk, in coordinates
-    # centred on the seed centroid (keeps the float64 cancellation error far below 1e-9 cm²)
-    w_r2 = np.empty((5, n_seeds))
-    w_r2[:3] = -2.0 * pos_c.T
-    w_r2[3] = 1.0
-    w_r2[4] = (pos_c**2).sum(axis=1)
-    w_z: FloatArray | None = None
+    # centred on the seed centroid (keeps the float64 cancellation error far below 1e-9 cm²). Layout (seed, point):
+    # rows 0..S−1 of the product are r², rows S..2S−1 are z, so every later step works on contiguous arrays.
+    line = axes is not None
+    w = np.empty((2 * n_seeds if line else n_seeds, 5))
+    w[:n_seeds, :3] = -2.0 * pos_c
+    w[:n_seeds, 3] = 1.0
+    w[:n_seeds, 4] = (pos_c**2).sum(axis=1)
     if axes is not None:
-        w_z = np.empty((5, n_seeds))
-        w_z[:3] = axes.T
-        w_z[3] = 0.0
-        w_z[4] = -(pos_c * axes).sum(axis=1)
+        w[n_seeds:, :3] = axes
+        w[n_seeds:, 3] = 0.0
+        w[n_seeds:, 4] = -(pos_c * axes).sum(axis=1)
     s32 = s.astype(np.float32)
-    ws = _Workspace(min(chunk, n_pts), n_seeds, line=w_z is not None)
+    ws = _Workspace(min(chunk, n_pts), n_seeds, line=line)
     for start in range(0, n_pts, chunk):
         stop = min(start + chunk, n_pts)
         n = stop - start
-        xyz = ws.p_aug[:n, :3]
+        xyz = ws.xyz[:n]
         fill(start, stop, xyz)
         xyz -= origin
-        np.einsum("ij,ij->i", xyz, xyz, out=ws.p_aug[:n, 3])
-        _chunk_dose_rate(ws, n, w_r2, w_z, s32, table, out[start:stop])
+        p_aug = ws.p_aug[:, :n]
+        p_aug[:3] = xyz.T
+        np.einsum("ij,ij->i", xyz, xyz, out=p_aug[3])
+        _chunk_dose_rate(ws, n, w, s32, table, out[start:stop])
     return out
 
 
 class _Workspace:
-    """Buffers reused for every chunk (avoids one mmap/page-fault cycle per temporary array)."""
+    """Buffers reused for every chunk (avoids one mmap/page-fault cycle per temporary array).
+
+    The (seed, point) buffers are flat; :meth:`pairs` views their first S·n elements, contiguous for any n.
+    """
 
     def __init__(self, n: int, n_seeds: int, *, line: bool) -> None:
-        shape = (n, n_seeds)
-        self.p_aug = np.empty((n, 5))
-        self.p_aug[:, 4] = 1.0
-        self.m64 = np.empty(shape)
-        self.r2 = np.empty(shape, dtype=np.float32)
-        self.fr = np.empty(shape, dtype=np.float32)
-        self.i = np.empty(shape, dtype=np.int32)
-        self.h0 = np.empty(shape, dtype=np.float32)
-        self.h1 = np.empty(shape, dtype=np.float32)
+        size = n * n_seeds
+        self.n_seeds = n_seeds
+        self.xyz = np.empty((n, 3))
+        self.p_aug = np.empty((5, n))
+        self.p_aug[4] = 1.0
+        self.m64 = np.empty(2 * size if line else size)
+        self.rz = np.empty(2 * size if line else size, dtype=np.float32)  # r² then z, float32
+        self.fr = np.empty(size, dtype=np.float32)
+        self.fl = np.empty(size, dtype=np.float32)
+        self.i = np.empty(size, dtype=np.int32)
+        self.h0 = np.empty(size, dtype=np.float32)
+        self.h1 = np.empty(size, dtype=np.float32)
         self.rate32 = np.empty(n, dtype=np.float32)
         if line:
-            self.z = np.empty(shape, dtype=np.float32)
-            self.y = np.empty(shape, dtype=np.float32)
-            self.j = np.empty(shape, dtype=np.int32)
-            self.h2 = np.empty(shape, dtype=np.float32)
-            self.h3 = np.empty(shape, dtype=np.float32)
+            self.y = np.empty(size, dtype=np.float32)
+            self.j = np.empty(size, dtype=np.int32)
+            self.h2 = np.empty(size, dtype=np.float32)
+            self.h3 = np.empty(size, dtype=np.float32)
 
 
 def _chunk_dose_rate(
     ws: _Workspace,
     n: int,
-    w_r2: FloatArray,
-    w_z: FloatArray | None,
+    w: FloatArray,
     s32: NDArray[np.float32],
     table: _KernelTable,
     out: FloatArray,
 ) -> None:
     """Dose rate (cGy/h) at one chunk of n points from all seeds into ``out``, via the (r, p) table.
 
-    r² and z come from a float64 matmul (no cancellation problem); everything after is float32.
+    r² and z come from a float64 matmul (no cancellation problem); everything after is float32, in place in
+    the workspace (no temporaries). The four table corners are gathered from offset views of the flat table,
+    so one flat index serves all four.
     """
-    m64 = ws.m64[:n]
-    r2, fr, i, h0, h1 = ws.r2[:n], ws.fr[:n], ws.i[:n], ws.h0[:n], ws.h1[:n]
+    size = ws.n_seeds * n
+    line = w.shape[0] != ws.n_seeds
+    m64 = ws.m64[: 2 * size if line else size].reshape(-1, n)
+    np.matmul(w, ws.p_aug[:, :n], out=m64)
+    rz = ws.rz[: 2 * size if line else size]
+    np.copyto(rz, m64.ravel(), casting="same_kind")
+    r2 = rz[:size]
+    fr, fl, i, h0, h1 = ws.fr[:size], ws.fl[:size], ws.i[:size], ws.h0[:size], ws.h1[:size]
     vals = table.values
-    np.matmul(ws.p_aug[:n], w_r2, out=m64)
-    np.copyto(r2, m64, casting="same_kind")
     np.maximum(r2, np.float32(table.r2_floor), out=r2)
     np.sqrt(r2, out=fr)
-    fr *= np.float32(table.inv_dr)
-    np.copyto(i, fr, casting="unsafe")  # truncation = floor since r ≥ 0
-    np.minimum(i, table.n_r - 1, out=i)
-    fr -= i
-    if w_z is None:
+    fr *= np.float32(table.inv_dr)  # < n_r: the table's rows cover the farthest seed-point distance
+    np.floor(fr, out=fl)
+    np.copyto(i, fl, casting="unsafe")
+    fr -= fl  # fractional part in r
+    if not line:
         np.take(vals, i, out=h0, mode="clip")
-        i += 1
-        np.take(vals, i, out=h1, mode="clip")
+        np.take(vals[1:], i, out=h1, mode="clip")
     else:
-        z, y, j, h2, h3 = ws.z[:n], ws.y[:n], ws.j[:n], ws.h2[:n], ws.h3[:n]
-        np.matmul(ws.p_aug[:n], w_z, out=m64)
-        np.copyto(z, m64, casting="same_kind")
+        z = rz[size:]
+        y, j, h2, h3 = ws.y[:size], ws.j[:size], ws.h2[:size], ws.h3[:size]
+        n_p = table.n_p
         np.abs(z, out=z)
         np.multiply(z, z, out=y)
         np.subtract(r2, y, out=y)
         np.maximum(y, np.float32(0.0), out=y)
         np.sqrt(y, out=y)
         z += y  # y + |z| > 0 because r² ≥ floor
-        np.divide(y, z, out=y)  # p = y / (y + |z|) ∈ [0, 1]
         y *= np.float32(table.inv_dp)
-        np.copyto(j, y, casting="unsafe")
-        y -= j  # fractional part in p
-        i *= np.int32(table.n_p)
+        y /= z  # p / Δp with p = y / (y + |z|) ∈ [0, 1]
+        np.floor(y, out=fl)
+        np.copyto(j, fl, casting="unsafe")
+        y -= fl  # fractional part in p
+        i *= np.int32(n_p)
         i += j  # flat index of (row i, column j)
         np.take(vals, i, out=h0, mode="clip")
-        i += 1
-        np.take(vals, i, out=h1, mode="clip")
-        i += table.n_p - 1
-        np.take(vals, i, out=h2, mode="clip")
-        i += 1
-        np.take(vals, i, out=h3, mode="clip")
+        np.take(vals[1:], i, out=h1, mode="clip")
+        np.take(vals[n_p:], i, out=h2, mode="clip")
+        np.take(vals[n_p + 1 :], i, out=h3, mode="clip")
         h1 -= h0
         h1 *= y
         h0 += h1  # row i, interpolated in p
@@ -861,7 +870,7 @@ def _chunk_dose_rate(
     h1 *= fr
     h0 += h1
     h0 /= r2
-    np.matmul(h0, s32, out=ws.rate32[:n])
+    np.matmul(s32, h0.reshape(ws.n_seeds, n), out=ws.rate32[:n])
     out[:] = ws.rate32[:n]
 
 
