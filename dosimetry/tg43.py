@@ -753,20 +753,22 @@ def _table_dose_rate(
 
     n_seeds = pos_c.shape[0]
     chunk = max(256, settings.chunk_pairs // n_seeds)
-    # r² = |p|² + |s|² − 2 p·s and z = p·a − s·a from one small float64 matmul per chunk, in coordinates
-    # centred on the seed centroid (keeps the float64 cancellation error far below 1e-9 cm²). Layout (seed, point):
-    # rows 0..S−1 of the product are r², rows S..2S−1 are z, so every later step works on contiguous arrays.
-    line = axes is not None
-    w = np.empty((2 * n_seeds if line else n_seeds, 5))
-    w[:n_seeds, :3] = -2.0 * pos_c
-    w[:n_seeds, 3] = 1.0
-    w[:n_seeds, 4] = (pos_c**2).sum(axis=1)
+    # In table units (distances / Δr): r² = |p|² + |s|² − 2 p·s from a float64 matmul per chunk, in coordinates
+    # centred on the seed centroid (keeps the cancellation error far below 1e-9 cm²), and z = p·a − s·a from a
+    # float32 one (no cancellation). Layout (seed, point), so every later step works on contiguous arrays.
+    inv_dr = table.inv_dr
+    w_r2 = np.empty((n_seeds, 5))
+    w_r2[:, :3] = -2.0 * pos_c * inv_dr**2
+    w_r2[:, 3] = inv_dr**2
+    w_r2[:, 4] = (pos_c**2).sum(axis=1) * inv_dr**2
+    w_z: NDArray[np.float32] | None = None
     if axes is not None:
-        w[n_seeds:, :3] = axes
-        w[n_seeds:, 3] = 0.0
-        w[n_seeds:, 4] = -(pos_c * axes).sum(axis=1)
-    s32 = s.astype(np.float32)
-    ws = _Workspace(min(chunk, n_pts), n_seeds, line=line)
+        w_z = np.empty((n_seeds, 5), dtype=np.float32)
+        w_z[:, :3] = axes * inv_dr
+        w_z[:, 3] = 0.0
+        w_z[:, 4] = -(pos_c * axes).sum(axis=1) * inv_dr
+    s32 = (s * inv_dr**2).astype(np.float32)  # the table holds r²·Ḋ/S_K with r in cm: ÷ (r/Δr)² × 1/Δr²
+    ws = _Workspace(min(chunk, n_pts), n_seeds, line=w_z is not None)
     for start in range(0, n_pts, chunk):
         stop = min(start + chunk, n_pts)
         n = stop - start
@@ -776,14 +778,14 @@ def _table_dose_rate(
         p_aug = ws.p_aug[:, :n]
         p_aug[:3] = xyz.T
         np.einsum("ij,ij->i", xyz, xyz, out=p_aug[3])
-        _chunk_dose_rate(ws, n, w, s32, table, out[start:stop])
+        _chunk_dose_rate(ws, n, w_r2, w_z, s32, table, out[start:stop])
     return out
 
 
 class _Workspace:
     """Buffers reused for every chunk (avoids one mmap/page-fault cycle per temporary array).
 
-    The (seed, point) buffers are flat; :meth:`pairs` views their first S·n elements, contiguous for any n.
+    The (seed, point) buffers are flat; their first S·n elements are contiguous for any chunk length n.
     """
 
     def __init__(self, n: int, n_seeds: int, *, line: bool) -> None:
@@ -792,17 +794,19 @@ class _Workspace:
         self.xyz = np.empty((n, 3))
         self.p_aug = np.empty((5, n))
         self.p_aug[4] = 1.0
-        self.m64 = np.empty(2 * size if line else size)
-        self.rz = np.empty(2 * size if line else size, dtype=np.float32)  # r² then z, float32
+        self.m64 = np.empty(size)
+        self.r2 = np.empty(size, dtype=np.float32)
         self.fr = np.empty(size, dtype=np.float32)
         self.fl = np.empty(size, dtype=np.float32)
-        self.i = np.empty(size, dtype=np.int32)
+        self.i = np.empty(size, dtype=np.intp)
         self.h0 = np.empty(size, dtype=np.float32)
         self.h1 = np.empty(size, dtype=np.float32)
         self.rate32 = np.empty(n, dtype=np.float32)
         if line:
+            self.p32 = np.empty((5, n), dtype=np.float32)
+            self.z = np.empty(size, dtype=np.float32)
             self.y = np.empty(size, dtype=np.float32)
-            self.j = np.empty(size, dtype=np.int32)
+            self.fl2 = np.empty(size, dtype=np.float32)
             self.h2 = np.empty(size, dtype=np.float32)
             self.h3 = np.empty(size, dtype=np.float32)
 
@@ -810,39 +814,39 @@ class _Workspace:
 def _chunk_dose_rate(
     ws: _Workspace,
     n: int,
-    w: FloatArray,
+    w_r2: FloatArray,
+    w_z: NDArray[np.float32] | None,
     s32: NDArray[np.float32],
     table: _KernelTable,
     out: FloatArray,
 ) -> None:
     """Dose rate (cGy/h) at one chunk of n points from all seeds into ``out``, via the (r, p) table.
 
-    r² and z come from a float64 matmul (no cancellation problem); everything after is float32, in place in
-    the workspace (no temporaries). The four table corners are gathered from offset views of the flat table,
-    so one flat index serves all four.
+    Distances are in table units (r/Δr). r² comes from a float64 matmul, z from a float32 one; everything
+    after is float32, in place in the workspace (no temporaries). The row and column are combined into one
+    flat index in float32 (exact: the table has < 2²⁴ cells) and the four corners are gathered from offset
+    views of the flat table with that one index.
     """
     size = ws.n_seeds * n
-    line = w.shape[0] != ws.n_seeds
-    m64 = ws.m64[: 2 * size if line else size].reshape(-1, n)
-    np.matmul(w, ws.p_aug[:, :n], out=m64)
-    rz = ws.rz[: 2 * size if line else size]
-    np.copyto(rz, m64.ravel(), casting="same_kind")
-    r2 = rz[:size]
-    fr, fl, i, h0, h1 = ws.fr[:size], ws.fl[:size], ws.i[:size], ws.h0[:size], ws.h1[:size]
+    r2, fr, fl, i, h0, h1 = ws.r2[:size], ws.fr[:size], ws.fl[:size], ws.i[:size], ws.h0[:size], ws.h1[:size]
+    m64 = ws.m64[:size].reshape(ws.n_seeds, n)
+    np.matmul(w_r2, ws.p_aug[:, :n], out=m64)
+    np.copyto(r2, m64.ravel(), casting="same_kind")
     vals = table.values
-    np.maximum(r2, np.float32(table.r2_floor), out=r2)
-    np.sqrt(r2, out=fr)
-    fr *= np.float32(table.inv_dr)  # < n_r: the table's rows cover the farthest seed-point distance
+    np.maximum(r2, np.float32(table.r2_floor * table.inv_dr**2), out=r2)
+    np.sqrt(r2, out=fr)  # r/Δr < n_r: the table's rows cover the farthest seed-point distance
     np.floor(fr, out=fl)
-    np.copyto(i, fl, casting="unsafe")
     fr -= fl  # fractional part in r
-    if not line:
+    if w_z is None:
+        np.copyto(i, fl, casting="unsafe")
         np.take(vals, i, out=h0, mode="clip")
         np.take(vals[1:], i, out=h1, mode="clip")
     else:
-        z = rz[size:]
-        y, j, h2, h3 = ws.y[:size], ws.j[:size], ws.h2[:size], ws.h3[:size]
+        z, y, fl2, h2, h3 = ws.z[:size], ws.y[:size], ws.fl2[:size], ws.h2[:size], ws.h3[:size]
         n_p = table.n_p
+        p32 = ws.p32[:, :n]
+        np.copyto(p32, ws.p_aug[:, :n], casting="same_kind")
+        np.matmul(w_z, p32, out=z.reshape(ws.n_seeds, n))
         np.abs(z, out=z)
         np.multiply(z, z, out=y)
         np.subtract(r2, y, out=y)
@@ -851,11 +855,11 @@ def _chunk_dose_rate(
         z += y  # y + |z| > 0 because r² ≥ floor
         y *= np.float32(table.inv_dp)
         y /= z  # p / Δp with p = y / (y + |z|) ∈ [0, 1]
-        np.floor(y, out=fl)
-        np.copyto(j, fl, casting="unsafe")
-        y -= fl  # fractional part in p
-        i *= np.int32(n_p)
-        i += j  # flat index of (row i, column j)
+        np.floor(y, out=fl2)
+        y -= fl2  # fractional part in p
+        fl *= np.float32(n_p)
+        fl += fl2  # flat index of (row, column), exact in float32
+        np.copyto(i, fl, casting="unsafe")
         np.take(vals, i, out=h0, mode="clip")
         np.take(vals[1:], i, out=h1, mode="clip")
         np.take(vals[n_p:], i, out=h2, mode="clip")
