@@ -146,8 +146,8 @@ C_KERNEL = r"""
 #include <stdint.h>
 
 void tg43_line(const double *pts, int64_t n_pts, const double *pos, const double *axes, const float *s,
-               int64_t n_seeds, const float *table, int64_t n_r, int64_t n_p, float inv_dr, float inv_dp,
-               float r2_floor, double *out)
+               int64_t n_seeds, const float *table, int64_t n_r, int64_t n_p, float rows_per_sqrt_cm,
+               float inv_dp, float r2_floor, double *out)
 {
     for (int64_t k = 0; k < n_pts; ++k) {
         const double px = pts[3 * k], py = pts[3 * k + 1], pz = pts[3 * k + 2];
@@ -157,7 +157,7 @@ void tg43_line(const double *pts, int64_t n_pts, const double *pos, const double
             float r2 = (float)(dx * dx + dy * dy + dz * dz);
             const float z = fabsf((float)(dx * axes[3 * q] + dy * axes[3 * q + 1] + dz * axes[3 * q + 2]));
             if (r2 < r2_floor) r2 = r2_floor;
-            float fr = sqrtf(r2) * inv_dr;
+            float fr = sqrtf(sqrtf(r2)) * rows_per_sqrt_cm; /* row coordinate: rows are uniform in sqrt(r) */
             int32_t i = (int32_t)fr;
             if (i > n_r - 1) i = (int32_t)(n_r - 1);
             fr -= (float)i;
@@ -231,7 +231,7 @@ def kernel_vs_c(n_grid: int, n_seeds: int, repeats: int) -> None:
 
         def call(dll: ctypes.CDLL = dll, out: np.ndarray = out) -> None:
             dll.tg43_line(pts, n_pts, np.ascontiguousarray(pos), unit, s32, n_seeds, table.values, table.n_r,
-                          table.n_p, table.inv_dr, table.inv_dp, table.r2_floor, out)
+                          table.n_p, table.rows_per_sqrt_cm, table.inv_dp, table.r2_floor, out)
 
         call()
         diff = float(np.max(np.abs(out / ours - 1.0)))
