@@ -286,67 +286,90 @@ def _startup_cpu(code: str, repeats: int) -> float:
     return best
 
 
+def _time_command(
+    s_path: Path, p_path: Path, method: str, repeats: int, *, cold: bool
+) -> tuple[float, float, float, float, str]:
+    """(command, parse, compute, write) best CPU times in s and the command's output, for one --method.
+
+    cold: the engine's table is dropped before every call, so the call builds it (the first call in a fresh
+    process); otherwise it is cached (a set-up process that has run the command before).
+    """
+    from django.core.management import call_command
+
+    from dosimetry import cli
+
+    args = ["tg43", "--model", "6711", "--seeds", str(s_path), "--points", str(p_path), "--method", method]
+    text = {"out": ""}
+
+    def command() -> None:
+        if cold:
+            tg43._kernel_table.cache_clear()
+        buf = io.StringIO()
+        call_command(*args, stdout=buf)
+        text["out"] = buf.getvalue()
+
+    t_cmd = _best_cpu(command, repeats)
+    seeds = cli.parse_seeds(cli.read_json_file(s_path, "--seeds"))
+    model = get_seed_model("6711")
+    state: dict[str, object] = {}
+
+    def parse() -> None:
+        state["points"], state["texts"] = cli.read_points_file(p_path, "--points")
+
+    def compute() -> None:
+        if cold:
+            tg43._kernel_table.cache_clear()
+        state["rate"], state["total"] = cli.tg43_rates(model, seeds, state["points"], method=method)  # type: ignore[arg-type]
+
+    def write() -> None:
+        cli.tg43_json(state["points"], state["rate"], state["total"], state["texts"])  # type: ignore[arg-type]
+
+    t_parse, t_compute, t_write = (_best_cpu(f, repeats) for f in (parse, compute, write))
+    return t_cmd, t_parse, t_compute, t_write, text["out"]
+
+
+def _time_before(s_path: Path, p_path: Path) -> tuple[float, str]:
+    """The per-point path the command used before: json.loads, a tuple per point, a dict per point, to_json."""
+    from dosimetry import cli
+
+    text = {"out": ""}
+
+    def before() -> None:
+        seeds = cli.parse_seeds(cli.read_json_file(s_path, "--seeds"))
+        points = cli.parse_points_cm(cli.read_json_file(p_path, "--points"))
+        text["out"] = cli.to_json(cli.tg43_point_doses(get_seed_model("6711"), seeds, points)) + "\n"
+
+    return _best_cpu(before, 1), text["out"]
+
+
 def command_end_to_end(n_seeds: int, n_pts: int, repeats: int) -> None:
     os.environ.update(DJANGO_ENV)
     import django
 
     django.setup()
-    from django.core.management import call_command
-
-    from dosimetry import cli
-
     evals = n_seeds * n_pts
     print(f"manage.py tg43 end to end: {n_seeds} seeds × {n_pts:,} points = {evals / 1e6:.0f} M evaluations, "
-          f"call_command (stdout to StringIO) in a set-up Django process, CPU time, best of {repeats}")
-    exact_text = ""
+          f"call_command (stdout to StringIO) in a set-up Django process, CPU time, best of {repeats} (exact: 1); "
+          "table: 'cold' = the call builds the engine's table (first call in a fresh process), 'warm' = cached")
     for decimals, label in ((4, "points rounded to 0.1 mm (json.dumps of them: the canonical fast parse)"),
                             (None, "points at full float64 precision (17 digits: parsed through json.loads)")):
         s_path, p_path = _command_inputs(n_seeds, n_pts, decimals)
         print(f"  {label}; points file {p_path.stat().st_size / 1e6:.1f} MB")
         texts: dict[str, str] = {}
-        for method in ("exact", "table"):
-            args = ["tg43", "--model", "6711", "--seeds", str(s_path), "--points", str(p_path), "--method", method]
-
-            def command(args: list[str] = args, method: str = method) -> None:
-                buf = io.StringIO()
-                call_command(*args, stdout=buf)
-                texts[method] = buf.getvalue()
-
-            t_cmd = _best_cpu(command, 1 if method == "exact" else repeats)
-            seeds = cli.parse_seeds(cli.read_json_file(s_path, "--seeds"))
-            model = get_seed_model("6711")
-            parsed: dict[str, object] = {}
-
-            def parse(parsed: dict[str, object] = parsed) -> None:
-                parsed["points"], parsed["texts"] = cli.read_points_file(p_path, "--points")
-
-            def compute(parsed: dict[str, object] = parsed, method: str = method, seeds: cli.SeedSet = seeds) -> None:
-                parsed["rate"], parsed["total"] = cli.tg43_rates(model, seeds, parsed["points"], method=method)
-
-            def write(parsed: dict[str, object] = parsed) -> None:
-                cli.tg43_json(parsed["points"], parsed["rate"], parsed["total"], parsed["texts"])
-
-            n_rep = 1 if method == "exact" else repeats
-            t_parse, t_compute, t_write = (_best_cpu(f, n_rep) for f in (parse, compute, write))
+        for method, cold, tag in (("exact", True, ""), ("table", True, " cold"), ("table", False, " warm")):
+            t_cmd, t_parse, t_compute, t_write, texts[method] = _time_command(
+                s_path, p_path, method, 1 if method == "exact" else repeats, cold=cold
+            )
             flag = "OK " if evals / t_cmd >= COMMAND_TARGET_PER_S else "LOW"
-            print(f"    --method {method:5s}: {t_cmd:6.3f} s = {evals / t_cmd / 1e6:5.1f} M evals/s [{flag}]   "
+            print(f"    --method {method + tag:10s}: {t_cmd:6.3f} s = {evals / t_cmd / 1e6:5.1f} M evals/s [{flag}]   "
                   f"(parse {t_parse:.3f} s, compute {t_compute:.3f} s, write {t_write:.3f} s)")
-        rows_exact, rows_table = json.loads(texts["exact"]), json.loads(texts["table"])
-        rate_e = np.array([r["dose_rate_cgy_per_h"] for r in rows_exact])
-        rate_t = np.array([r["dose_rate_cgy_per_h"] for r in rows_table])
+        rate_e = np.array([r["dose_rate_cgy_per_h"] for r in json.loads(texts["exact"])])
+        rate_t = np.array([r["dose_rate_cgy_per_h"] for r in json.loads(texts["table"])])
         print(f"    table vs exact: max |table/exact − 1| = {np.max(np.abs(rate_t / rate_e - 1.0)):.1e} "
               "(includes points inside a capsule)")
         if decimals is not None:
-            exact_text = texts["exact"]
-            seeds = cli.parse_seeds(cli.read_json_file(s_path, "--seeds"))
-
-            def before(seeds: cli.SeedSet = seeds, p_path: Path = p_path) -> None:
-                points = cli.parse_points_cm(cli.read_json_file(p_path, "--points"))
-                rows = cli.tg43_point_doses(get_seed_model("6711"), seeds, points)
-                before.text = cli.to_json(rows) + "\n"  # type: ignore[attr-defined]
-
-            t_before = _best_cpu(before, 1)
-            same = "identical" if before.text == exact_text else "DIFFERENT"  # type: ignore[attr-defined]
+            t_before, before_text = _time_before(s_path, p_path)
+            same = "identical" if before_text == texts["exact"] else "DIFFERENT"
             print(f"    before (json.loads, tuple and dict per point, to_json; exact): {t_before:6.3f} s = "
                   f"{evals / t_before / 1e6:5.2f} M evals/s; its output and --method exact's: {same}")
     t_python = _startup_cpu("pass", repeats)

@@ -260,8 +260,8 @@ def parse_points_cm(data: Any, field_name: str = "points") -> FloatArray:
     return np.asarray(pts, dtype=np.float64).reshape(-1, 3)
 
 
-#: Characters of a points file in the canonical form ``json.dumps`` writes (numbers without exponent).
-_CANONICAL_POINT_CHARS: Final[bytes] = b"0123456789.-, []"
+#: Characters of a canonical points file once "], [" between points is replaced by ", " (no exponent).
+_CANONICAL_POINT_CHARS: Final[bytes] = b"0123456789.-, "
 #: Most digits of a canonical coordinate: ≤ 15 significant digits round-trip through float64 unchanged.
 _CANONICAL_MAX_DIGITS: Final[int] = 15
 
@@ -280,8 +280,6 @@ def canonical_points_cm(text: str) -> tuple[FloatArray, list[str]] | None:
     if len(s) < 7 or not (s.startswith("[[") and s.endswith("]]")) or not s.isascii():
         return None
     raw = s[2:-2].encode("ascii")
-    if raw.translate(None, _CANONICAL_POINT_CHARS):
-        return None
     rb = np.frombuffer(raw, dtype=np.uint8)
     commas = np.flatnonzero(rb == ord(","))
     n_pts = (commas.size + 1) // 3
@@ -290,8 +288,8 @@ def canonical_points_cm(text: str) -> tuple[FloatArray, list[str]] | None:
     if not np.array_equal(rb[commas - 1] == ord("]"), np.arange(commas.size) % 3 == 2):
         return None  # exactly three numbers per point
     flat = raw.replace(b"], [", b", ")
-    if flat.translate(None, b"0123456789.-, "):
-        return None  # every bracket was part of a "], [" between two points
+    if flat.translate(None, _CANONICAL_POINT_CHARS):
+        return None  # only digits, ".", "-" and ", " left: every bracket was part of a "], [" between points
     b = np.frombuffer(flat, dtype=np.uint8)
     seps = np.flatnonzero(b == ord(","))
     if np.count_nonzero(b == ord(" ")) != seps.size or seps[-1] + 2 >= b.size or np.any(b[seps + 1] != ord(" ")):
@@ -532,7 +530,7 @@ def tg43_json(
         args[3::5] = rate.tolist()
         args[4::5] = total_gy.tolist()
         template = _TG43_LINE
-    return "[\n" + ",\n".join([template] * n) % tuple(args) + "\n]"
+    return "".join(("[\n", ",\n".join([template] * n) % tuple(args), "\n]"))
 
 
 def _tg43_inputs(

@@ -70,4 +70,5 @@ class Command(JsonCommand):
             )
         except cli.CliInputError as exc:
             raise self.input_error(exc) from exc
-        self.stdout.write(text)
+        self.stdout.write(text, ending="")  # no copy of a large text to append the newline
+        self.stdout.write("\n", ending="")
