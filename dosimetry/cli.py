@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,6 +54,7 @@ __all__ = [
     "DvhCommandSettings",
     "SeedSet",
     "Tg43CommandSettings",
+    "Tg43Options",
     "canonical_points_cm",
     "dvh_summaries",
     "json_ready",
@@ -533,18 +534,25 @@ def tg43_json(
     return "".join(("[\n", ",\n".join([template] * n) % tuple(args), "\n]"))
 
 
+class Tg43Options(TypedDict, total=False):
+    """Keyword options of :func:`run_tg43` / :func:`run_tg43_json` (the command's options)."""
+
+    seeds_file: str | os.PathLike[str] | None  # seeds JSON; exactly one of seeds_file / rtplan_file
+    rtplan_file: str | os.PathLike[str] | None  # DICOM RT Plan
+    formalism: str  # "line" (default) or "point"
+    settings: Tg43CommandSettings  # default DEFAULT_TG43_COMMAND_SETTINGS
+    method: str | None  # None = settings.engine; "exact" or "table" (TG43_METHODS)
+
+
 def _tg43_inputs(
-    model_code: str,
-    points_file: str | os.PathLike[str],
-    seeds_file: str | os.PathLike[str] | None,
-    rtplan_file: str | os.PathLike[str] | None,
-    formalism: str,
-    settings: Tg43CommandSettings,
+    model_code: str, points_file: str | os.PathLike[str], options: Tg43Options
 ) -> tuple[SeedModelData, SeedSet, tg43.Formalism, FloatArray, list[str] | None]:
+    seeds_file, rtplan_file = options.get("seeds_file"), options.get("rtplan_file")
+    settings = options.get("settings", DEFAULT_TG43_COMMAND_SETTINGS)
     if (seeds_file is None) == (rtplan_file is None):
         raise CliInputError("--rtplan / --seeds: give exactly one of them (they are mutually exclusive)")
     model = _model(model_code)
-    form = _formalism(formalism)
+    form = _formalism(options.get("formalism", "line"))
     if seeds_file is not None:
         seeds = parse_seeds(read_json_file(seeds_file, "--seeds"), origin=f"--seeds {Path(seeds_file).name}",
                             settings=settings)
@@ -556,39 +564,23 @@ def _tg43_inputs(
 
 
 def run_tg43(
-    model_code: str,
-    points_file: str | os.PathLike[str],
-    *,
-    seeds_file: str | os.PathLike[str] | None = None,
-    rtplan_file: str | os.PathLike[str] | None = None,
-    formalism: str = "line",
-    settings: Tg43CommandSettings = DEFAULT_TG43_COMMAND_SETTINGS,
-    method: str | None = None,
+    model_code: str, points_file: str | os.PathLike[str], **options: Unpack[Tg43Options]
 ) -> list[dict[str, Any]]:
     """The ``tg43`` command: exactly one of ``seeds_file`` (JSON) / ``rtplan_file`` (DICOM) plus a points JSON.
 
     Returns ``[{"point_cm": [x, y, z], "dose_rate_cgy_per_h": r, "total_dose_gy": d}, …]`` in point order.
-    ``method``: None = ``settings.engine``; ``"exact"`` or ``"table"`` (:data:`TG43_METHODS`).
+    Options: :class:`Tg43Options`.
     """
-    model, seeds, form, points, _ = _tg43_inputs(model_code, points_file, seeds_file, rtplan_file, formalism, settings)
-    return tg43_point_doses(model, seeds, points, form, settings, method)
+    model, seeds, form, points, _ = _tg43_inputs(model_code, points_file, options)
+    settings = options.get("settings", DEFAULT_TG43_COMMAND_SETTINGS)
+    return tg43_point_doses(model, seeds, points, form, settings, options.get("method"))
 
 
-def run_tg43_json(
-    model_code: str,
-    points_file: str | os.PathLike[str],
-    *,
-    seeds_file: str | os.PathLike[str] | None = None,
-    rtplan_file: str | os.PathLike[str] | None = None,
-    formalism: str = "line",
-    settings: Tg43CommandSettings = DEFAULT_TG43_COMMAND_SETTINGS,
-    method: str | None = None,
-) -> str:
+def run_tg43_json(model_code: str, points_file: str | os.PathLike[str], **options: Unpack[Tg43Options]) -> str:
     """``to_json(run_tg43(...))``, the command's output, built without one Python object per point."""
-    model, seeds, form, points, texts = _tg43_inputs(
-        model_code, points_file, seeds_file, rtplan_file, formalism, settings
-    )
-    rate, total_gy = tg43_rates(model, seeds, points, form, settings, method)
+    model, seeds, form, points, texts = _tg43_inputs(model_code, points_file, options)
+    settings = options.get("settings", DEFAULT_TG43_COMMAND_SETTINGS)
+    rate, total_gy = tg43_rates(model, seeds, points, form, settings, options.get("method"))
     return tg43_json(points, rate, total_gy, texts)
 
 
