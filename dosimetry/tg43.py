@@ -455,19 +455,31 @@ def _anisotropy_2d_folded(r: FloatArray, theta_deg: FloatArray, model: SeedModel
     tt = np.asarray(model.aniso_theta_deg, dtype=np.float64)
     ft = np.asarray(model.aniso_F, dtype=np.float64)  # (n_theta, n_r)
     rc = np.clip(r, rt[0], rt[-1])
-    i = np.clip(np.searchsorted(rt, rc, side="right") - 1, 0, rt.size - 2)
+    i = _bin_index(rc, rt[1:-1])  # rt[i] ≤ r < rt[i+1], i ≤ n_r − 2
     w = (rc - rt[i]) / (rt[i + 1] - rt[i])
     # np.interp in θ at the two bracketing tabulated radii only (the same arithmetic as np.interp, bit for bit:
-    # slope·(θ − θ_j) + F_j with θ_j ≤ θ < θ_j+1, the last node itself at θ = θ_max), then linearly in r
+    # slope·(θ − θ_j) + F_j with θ_j ≤ θ < θ_j+1; at θ = θ_max a zero slope gives the last node itself), then
+    # linearly in r
     th = np.clip(theta_deg, tt[0], tt[-1])
-    j = np.searchsorted(tt, th, side="right") - 1
-    at_end = j == tt.size - 1
-    j = np.minimum(j, tt.size - 2)
-    slopes = (ft[1:] - ft[:-1]) / (tt[1:] - tt[:-1])[:, None]  # (n_theta − 1, n_r)
+    j = _bin_index(th, tt[1:])
+    slopes = np.zeros_like(ft)
+    slopes[:-1] = (ft[1:] - ft[:-1]) / (tt[1:] - tt[:-1])[:, None]
     dth = th - tt[j]
-    f_lo = np.where(at_end, ft[-1, i], slopes[j, i] * dth + ft[j, i])
-    f_hi = np.where(at_end, ft[-1, i + 1], slopes[j, i + 1] * dth + ft[j, i + 1])
+    k = j * rt.size + i  # flat index of (θ_j, r_i)
+    slopes_flat, f_flat = slopes.ravel(), ft.ravel()
+    f_lo = slopes_flat.take(k) * dth + f_flat.take(k)
+    k += 1
+    f_hi = slopes_flat.take(k) * dth + f_flat.take(k)
     return cast(FloatArray, f_lo + w * (f_hi - f_lo))
+
+
+def _bin_index(x: FloatArray, inner_nodes: FloatArray) -> NDArray[np.intp]:
+    """Number of ``inner_nodes`` (sorted) ≤ x, elementwise: the bin of x (np.searchsorted(side="right") − 1 when
+    the first node is left out), by comparisons, which beat a binary search over a handful of nodes."""
+    idx = np.zeros(np.shape(x), dtype=np.intp)
+    for node in inner_nodes:
+        idx += x >= node
+    return idx
 
 
 @lru_cache(maxsize=64)
@@ -912,13 +924,16 @@ def _dose_rate_exact(
     chunk = max(256, settings.chunk_pairs // pos.shape[0])
     for start in range(0, pts.shape[0], chunk):
         d = pts[start : start + chunk, None, :] - pos[None, :, :]  # (n, S, 3)
+        # |d|² and d·a summed in numpy's order for a 3-long axis, ((x + y) + z), without the slow small-axis reduction
+        dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+        d2 = dx * dx + dy * dy + dz * dz
         if axes is None:
             z_abs = np.zeros(d.shape[:2])
-            y = np.sqrt((d * d).sum(axis=2))
+            y = np.sqrt(d2)
         else:
-            z = (d * axes[None, :, :]).sum(axis=2)
+            z = dx * axes[None, :, 0] + dy * axes[None, :, 1] + dz * axes[None, :, 2]
             z_abs = np.abs(z)
-            y = np.sqrt(np.maximum((d * d).sum(axis=2) - z * z, 0.0))
+            y = np.sqrt(np.maximum(d2 - z * z, 0.0))
         k = _kernel_per_u_zy(z_abs, y, model, formalism, settings)
         out[start : start + chunk] = k @ s
     return out
