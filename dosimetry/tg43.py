@@ -493,20 +493,27 @@ def _clamp_zy(
 ) -> tuple[FloatArray, FloatArray]:
     """Move points closer than d_min to the active segment out to distance d_min (§1.2 clamp)."""
     half = 0.5 * length_cm
-    dz = np.maximum(z_abs - half, 0.0)
-    d = np.hypot(dz, y)
+    # only points with y < d_min and |z| < L/2 + d_min can be that close (the distance is ≥ y and ≥ |z| − L/2):
+    # the distance is computed for those alone (the same numbers, without a hypot over every point)
+    near = np.flatnonzero((y < d_min) & (z_abs < half + 2.0 * d_min))
+    if near.size == 0:
+        return z_abs, y
+    z_n, y_n = z_abs.ravel()[near], y.ravel()[near]
+    dz = np.maximum(z_n - half, 0.0)
+    d = np.hypot(dz, y_n)
     close = d < d_min
     if not np.any(close):
         return z_abs, y
     z_abs = z_abs.copy()
     y = y.copy()
+    z_flat, y_flat = z_abs.reshape(-1), y.reshape(-1)
     inside = close & (dz == 0.0)  # beside the segment: push perpendicular to the axis
-    y[inside] = d_min
+    y_flat[near[inside]] = d_min
     beyond = close & (dz > 0.0)  # beyond an end: push radially from the end point
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = d_min / d[beyond]
-    z_abs[beyond] = half + dz[beyond] * scale
-    y[beyond] = y[beyond] * scale
+    z_flat[near[beyond]] = half + dz[beyond] * scale
+    y_flat[near[beyond]] = y_n[beyond] * scale
     return z_abs, y
 
 
@@ -923,12 +930,12 @@ def _dose_rate_exact(
     out = np.zeros(pts.shape[0])
     chunk = max(256, settings.chunk_pairs // pos.shape[0])
     for start in range(0, pts.shape[0], chunk):
-        d = pts[start : start + chunk, None, :] - pos[None, :, :]  # (n, S, 3)
-        # |d|² and d·a summed in numpy's order for a 3-long axis, ((x + y) + z), without the slow small-axis reduction
-        dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
+        p = pts[start : start + chunk]
+        # point − seed per axis, (n, S) each; |d|² and d·a summed in numpy's order for a 3-long axis, ((x + y) + z)
+        dx, dy, dz = (p[:, k, None] - pos[None, :, k] for k in range(3))
         d2 = dx * dx + dy * dy + dz * dz
         if axes is None:
-            z_abs = np.zeros(d.shape[:2])
+            z_abs = np.zeros(d2.shape)
             y = np.sqrt(d2)
         else:
             z = dx * axes[None, :, 0] + dy * axes[None, :, 1] + dz * axes[None, :, 2]
