@@ -6,7 +6,7 @@ Prints, all as CPU time (``time.process_time``, best of N; the machine may be sh
 
 1. **Kernel vs C**: the table kernel (line source, 20 seeds, 1 million points on a 100³ grid) next to a C
    version of the same kernel (per seed the point's (z, y) in the seed frame in float64, then the same
-   float32 (r, p) table and bilinear look-up, S_K × table, sum) that this script writes to
+   float32 (√r, sin θ) table and bilinear look-up, S_K × table, sum) that this script writes to
    ``bench/_work/tg43_kernel.c``, compiles with ``gcc -O2`` and with ``gcc -O3 -march=native`` and calls
    through ctypes on the same numpy arrays; it checks that C and numpy agree, prints both rates and
    numpy/C (target ≥ 80 % of the -O2 figure).
@@ -155,15 +155,16 @@ void tg43_line(const double *pts, int64_t n_pts, const double *pos, const double
         for (int64_t q = 0; q < n_seeds; ++q) {
             const double dx = px - pos[3 * q], dy = py - pos[3 * q + 1], dz = pz - pos[3 * q + 2];
             float r2 = (float)(dx * dx + dy * dy + dz * dz);
-            const float z = fabsf((float)(dx * axes[3 * q] + dy * axes[3 * q + 1] + dz * axes[3 * q + 2]));
+            const float z = (float)(dx * axes[3 * q] + dy * axes[3 * q + 1] + dz * axes[3 * q + 2]);
             if (r2 < r2_floor) r2 = r2_floor;
-            float fr = sqrtf(sqrtf(r2)) * rows_per_sqrt_cm; /* row coordinate: rows are uniform in sqrt(r) */
+            const float r = sqrtf(r2);
+            float fr = sqrtf(r) * rows_per_sqrt_cm; /* row coordinate: rows are uniform in sqrt(r) */
             int32_t i = (int32_t)fr;
             if (i > n_r - 1) i = (int32_t)(n_r - 1);
             fr -= (float)i;
             float y = r2 - z * z;
             y = sqrtf(y > 0.0f ? y : 0.0f);
-            float pp = y / (y + z) * inv_dp;
+            float pp = y / r * inv_dp; /* column coordinate: sin(theta) = y / r */
             const int32_t j = (int32_t)pp;
             pp -= (float)j;
             const float *t = table + (int64_t)i * n_p + j;

@@ -93,7 +93,7 @@ TG43_KEYS: Final[tuple[str, ...]] = ("point_cm", "dose_rate_cgy_per_h", "total_d
 #: Accepted ``--formalism`` values: 2-D line source, or 1-D (orientation unknown); see :mod:`dosimetry.tg43`.
 FORMALISMS: Final[tuple[str, ...]] = ("line", "point")
 #: Accepted ``--method`` values: ``exact`` = the float64 formulas (default, today's numbers), ``table`` = the
-#: engine's float32 (r, p) table (≥ 0.05 cm from a seed's active segment within 0.2 % of exact; see dosimetry.tg43).
+#: engine's float32 (√r, sin θ) table (≥ 0.05 cm from a seed's active segment within 0.2 % of exact; see dosimetry.tg43).
 TG43_METHODS: Final[tuple[str, ...]] = ("exact", "table")
 #: Seed axis assumed when a seed's orientation is not given (seeds JSON without "axis", every RT Plan seed).
 DEFAULT_SEED_AXIS: Final[tuple[float, float, float]] = (0.0, 0.0, 1.0)

@@ -26,12 +26,13 @@ Units are in every name: ``_cm``, ``_deg``, ``_u`` (air-kerma strength, 1 U = 1 
 ``_mbq``, ``_cgy_per_h``, ``_cgy``, ``_gy``, ``_h``, ``_days``.
 
 Fast path: :func:`dose_rate_cgy_per_h` evaluates a pre-computed table of ``r²·Ḋ/S_K`` on a grid uniform in
-(√r, p) with p = y/(y+|z|) (a pseudo-angle with a bounded derivative in θ) by bilinear interpolation in float32,
+(√r, sin θ) (sin θ = y/r; fine near the axis and around the θ = 5° kink of F, coarse only near 90° where the dose
+is even in θ) by bilinear interpolation in float32,
 chunked over points so memory stays bounded; the √r rows put the finest radial steps next to the source and keep
 the table small enough to stay in cache (~0.8 MB for 10 cm). The exact float64 path is the per-seed helper
 :func:`dose_rate_per_u_cgy_per_h` (also selectable with ``Tg43Settings(use_table=False)``). The table agrees
 with the exact path within 0.2 % everywhere ≥ 0.05 cm from the active segment (worst case measured on 400 000
-random points: 0.19 % at r ≈ 0.21 cm next to the θ = 5° kink of the F table, 2-D; 0.05 % 1-D; tested); inside
+random points: 0.14 % at r ≈ 0.21 cm next to the θ = 5° kink of the F table, 2-D; 0.05 % 1-D; tested); inside
 the capsule (< 0.05 cm) within a few % (up to 14 % at the clamp).
 :func:`dose_rate_grid_cgy_per_h` does the same on a rectilinear grid without a (P, 3) point array.
 """
@@ -124,7 +125,7 @@ class Tg43Settings:
             the exact float64 formulas.
         table_step_cm: radial step of the table (cm) at r = 0.25 cm; the rows are uniform in √r, so the step is
             finer inside (default: 0.0016 cm at 0.04 cm) and coarser outside (0.008 cm at 1 cm, 0.024 cm at 9 cm).
-        table_angle_steps: number of intervals of the pseudo-angle p = y/(y+|z|) ∈ [0, 1] in the 2-D table.
+        table_angle_steps: number of intervals of sin θ ∈ [0, 1] (θ from the seed axis) in the 2-D table.
         chunk_pairs: target number of seed·point pairs evaluated per chunk (bounds temporary memory to about
             ``chunk_pairs × 50`` bytes).
     """
@@ -571,7 +572,7 @@ def dose_rate_per_u_cgy_per_h(
 # ==============================================================================================================
 @dataclass(frozen=True)
 class _KernelTable:
-    """r²·Ḋ/S_K (cGy·cm²·h⁻¹·U⁻¹) on a grid uniform in (√r, p), flattened row-major, float32.
+    """r²·Ḋ/S_K (cGy·cm²·h⁻¹·U⁻¹) on a grid uniform in (√r, sin θ), flattened row-major, float32.
 
     Row k holds r = (k / rows_per_sqrt_cm)²: the radial step grows as √r (finest next to the source, where the
     dose changes fastest), so the table covers 10 cm in ~630 rows and stays in cache.
@@ -603,12 +604,9 @@ def _kernel_table(
         inv_dp = 0.0
     else:
         n_steps = settings.table_angle_steps
-        p = np.arange(n_steps + 2, dtype=np.float64) / n_steps  # one padding column past p = 1
-        p = np.minimum(p, 1.0)
-        norm = np.hypot(p, 1.0 - p)
-        sin_t = p / norm
-        cos_t = (1.0 - p) / norm
-        vals = np.empty((r.size, p.size))
+        sin_t = np.minimum(np.arange(n_steps + 2, dtype=np.float64) / n_steps, 1.0)  # one padding column
+        cos_t = np.sqrt(1.0 - sin_t * sin_t)
+        vals = np.empty((r.size, sin_t.size))
         for start in range(0, r.size, 256):  # blocks of rows keep the float64 temporaries small
             rb = r[start : start + 256, None]
             k = _kernel_per_u_zy(rb * cos_t, rb * sin_t, model, "line", settings)
@@ -856,7 +854,7 @@ def _chunk_dose_rate(
     table: _KernelTable,
     out: FloatArray,
 ) -> None:
-    """Dose rate (cGy/h) at one chunk of n points from all seeds into ``out``, via the (√r, p) table.
+    """Dose rate (cGy/h) at one chunk of n points from all seeds into ``out``, via the (√r, sin θ) table.
 
     Distances are scaled by c² (ρ = ⁴√r² is the row). r² comes from a float64 matmul, z from a float32 one;
     everything after is float32, in place in the workspace (no temporaries). The row and column are combined
@@ -866,13 +864,14 @@ def _chunk_dose_rate(
     size = ws.n_seeds * n
     m64 = ws.m64[:size]
     r2, fr, fl, h0, h1 = ws.r2[:size], ws.fr[:size], ws.fl[:size], ws.h0[:size], ws.h1[:size]
+    r_c2 = h0  # r·c², until the corners are gathered
     i = m64.view(np.intp)  # the float64 r² is dead once copied to float32
     np.matmul(w_r2, ws.p_aug[:, :n], out=m64.reshape(ws.n_seeds, n))
     np.copyto(r2, m64, casting="same_kind")
     vals = table.values
     np.maximum(r2, np.float32(table.r2_floor * table.rows_per_sqrt_cm**4), out=r2)
-    np.sqrt(r2, out=fr)
-    np.sqrt(fr, out=fr)  # ρ = c·√r < n_r: the table's rows cover the farthest seed-point distance
+    np.sqrt(r2, out=r_c2)
+    np.sqrt(r_c2, out=fr)  # ρ = c·√r < n_r: the table's rows cover the farthest seed-point distance
     np.floor(fr, out=fl)
     fr -= fl  # fractional part in r
     if w_z is None:
@@ -885,14 +884,12 @@ def _chunk_dose_rate(
         p32 = ws.p32[:, :n]
         np.copyto(p32, ws.p_aug[:, :n], casting="same_kind")
         np.matmul(w_z, p32, out=z.reshape(ws.n_seeds, n))
-        np.abs(z, out=z)
         np.multiply(z, z, out=y)
         np.subtract(r2, y, out=y)
         np.maximum(y, np.float32(0.0), out=y)
         np.sqrt(y, out=y)
-        z += y  # y + |z| > 0 because r² ≥ floor
+        y /= r_c2  # sin θ = y / r ∈ [0, 1], r > 0 because r² ≥ floor
         y *= np.float32(table.inv_dp)
-        y /= z  # p / Δp with p = y / (y + |z|) ∈ [0, 1]
         np.floor(y, out=fl2)
         y -= fl2  # fractional part in p
         fl *= np.float32(n_p)
