@@ -471,7 +471,8 @@ def _anisotropy_2d_folded(r: FloatArray, theta_deg: FloatArray, model: SeedModel
     f_lo = slopes_flat.take(k) * dth + f_flat.take(k)
     k += 1
     f_hi = slopes_flat.take(k) * dth + f_flat.take(k)
-    return cast(FloatArray, f_lo + w * (f_hi - f_lo))
+    result: FloatArray = f_lo + w * (f_hi - f_lo)
+    return result
 
 
 def _bin_index(x: FloatArray, inner_nodes: FloatArray) -> NDArray[np.intp]:
