@@ -22,9 +22,9 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypedDict, Unpack
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,19 +49,26 @@ __all__ = [
     "DVH_KEYS",
     "FORMALISMS",
     "TG43_KEYS",
+    "TG43_METHODS",
     "CliInputError",
     "DvhCommandSettings",
     "SeedSet",
     "Tg43CommandSettings",
+    "Tg43Options",
+    "canonical_points_cm",
     "dvh_summaries",
     "json_ready",
     "parse_points_cm",
     "parse_seeds",
     "read_json_file",
+    "read_points_file",
     "run_dvh",
     "run_tg43",
+    "run_tg43_json",
     "seeds_from_rtplan",
+    "tg43_json",
     "tg43_point_doses",
+    "tg43_rates",
     "to_json",
 ]
 
@@ -85,6 +92,9 @@ DVH_KEYS: Final[tuple[str, ...]] = (
 TG43_KEYS: Final[tuple[str, ...]] = ("point_cm", "dose_rate_cgy_per_h", "total_dose_gy")
 #: Accepted ``--formalism`` values: 2-D line source, or 1-D (orientation unknown); see :mod:`dosimetry.tg43`.
 FORMALISMS: Final[tuple[str, ...]] = ("line", "point")
+#: Accepted ``--method`` values: ``exact`` = the float64 formulas (default, today's numbers), ``table`` = the
+#: engine's float32 (√r, sin θ) table (≥ 0.05 cm from a seed's active segment within 0.2 % of exact; see dosimetry.tg43).
+TG43_METHODS: Final[tuple[str, ...]] = ("exact", "table")
 #: Seed axis assumed when a seed's orientation is not given (seeds JSON without "axis", every RT Plan seed).
 DEFAULT_SEED_AXIS: Final[tuple[float, float, float]] = (0.0, 0.0, 1.0)
 
@@ -214,19 +224,27 @@ def to_json(value: Any) -> str:
     return json.dumps(ready, ensure_ascii=False, allow_nan=False)
 
 
-def read_json_file(path: str | os.PathLike[str], option: str) -> Any:
-    """Parse the JSON file given with ``option`` (e.g. ``"--seeds"``). Missing/unreadable/invalid → CliInputError."""
+def _read_text(path: str | os.PathLike[str], option: str) -> tuple[Path, str]:
     p = Path(os.fspath(path))
     try:
-        text = p.read_text(encoding="utf-8")
+        return p, p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CliInputError(f"{option} {p}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CliInputError(f"{option} {p}: cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _loads(text: str, p: Path, option: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise CliInputError(f"{option} {p}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+
+
+def read_json_file(path: str | os.PathLike[str], option: str) -> Any:
+    """Parse the JSON file given with ``option`` (e.g. ``"--seeds"``). Missing/unreadable/invalid → CliInputError."""
+    p, text = _read_text(path, option)
+    return _loads(text, p, option)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,6 +260,99 @@ def parse_points_cm(data: Any, field_name: str = "points") -> FloatArray:
         raise CliInputError(f"{field_name}: the list is empty; give at least one point [x, y, z] in cm")
     pts = [_vector3(p, f"{field_name}[{i}]", "cm") for i, p in enumerate(data)]
     return np.asarray(pts, dtype=np.float64).reshape(-1, 3)
+
+
+#: Characters of a canonical points file once "], [" between points is replaced by ", " (no exponent).
+_CANONICAL_POINT_CHARS: Final[bytes] = b"0123456789.-, "
+#: Most digits of a canonical coordinate: ≤ 15 significant digits round-trip through float64 unchanged.
+_CANONICAL_MAX_DIGITS: Final[int] = 15
+
+
+def canonical_points_cm(text: str) -> tuple[FloatArray, list[str]] | None:
+    """Fast path for a points file written like ``json.dumps(points)``: ``[[x, y, z], [x, y, z], …]``.
+
+    Accepted only when every coordinate is already printed as Python prints that float (``repr``: plain decimal
+    with a point, at least one digit on each side, no leading or trailing zero, at most 15 digits, |x| ≥ 1e-4
+    unless 0), with ", " between numbers and "], [" between points. Returns the (P, 3) float64 array and, per
+    point, the text ``"x, y, z"``, which is then exactly what ``json.dumps`` prints for it (so the output can
+    reuse it). Anything else returns None and the caller parses with :func:`json.loads` /
+    :func:`parse_points_cm` (same numbers, same error messages); no input is accepted here that they refuse.
+    """
+    s = text.strip(" \t\n\r")  # JSON whitespace only
+    if len(s) < 7 or not (s.startswith("[[") and s.endswith("]]")) or not s.isascii():
+        return None
+    raw = s[2:-2].encode("ascii")
+    rb = np.frombuffer(raw, dtype=np.uint8)
+    commas = np.flatnonzero(rb == ord(","))
+    n_pts = (commas.size + 1) // 3
+    if commas.size != 3 * n_pts - 1 or commas[0] == 0:
+        return None
+    if not np.array_equal(rb[commas - 1] == ord("]"), np.arange(commas.size) % 3 == 2):
+        return None  # exactly three numbers per point
+    flat = raw.replace(b"], [", b", ")
+    if flat.translate(None, _CANONICAL_POINT_CHARS):
+        return None  # only digits, ".", "-" and ", " left: every bracket was part of a "], [" between points
+    b = np.frombuffer(flat, dtype=np.uint8)
+    seps = np.flatnonzero(b == ord(","))
+    if np.count_nonzero(b == ord(" ")) != seps.size or seps[-1] + 2 >= b.size or np.any(b[seps + 1] != ord(" ")):
+        return None  # every separator is exactly ", "
+    # each number: [-]digits.digits (its characters can only be digits, "." and "-" now)
+    starts = np.concatenate(([0], seps + 2))
+    ends = np.concatenate((seps, [b.size]))
+    dots = np.flatnonzero(b == ord("."))
+    if dots.size != starts.size or np.any(dots <= starts) or np.any(dots >= ends - 1):
+        return None  # exactly one decimal point inside every number, not at its end
+    padded = np.concatenate((b, np.zeros(6, dtype=np.uint8)))  # reads past the end see NUL, not a digit
+    negative = padded[starts] == ord("-")
+    first = starts + negative  # first digit
+    last = ends - 1
+
+    def is_digit(at: NDArray[np.intp]) -> NDArray[np.bool_]:
+        return (padded[at] - np.uint8(ord("0"))) < 10  # uint8 wraps below "0"
+
+    def is_zero(at: NDArray[np.intp]) -> NDArray[np.bool_]:
+        return padded[at] == ord("0")
+
+    if (
+        np.count_nonzero(b == ord("-")) != np.count_nonzero(negative)  # a sign only in front
+        or np.any(ends - starts - 1 - negative > _CANONICAL_MAX_DIGITS)
+        or not (np.all(is_digit(first)) and np.all(is_digit(dots - 1)) and np.all(is_digit(dots + 1)))
+        or np.any(is_zero(first) & (padded[first + 1] != ord(".")))  # no leading zero
+        or np.any(is_zero(last) & (padded[last - 1] != ord(".")))  # no trailing zero except "x.0"
+        or np.any(is_zero(first) & is_zero(first + 2) & is_zero(first + 3) & is_zero(first + 4) & is_zero(first + 5))
+    ):  # (the last line: 0 < |x| < 1e-4, which repr writes with an exponent)
+        return None
+    values = np.fromstring(flat, dtype=np.float64, sep=",")  # type: ignore[call-overload]
+    if values.size != 3 * n_pts:
+        return None
+    return values.reshape(n_pts, 3), s[2:-2].split("], [")
+
+
+#: Characters that start a JSON value other than a number or a list (true, false, null, NaN, Infinity, "…", {…}).
+_NOT_A_PLAIN_NUMBER: Final[str] = 'tfnNI"{'
+
+
+def read_points_file(path: str | os.PathLike[str], field_name: str) -> tuple[FloatArray, list[str] | None]:
+    """The ``--points`` file → (P, 3) float64 array in cm and, when the file is canonical, each point's text.
+
+    Same numbers and error messages as ``parse_points_cm(read_json_file(path, "--points"))``; a file in the
+    form ``json.dumps`` writes is parsed without building Python objects (:func:`canonical_points_cm`); any
+    other file holding only numbers and lists goes through one ``np.array`` call after :func:`json.loads`.
+    """
+    p, text = _read_text(path, "--points")
+    fast = canonical_points_cm(text)
+    if fast is not None:
+        return fast[0], fast[1]
+    data = _loads(text, p, "--points")
+    if not any(c in text for c in _NOT_A_PLAIN_NUMBER):  # only numbers and lists: no bool, null, text, object
+        try:
+            arr = np.array(data, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            pass
+        else:
+            if arr.ndim == 2 and arr.shape[0] >= 1 and arr.shape[1] == 3 and np.all(np.isfinite(arr)):
+                return arr, None
+    return parse_points_cm(data, field_name=field_name), None
 
 
 def parse_seeds(
@@ -330,19 +441,29 @@ def _formalism(formalism: str) -> tg43.Formalism:
     return "line" if formalism == "line" else "point"
 
 
-def tg43_point_doses(
+def _engine(settings: Tg43CommandSettings, method: str | None) -> tg43.Tg43Settings:
+    if method is None:
+        return settings.engine
+    if method not in TG43_METHODS:
+        raise CliInputError(f"--method={method!r}: must be one of {', '.join(TG43_METHODS)}")
+    return replace(settings.engine, use_table=method == "table")
+
+
+def tg43_rates(
     model: SeedModelData,
     seeds: SeedSet,
     points_cm: FloatArray,
     formalism: str = "line",
     settings: Tg43CommandSettings = DEFAULT_TG43_COMMAND_SETTINGS,
-) -> list[dict[str, Any]]:
-    """Dose rate (cGy/h) and permanent-implant total dose (Gy, to infinity) at each point, in input order.
+    method: str | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """(P,) dose rate Ḋ0 (cGy/h) and (P,) permanent-implant total dose (Gy, to infinity) at each point.
 
-    ``total_dose_gy = Ḋ0 · τ / 100`` with τ = T½/ln 2 in hours from ``model.half_life_days`` (reference §3.3);
-    Ḋ0 is the rate for the given strengths. Keys :data:`TG43_KEYS`.
+    ``total_dose_gy = Ḋ0 · τ / 100`` with τ = T½/ln 2 in hours from ``model.half_life_days`` (reference §3.3).
+    ``method`` None uses ``settings.engine``; ``"exact"`` / ``"table"`` choose the engine's path (TG43_METHODS).
     """
     form = _formalism(formalism)
+    engine = _engine(settings, method)
     try:
         rate = tg43.dose_rate_cgy_per_h(
             seeds.positions_cm,
@@ -351,46 +472,117 @@ def tg43_point_doses(
             points_cm,
             model,
             form,
-            settings.engine,
+            engine,
         )
         total_cgy = np.asarray(tg43.total_dose_cgy_from_initial_rate(rate, model.half_life_days), dtype=np.float64)
     except tg43.Tg43InputError as exc:
         raise CliInputError(str(exc)) from exc
+    return rate, np.atleast_1d(total_cgy) / 100.0
+
+
+def tg43_point_doses(
+    model: SeedModelData,
+    seeds: SeedSet,
+    points_cm: FloatArray,
+    formalism: str = "line",
+    settings: Tg43CommandSettings = DEFAULT_TG43_COMMAND_SETTINGS,
+    method: str | None = None,
+) -> list[dict[str, Any]]:
+    """Dose rate (cGy/h) and permanent-implant total dose (Gy, to infinity) at each point, in input order.
+
+    One object per point with the keys :data:`TG43_KEYS` (numbers of :func:`tg43_rates`).
+    """
+    rate, total_gy = tg43_rates(model, seeds, points_cm, formalism, settings, method)
     return [
-        {
-            "point_cm": [float(c) for c in point],
-            "dose_rate_cgy_per_h": float(r),
-            "total_dose_gy": float(d) / 100.0,
-        }
-        for point, r, d in zip(points_cm, rate, np.atleast_1d(total_cgy), strict=True)
+        {"point_cm": point, "dose_rate_cgy_per_h": r, "total_dose_gy": d}
+        for point, r, d in zip(points_cm.tolist(), rate.tolist(), total_gy.tolist(), strict=True)
     ]
 
 
-def run_tg43(
-    model_code: str,
-    points_file: str | os.PathLike[str],
-    *,
-    seeds_file: str | os.PathLike[str] | None = None,
-    rtplan_file: str | os.PathLike[str] | None = None,
-    formalism: str = "line",
-    settings: Tg43CommandSettings = DEFAULT_TG43_COMMAND_SETTINGS,
-) -> list[dict[str, Any]]:
-    """The ``tg43`` command: exactly one of ``seeds_file`` (JSON) / ``rtplan_file`` (DICOM) plus a points JSON.
+#: One line of the ``tg43`` output as :func:`to_json` prints it (json.dumps writes a float as its repr).
+_TG43_LINE: Final[str] = '  {"point_cm": [%s, %s, %s], "dose_rate_cgy_per_h": %r, "total_dose_gy": %r}'
+_TG43_LINE_TEXT: Final[str] = '  {"point_cm": [%s], "dose_rate_cgy_per_h": %r, "total_dose_gy": %r}'
 
-    Returns ``[{"point_cm": [x, y, z], "dose_rate_cgy_per_h": r, "total_dose_gy": d}, …]`` in point order.
+
+def tg43_json(
+    points_cm: FloatArray, rate: FloatArray, total_gy: FloatArray, point_texts: Sequence[str] | None = None
+) -> str:
+    """``to_json(tg43_point_doses(...))`` without one dict per point: the same text, character for character.
+
+    ``point_texts`` (from :func:`canonical_points_cm`) are the points as ``json.dumps`` prints them
+    (``"x, y, z"``); without them each distinct coordinate (bit for bit, so -0.0 stays -0.0) is formatted once.
     """
+    n = points_cm.shape[0]
+    if n == 0 or not (np.all(np.isfinite(rate)) and np.all(np.isfinite(total_gy))):
+        return to_json([{"point_cm": p, "dose_rate_cgy_per_h": r, "total_dose_gy": d}
+                        for p, r, d in zip(points_cm.tolist(), rate.tolist(), total_gy.tolist(), strict=True)])
+    args: list[Any] = [None] * (n * (3 if point_texts is not None else 5))
+    if point_texts is not None:
+        args[0::3] = point_texts
+        args[1::3] = rate.tolist()
+        args[2::3] = total_gy.tolist()
+        template = _TG43_LINE_TEXT
+    else:
+        bits = np.ascontiguousarray(points_cm, dtype=np.float64).view(np.int64)
+        uniq, inverse = np.unique(bits, return_inverse=True)
+        texts = np.array([repr(v) for v in uniq.view(np.float64).tolist()], dtype=object)
+        coords = texts[inverse.reshape(n, 3)]
+        for k in range(3):
+            args[k::5] = coords[:, k].tolist()
+        args[3::5] = rate.tolist()
+        args[4::5] = total_gy.tolist()
+        template = _TG43_LINE
+    return "".join(("[\n", ",\n".join([template] * n) % tuple(args), "\n]"))
+
+
+class Tg43Options(TypedDict, total=False):
+    """Keyword options of :func:`run_tg43` / :func:`run_tg43_json` (the command's options)."""
+
+    seeds_file: str | os.PathLike[str] | None  # seeds JSON; exactly one of seeds_file / rtplan_file
+    rtplan_file: str | os.PathLike[str] | None  # DICOM RT Plan
+    formalism: str  # "line" (default) or "point"
+    settings: Tg43CommandSettings  # default DEFAULT_TG43_COMMAND_SETTINGS
+    method: str | None  # None = settings.engine; "exact" or "table" (TG43_METHODS)
+
+
+def _tg43_inputs(
+    model_code: str, points_file: str | os.PathLike[str], options: Tg43Options
+) -> tuple[SeedModelData, SeedSet, tg43.Formalism, FloatArray, list[str] | None]:
+    seeds_file, rtplan_file = options.get("seeds_file"), options.get("rtplan_file")
+    settings = options.get("settings", DEFAULT_TG43_COMMAND_SETTINGS)
     if (seeds_file is None) == (rtplan_file is None):
         raise CliInputError("--rtplan / --seeds: give exactly one of them (they are mutually exclusive)")
     model = _model(model_code)
-    form = _formalism(formalism)
+    form = _formalism(options.get("formalism", "line"))
     if seeds_file is not None:
         seeds = parse_seeds(read_json_file(seeds_file, "--seeds"), origin=f"--seeds {Path(seeds_file).name}",
                             settings=settings)
     else:
         assert rtplan_file is not None
         seeds = seeds_from_rtplan(rtplan_file, settings)
-    points = parse_points_cm(read_json_file(points_file, "--points"), field_name=f"--points {Path(points_file).name}")
-    return tg43_point_doses(model, seeds, points, form, settings)
+    points, texts = read_points_file(points_file, field_name=f"--points {Path(points_file).name}")
+    return model, seeds, form, points, texts
+
+
+def run_tg43(
+    model_code: str, points_file: str | os.PathLike[str], **options: Unpack[Tg43Options]
+) -> list[dict[str, Any]]:
+    """The ``tg43`` command: exactly one of ``seeds_file`` (JSON) / ``rtplan_file`` (DICOM) plus a points JSON.
+
+    Returns ``[{"point_cm": [x, y, z], "dose_rate_cgy_per_h": r, "total_dose_gy": d}, …]`` in point order.
+    Options: :class:`Tg43Options`.
+    """
+    model, seeds, form, points, _ = _tg43_inputs(model_code, points_file, options)
+    settings = options.get("settings", DEFAULT_TG43_COMMAND_SETTINGS)
+    return tg43_point_doses(model, seeds, points, form, settings, options.get("method"))
+
+
+def run_tg43_json(model_code: str, points_file: str | os.PathLike[str], **options: Unpack[Tg43Options]) -> str:
+    """``to_json(run_tg43(...))``, the command's output, built without one Python object per point."""
+    model, seeds, form, points, texts = _tg43_inputs(model_code, points_file, options)
+    settings = options.get("settings", DEFAULT_TG43_COMMAND_SETTINGS)
+    rate, total_gy = tg43_rates(model, seeds, points, form, settings, options.get("method"))
+    return tg43_json(points, rate, total_gy, texts)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ import django
 import django.apps
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 if not django.apps.apps.ready:  # pytest -p no:django: set Django up ourselves (no database is touched)
@@ -343,6 +345,10 @@ BAD_TG43_INPUTS = [
     ("points-not-a-list", None, {"x": 1}, "6711", "must be a JSON list of points"),
     ("points-empty", None, [], "6711", "give at least one point"),
     ("point-wrong-shape", None, [[1, 2, 3], [1, 2]], "6711", "[1]=[1, 2]: must be a list of 3 numbers"),
+    ("point-bool", None, [[1.0, 2.0, 3.0], [True, 0, 0]], "6711", "[1][0]=True: must be a finite number"),
+    ("point-null", None, [[1.0, 2.0, None]], "6711", "[0][2]=None: must be a finite number"),
+    ("point-text", None, [[1.0, 2.0, "3.0"]], "6711", "[0][2]='3.0': must be a finite number"),
+    ("point-nested", None, [[[1.0, 2.0, 3.0]]], "6711", "[0]=[[1.0, 2.0, 3.0]]: must be a list of 3 numbers"),
 ]
 
 
@@ -370,6 +376,8 @@ def test_tg43_input_errors(files: dict[str, str], tmp_path: Path, seeds, points,
                      id="neither-rtplan-nor-seeds"),
         pytest.param(["--seeds", "seeds", "--points", "points", "--formalism", "2d"], "invalid choice: '2d'",
                      id="unknown-formalism"),
+        pytest.param(["--seeds", "seeds", "--points", "points", "--method", "fast"], "invalid choice: 'fast'",
+                     id="unknown-method"),
     ],
 )
 def test_tg43_file_and_argument_errors(files: dict[str, str], args: list[str], expected: str) -> None:
@@ -385,6 +393,133 @@ def test_run_tg43_requires_exactly_one_seed_source(files: dict[str, str]) -> Non
         cli.run_tg43("6711", files["points"], seeds_file=files["seeds"], rtplan_file=files["rtplan"])
     with pytest.raises(cli.CliInputError, match="give exactly one of them"):
         cli.run_tg43("6711", files["points"])
+
+
+# the command's fast input and output paths must give exactly the text of the per-point path
+
+_COORD = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=-1e-3, max_value=1e-3, allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-10**6, max_value=10**6),
+    st.integers(min_value=-2**70, max_value=2**70),
+    st.sampled_from([0.0, -0.0, 1e-4, 1e-5, -2.5e-7, 1e15, 1e16, 123456789012345.6, 0.1, 10.0]),
+    st.decimals(min_value=-1000, max_value=1000, places=4, allow_nan=False).map(float),
+)
+_POINTS = st.lists(st.lists(_COORD, min_size=3, max_size=3), min_size=1, max_size=30)
+_DUMPS = st.sampled_from([
+    json.dumps,
+    lambda d: json.dumps(d, indent=2),
+    lambda d: json.dumps(d, separators=(",", ":")),
+    lambda d: "\n " + json.dumps(d) + " \t\n",
+])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(points=_POINTS, dumps=_DUMPS)
+def test_points_file_fast_path_equals_json_parse(tmp_path: Path, points: list[list[float]], dumps) -> None:
+    """Bit for bit the numbers of json.loads + parse_points_cm; the per-point texts, when given, are what
+    json.dumps prints for those floats."""
+    path = tmp_path / "p.json"
+    path.write_text(dumps(points), encoding="utf-8")
+    values, texts = cli.read_points_file(path, "--points p.json")
+    expected = cli.parse_points_cm(json.loads(path.read_text(encoding="utf-8")))
+    assert values.dtype == np.float64 and values.shape == expected.shape
+    assert np.array_equal(values.view(np.int64), expected.view(np.int64))  # -0.0 stays -0.0
+    if texts is not None:
+        assert texts == [json.dumps(row)[1:-1] for row in expected.tolist()]
+
+
+def test_points_file_fast_path_is_taken_for_json_dumps_output() -> None:
+    text = json.dumps([[1.5, -0.25, 0.0], [-0.0, 0.0001, 12.0]])
+    values, texts = cli.canonical_points_cm(text) or (None, None)
+    assert values is not None and values.tolist() == [[1.5, -0.25, 0.0], [-0.0, 0.0001, 12.0]]
+    assert texts == ["1.5, -0.25, 0.0", "-0.0, 0.0001, 12.0"]
+    for other in ("[[1, 2.0, 3.0]]", "[[1.0, 2.0, 1e-05]]", "[[1.0, 2.0, 0.00001]]", "[[1.50, 2.0, 3.0]]",
+                  "[[1.0, 2.0, 3.0], [1.0, 2.0]]", "[[1.0, 2.0], [3.0, 4.0, 5.0, 6.0]]", "[[1.0,2.0, 3.0]]",
+                  "[[.5, 2.0, 3.0]]", "[[1.0, 2.0, -3.0-]]", "[[1.0, 2.0, 3.0]][", "[[1.0, true, 3.0]]"):
+        assert cli.canonical_points_cm(other) is None, other
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    points=_POINTS,
+    data=st.data(),
+    with_texts=st.booleans(),
+)
+def test_tg43_json_equals_to_json_of_the_rows(points: list[list[float]], data, with_texts: bool) -> None:
+    pts = np.array(points, dtype=np.float64).reshape(-1, 3)
+    n = pts.shape[0]
+    finite = st.floats(min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False)
+    rate = np.array(data.draw(st.lists(finite, min_size=n, max_size=n)), dtype=np.float64)
+    total = rate * 2056.7 / 100.0
+    rows = [{"point_cm": p, "dose_rate_cgy_per_h": r, "total_dose_gy": d}
+            for p, r, d in zip(pts.tolist(), rate.tolist(), total.tolist(), strict=True)]
+    texts = [json.dumps(p)[1:-1] for p in pts.tolist()] if with_texts else None
+    assert cli.tg43_json(pts, rate, total, texts) == cli.to_json(rows)
+
+
+def _old_tg43_text(seeds: cli.SeedSet, points: np.ndarray, formalism: str) -> str:
+    """The output the command printed before its fast paths: one dict per point, then to_json."""
+    model = get_seed_model("6711")
+    rate = tg43.dose_rate_cgy_per_h(seeds.positions_cm, seeds.axes if formalism == "line" else None,
+                                    seeds.strengths_u, points, model, formalism, tg43.Tg43Settings(use_table=False))
+    total = tg43.total_dose_cgy_from_initial_rate(rate, model.half_life_days)
+    rows = [{"point_cm": [float(c) for c in p], "dose_rate_cgy_per_h": float(r), "total_dose_gy": float(d) / 100.0}
+            for p, r, d in zip(points, rate, np.atleast_1d(total), strict=True)]
+    return cli.to_json(rows) + "\n"
+
+
+@pytest.mark.parametrize("formalism", ["line", "point"])
+@pytest.mark.parametrize("layout", ["canonical", "indented", "integers"])
+def test_tg43_default_output_is_unchanged(tmp_path: Path, formalism: str, layout: str) -> None:
+    """Default --method exact: the text, character for character, of the per-point path, whatever the layout."""
+    rng = np.random.default_rng(12)
+    seeds = [{"position_cm": rng.uniform(-1, 1, 3).tolist(), "axis": rng.normal(size=3).tolist(),
+              "air_kerma_strength_u": float(rng.uniform(0.4, 0.9))} for _ in range(5)]
+    pts = rng.uniform(-3, 3, (400, 3)).round(3)
+    pts[:5] = [[0.0, 0.0, 0.0], [-0.0, 1.0, 2.0], [0.5, 0.00001, 1e-7], [1e5, 2.0, 3.0], seeds[0]["position_cm"]]
+    data: list[list[float]] | list[list[int]] = pts.tolist()
+    if layout == "integers":
+        data = [[int(round(c)) for c in p] for p in pts.tolist()]
+        pts = np.array(data, dtype=np.float64)
+    seeds_file = write_json(tmp_path / "s.json", seeds)
+    points_file = tmp_path / "p.json"
+    points_file.write_text(json.dumps(data, indent=2 if layout == "indented" else None), encoding="utf-8")
+    out = io.StringIO()
+    call_command("tg43", "--model", "6711", "--seeds", seeds_file, "--points", str(points_file),
+                 "--formalism", formalism, stdout=out)
+    parsed = cli.parse_seeds(seeds)
+    assert out.getvalue() == _old_tg43_text(parsed, np.asarray(pts, dtype=np.float64), formalism)
+
+
+def test_tg43_method_table_is_the_engine_table_and_close_to_exact(tmp_path: Path) -> None:
+    """--method table gives the engine's table numbers; ≥ 0.05 cm from every active segment they are within
+    0.2 % of exact (dosimetry.tg43's documented table accuracy); the totals stay rate·τ/100."""
+    rng = np.random.default_rng(3)
+    seeds = [{"position_cm": rng.uniform(-1, 1, 3).tolist(), "axis": rng.normal(size=3).tolist(),
+              "air_kerma_strength_u": 0.6} for _ in range(8)]
+    pts = rng.uniform(-4, 4, (3000, 3))
+    parsed = cli.parse_seeds(seeds)
+    axes = parsed.axes / np.linalg.norm(parsed.axes, axis=1)[:, None]
+    d = pts[:, None, :] - parsed.positions_cm[None]
+    z = np.abs((d * axes[None]).sum(axis=2))
+    y = np.sqrt(np.maximum((d * d).sum(axis=2) - z * z, 0.0))
+    half = get_seed_model("6711").active_length_cm / 2
+    far = (np.hypot(np.maximum(z - half, 0.0), y) >= 0.05).all(axis=1)
+    seeds_file = write_json(tmp_path / "s.json", seeds)
+    points_file = write_json(tmp_path / "p.json", pts.tolist())
+    rows = {m: run("tg43", "--model", "6711", "--seeds", seeds_file, "--points", points_file, "--method", m)
+            for m in ("exact", "table")}
+    table = np.array([r["dose_rate_cgy_per_h"] for r in rows["table"]])
+    exact = np.array([r["dose_rate_cgy_per_h"] for r in rows["exact"]])
+    model = get_seed_model("6711")
+    engine = tg43.dose_rate_cgy_per_h(parsed.positions_cm, parsed.axes, parsed.strengths_u, pts, model)
+    np.testing.assert_array_equal(table, engine)
+    assert far.sum() > 2500
+    assert np.max(np.abs(table[far] / exact[far] - 1.0)) < 2e-3
+    assert np.max(np.abs(table[far] / exact[far] - 1.0)) > 0.0  # two different paths, not the same numbers
+    tau_h = model.half_life_days * 24.0 / math.log(2.0)
+    np.testing.assert_allclose([r["total_dose_gy"] for r in rows["table"]], table * tau_h / 100.0, rtol=1e-15)
 
 
 def test_to_json_turns_non_finite_floats_into_null() -> None:

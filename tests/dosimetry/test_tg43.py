@@ -118,14 +118,17 @@ def test_exact_reference_point_per_unit_is_lambda() -> None:
     assert float(tg43.dose_rate_per_u_cgy_per_h(1.0, 90.0, M6711)) == pytest.approx(0.965, rel=1e-14)
 
 
-def test_point_formalism_inverse_square_far_away() -> None:
+@pytest.mark.parametrize(("settings", "rel"), [(EXACT, 5e-5), (tg43.DEFAULT_SETTINGS, 1e-3)], ids=["exact", "table"])
+def test_point_formalism_inverse_square_far_away(settings: Tg43Settings, rel: float) -> None:
+    """Exact path to 5e-5; the table (rows uniform in √r, so not on the g_L nodes) within its far-field
+    accuracy (≤ 0.06 % beyond 1 cm, measured)."""
     r = np.array([4.0, 5.0, 8.0, 10.0])
-    rate = tg43.dose_rate_cgy_per_h([[0, 0, 0]], None, [1.0], np.c_[r, 0 * r, 0 * r], M6711, "point")
+    rate = tg43.dose_rate_cgy_per_h([[0, 0, 0]], None, [1.0], np.c_[r, 0 * r, 0 * r], M6711, "point", settings)
     # remove g_L and φ_an: what is left falls as 1/r² up to the line-source term G_L·r² ≈ 1 − L²/(12 r²)
     rest = rate * r**2 / (tg43.radial_dose_function_line(r, M6711) * tg43.anisotropy_factor_1d(r, M6711))
     line_term = 1.0 - 0.3**2 / (12.0 * r**2)
-    assert rest / rest[-1] == pytest.approx(line_term / line_term[-1], rel=5e-5)
-    assert rest[-1] == pytest.approx(0.965 / tg43.geometry_function_line_cm2(1.0, 90.0, 0.3), rel=3e-4)
+    assert rest / rest[-1] == pytest.approx(line_term / line_term[-1], rel=rel)
+    assert rest[-1] == pytest.approx(0.965 / tg43.geometry_function_line_cm2(1.0, 90.0, 0.3), rel=3e-4 + rel)
 
 
 def test_symmetry_about_transverse_plane() -> None:

@@ -49,16 +49,26 @@ class Command(JsonCommand):
             help="line: 2-D line source (G_L, g_L, F(r,θ)), default; point: 1-D, orientation ignored "
             "(G_L(r,90°), g_L, φ_an).",
         )
+        parser.add_argument(
+            "--method",
+            choices=cli.TG43_METHODS,
+            default="exact",
+            help="exact: the float64 TG-43 formulas, default (the reference point gives S_K·Λ exactly); table: "
+            "the engine's float32 look-up table of r²·Ḋ/S_K (10-15× faster to compute on 20 seeds × 100 000 points; "
+            "within 0.2 %% of exact at ≥ 0.05 cm from a seed's active segment, within a few %% inside the capsule).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            result = cli.run_tg43(
+            text = cli.run_tg43_json(
                 options["model"],
                 options["points"],
                 seeds_file=options["seeds"],
                 rtplan_file=options["rtplan"],
                 formalism=options["formalism"],
+                method=options["method"],
             )
         except cli.CliInputError as exc:
             raise self.input_error(exc) from exc
-        self.stdout.write(cli.to_json(result))
+        self.stdout.write(text, ending="")  # no copy of a large text to append the newline
+        self.stdout.write("\n", ending="")
