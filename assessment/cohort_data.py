@@ -17,9 +17,11 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
+from typing import Protocol
 
 from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import BASELINE
@@ -153,6 +155,10 @@ class TgRecord:
     visit_date: date | None = None
 
     def lab_value(self) -> LabValue:
+        return self._lab_value
+
+    @cached_property
+    def _lab_value(self) -> LabValue:  # made once: Table 2, Table 3 and the populations ask for it again
         return LabValue(Qualifier(self.qualifier), self.value_ng_ml, unit="ng/mL")
 
 
@@ -194,15 +200,25 @@ class PatientRecord:
 
     @property
     def baseline(self) -> VisitRecord | None:
-        return next((v for v in self.visits if v.is_baseline), None)
+        return self._at.get(BASELINE)
+
+    @cached_property
+    def _at(self) -> dict[str, VisitRecord]:
+        """Time point → its visit (:meth:`visit_at`), found in one pass over the visits the first time it is asked
+        (the tables ask each patient for each time point many times; the record is frozen, so this never
+        changes)."""
+        at: dict[str, VisitRecord] = {}
+        for v in self.visits:
+            if v.is_baseline:
+                at.setdefault(BASELINE, v)
+            elif v.timepoint != BASELINE and (v.in_window or not self.in_window_only):
+                at.setdefault(v.timepoint, v)
+        return at
 
     def visit_at(self, timepoint: str) -> VisitRecord | None:
         """The baseline, or the first visit recorded with this time point (inside its protocol window when
         ``in_window_only``)."""
-        if timepoint == BASELINE:
-            return self.baseline
-        return next((v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
-                     and (v.in_window or not self.in_window_only)), None)
+        return self._at.get(timepoint)
 
     def outside_window(self, timepoint: str) -> tuple[VisitRecord, ...]:
         """Visits labelled with this follow-up time point but outside its window (not counted when
@@ -238,13 +254,30 @@ class PatientRecord:
         visit = self.visit_at(timepoint)
         if visit is None:
             return None
-        return next((t for t in self.tg if t.visit_date == visit.visit_date
-                     and t.tsh_state != TSH_STIMULATED), None)
+        return self._suppressed_tg.get(visit.visit_date)
+
+    @cached_property
+    def _suppressed_tg(self) -> dict[date, TgRecord]:
+        """Visit date → the first TSH-suppressed Tg recorded at it (:meth:`tg_at`), built once."""
+        out: dict[date, TgRecord] = {}
+        for t in self.tg:
+            if t.visit_date is not None and t.tsh_state != TSH_STIMULATED:
+                out.setdefault(t.visit_date, t)
+        return out
+
+
+class PlanPair(Protocol):
+    """What Table 4 reads of one implant with both plans (``dosimetry.selectors.PrePostPair`` has this shape)."""
+
+    prescription_gy: float | None
+    pre: Mapping[str, float | None]
+    post: Mapping[str, float | None]
 
 
 @dataclass(frozen=True)
 class Cohort:
-    """The loaded cohort: filter, mode and rule sets, the patient records, and Table 4 computed at load."""
+    """The loaded cohort: filter, mode and rule sets, the patient records, and the index implants with both plans
+    (Table 4 is computed from them when asked: ``cohort_tables.table4``)."""
 
     filter: CohortFilter
     mode: str
@@ -252,7 +285,7 @@ class Cohort:
     patient_rule_set: str
     remission_definition: str
     patients: tuple[PatientRecord, ...]
-    dosimetry: Table4
+    plan_pairs: tuple[PlanPair, ...]
     in_window_only: bool = True
     registered: tuple[RegisteredRecord, ...] = ()
     as_of: date | None = None

@@ -209,15 +209,23 @@ def _plain_sorted(values: Sequence[Observation]) -> np.ndarray | None:
     if isinstance(values, np.ndarray):
         if values.ndim != 1 or values.dtype.kind not in "iuf":
             return None
-        x = values.astype(np.float64)
-    else:
-        if not all(type(v) is float or type(v) is int for v in values):
+        x: np.ndarray | None = values.astype(np.float64)
+        if not np.isfinite(x).all():
             return None
-        x = np.fromiter(values, dtype=np.float64, count=len(values))
-    if not np.isfinite(x).all():
+    else:
+        x = _plain_array(values)
+    if x is None:
         return None
     x.sort()
     return x
+
+
+def _plain_array(values: Sequence[Observation]) -> np.ndarray | None:
+    """The values as float64 in their order when every one is a finite ``float`` or ``int``; otherwise None."""
+    if not all(type(v) is float or type(v) is int for v in values):
+        return None
+    x = np.fromiter(values, dtype=np.float64, count=len(values))
+    return x if np.isfinite(x).all() else None
 
 
 def _median_iqr_plain(x: np.ndarray, method: QuantileMethod) -> MedianIqr:
@@ -481,14 +489,20 @@ def paired_compare(
         raise StatsInputError(
             "baseline/follow_up", f"{len(pairs)} complete pairs", "at least 2 complete pairs"
         )
-    base = _as_lab([b for b, _ in pairs], "baseline")
-    foll = _as_lab([f for _, f in pairs], "follow_up")
-    n_cens = sum(v.is_censored for v in base + foll)
-    b_num = np.array([_substitute(v, cfg.substitution) for v in base])
-    f_num = np.array([_substitute(v, cfg.substitution) for v in foll])
+    b_plain, f_plain = _plain_array([b for b, _ in pairs]), _plain_array([f for _, f in pairs])
+    if b_plain is not None and f_plain is not None:
+        # plain numbers (volumes, doses): no LabValue per value; the same numbers as the general path below
+        n_cens, b_num, f_num = 0, b_plain, f_plain
+        mi_b, mi_f = median_iqr(b_plain), median_iqr(f_plain)
+    else:
+        base = _as_lab([b for b, _ in pairs], "baseline")
+        foll = _as_lab([f for _, f in pairs], "follow_up")
+        n_cens = sum(v.is_censored for v in base + foll)
+        b_num = np.array([_substitute(v, cfg.substitution) for v in base])
+        f_num = np.array([_substitute(v, cfg.substitution) for v in foll])
+        mi_b, mi_f = median_iqr(base), median_iqr(foll)
     d = f_num - b_num
     n = len(d)
-    mi_b, mi_f = median_iqr(base), median_iqr(foll)
     ms_b = None if n_cens else mean_sd(b_num.tolist())
     ms_f = None if n_cens else mean_sd(f_num.tolist())
 

@@ -1,0 +1,46 @@
+"""Rows of a ``values_list`` queryset straight from the database cursor, for reads of whole cohorts.
+
+The ORM builds the SQL (filters, joins, ordering, the user's scope); this module only runs it and returns the
+driver's tuples, skipping the ORM's per-row iterator and per-value converters, which at 10 000 patients cost more
+than the query itself (about 235 ms against 140 ms for 51 000 visits on SQLite).
+
+What the caller gets is the driver's value of each column: model columns of type date, datetime and boolean come
+as ``date``, ``datetime`` (naive, UTC) and ``bool`` from both SQLite (Django registers those converters) and
+PostgreSQL; a decimal column comes as ``float`` or ``int`` from SQLite and as ``Decimal`` from PostgreSQL, so the
+caller passes it through ``float()``; an expression (an annotation such as ``Min("date")``) may come as text on
+SQLite. Read only columns whose driver value is good enough, and convert the rest.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import QuerySet
+from django.db.models.query import FlatValuesListIterable, ValuesListIterable
+
+__all__ = ["value_rows"]
+
+
+def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+    """The rows of ``qs`` (a ``values_list(...)`` queryset, not flat) as tuples in the order of its fields."""
+    if qs._iterable_class is not ValuesListIterable or qs._iterable_class is FlatValuesListIterable:
+        raise TypeError("value_rows needs a values_list(...) queryset (not flat, not named)")
+    try:
+        sql, params = qs.query.get_compiler(using=qs.db).as_sql()
+    except EmptyResultSet:  # e.g. a filter on an empty list: no query to run
+        return []
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    query = qs.query
+    names = [*query.extra_select, *query.values_select, *query.annotation_select]  # the order of the SELECT
+    if rows and len(rows[0]) != len(names):  # pragma: no cover - an ORM that adds columns would break the caller
+        raise TypeError(f"value_rows: {len(rows[0])} columns for {len(names)} fields")
+    fields = list(qs._fields) or names
+    if fields != names:  # annotations come last in the SELECT: back to the order asked for (as the ORM does)
+        get = itemgetter(*(names.index(f) for f in fields))
+        return [get(r) if len(fields) > 1 else (get(r),) for r in rows]
+    return rows
