@@ -60,7 +60,7 @@ from assessment.recist import RecistSettings
 from assessment.schedule import ScheduleSettings, timepoint_window
 from assessment.services import recist_settings
 from common.protocol import section_settings
-from common.rows import value_rows
+from common.rows import gc_paused, value_rows
 from dosimetry.models import ImplantProcedure
 from dosimetry.selectors import Record, pre_post_pair, records_of
 from registry import choices as rc
@@ -117,6 +117,7 @@ def _schedule_settings() -> ScheduleSettings:
     return section_settings("schedule", ScheduleSettings)
 
 
+@gc_paused()  # about 250 000 acyclic objects at 10 000 patients: common.rows.gc_paused
 def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     """The patients visible to the user (None = all, for commands) with an implant, filtered, as plain records.
 

@@ -256,6 +256,23 @@ class PatientRecord:
             return None
         return self._suppressed_tg.get(visit.visit_date)
 
+    def measures_at(self, timepoint: str) -> tuple[float | None, LabValue | None]:
+        """(total lesion volume, TSH-suppressed Tg) at the visit of this time point, each None when missing or,
+        after the baseline, measured after a new anticancer therapy (what Tables 2 and 3 compare); kept once
+        found."""
+        found = self._measures.get(timepoint)
+        if found is None:
+            v, t = self.visit_at(timepoint), self.tg_at(timepoint)
+            later = timepoint != BASELINE
+            found = self._measures[timepoint] = (
+                None if v is None or (later and self.after_new_therapy(v.day)) else v.volume_cm3,
+                None if t is None or (later and self.after_new_therapy(t.day)) else t.lab_value())
+        return found
+
+    @cached_property
+    def _measures(self) -> dict[str, tuple[float | None, LabValue | None]]:
+        return {}
+
     @cached_property
     def _suppressed_tg(self) -> dict[date, TgRecord]:
         """Visit date → the first TSH-suppressed Tg recorded at it (:meth:`tg_at`), built once."""
@@ -643,17 +660,11 @@ def _mean_sd_text(values: Sequence[float]) -> tuple[float | None, float | None, 
 
 
 def _volume(r: PatientRecord, tp: str) -> float | None:
-    v = r.visit_at(tp)
-    if v is None or (tp != "baseline" and r.after_new_therapy(v.day)):
-        return None
-    return v.volume_cm3
+    return r.measures_at(tp)[0]
 
 
 def _tg(r: PatientRecord, tp: str) -> LabValue | None:
-    t = r.tg_at(tp)
-    if t is None or (tp != "baseline" and r.after_new_therapy(t.day)):
-        return None
-    return t.lab_value()
+    return r.measures_at(tp)[1]
 
 
 # --- 2×2 helpers (Table 3) ---------------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ Observation = float | int | LabValue
 def _floats(values: Sequence[Number], name: str, min_n: int) -> np.ndarray:
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
         raise StatsInputError(name, values, "a sequence of numbers")
+    plain = None if isinstance(values, np.ndarray) else _plain_array(values)
+    if plain is not None and len(plain) >= min_n:  # finite floats and ints: no per-value check in Python
+        return plain
     out = []
     for i, v in enumerate(values):
         if (

@@ -13,6 +13,9 @@ SQLite. Read only columns whose driver value is good enough, and convert the res
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
@@ -21,7 +24,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.query import FlatValuesListIterable, ValuesListIterable
 
-__all__ = ["value_rows"]
+__all__ = ["gc_paused", "value_rows"]
 
 
 def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
@@ -44,3 +47,21 @@ def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
         get = itemgetter(*(names.index(f) for f in fields))
         return [get(r) if len(fields) > 1 else (get(r),) for r in rows]
     return rows
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a whole cohort is read into plain records and tabulated.
+
+    Building some 250 000 small objects (records, tuples, dicts) at 10 000 patients sets off the collector's
+    full passes over every live object again and again: about a third of the load's CPU time. The records hold
+    no reference cycles (reference counting frees them), so nothing accumulates while paused. The previous state
+    is restored on exit, and a pause inside a pause leaves the outer one in charge.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
