@@ -62,8 +62,11 @@ TARGET_SIZE = 10_000
 RECOMPUTE_SAMPLE = 50
 
 
+DB_TAG = os.environ.get("SEEDTRACK_BENCH_TAG", "")  # --tag: runs side by side (e.g. two branches) need their own files
+
+
 def db_path(size: int) -> Path:
-    return Path(f"/tmp/seedtrack-bench-{size}.sqlite3")
+    return Path(f"/tmp/seedtrack-bench-{size}{'-' + DB_TAG if DB_TAG else ''}.sqlite3")
 
 
 # --- child: one cohort size in its own process -----------------------------------------------------------------
@@ -494,10 +497,16 @@ def main() -> None:
     ap.add_argument("--from-db", type=Path, metavar="DIR",
                     help="copy DIR/seedtrack-<size>.sqlite3 (a cohort built before, e.g. kept by --keep and renamed) "
                          "instead of building one; the copy is what is measured")
+    ap.add_argument("--tag", help="name the database files /tmp/seedtrack-bench-<size>-TAG.sqlite3 (for runs side by "
+                                  "side)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # keep the order of our lines and the child's progress lines
+    if args.tag:
+        os.environ["SEEDTRACK_BENCH_TAG"] = args.tag  # the child reads it at import
+        global DB_TAG
+        DB_TAG = args.tag
     if args.child:
         child(args.child, args.runs, args.keep, args.out, args.from_db)
         return
