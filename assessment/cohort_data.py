@@ -223,8 +223,16 @@ class PatientRecord:
     def outside_window(self, timepoint: str) -> tuple[VisitRecord, ...]:
         """Visits labelled with this follow-up time point but outside its window (not counted when
         ``in_window_only``)."""
-        return tuple(v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
-                     and v.in_window is False)
+        return self._outside.get(timepoint, ())
+
+    @cached_property
+    def _outside(self) -> dict[str, tuple[VisitRecord, ...]]:
+        """Time point → its visits outside the window (:meth:`outside_window`), in one pass, once."""
+        out: dict[str, list[VisitRecord]] = {}
+        for v in self.visits:
+            if not v.is_baseline and v.in_window is False:
+                out.setdefault(v.timepoint, []).append(v)
+        return {tp: tuple(vs) for tp, vs in out.items()}
 
     def window_days(self, timepoint: str) -> tuple[int, int] | None:
         return next(((a, b) for tp, a, b in self.windows_days if tp == timepoint), None)
@@ -307,6 +315,10 @@ class Cohort:
     registered: tuple[RegisteredRecord, ...] = ()
     as_of: date | None = None
     lesion_settings: RecistSettings | None = None  # the protocol's RECIST settings in per-lesion mode
+
+    @cached_property
+    def _populations(self) -> dict[tuple[str, ...], Population]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -569,9 +581,22 @@ def _window_rule(c: Cohort) -> str:
         "= false)"
 
 
+def _kept(c: Cohort, key: tuple[str, ...], make: Callable[[], Population]) -> Population:
+    """A population of the cohort, made once (Table 1, the flow, Table 2 and the report's list ask again; the
+    cohort is frozen, so it never changes)."""
+    found = c._populations.get(key)
+    if found is None:
+        found = c._populations[key] = make()
+    return found
+
+
 def evaluable(c: Cohort, timepoint: str) -> Population:
     """Evaluable at a time point: a category (NE included) computed from the visit of that time point — inside its
     window when the protocol says so — before any new anticancer therapy."""
+    return _kept(c, ("evaluable", timepoint), lambda: _evaluable(c, timepoint))
+
+
+def _evaluable(c: Cohort, timepoint: str) -> Population:
     ids = tuple(r.study_id for r in c.patients if (v := r.visit_at(timepoint)) is not None and v.overall
                 and not r.after_new_therapy(v.day))
     label = TIMEPOINT_LABELS[timepoint]
@@ -582,6 +607,10 @@ def evaluable(c: Cohort, timepoint: str) -> Population:
 
 def paired(c: Cohort, timepoint: str, measure: str) -> Population:
     """Paired at a time point: patients with the measure ("volume" or "tg") at baseline and at that time point."""
+    return _kept(c, ("paired", timepoint, measure), lambda: _paired_population(c, timepoint, measure))
+
+
+def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
     get = {"volume": _volume, "tg": _tg}[measure]
     ids = tuple(r.study_id for r in c.patients if get(r, "baseline") is not None and get(r, timepoint) is not None)
     label = TIMEPOINT_LABELS[timepoint]
