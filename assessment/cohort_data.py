@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cached_property
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar, overload
 
 from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import BASELINE
@@ -43,6 +42,36 @@ from assessment.stats import (
 )
 from assessment.thyroglobulin import LabValue, Qualifier
 from common.errors import InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _once(Generic[R, T]):  # noqa: N801 - used like functools.cached_property
+    """``functools.cached_property`` without its lock (Python 3.11 takes an RLock on every first access, which cost
+    more than the lookups it saves at 10 000 records). The value is computed on first access and kept in the
+    instance's ``__dict__``, which then answers directly (a non-data descriptor); records are frozen, so two threads
+    computing it at once compute the same value."""
+
+    def __init__(self, fn: Callable[[R], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _once[R, T]: ...
+    @overload
+    def __get__(self, obj: R, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: R | None, owner: type | None = None) -> T | _once[R, T]:
+        if obj is None:
+            return self
+        value = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
+
 
 MODES = ("strict", "per_lesion")
 MODE_LABELS = {"strict": "RECIST 1.1 (per patient)", "per_lesion": "modified RECIST (per lesion)"}
@@ -157,7 +186,7 @@ class TgRecord:
     def lab_value(self) -> LabValue:
         return self._lab_value
 
-    @cached_property
+    @_once
     def _lab_value(self) -> LabValue:  # made once: Table 2, Table 3 and the populations ask for it again
         return LabValue(Qualifier(self.qualifier), self.value_ng_ml, unit="ng/mL")
 
@@ -202,7 +231,7 @@ class PatientRecord:
     def baseline(self) -> VisitRecord | None:
         return self._at.get(BASELINE)
 
-    @cached_property
+    @_once
     def _at(self) -> dict[str, VisitRecord]:
         """Time point → its visit (:meth:`visit_at`), found in one pass over the visits the first time it is asked
         (the tables ask each patient for each time point many times; the record is frozen, so this never
@@ -225,7 +254,7 @@ class PatientRecord:
         ``in_window_only``)."""
         return self._outside.get(timepoint, ())
 
-    @cached_property
+    @_once
     def _outside(self) -> dict[str, tuple[VisitRecord, ...]]:
         """Time point → its visits outside the window (:meth:`outside_window`), in one pass, once."""
         out: dict[str, list[VisitRecord]] = {}
@@ -277,11 +306,11 @@ class PatientRecord:
                 None if t is None or (later and self.after_new_therapy(t.day)) else t.lab_value())
         return found
 
-    @cached_property
+    @_once
     def _measures(self) -> dict[str, tuple[float | None, LabValue | None]]:
         return {}
 
-    @cached_property
+    @_once
     def _suppressed_tg(self) -> dict[date, TgRecord]:
         """Visit date → the first TSH-suppressed Tg recorded at it (:meth:`tg_at`), built once."""
         out: dict[date, TgRecord] = {}
@@ -316,7 +345,7 @@ class Cohort:
     as_of: date | None = None
     lesion_settings: RecistSettings | None = None  # the protocol's RECIST settings in per-lesion mode
 
-    @cached_property
+    @_once
     def _populations(self) -> dict[tuple[str, ...], Population]:
         return {}
 
@@ -623,9 +652,12 @@ def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
 def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
     out = []
     for r in c.patients:
+        if not r._outside:
+            continue
         for tp, _ in TIMEPOINTS:
-            window = r.window_days(tp)
-            for v in r.outside_window(tp):
+            outside = r.outside_window(tp)
+            window = r.window_days(tp) if outside else None
+            for v in outside:
                 if window is None:  # the loader marks a visit outside a window only where the protocol has one
                     raise TypeError(f"{r.study_id} {tp}: a visit is marked outside a window the record lacks")
                 counted = not c.in_window_only and r.visit_at(tp) is v

@@ -554,7 +554,7 @@ def paired_compare(
     if b_plain is not None and f_plain is not None:
         # plain numbers (volumes, doses): no LabValue per value; the same numbers as the general path below
         n_cens, b_num, f_num = 0, b_plain, f_plain
-        mi_b, mi_f = median_iqr(b_plain), median_iqr(f_plain)
+        mi_b, mi_f = (_median_iqr_plain(np.sort(x), QuantileMethod.WEIBULL) for x in (b_plain, f_plain))
     else:
         base = _as_lab([b for b, _ in pairs], "baseline")
         foll = _as_lab([f for _, f in pairs], "follow_up")

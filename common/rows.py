@@ -22,14 +22,14 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.query import FlatValuesListIterable, ValuesListIterable
+from django.db.models.query import ValuesListIterable
 
 __all__ = ["gc_paused", "value_rows"]
 
 
 def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
     """The rows of ``qs`` (a ``values_list(...)`` queryset, not flat) as tuples in the order of its fields."""
-    if qs._iterable_class is not ValuesListIterable or qs._iterable_class is FlatValuesListIterable:
+    if qs._iterable_class is not ValuesListIterable:  # flat and named values_list have their own classes
         raise TypeError("value_rows needs a values_list(...) queryset (not flat, not named)")
     try:
         sql, params = qs.query.get_compiler(using=qs.db).as_sql()
@@ -42,7 +42,7 @@ def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
     names = [*query.extra_select, *query.values_select, *query.annotation_select]  # the order of the SELECT
     if rows and len(rows[0]) != len(names):  # pragma: no cover - an ORM that adds columns would break the caller
         raise TypeError(f"value_rows: {len(rows[0])} columns for {len(names)} fields")
-    fields = list(qs._fields) or names
+    fields = list(getattr(qs, "_fields", ())) or names
     if fields != names:  # annotations come last in the SELECT: back to the order asked for (as the ORM does)
         get = itemgetter(*(names.index(f) for f in fields))
         return [get(r) if len(fields) > 1 else (get(r),) for r in rows]
