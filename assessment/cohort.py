@@ -57,7 +57,7 @@ from assessment.models import (
 )
 from assessment.protocol import CohortSettings, FollowupSettings
 from assessment.recist import RecistSettings
-from assessment.schedule import ScheduleSettings, timepoint_window
+from assessment.schedule import ScheduleSettings, timepoint_windows
 from assessment.services import recist_settings
 from common.protocol import section_settings
 from common.rows import gc_paused, value_rows
@@ -238,8 +238,9 @@ class _Windows:
     def __call__(self, implant: date) -> dict[str, tuple[int, int]]:
         found = self.cache.get(implant)
         if found is None:
+            windows = timepoint_windows(implant, self.schedule)
             found = self.cache[implant] = {
-                tp: tuple((d - implant).days for d in timepoint_window(implant, tp, self.schedule))
+                tp: ((windows[tp][0] - implant).days, (windows[tp][1] - implant).days)
                 for tp in ("baseline", *(t for t, _ in TIMEPOINTS))}
         return found
 
