@@ -16,7 +16,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from operator import itemgetter
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
@@ -38,14 +37,9 @@ def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
     with connections[qs.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    query = qs.query
-    names = [*query.extra_select, *query.values_select, *query.annotation_select]  # the order of the SELECT
-    if rows and len(rows[0]) != len(names):  # pragma: no cover - an ORM that adds columns would break the caller
-        raise TypeError(f"value_rows: {len(rows[0])} columns for {len(names)} fields")
-    fields = list(getattr(qs, "_fields", ())) or names
-    if fields != names:  # annotations come last in the SELECT: back to the order asked for (as the ORM does)
-        get = itemgetter(*(names.index(f) for f in fields))
-        return [get(r) if len(fields) > 1 else (get(r),) for r in rows]
+    fields = getattr(qs, "_fields", ())  # Django 5.2 selects the fields in the order asked, annotations included
+    if rows and fields and len(rows[0]) != len(fields):  # pragma: no cover - an ORM adding columns would break us
+        raise TypeError(f"value_rows: {len(rows[0])} columns for {len(fields)} fields")
     return rows
 
 
