@@ -4,8 +4,8 @@
 frozen records of :mod:`assessment.cohort_data` (a :class:`Cohort` of :class:`PatientRecord`). The tables
 (:mod:`assessment.cohort_tables`, per lesion :mod:`assessment.cohort_lesions`) and the report formats
 (:mod:`assessment.cohort_formats`) take only that plain data, so the dashboard, the ``cohort_report`` command and a
-future PDF share the same numbers. Table 4 is computed here at load from the implants' plans of record
-(``dosimetry.selectors.pre_post_pairs``).
+future PDF share the same numbers. The implants' pre/post pairs of plans of record are loaded here
+(``dosimetry.selectors.records_of``); Table 4 is computed from them only when a report asks for it.
 
 Choices made at load (the tables state them in their notes):
 
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from django.db.models import Min, Prefetch
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from assessment import choices as ac
@@ -45,7 +45,6 @@ from assessment.cohort_data import (
     TgRecord,
     VisitRecord,
 )
-from assessment.cohort_tables import table4_of
 from assessment.models import (
     FollowUpResult,
     FollowUpStatus,
@@ -58,11 +57,12 @@ from assessment.models import (
 )
 from assessment.protocol import CohortSettings, FollowupSettings
 from assessment.recist import RecistSettings
-from assessment.schedule import ScheduleSettings, timepoint_window
+from assessment.schedule import ScheduleSettings, timepoint_windows
 from assessment.services import recist_settings
 from common.protocol import section_settings
-from dosimetry.models import ImplantProcedure, StructureDose
-from dosimetry.selectors import plan_of_record, pre_post_pairs, target_of
+from common.rows import gc_paused, value_rows
+from dosimetry.models import ImplantProcedure
+from dosimetry.selectors import Record, pre_post_pair, records_of
 from registry import choices as rc
 from registry.models import Lesion, Patient, Site
 from registry.selectors import patients_for
@@ -87,22 +87,23 @@ def _remission_definition() -> str:
 
 def _registered(user, flt: CohortFilter):
     """Every registered patient of the filter, implanted or not (an implant-period filter leaves out only the
-    patients implanted outside the period: a patient without an implant has no implant date to filter on)."""
+    patients implanted outside the period: a patient without an implant has no implant date to filter on),
+    annotated ``implanted``. EXISTS subqueries, no GROUP BY: the loader filters each of its queries by this set."""
     qs = Patient.objects.all() if user is None else patients_for(user)
     if flt.site is not None:
         qs = qs.filter(site__code=flt.site)
     if flt.histology is not None:
         qs = qs.filter(histology=flt.histology)
-    qs = qs.annotate(first_implant=Min("procedures__date"))
-    if flt.implant_from is not None:
-        qs = qs.exclude(first_implant__lt=flt.implant_from)
-    if flt.implant_to is not None:
-        qs = qs.exclude(first_implant__gt=flt.implant_to)
-    return qs
+    implants = ImplantProcedure.objects.filter(patient=OuterRef("pk"))
+    if flt.implant_from is not None:  # first implant before the period
+        qs = qs.exclude(Exists(implants.filter(date__lt=flt.implant_from)))
+    if flt.implant_to is not None:  # first implant after the period: implanted, none on or before its end
+        qs = qs.filter(~Exists(implants) | Exists(implants.filter(date__lte=flt.implant_to)))
+    return qs.annotate(implanted=Exists(implants))
 
 
 def _patients(user, flt: CohortFilter):
-    return _registered(user, flt).filter(first_implant__isnull=False)
+    return _registered(user, flt).filter(implanted=True)
 
 
 def _in_window_only() -> bool:
@@ -116,12 +117,15 @@ def _schedule_settings() -> ScheduleSettings:
     return section_settings("schedule", ScheduleSettings)
 
 
+@gc_paused()  # about 250 000 acyclic objects at 10 000 patients: common.rows.gc_paused
 def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     """The patients visible to the user (None = all, for commands) with an implant, filtered, as plain records.
 
-    A constant number of queries (14, or 15 with a site filter) for any cohort size: one per table, grouped in
-    Python. Raises :class:`CohortFilterError` for an unknown site code, or for ``mode="strict"`` when the stored
-    patient-level results were computed in per-lesion mode (protocol ``recist.mode``).
+    A constant number of queries (15, or 16 with a site filter) for any cohort size: one per table, grouped in
+    Python. Every query reads plain values (``common.rows.value_rows``: no model instance, no ORM converter per
+    value); Table 4 is computed from the loaded pairs only when asked (``cohort_tables.table4``). Raises
+    :class:`CohortFilterError` for an unknown site code, or for ``mode="strict"`` when the stored patient-level
+    results were computed in per-lesion mode (protocol ``recist.mode``).
     """
     flt = flt or CohortFilter()
     protocol_mode = section_settings("recist", RecistSettings).mode.value
@@ -135,145 +139,172 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
             raise CohortFilterError("site", flt.site, f"one of {', '.join(codes) or '(no sites recorded)'}")
 
     qs = _patients(user_or_none, flt)
-    patients = list(qs.select_related("site").order_by("study_id"))
+    patients = value_rows(qs.order_by("study_id").values_list(
+        "pk", "study_id", "site__code", "sex", "histology", "birth_date", "m_category", "eligibility_status"))
     ids = qs.values("pk")
 
-    procedures: dict[int, ImplantProcedure] = {}
-    for proc in (ImplantProcedure.objects.filter(patient__in=ids).order_by("patient_id", "date", "id")
-                 .prefetch_related(Prefetch("plans__structures", queryset=StructureDose.objects.defer("dvh")))):
-        procedures.setdefault(proc.patient_id, proc)  # the index implant: the first one
+    all_procedures = ImplantProcedure.objects.filter(patient__in=ids)
+    procedures: dict[int, tuple] = {}  # patient → (pk, date, prescription_gy, seeds_implanted) of the index implant
+    for pk, pid, day, rx, seeds in value_rows(all_procedures.order_by("patient_id", "date", "id").values_list(
+            "pk", "patient_id", "date", "prescription_gy", "seeds_implanted")):
+        procedures.setdefault(pid, (pk, day, rx, seeds))  # the index implant: the first one
+    plan_records = records_of(all_procedures)
 
-    lesions: dict[int, list[dict]] = defaultdict(list)
-    for row in Lesion.objects.filter(patient__in=ids).values("id", "patient_id", "label", "region", "enhancement"):
-        lesions[row["patient_id"]].append(row)
-    roles = dict(LesionDesignation.objects.filter(lesion__patient__in=ids).values_list("lesion_id", "role"))
+    lesions: dict[int, list[tuple]] = defaultdict(list)
+    for lid, pid, region, enhancement in value_rows(Lesion.objects.filter(patient__in=ids).values_list(
+            "id", "patient_id", "region", "enhancement")):
+        lesions[pid].append((lid, region, enhancement))
+    roles = dict(value_rows(LesionDesignation.objects.filter(lesion__patient__in=ids).values_list("lesion_id", "role")))
 
-    visits: dict[int, list[dict]] = defaultdict(list)
-    visit_rows = Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values(
-        "id", "patient_id", "timepoint", "visit_date", "result__day", "result__is_baseline", "result__overall",
-        "result__target", "result__non_target", "result__sum_mm", "result__change_from_baseline_pct",
-        "result__volume_cm3", "result__counts_for_bor", "result__rule_set",
-    )
-    visit_info: dict[int, dict] = {}
-    for row in visit_rows:
-        visits[row["patient_id"]].append(row)
-        visit_info[row["id"]] = row
+    visits: dict[int, list[tuple]] = defaultdict(list)
+    visit_info: dict[int, tuple[str, date]] = {}
+    for row in value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
+            "id", "patient_id", "timepoint", "visit_date", "result__day", "result__is_baseline", "result__overall",
+            "result__target", "result__non_target", "result__sum_mm", "result__change_from_baseline_pct",
+            "result__volume_cm3", "result__counts_for_bor", "result__rule_set")):
+        visits[row[1]].append(row)
+        visit_info[row[0]] = (row[2], row[3])
 
-    baseline_enhancement: dict[int, str] = {}
-    for row in Measurement.objects.filter(visit__patient__in=ids, visit__result__is_baseline=True).values(
-            "lesion_id", "enhancement"):
-        baseline_enhancement[row["lesion_id"]] = row["enhancement"]
+    baseline_enhancement = dict(value_rows(Measurement.objects.filter(
+        visit__patient__in=ids, visit__result__is_baseline=True).values_list("lesion_id", "enhancement")))
 
-    lesion_results: dict[int, list[dict]] = defaultdict(list)
-    for row in LesionVisitResult.objects.filter(visit__patient__in=ids).order_by("visit__visit_date", "lesion_id").values(
-            "visit_id", "visit__patient_id", "lesion__label", "response", "size_mm", "volume_cm3"):
-        lesion_results[row["visit__patient_id"]].append(row)
+    lesion_results: dict[int, list[tuple]] = defaultdict(list)
+    for row in value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
+                          .order_by("visit__visit_date", "lesion_id").values_list(
+                              "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm", "volume_cm3")):
+        lesion_results[row[0]].append(row)
 
-    tg: dict[int, list[dict]] = defaultdict(list)
-    for row in LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG).order_by("sample_date", "id").values(
-            "patient_id", "visit_id", "sample_date", "qualifier", "value_std", "tsh_state"):
-        tg[row["patient_id"]].append(row)
+    tg: dict[int, list[tuple]] = defaultdict(list)
+    for row in value_rows(LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG)
+                          .order_by("sample_date", "id").values_list(
+                              "patient_id", "visit_id", "sample_date", "qualifier", "value_std", "tsh_state")):
+        tg[row[0]].append(row)
 
-    followups = {row["patient_id"]: row for row in FollowUpResult.objects.filter(patient__in=ids).values(
+    followups = {row[0]: row for row in value_rows(FollowUpResult.objects.filter(patient__in=ids).values_list(
         "patient_id", "bor_unconfirmed", "bor_confirmed", "best_change_pct", "max_rtog_grade", "max_ctcae_grade",
-        "rule_set")}
+        "rule_set"))}
     therapies: dict[int, list[date]] = defaultdict(list)
-    for pid, start in NewTherapy.objects.filter(patient__in=ids).values_list("patient_id", "start_date"):
+    for pid, start in value_rows(NewTherapy.objects.filter(patient__in=ids).values_list("patient_id", "start_date")):
         therapies[pid].append(start)
-    statuses = {row["patient_id"]: row for row in FollowUpStatus.objects.filter(patient__in=ids).values(
-        "patient_id", "status", "status_date", "death_cause")}
-    registered = tuple(RegisteredRecord(sid, elig, first is not None) for sid, elig, first in
-                       _registered(user_or_none, flt).order_by("study_id").values_list(
-                           "study_id", "eligibility_status", "first_implant"))
+    statuses = {row[0]: row for row in value_rows(FollowUpStatus.objects.filter(patient__in=ids).values_list(
+        "patient_id", "status", "status_date", "death_cause"))}
+    registered = tuple(RegisteredRecord(sid, elig, bool(implanted)) for sid, elig, implanted in value_rows(
+        _registered(user_or_none, flt).order_by("study_id").values_list(
+            "study_id", "eligibility_status", "implanted")))
 
     in_window_only = _in_window_only()
     schedule = _schedule_settings()
     today = timezone.localdate()
+    windows = _Windows(schedule)
     records = []
+    pairs = []
+    no_record: dict[str, Record] = {"pre": (None, None), "post": (None, None)}
     for p in patients:
-        proc = procedures.get(p.pk)
+        proc = procedures.get(p[0])
         if proc is None:  # pragma: no cover - the query keeps only patients with an implant
             continue
-        records.append(_record(p, proc, lesions[p.pk], roles, visits[p.pk], baseline_enhancement,
-                               lesion_results[p.pk], visit_info, tg[p.pk], followups.get(p.pk), therapies[p.pk],
-                               statuses.get(p.pk), in_window_only, schedule, today))
+        phases = plan_records.get(proc[0], no_record)
+        post = phases["post"][1]
+        records.append(_record(p, proc[1], proc[2], post.d90_gy if post is not None else None, lesions[p[0]], roles,
+                               visits[p[0]], baseline_enhancement, lesion_results[p[0]], visit_info, tg[p[0]],
+                               followups.get(p[0]), therapies[p[0]], statuses.get(p[0]), in_window_only,
+                               windows(proc[1]), today))
+        pair = pre_post_pair(proc[0], proc[2], proc[3], phases["pre"], phases["post"])
+        if pair is not None:
+            pairs.append(pair)
 
     stored = sorted({v.rule_set for r in records for v in r.visits if v.rule_set})
     if mode == "strict" and any(rs != RULE_SET for rs in stored):
         raise CohortFilterError(
             "mode", mode, f"'per_lesion' here: the stored results are {', '.join(stored)} (protocol recist.mode "
             f"'{protocol_mode}'); recompute the follow-up in strict mode first")
-    index_procedures = [procedures[r.patient_id] for r in records]
-    dosimetry = table4_of(pre_post_pairs(index_procedures), len(index_procedures))
     return Cohort(
         filter=flt, mode=mode, rule_set=RULE_SETS[mode],
         patient_rule_set=", ".join(stored) or RULE_SETS.get(protocol_mode, RULE_SET),
         remission_definition=remission, patients=tuple(records),
-        dosimetry=dosimetry, in_window_only=in_window_only, registered=registered, as_of=today,
+        plan_pairs=tuple(pairs), in_window_only=in_window_only, registered=registered, as_of=today,
         lesion_settings=recist_settings("per_lesion"),
     )
 
 
-def _record(p: Patient, proc: ImplantProcedure, lesions: list[dict], roles: Mapping[int, str], visits: list[dict],
-            baseline_enhancement: Mapping[int, str], lesion_results: list[dict], visit_info: Mapping[int, dict],
-            tg: list[dict], followup: dict | None, therapies: list[date], status: dict | None = None,
-            in_window_only: bool = True, schedule: ScheduleSettings | None = None,
-            today: date | None = None) -> PatientRecord:
-    implant = proc.date
-    windows = {tp: tuple((d - implant).days for d in timepoint_window(implant, tp, schedule))
-               for tp in ("baseline", *(t for t, _ in TIMEPOINTS))}
+class _Windows:
+    """The protocol windows of an implant date in days since the implant, computed once per date (10 000
+    implants fall on about a thousand dates)."""
+
+    def __init__(self, schedule: ScheduleSettings) -> None:
+        self.schedule = schedule
+        self.cache: dict[date, dict[str, tuple[int, int]]] = {}
+
+    def __call__(self, implant: date) -> dict[str, tuple[int, int]]:
+        found = self.cache.get(implant)
+        if found is None:
+            windows = timepoint_windows(implant, self.schedule)
+            found = self.cache[implant] = {
+                tp: ((windows[tp][0] - implant).days, (windows[tp][1] - implant).days)
+                for tp in ("baseline", *(t for t, _ in TIMEPOINTS))}
+        return found
+
+
+def _record(p: tuple, implant: date, prescription_gy: Any, post_d90_gy: float | None, lesions: list[tuple],
+            roles: Mapping[int, str], visits: list[tuple], baseline_enhancement: Mapping[int, str],
+            lesion_results: list[tuple], visit_info: Mapping[int, tuple[str, date]], tg: list[tuple],
+            followup: tuple | None, therapies: list[date], status: tuple | None, in_window_only: bool,
+            windows: Mapping[str, tuple[int, int]], today: date | None) -> PatientRecord:
+    """One patient's record from the rows of :func:`load_cohort` (tuples in the order of its ``values_list``)."""
+    pk, study_id, site, sex, histology, birth_date, m_category, eligibility = p
     vrecs = []
-    for v in visits:
-        has_result = v["result__day"] is not None
-        window = windows.get(v["timepoint"])
-        day = (v["visit_date"] - implant).days
+    for (_, _, timepoint, visit_date, r_day, r_baseline, r_overall, r_target, r_non_target, r_sum_mm,
+         r_change_pct, r_volume_cm3, r_counts_for_bor, r_rule_set) in visits:
+        has_result = r_day is not None
+        window = windows.get(timepoint)
+        day = (visit_date - implant).days
         vrecs.append(VisitRecord(
-            timepoint=v["timepoint"], visit_date=v["visit_date"],
-            day=v["result__day"] if has_result else (v["visit_date"] - implant).days,
-            overall=(v["result__overall"] or "") if has_result else "",
-            target=v["result__target"] or "", non_target=v["result__non_target"] or "",
-            sum_mm=_f(v["result__sum_mm"]), change_from_baseline_pct=v["result__change_from_baseline_pct"],
-            volume_cm3=v["result__volume_cm3"], counts_for_bor=bool(v["result__counts_for_bor"]),
-            is_baseline=bool(v["result__is_baseline"]), rule_set=v["result__rule_set"] or "",
+            timepoint=timepoint, visit_date=visit_date,
+            day=r_day if has_result else day,
+            overall=(r_overall or "") if has_result else "",
+            target=r_target or "", non_target=r_non_target or "",
+            sum_mm=_f(r_sum_mm), change_from_baseline_pct=r_change_pct,
+            volume_cm3=r_volume_cm3, counts_for_bor=bool(r_counts_for_bor),
+            is_baseline=bool(r_baseline), rule_set=r_rule_set or "",
             in_window=None if window is None else window[0] <= day <= window[1],
         ))
-    followed = [les for les in lesions if roles.get(les["id"]) != ac.LesionRole.NOT_FOLLOWED]
-    enhanced = any((baseline_enhancement.get(les["id"]) or les["enhancement"]) in ENHANCED for les in followed)
-    distant = p.m_category == rc.MCategory.M1 or any(les["region"] in DISTANT_REGIONS for les in lesions)
+    followed = [les for les in lesions if roles.get(les[0]) != ac.LesionRole.NOT_FOLLOWED]
+    enhanced = any((baseline_enhancement.get(lid) or enhancement) in ENHANCED for lid, _, enhancement in followed)
+    distant = m_category == rc.MCategory.M1 or any(region in DISTANT_REGIONS for _, region, _ in lesions)
     responses = []
-    for row in lesion_results:
-        v = visit_info[row["visit_id"]]
-        responses.append(LesionResponse(
-            row["lesion__label"], v["timepoint"], v["visit_date"], (v["visit_date"] - implant).days,
-            row["response"] or "", _f(row["size_mm"]), _f(row["volume_cm3"])))
-    tg_recs = tuple(TgRecord(
-        day=(row["sample_date"] - implant).days,
-        timepoint=visit_info[row["visit_id"]]["timepoint"] if row["visit_id"] in visit_info else None,
-        qualifier=row["qualifier"], value_ng_ml=float(row["value_std"]), tsh_state=row["tsh_state"] or "",
-        visit_date=visit_info[row["visit_id"]]["visit_date"] if row["visit_id"] in visit_info else None,
-    ) for row in tg)
+    for _, visit_id, label, response, size_mm, volume_cm3 in lesion_results:
+        timepoint, visit_date = visit_info[visit_id]
+        responses.append(LesionResponse(label, timepoint, visit_date, (visit_date - implant).days, response or "",
+                                        _f(size_mm), _f(volume_cm3)))
+    tg_recs = []
+    for _, visit_id, sample_date, qualifier, value_std, tsh_state in tg:
+        info = visit_info.get(visit_id)
+        tg_recs.append(TgRecord(
+            day=(sample_date - implant).days, timepoint=info[0] if info is not None else None,
+            qualifier=qualifier, value_ng_ml=float(value_std), tsh_state=tsh_state or "",
+            visit_date=info[1] if info is not None else None))
     after = sorted(d for d in therapies if d > implant)
     therapy_day = (after[0] - implant).days if after else None
     follow = [v.day for v in vrecs if not v.is_baseline and v.day > 0]
     pd_days = [v.day for v in vrecs if v.overall == "PD" and v.counts_for_bor and not v.is_baseline]
-    post = target_of(plan_of_record(list(proc.plans.all()), "post"))
-    fu = followup or {}
-    st = status or {}
+    _, bor_unconfirmed, bor_confirmed, best_change_pct, max_rtog, max_ctcae, fu_rule_set = (
+        followup or (None, None, None, None, None, None, None))
+    _, st_status, st_date, st_death_cause = status or (None, None, None, None)
     return PatientRecord(
-        patient_id=p.pk, study_id=p.study_id, site=p.site.code, sex=p.sex, histology=p.histology,
-        age_at_implant=age_in_completed_years(p.birth_date, implant), implant_date=implant,
+        patient_id=pk, study_id=study_id, site=site, sex=sex, histology=histology,
+        age_at_implant=age_in_completed_years(birth_date, implant), implant_date=implant,
         distant_metastasis=distant, enhancement_at_baseline=enhanced, visits=tuple(vrecs),
-        lesion_responses=tuple(responses), tg=tg_recs,
-        bor_unconfirmed=fu.get("bor_unconfirmed") or "", bor_confirmed=fu.get("bor_confirmed") or "",
-        best_change_pct=fu.get("best_change_pct"),
-        post_d90_gy=post.d90_gy if post is not None else None, prescription_gy=_f(proc.prescription_gy),
+        lesion_responses=tuple(responses), tg=tuple(tg_recs),
+        bor_unconfirmed=bor_unconfirmed or "", bor_confirmed=bor_confirmed or "",
+        best_change_pct=best_change_pct,
+        post_d90_gy=post_d90_gy, prescription_gy=_f(prescription_gy),
         last_follow_up_day=max(follow) if follow else None, first_pd_day=min(pd_days) if pd_days else None,
-        new_therapy_day=therapy_day, max_rtog_grade=fu.get("max_rtog_grade"),
-        max_ctcae_grade=fu.get("max_ctcae_grade"), followup_rule_set=fu.get("rule_set") or "",
-        eligibility_status=p.eligibility_status, followup_status=st.get("status") or ac.FollowUpState.IN_FOLLOW_UP,
+        new_therapy_day=therapy_day, max_rtog_grade=max_rtog,
+        max_ctcae_grade=max_ctcae, followup_rule_set=fu_rule_set or "",
+        eligibility_status=eligibility, followup_status=st_status or ac.FollowUpState.IN_FOLLOW_UP,
         status_recorded=status is not None,
-        status_day=(st["status_date"] - implant).days if st.get("status_date") else None,
-        death_cause=st.get("death_cause") or "", in_window_only=in_window_only,
+        status_day=(st_date - implant).days if st_date else None,
+        death_cause=st_death_cause or "", in_window_only=in_window_only,
         windows_days=tuple((tp, a, b) for tp, (a, b) in windows.items() if tp != "baseline"),
         days_since_implant=(today - implant).days if today else None,
     )

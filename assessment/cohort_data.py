@@ -17,9 +17,10 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Generic, Protocol, TypeVar, overload
 
 from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import BASELINE
@@ -41,6 +42,36 @@ from assessment.stats import (
 )
 from assessment.thyroglobulin import LabValue, Qualifier
 from common.errors import InputError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _once(Generic[R, T]):  # noqa: N801 - used like functools.cached_property
+    """``functools.cached_property`` without its lock (Python 3.11 takes an RLock on every first access, which cost
+    more than the lookups it saves at 10 000 records). The value is computed on first access and kept in the
+    instance's ``__dict__``, which then answers directly (a non-data descriptor); records are frozen, so two threads
+    computing it at once compute the same value."""
+
+    def __init__(self, fn: Callable[[R], T]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _once[R, T]: ...
+    @overload
+    def __get__(self, obj: R, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: R | None, owner: type | None = None) -> T | _once[R, T]:
+        if obj is None:
+            return self
+        value = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
+
 
 MODES = ("strict", "per_lesion")
 MODE_LABELS = {"strict": "RECIST 1.1 (per patient)", "per_lesion": "modified RECIST (per lesion)"}
@@ -153,6 +184,10 @@ class TgRecord:
     visit_date: date | None = None
 
     def lab_value(self) -> LabValue:
+        return self._lab_value
+
+    @_once
+    def _lab_value(self) -> LabValue:  # made once: Table 2, Table 3 and the populations ask for it again
         return LabValue(Qualifier(self.qualifier), self.value_ng_ml, unit="ng/mL")
 
 
@@ -194,21 +229,39 @@ class PatientRecord:
 
     @property
     def baseline(self) -> VisitRecord | None:
-        return next((v for v in self.visits if v.is_baseline), None)
+        return self._at.get(BASELINE)
+
+    @_once
+    def _at(self) -> dict[str, VisitRecord]:
+        """Time point → its visit (:meth:`visit_at`), found in one pass over the visits the first time it is asked
+        (the tables ask each patient for each time point many times; the record is frozen, so this never
+        changes)."""
+        at: dict[str, VisitRecord] = {}
+        for v in self.visits:
+            if v.is_baseline:
+                at.setdefault(BASELINE, v)
+            elif v.timepoint != BASELINE and (v.in_window or not self.in_window_only):
+                at.setdefault(v.timepoint, v)
+        return at
 
     def visit_at(self, timepoint: str) -> VisitRecord | None:
         """The baseline, or the first visit recorded with this time point (inside its protocol window when
         ``in_window_only``)."""
-        if timepoint == BASELINE:
-            return self.baseline
-        return next((v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
-                     and (v.in_window or not self.in_window_only)), None)
+        return self._at.get(timepoint)
 
     def outside_window(self, timepoint: str) -> tuple[VisitRecord, ...]:
         """Visits labelled with this follow-up time point but outside its window (not counted when
         ``in_window_only``)."""
-        return tuple(v for v in self.visits if v.timepoint == timepoint and not v.is_baseline
-                     and v.in_window is False)
+        return self._outside.get(timepoint, ())
+
+    @_once
+    def _outside(self) -> dict[str, tuple[VisitRecord, ...]]:
+        """Time point → its visits outside the window (:meth:`outside_window`), in one pass, once."""
+        out: dict[str, list[VisitRecord]] = {}
+        for v in self.visits:
+            if not v.is_baseline and v.in_window is False:
+                out.setdefault(v.timepoint, []).append(v)
+        return {tp: tuple(vs) for tp, vs in out.items()}
 
     def window_days(self, timepoint: str) -> tuple[int, int] | None:
         return next(((a, b) for tp, a, b in self.windows_days if tp == timepoint), None)
@@ -238,13 +291,47 @@ class PatientRecord:
         visit = self.visit_at(timepoint)
         if visit is None:
             return None
-        return next((t for t in self.tg if t.visit_date == visit.visit_date
-                     and t.tsh_state != TSH_STIMULATED), None)
+        return self._suppressed_tg.get(visit.visit_date)
+
+    def measures_at(self, timepoint: str) -> tuple[float | None, LabValue | None]:
+        """(total lesion volume, TSH-suppressed Tg) at the visit of this time point, each None when missing or,
+        after the baseline, measured after a new anticancer therapy (what Tables 2 and 3 compare); kept once
+        found."""
+        found = self._measures.get(timepoint)
+        if found is None:
+            v, t = self.visit_at(timepoint), self.tg_at(timepoint)
+            later = timepoint != BASELINE
+            found = self._measures[timepoint] = (
+                None if v is None or (later and self.after_new_therapy(v.day)) else v.volume_cm3,
+                None if t is None or (later and self.after_new_therapy(t.day)) else t.lab_value())
+        return found
+
+    @_once
+    def _measures(self) -> dict[str, tuple[float | None, LabValue | None]]:
+        return {}
+
+    @_once
+    def _suppressed_tg(self) -> dict[date, TgRecord]:
+        """Visit date → the first TSH-suppressed Tg recorded at it (:meth:`tg_at`), built once."""
+        out: dict[date, TgRecord] = {}
+        for t in self.tg:
+            if t.visit_date is not None and t.tsh_state != TSH_STIMULATED:
+                out.setdefault(t.visit_date, t)
+        return out
+
+
+class PlanPair(Protocol):
+    """What Table 4 reads of one implant with both plans (``dosimetry.selectors.PrePostPair`` has this shape)."""
+
+    prescription_gy: float | None
+    pre: Mapping[str, float | None]
+    post: Mapping[str, float | None]
 
 
 @dataclass(frozen=True)
 class Cohort:
-    """The loaded cohort: filter, mode and rule sets, the patient records, and Table 4 computed at load."""
+    """The loaded cohort: filter, mode and rule sets, the patient records, and the index implants with both plans
+    (Table 4 is computed from them when asked: ``cohort_tables.table4``)."""
 
     filter: CohortFilter
     mode: str
@@ -252,11 +339,15 @@ class Cohort:
     patient_rule_set: str
     remission_definition: str
     patients: tuple[PatientRecord, ...]
-    dosimetry: Table4
+    plan_pairs: tuple[PlanPair, ...]
     in_window_only: bool = True
     registered: tuple[RegisteredRecord, ...] = ()
     as_of: date | None = None
     lesion_settings: RecistSettings | None = None  # the protocol's RECIST settings in per-lesion mode
+
+    @_once
+    def _populations(self) -> dict[tuple[str, ...], Population]:
+        return {}
 
 
 @dataclass(frozen=True)
@@ -519,9 +610,22 @@ def _window_rule(c: Cohort) -> str:
         "= false)"
 
 
+def _kept(c: Cohort, key: tuple[str, ...], make: Callable[[], Population]) -> Population:
+    """A population of the cohort, made once (Table 1, the flow, Table 2 and the report's list ask again; the
+    cohort is frozen, so it never changes)."""
+    found = c._populations.get(key)
+    if found is None:
+        found = c._populations[key] = make()
+    return found
+
+
 def evaluable(c: Cohort, timepoint: str) -> Population:
     """Evaluable at a time point: a category (NE included) computed from the visit of that time point — inside its
     window when the protocol says so — before any new anticancer therapy."""
+    return _kept(c, ("evaluable", timepoint), lambda: _evaluable(c, timepoint))
+
+
+def _evaluable(c: Cohort, timepoint: str) -> Population:
     ids = tuple(r.study_id for r in c.patients if (v := r.visit_at(timepoint)) is not None and v.overall
                 and not r.after_new_therapy(v.day))
     label = TIMEPOINT_LABELS[timepoint]
@@ -532,6 +636,10 @@ def evaluable(c: Cohort, timepoint: str) -> Population:
 
 def paired(c: Cohort, timepoint: str, measure: str) -> Population:
     """Paired at a time point: patients with the measure ("volume" or "tg") at baseline and at that time point."""
+    return _kept(c, ("paired", timepoint, measure), lambda: _paired_population(c, timepoint, measure))
+
+
+def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
     get = {"volume": _volume, "tg": _tg}[measure]
     ids = tuple(r.study_id for r in c.patients if get(r, "baseline") is not None and get(r, timepoint) is not None)
     label = TIMEPOINT_LABELS[timepoint]
@@ -544,9 +652,12 @@ def paired(c: Cohort, timepoint: str, measure: str) -> Population:
 def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
     out = []
     for r in c.patients:
+        if not r._outside:
+            continue
         for tp, _ in TIMEPOINTS:
-            window = r.window_days(tp)
-            for v in r.outside_window(tp):
+            outside = r.outside_window(tp)
+            window = r.window_days(tp) if outside else None
+            for v in outside:
                 if window is None:  # the loader marks a visit outside a window only where the protocol has one
                     raise TypeError(f"{r.study_id} {tp}: a visit is marked outside a window the record lacks")
                 counted = not c.in_window_only and r.visit_at(tp) is v
@@ -610,17 +721,11 @@ def _mean_sd_text(values: Sequence[float]) -> tuple[float | None, float | None, 
 
 
 def _volume(r: PatientRecord, tp: str) -> float | None:
-    v = r.visit_at(tp)
-    if v is None or (tp != "baseline" and r.after_new_therapy(v.day)):
-        return None
-    return v.volume_cm3
+    return r.measures_at(tp)[0]
 
 
 def _tg(r: PatientRecord, tp: str) -> LabValue | None:
-    t = r.tg_at(tp)
-    if t is None or (tp != "baseline" and r.after_new_therapy(t.day)):
-        return None
-    return t.lab_value()
+    return r.measures_at(tp)[1]
 
 
 # --- 2×2 helpers (Table 3) ---------------------------------------------------------------------------------------

@@ -43,6 +43,10 @@ def flow_csv(f: Flow) -> str:
 
 def _plain(x: Any) -> Any:
     """JSON-ready: dataclasses → dicts, enums → values, dates → ISO, Fractions/Decimals → float, NaN/inf → None."""
+    if type(x) is str:  # most values of a report (the study IDs of its listings): answered before any other test
+        return x
+    if type(x) is tuple and all(type(v) is str for v in x):
+        return list(x)
     if is_dataclass(x) and not isinstance(x, type):
         return {f.name: _plain(getattr(x, f.name)) for f in fields(x)}
     if isinstance(x, Enum):

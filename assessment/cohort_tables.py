@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from assessment.cohort_data import (
     AGE_CUT_YEARS,
@@ -49,6 +49,7 @@ from assessment.cohort_data import (
     Cohort,
     PairedResult,
     PatientRecord,
+    PlanPair,
     Table1,
     Table1Row,
     Table2,
@@ -430,14 +431,6 @@ TABLE4 = (
 )
 
 
-class PlanPair(Protocol):
-    """What Table 4 reads of one implant with both plans (``dosimetry.selectors.PrePostPair`` has this shape)."""
-
-    prescription_gy: float | None
-    pre: Mapping[str, float | None]
-    post: Mapping[str, float | None]
-
-
 def pre_post_summary(pairs: Sequence[PlanPair]) -> dict[str, Any]:
     """Pre vs post over the implants with both plans: per parameter n, mean ± SD of each phase and the paired test
     chosen from the normality of the differences (a parameter needs 3 complete pairs), and how many post-implant D90
@@ -486,5 +479,6 @@ def table4_of(pairs: Sequence[PlanPair], n_procedures: int) -> Table4:
 
 
 def table4(c: Cohort) -> Table4:
-    """Pre- vs post-implant dosimetry of the cohort's index implants (computed by :func:`table4_of` at load)."""
-    return c.dosimetry
+    """Pre- vs post-implant dosimetry of the cohort's index implants (:func:`table4_of` of the pairs loaded with
+    the cohort; computed on each call, so a page that does not show Table 4 does not pay for it)."""
+    return table4_of(c.plan_pairs, len(c.patients))

@@ -67,6 +67,7 @@ __all__ = [
     "end_of_follow_up_warnings",
     "suggest_timepoint",
     "timepoint_window",
+    "timepoint_windows",
     "urgency_key",
     "visit_schedule",
     "visit_window_warnings",
@@ -405,14 +406,20 @@ def _status(
 def timepoint_window(implant_date: date, timepoint: str, settings: ScheduleSettings | None = None) -> tuple[date, date]:
     """The window (first day, last day, both inclusive) of one protocol time point of this implant — the same
     windows :func:`visit_schedule` uses (baseline: implant − ``baseline_max_days_before`` to the implant day)."""
+    window = timepoint_windows(implant_date, settings).get(timepoint)
+    if window is None:
+        raise ScheduleInputError("timepoint", timepoint, ", ".join(PROTOCOL_TIMEPOINTS))
+    return window
+
+
+def timepoint_windows(implant_date: date, settings: ScheduleSettings | None = None) -> dict[str, tuple[date, date]]:
+    """Every protocol time point's window of this implant (baseline, m2, m6, m12 → first day, last day), computed
+    once (:func:`timepoint_window` gives one of them)."""
     cfg = ScheduleSettings() if settings is None else settings
     if not isinstance(cfg, ScheduleSettings):
         raise ScheduleInputError("settings", cfg, "a ScheduleSettings")
     _check_date("implant_date", implant_date)
-    w = next((w for w in _windows(implant_date, cfg) if w.timepoint == timepoint), None)
-    if w is None:
-        raise ScheduleInputError("timepoint", timepoint, ", ".join(PROTOCOL_TIMEPOINTS))
-    return w.start, w.end
+    return {w.timepoint: (w.start, w.end) for w in _windows(implant_date, cfg)}
 
 
 def suggest_timepoint(implant_date: date, visit_date: date, settings: ScheduleSettings | None = None) -> str:

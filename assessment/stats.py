@@ -78,6 +78,9 @@ Observation = float | int | LabValue
 def _floats(values: Sequence[Number], name: str, min_n: int) -> np.ndarray:
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | np.ndarray):
         raise StatsInputError(name, values, "a sequence of numbers")
+    plain = None if isinstance(values, np.ndarray) else _plain_array(values)
+    if plain is not None and len(plain) >= min_n:  # finite floats and ints: no per-value check in Python
+        return plain
     out = []
     for i, v in enumerate(values):
         if (
@@ -209,15 +212,23 @@ def _plain_sorted(values: Sequence[Observation]) -> np.ndarray | None:
     if isinstance(values, np.ndarray):
         if values.ndim != 1 or values.dtype.kind not in "iuf":
             return None
-        x = values.astype(np.float64)
-    else:
-        if not all(type(v) is float or type(v) is int for v in values):
+        x: np.ndarray | None = values.astype(np.float64)
+        if not np.isfinite(x).all():
             return None
-        x = np.fromiter(values, dtype=np.float64, count=len(values))
-    if not np.isfinite(x).all():
+    else:
+        x = _plain_array(values)
+    if x is None:
         return None
     x.sort()
     return x
+
+
+def _plain_array(values: Sequence[Observation]) -> np.ndarray | None:
+    """The values as float64 in their order when every one is a finite ``float`` or ``int``; otherwise None."""
+    if not all(type(v) is float or type(v) is int for v in values):
+        return None
+    x = np.fromiter(values, dtype=np.float64, count=len(values))
+    return x if np.isfinite(x).all() else None
 
 
 def _median_iqr_plain(x: np.ndarray, method: QuantileMethod) -> MedianIqr:
@@ -238,6 +249,64 @@ def median_iqr(values: Sequence[Observation], method: QuantileMethod = QuantileM
     plain = _plain_sorted(values)
     if plain is not None:
         return _median_iqr_plain(plain, method)
+    labs = _lab_arrays(values)
+    if labs is not None:
+        return _median_iqr_labs(*labs, method)
+    return _median_iqr_general(values, method)
+
+
+def _lab_arrays(values: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rank, value) arrays when every value is a LabValue with a Qualifier and a finite float (Tg of a cohort):
+    rank 0 for "<", 1 for "=", 2 for ">"; otherwise None (the general path takes it, and words any error)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
+        return None
+    rank_of = {Qualifier.LT: 0, Qualifier.EQ: 1, Qualifier.GT: 2}
+    ranks, vals = [], []
+    for v in values:
+        if type(v) is not LabValue or type(v.value) is not float or type(v.qualifier) is not Qualifier:
+            return None
+        ranks.append(rank_of[v.qualifier])
+        vals.append(v.value)
+    x = np.array(vals, dtype=np.float64)
+    if not np.isfinite(x).all():
+        return None
+    return np.array(ranks, dtype=np.int8), x
+
+
+_RANK_QUALIFIER = {0: Qualifier.LT, 2: Qualifier.GT}
+
+
+def _median_iqr_labs(rank: np.ndarray, value: np.ndarray, method: QuantileMethod) -> MedianIqr:
+    """median_iqr of LabValues given as arrays: the order of the general path (``_sort_key``, a stable sort:
+    "<" values first in their given order, then detected values ascending, then ">" values) by a stable numpy
+    lexsort, and the same positions and interpolation in Python floats, so the results are identical to it."""
+    key = np.where(rank == 1, value, 0.0)
+    order = np.lexsort((key, rank))
+    r, x = rank[order], value[order]
+    n = len(x)
+    n_lt, n_gt = int((r == 0).sum()), int((r == 2).sum())
+    detected = x[r == 1]
+    note = ""
+    if n_lt and detected.size and float(x[r == 0].max()) > float(detected.min()):
+        note = "a censoring limit exceeds the smallest detected value; '<' values still ranked below all detected"
+
+    def q(p: float) -> CensoredNumber:
+        lo, hi, w = _position(n, p, method)
+        quals = {int(r[lo])} | ({int(r[hi])} if w else set())
+        quals.discard(1)
+        if len(quals) > 1:
+            raise StatsInputError(
+                "values", f"quantile {p}", "a quartile not spanning both '<' and '>' values"
+            )
+        v0 = float(x[lo])
+        v = v0 + (w * (float(x[hi]) - v0) if w else 0.0)
+        return CensoredNumber(_RANK_QUALIFIER[quals.pop()] if quals else Qualifier.EQ, float(v))
+
+    return MedianIqr(q(0.5), q(0.25), q(0.75), n, n_lt, n_gt, method, note)
+
+
+def _median_iqr_general(values: Sequence[Observation], method: QuantileMethod) -> MedianIqr:
+    """median_iqr of anything :func:`median_iqr` takes, sorting LabValue objects with :func:`_sort_key`."""
     obs = sorted(_as_lab(values, "values"), key=_sort_key)
     n = len(obs)
     if n == 0:
@@ -481,14 +550,20 @@ def paired_compare(
         raise StatsInputError(
             "baseline/follow_up", f"{len(pairs)} complete pairs", "at least 2 complete pairs"
         )
-    base = _as_lab([b for b, _ in pairs], "baseline")
-    foll = _as_lab([f for _, f in pairs], "follow_up")
-    n_cens = sum(v.is_censored for v in base + foll)
-    b_num = np.array([_substitute(v, cfg.substitution) for v in base])
-    f_num = np.array([_substitute(v, cfg.substitution) for v in foll])
+    b_plain, f_plain = _plain_array([b for b, _ in pairs]), _plain_array([f for _, f in pairs])
+    if b_plain is not None and f_plain is not None:
+        # plain numbers (volumes, doses): no LabValue per value; the same numbers as the general path below
+        n_cens, b_num, f_num = 0, b_plain, f_plain
+        mi_b, mi_f = (_median_iqr_plain(np.sort(x), QuantileMethod.WEIBULL) for x in (b_plain, f_plain))
+    else:
+        base = _as_lab([b for b, _ in pairs], "baseline")
+        foll = _as_lab([f for _, f in pairs], "follow_up")
+        n_cens = sum(v.is_censored for v in base + foll)
+        b_num = np.array([_substitute(v, cfg.substitution) for v in base])
+        f_num = np.array([_substitute(v, cfg.substitution) for v in foll])
+        mi_b, mi_f = median_iqr(base), median_iqr(foll)
     d = f_num - b_num
     n = len(d)
-    mi_b, mi_f = median_iqr(base), median_iqr(foll)
     ms_b = None if n_cens else mean_sd(b_num.tolist())
     ms_f = None if n_cens else mean_sd(f_num.tolist())
 

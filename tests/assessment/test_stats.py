@@ -439,3 +439,40 @@ def test_median_iqr_bad_value_is_named_even_beside_plain_numbers(values, field) 
     with pytest.raises(StatsInputError) as exc:
         median_iqr(values)
     assert exc.value.field == field
+
+
+# --- median_iqr's fast path for censored lab values (issue 12: Tg of 10 000 patients) ----------------------------
+
+_lab = st.builds(
+    lambda q, v: LabValue(q, v, unit="ng/mL"),
+    st.sampled_from([Qualifier.EQ, Qualifier.EQ, Qualifier.EQ, Qualifier.LT, Qualifier.GT]),
+    st.sampled_from([0.1, 0.2, 0.2, 1.0, 2.5, 30.0]) | st.floats(0, 1e4, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_lab, min_size=1, max_size=50), st.sampled_from(list(QuantileMethod)))
+def test_median_iqr_lab_values_equal_the_general_path(values, method) -> None:
+    # The numpy path (ranks and values as arrays, a stable lexsort) must give what sorting the LabValue objects with
+    # the censoring key gives: the same quartiles, qualifiers, counts and note, or the same refusal of a quartile
+    # spanning both '<' and '>' values.
+    from assessment.stats import _median_iqr_general
+
+    try:
+        expected = _median_iqr_general(values, QuantileMethod(method))
+    except StatsInputError as exc:
+        with pytest.raises(StatsInputError) as got:
+            median_iqr(values, method)
+        assert got.value.field == exc.field and str(got.value) == str(exc)
+        return
+    assert median_iqr(values, method) == expected
+
+
+def test_median_iqr_lab_values_keep_the_given_order_of_censored_ties() -> None:
+    # "<" values tie below every detected value and keep the order given (a stable sort, as the general path's):
+    # with n = 3 (Weibull) Q1 is the first value given, "<0.5", and the median the second, "<0.2".
+    values = [LabValue(Qualifier.LT, 0.5), LabValue(Qualifier.LT, 0.2), LabValue(Qualifier.EQ, 3.0)]
+    mi = median_iqr(values)
+    assert (mi.q1.qualifier, mi.q1.value) == (Qualifier.LT, 0.5)
+    assert (mi.median.qualifier, mi.median.value) == (Qualifier.LT, 0.2)
+    assert mi.note.startswith("a censoring limit exceeds") is False and (mi.n_left_censored, mi.n) == (2, 3)

@@ -94,11 +94,19 @@ def test_comparison_table4_and_cohort_use_only_the_plan_of_record(two_post_plans
 
 
 def test_the_cohort_loads_the_plan_of_record_for_dose_response(two_post_plans, procedure, users):
-    from assessment.cohort import plan_of_record
+    from assessment.cohort import load_cohort
 
     manual, dicom = two_post_plans
+
+    def post_d90_in_cohort():
+        [record] = [r for r in load_cohort(None).patients if r.patient_id == procedure.patient_id]
+        return record.post_d90_gy
+
+    assert post_d90_in_cohort() == _d90(dicom)  # the default plan of record: the DICOM import
     services.set_plan_of_record(user=users["physician"], procedure=procedure, plan=manual)
-    assert plan_of_record(list(procedure.plans.all()), "post").pk == manual.pk
+    assert post_d90_in_cohort() == 100.0  # the hand entry chosen, read from plain values (selectors.records_of)
+    assert selectors.records_of(ImplantProcedure.objects.filter(pk=procedure.pk))[procedure.pk]["post"][0].pk \
+        == manual.pk
 
 
 def test_an_explicit_choice_stands_when_a_plan_is_added_and_history_says_from_to(two_post_plans, procedure, users,
