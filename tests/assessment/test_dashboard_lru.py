@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from assessment.views import _BoardLRU
+from tests.assessment.test_cohort import build, six  # noqa: F401 - fixtures shared with the service tests
 
 
 @given(st.lists(st.sampled_from("abcdefgh"), max_size=40), st.integers(1, 4))
@@ -37,3 +38,21 @@ def test_an_expired_board_is_not_returned(monkeypatch):
     monkeypatch.setattr(time, "monotonic", lambda: now + 121)
     assert lru.get("k") is None
     assert "k" not in lru.boards
+
+
+def test_a_built_dashboard_pickles_for_the_shared_cache_and_draws_the_same(six):  # noqa: F811
+    # With REDIS_URL the built dashboard is pickled; its lazily made figure rows (dashboard.LazyRows) must survive
+    # the round trip, before and after being made, and give the same CSVs.
+    import pickle
+
+    from assessment import dashboard
+    from assessment.cohort import load_cohort
+    from assessment.cohort_data import CohortFilter
+
+    board = dashboard.build(load_cohort(None, CohortFilter()))
+    before = pickle.loads(pickle.dumps(board))  # rows not made yet
+    csvs = {k: board.figure(k).csv() for k in ("spider", "swimmer", "tg")}
+    after = pickle.loads(pickle.dumps(board))  # rows made
+    for k, text in csvs.items():
+        assert text.count("\n") > 3  # the six patients' rows, not an empty CSV
+        assert before.figure(k).csv() == text == after.figure(k).csv()
