@@ -225,7 +225,7 @@ def _plain_sorted(values: Sequence[Observation]) -> np.ndarray | None:
 
 def _plain_array(values: Sequence[Observation]) -> np.ndarray | None:
     """The values as float64 in their order when every one is a finite ``float`` or ``int``; otherwise None."""
-    if not all(type(v) is float or type(v) is int for v in values):
+    if not {float, int}.issuperset(map(type, values)):  # the types in one C-level pass (bool is not int here)
         return None
     x = np.fromiter(values, dtype=np.float64, count=len(values))
     return x if np.isfinite(x).all() else None
@@ -261,15 +261,15 @@ _RANK_OF = {Qualifier.LT: 0, Qualifier.EQ: 1, Qualifier.GT: 2}
 def _lab_arrays(values: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray] | None:
     """(rank, value) arrays when every value is a LabValue with a Qualifier and a finite float (Tg of a cohort):
     rank 0 for "<", 1 for "=", 2 for ">"; otherwise None (the general path takes it, and words any error).
-    One comprehension per field, checked by type, then numpy (no per-value Python branch)."""
+    One comprehension per field, types checked as sets, then numpy (no per-value Python branch)."""
     if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
         return None
-    if not all(type(v) is LabValue for v in values):
+    if {LabValue} != set(map(type, values)):
         return None
     labs: Sequence[LabValue] = values  # type: ignore[assignment]  # checked just above
     quals = [v.qualifier for v in labs]
     vals = [v.value for v in labs]
-    if not all(type(x) is float for x in vals) or not all(type(q) is Qualifier for q in quals):
+    if {float} != set(map(type, vals)) or {Qualifier} != set(map(type, quals)):
         return None
     x = np.array(vals, dtype=np.float64)
     if not np.isfinite(x).all():
