@@ -18,7 +18,7 @@ Rules kept here:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from typing import Generic, Protocol, TypeVar, overload
 
@@ -138,6 +138,27 @@ class CohortFilter:
 
 
 # --- plain records -----------------------------------------------------------------------------------------------
+
+
+def record_maker(cls: type[T]) -> Callable[..., T]:
+    """A keyword-only constructor of the frozen dataclass ``cls`` for the loader's hundreds of thousands of
+    records: the instance's ``__dict__`` filled at once (the defaults, then the values) instead of one
+    ``object.__setattr__`` per field, about twice as fast. It does not check the names: the caller passes every
+    field without a default, spelled as declared (``tests/assessment/test_cohort.py`` rebuilds loaded
+    records with the real constructor and compares)."""
+    defaults = {f.name: f.default for f in fields(cls)  # type: ignore[arg-type]
+                if f.default is not MISSING}
+    new = object.__new__
+
+    def make(**values: object) -> T:
+        obj = new(cls)
+        d = obj.__dict__
+        d.update(defaults)
+        d.update(values)
+        return obj
+
+    return make
+
 
 
 @dataclass(frozen=True)

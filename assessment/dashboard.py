@@ -6,8 +6,10 @@ records — so the page, the CSV downloads and a future PDF draw exactly the sam
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any, Generic, TypeVar
 
 from assessment import cohort_data as co
 from assessment import cohort_tables as ct
@@ -25,6 +27,9 @@ from assessment.survival import kaplan_meier
 from assessment.toxicity import summarise_worst_grades
 from common import protocol
 from reports import plots
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 TIMEPOINTS = (("baseline", "Baseline"), ("m2", "2 months"), ("m6", "6 months"), ("m12", "12 months"))
 def _remission(c: co.Cohort, t1: co.Table1, ps: plots.PlotSettings) -> DashboardFigure:
@@ -63,6 +68,26 @@ def _waterfall(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, l
                            partial(plots.waterfall_csv, rows)), left_out
 
 
+class LazyRows(Generic[R]):
+    """A figure's per-patient rows (``reports.plots`` dataclasses, each validated when made), made from their plain
+    argument tuples on first use and kept: the page itself only counts them (captions), its figure and CSV
+    requests draw them. Picklable (a class and tuples), for the shared cache."""
+
+    def __init__(self, make: Callable[..., R], args: tuple[tuple[Any, ...], ...]) -> None:
+        self.make, self.args = make, args
+        self.rows: list[R] | None = None
+
+    def __call__(self) -> list[R]:
+        if self.rows is None:  # two threads at once make equal lists; either is kept
+            self.rows = [self.make(*a) for a in self.args]
+        return self.rows
+
+
+def _drawn(fn: Callable[..., T], rows: LazyRows[Any], *args: Any) -> T:
+    """``fn(rows(), *args)``: a figure or CSV of :class:`LazyRows` (a module function, so partials pickle)."""
+    return fn(rows(), *args)
+
+
 def _spider(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     series = []
     for r in c.patients:
@@ -70,15 +95,16 @@ def _spider(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
                if not v.is_baseline and v.change_from_baseline_pct is not None and v.day > 0]
         if pts:
             base_day = min(0, r.baseline.day) if r.baseline else 0
-            series.append(plots.SpiderSeries(r.study_id, tuple(p[0] for p in pts), tuple(max(p[1], -100.0) for p in pts),
-                                             tuple(p[2] for p in pts), baseline_day=base_day))
+            series.append((r.study_id, tuple(p[0] for p in pts), tuple(max(p[1], -100.0) for p in pts),
+                           tuple(p[2] for p in pts), base_day))
     title = "Change in the sum of diameters over time"
     caption = "% change from baseline against days since implant; markers give the time-point category."
     if not series:
         return DashboardFigure("spider", title, caption, None, None, "no follow-up sums yet")
     caption = with_note(caption, "spider", len(series), ps)
-    return DashboardFigure("spider", title, caption, partial(plots.spider_figure, series, title, ps),
-                           partial(plots.spider_csv, series))
+    rows = LazyRows(plots.SpiderSeries, tuple(series))
+    return DashboardFigure("spider", title, caption, partial(_drawn, plots.spider_figure, rows, title, ps),
+                           partial(_drawn, plots.spider_csv, rows))
 
 
 END_MARKERS = {"completed": "COMPLETED", "lost": "LOST", "withdrawn": "WITHDRAWN", "died": "DIED"}
@@ -96,7 +122,7 @@ def _swimmer(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
             events.append((r.new_therapy_day, "NEW_THERAPY"))
         if ended:
             events.append((end, END_MARKERS[r.followup_status]))
-        rows.append(plots.SwimmerRow(r.study_id, end, tuple(sorted(events)), not r.left_follow_up))
+        rows.append((r.study_id, end, tuple(sorted(events)), not r.left_follow_up))
     title = "Follow-up from implant with responses"
     caption = (f"Population: all implanted with follow-up after the implant (n = {len(rows)} of {len(c.patients)}). "
                "One bar per patient from the implant (day 0) to the last follow-up, or to the death, withdrawal, "
@@ -105,8 +131,9 @@ def _swimmer(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     if not rows:
         return DashboardFigure("swimmer", title, caption, None, None, "no follow-up yet")
     caption = with_note(caption, "swimmer", len(rows), ps)
-    return DashboardFigure("swimmer", title, caption, partial(plots.swimmer_figure, rows, title, ps),
-                           partial(plots.swimmer_csv, rows))
+    lazy = LazyRows(plots.SwimmerRow, tuple(rows))
+    return DashboardFigure("swimmer", title, caption, partial(_drawn, plots.swimmer_figure, lazy, title, ps),
+                           partial(_drawn, plots.swimmer_csv, lazy))
 
 
 def _km(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
@@ -169,8 +196,7 @@ def _tg(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
         pts = sorted((t.day, t.value_ng_ml, t.qualifier) for t in r.tg if t.tsh_state != "stimulated"
                      and t.value_ng_ml > 0)
         if pts:
-            series.append(plots.TgSeries(r.study_id, tuple(p[0] for p in pts), tuple(p[1] for p in pts),
-                                         tuple(p[2] for p in pts)))
+            series.append((r.study_id, tuple(p[0] for p in pts), tuple(p[1] for p in pts), tuple(p[2] for p in pts)))
             limits.update(p[1] for p in pts if p[2] == "<")
     loq = limits.most_common(1)[0][0] if limits else None
     title = "Thyroglobulin under TSH suppression"
@@ -180,8 +206,9 @@ def _tg(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     if not series:
         return DashboardFigure("tg", title, caption, None, None, "no Tg results")
     caption = with_note(caption, "tg", len(series), ps)
-    return DashboardFigure("tg", title, caption, partial(plots.tg_figure, series, loq, title, ps),
-                           partial(plots.tg_csv, series))
+    rows = LazyRows(plots.TgSeries, tuple(series))
+    return DashboardFigure("tg", title, caption, partial(_drawn, plots.tg_figure, rows, loq, title, ps),
+                           partial(_drawn, plots.tg_csv, rows))
 
 
 def _volume(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:

@@ -33,7 +33,7 @@ class DashboardFigure:
     """One figure: its id (URL slug), title, caption (what is drawn and what is left out), builder and CSV.
 
     Builder and CSV are ``functools.partial`` of ``reports.plots`` functions, not closures: the built dashboard
-    is pickled into the shared cache (assessment/views.py)."""
+    is pickled into the shared cache when there is one (assessment/views.py)."""
 
     key: str
     title: str

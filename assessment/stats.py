@@ -225,7 +225,7 @@ def _plain_sorted(values: Sequence[Observation]) -> np.ndarray | None:
 
 def _plain_array(values: Sequence[Observation]) -> np.ndarray | None:
     """The values as float64 in their order when every one is a finite ``float`` or ``int``; otherwise None."""
-    if not all(type(v) is float or type(v) is int for v in values):
+    if not {float, int}.issuperset(map(type, values)):  # the types in one C-level pass (bool is not int here)
         return None
     x = np.fromiter(values, dtype=np.float64, count=len(values))
     return x if np.isfinite(x).all() else None
@@ -255,22 +255,26 @@ def median_iqr(values: Sequence[Observation], method: QuantileMethod = QuantileM
     return _median_iqr_general(values, method)
 
 
+_RANK_OF = {Qualifier.LT: 0, Qualifier.EQ: 1, Qualifier.GT: 2}
+
+
 def _lab_arrays(values: Sequence[Observation]) -> tuple[np.ndarray, np.ndarray] | None:
     """(rank, value) arrays when every value is a LabValue with a Qualifier and a finite float (Tg of a cohort):
-    rank 0 for "<", 1 for "=", 2 for ">"; otherwise None (the general path takes it, and words any error)."""
+    rank 0 for "<", 1 for "=", 2 for ">"; otherwise None (the general path takes it, and words any error).
+    One comprehension per field, types checked as sets, then numpy (no per-value Python branch)."""
     if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) == 0:
         return None
-    rank_of = {Qualifier.LT: 0, Qualifier.EQ: 1, Qualifier.GT: 2}
-    ranks, vals = [], []
-    for v in values:
-        if type(v) is not LabValue or type(v.value) is not float or type(v.qualifier) is not Qualifier:
-            return None
-        ranks.append(rank_of[v.qualifier])
-        vals.append(v.value)
+    if {LabValue} != set(map(type, values)):
+        return None
+    labs: Sequence[LabValue] = values  # type: ignore[assignment]  # checked just above
+    quals = [v.qualifier for v in labs]
+    vals = [v.value for v in labs]
+    if {float} != set(map(type, vals)) or {Qualifier} != set(map(type, quals)):
+        return None
     x = np.array(vals, dtype=np.float64)
     if not np.isfinite(x).all():
         return None
-    return np.array(ranks, dtype=np.int8), x
+    return np.fromiter(map(_RANK_OF.__getitem__, quals), dtype=np.int8, count=len(quals)), x
 
 
 _RANK_QUALIFIER = {0: Qualifier.LT, 2: Qualifier.GT}
@@ -526,6 +530,14 @@ def _substitute(v: LabValue, how: Substitution) -> float:
     return v.value
 
 
+def _substitute_array(rank: np.ndarray, value: np.ndarray, how: Substitution) -> np.ndarray:
+    """:func:`_substitute` of each (rank, value) of :func:`_lab_arrays`: "<" values replaced, others kept."""
+    lt = rank == 0
+    if how is Substitution.LIMIT or not lt.any():
+        return value.copy()
+    return np.where(lt, value / 2 if how is Substitution.HALF_LIMIT else 0.0, value)
+
+
 def paired_compare(
     baseline: Sequence[Observation | None],
     follow_up: Sequence[Observation | None],
@@ -555,6 +567,12 @@ def paired_compare(
         # plain numbers (volumes, doses): no LabValue per value; the same numbers as the general path below
         n_cens, b_num, f_num = 0, b_plain, f_plain
         mi_b, mi_f = (_median_iqr_plain(np.sort(x), QuantileMethod.WEIBULL) for x in (b_plain, f_plain))
+    elif (b_labs := _lab_arrays([b for b, _ in pairs])) is not None and (
+            f_labs := _lab_arrays([f for _, f in pairs])) is not None:
+        # LabValues of finite floats (Tg of a cohort): ranks and values as arrays, the same numbers as below
+        n_cens = int((b_labs[0] != 1).sum() + (f_labs[0] != 1).sum())
+        b_num, f_num = (_substitute_array(*labs, cfg.substitution) for labs in (b_labs, f_labs))
+        mi_b, mi_f = (_median_iqr_labs(*labs, QuantileMethod.WEIBULL) for labs in (b_labs, f_labs))
     else:
         base = _as_lab([b for b, _ in pairs], "baseline")
         foll = _as_lab([f for _, f in pairs], "follow_up")

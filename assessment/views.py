@@ -7,9 +7,13 @@ Each view finds its objects through the scoped selectors, checks the role, and c
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections import OrderedDict
 
 from django.contrib import messages
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -214,23 +218,77 @@ def visit_preview(request: HttpRequest, patient_pk: int, pk: int | None = None) 
 
 
 _DASHBOARD_TTL_S = 120
+_DASHBOARD_LRU_ITEMS = 8  # built dashboards kept live in each process (user scopes × filters), least recent out
+
+
+class _BoardLRU:
+    """The built dashboards of this process, live objects (no pickling), bounded and expiring like the cache
+    entries: keyed by the same data-version key, so a write makes the old entries unreachable here too."""
+
+    def __init__(self, items: int, ttl_s: float) -> None:
+        self.items, self.ttl_s = items, ttl_s
+        self.boards: OrderedDict[str, tuple[float, dash.Dashboard]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: str) -> dash.Dashboard | None:
+        with self.lock:
+            found = self.boards.get(key)
+            if found is None:
+                return None
+            if found[0] < time.monotonic():
+                del self.boards[key]
+                return None
+            self.boards.move_to_end(key)
+            return found[1]
+
+    def set(self, key: str, board: dash.Dashboard) -> None:
+        with self.lock:
+            self.boards[key] = (time.monotonic() + self.ttl_s, board)
+            self.boards.move_to_end(key)
+            while len(self.boards) > self.items:
+                self.boards.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.boards.clear()
+
+
+_boards = _BoardLRU(_DASHBOARD_LRU_ITEMS, _DASHBOARD_TTL_S)
+
+
+def clear_dashboard_cache() -> None:
+    """Forget this process's built dashboards (benches measuring a cold load; the shared cache is Django's)."""
+    _boards.clear()
+
+
+def _shared_cache() -> bool:
+    """Whether Django's cache is shared between processes (Redis): a process-local cache (locmem) would only
+    pickle and unpickle what this process's LRU already holds."""
+    return not isinstance(caches["default"], LocMemCache)
 
 
 def _cached_dashboard(request: HttpRequest, flt):
-    """The page and its 8 figure / CSV requests share one load of the cohort: the built dashboard is kept in
-    Django's cache (shared by every web process when REDIS_URL is set) for two minutes, keyed by what the user may
-    see, the filters and the data version. Every write the dashboard shows bumps that version in its own
-    transaction (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at
-    once, through any process."""
+    """The page and its 8 figure / CSV requests share one load of the cohort, keyed by what the user may see, the
+    filters and the data version. Every write the dashboard shows bumps that version in its own transaction
+    (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at once, through
+    any process. The built dashboard is kept live in this process (``_BoardLRU``: no pickling, the page and its
+    figure requests read the same object) and, when Django's cache is shared (``REDIS_URL``), also there for two
+    minutes, so another web process reads it instead of building it again."""
     scope = "all" if is_data_manager(request.user) else ",".join(
         str(pk) for pk in sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
     digest = hashlib.sha256(repr((scope, flt)).encode()).hexdigest()[:32]
     key = f"dashboard:{dataversion.current()}:{digest}"
-    board = cache.get(key)
+    board = _boards.get(key)
+    if board is not None:
+        return board
+    shared = _shared_cache()
+    board = cache.get(key) if shared else None
     if board is None:
         with gc_paused():  # load and tables: some 250 000 acyclic objects at 10 000 patients
             board = dash.build(co.load_cohort(request.user, flt))
-        cache.set(key, board, _DASHBOARD_TTL_S)
+        if shared:
+            cache.set(key, board, _DASHBOARD_TTL_S)
+    _boards.set(key, board)
     return board
 
 

@@ -200,14 +200,18 @@ def _command(size: int, default: bool = False, keep: list | None = None):
 
 
 def _cold_get(client, url: str):
-    """GET with the Django cache emptied first: the dashboard loads and tabulates the cohort again (its cache key
-    is the data version, which no run here changes)."""
+    """GET with the Django cache and the process's built dashboards emptied first: the dashboard loads and
+    tabulates the cohort again (its cache key is the data version, which no run here changes)."""
     from django.core.cache import cache
 
+    from assessment import views
+
     get = _get(client, url)
+    forget = getattr(views, "clear_dashboard_cache", lambda: None)  # older branches: the Django cache only
 
     def fn():
         cache.clear()
+        forget()
         return get()
 
     return fn

@@ -471,3 +471,17 @@ def test_patient_without_follow_up_yet_is_not_counted_ne_in_the_best_response(bu
     assert (unconfirmed.n, unconfirmed.counts.ne, unconfirmed.counts.pr) == (1, 0, 1)
     assert unconfirmed.not_computed == (waiting.study_id,)
     assert done.study_id not in unconfirmed.not_computed
+
+
+def test_loaded_records_equal_their_constructor_built_copies(six):
+    # load_cohort fills the records' __dict__ at once (cohort_data.record_maker): every field must be there, spelled
+    # as declared, with the value the real constructor stores (dataclasses.replace calls it with every field).
+    import dataclasses
+
+    c = load_cohort(None, CohortFilter())
+    records = [r for p in c.patients for r in (p, *p.visits, *p.lesion_responses, *p.tg)]
+    assert {type(r).__name__ for r in records} == {"PatientRecord", "VisitRecord", "LesionResponse", "TgRecord"}
+    for r in records:
+        names = {f.name for f in dataclasses.fields(r)}
+        assert set(vars(r)) - names <= {"_at", "_outside", "_measures", "_suppressed_tg", "_lab_value"}
+        assert dataclasses.replace(r) == r

@@ -476,3 +476,36 @@ def test_median_iqr_lab_values_keep_the_given_order_of_censored_ties() -> None:
     assert (mi.q1.qualifier, mi.q1.value) == (Qualifier.LT, 0.5)
     assert (mi.median.qualifier, mi.median.value) == (Qualifier.LT, 0.2)
     assert mi.note.startswith("a censoring limit exceeds") is False and (mi.n_left_censored, mi.n) == (2, 3)
+
+
+# --- paired_compare's fast path for lab values (issue 12: Table 2's Tg, 10 000 patients) ---------------------------
+
+
+class _OtherLab(LabValue):
+    """A LabValue of another type: the array path takes only exact LabValues, so this one takes the general path."""
+
+
+def _general(v: LabValue | None) -> LabValue | None:
+    return None if v is None else _OtherLab(v.qualifier, v.value, unit=v.unit)
+
+
+_maybe_lab = st.none() | _lab
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_maybe_lab, _maybe_lab), min_size=2, max_size=40),
+       st.sampled_from(list(Substitution)), st.sampled_from([None, *PairedTest]))
+def test_paired_compare_lab_values_equal_the_general_path(pairs, how, force) -> None:
+    # Ranks and substituted values as arrays must give exactly the comparison of the per-value path: the same
+    # censored count, substituted differences, medians, test chosen and statistic — or the same refusal.
+    cfg = PairedSettings(substitution=how, force_test=force)
+    base, follow = [b for b, _ in pairs], [f for _, f in pairs]
+    try:
+        expected = paired_compare([_general(b) for b in base], [_general(f) for f in follow], cfg)
+    except StatsInputError as exc:
+        with pytest.raises(StatsInputError) as got:
+            paired_compare(base, follow, cfg)
+        assert str(got.value) == str(exc)
+        return
+    got = paired_compare(base, follow, cfg)
+    assert got == expected

@@ -1,0 +1,58 @@
+"""The per-process cache of built dashboards (assessment.views._BoardLRU): bounded, least recently used out,
+expiring, and the live object itself (no pickled copy)."""
+
+from __future__ import annotations
+
+import time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assessment.views import _BoardLRU
+from tests.assessment.test_cohort import build, six  # noqa: F401 - fixtures shared with the service tests
+
+
+@given(st.lists(st.sampled_from("abcdefgh"), max_size=40), st.integers(1, 4))
+def test_keeps_the_most_recently_used_keys(ops, items):
+    lru = _BoardLRU(items, ttl_s=60)
+    boards = {k: object() for k in "abcdefgh"}
+    recent: list[str] = []  # model: keys by last use, most recent last
+    for k in ops:
+        if lru.get(k) is None:
+            lru.set(k, boards[k])
+        if k in recent:
+            recent.remove(k)
+        recent.append(k)
+        del recent[:-items]
+    for k in "abcdefgh":
+        got = lru.get(k) if k in recent else lru.boards.get(k)
+        assert (got is boards[k]) if k in recent else got is None
+
+
+def test_an_expired_board_is_not_returned(monkeypatch):
+    lru = _BoardLRU(2, ttl_s=120)
+    board = object()
+    lru.set("k", board)
+    assert lru.get("k") is board
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + 121)
+    assert lru.get("k") is None
+    assert "k" not in lru.boards
+
+
+def test_a_built_dashboard_pickles_for_the_shared_cache_and_draws_the_same(six):  # noqa: F811
+    # With REDIS_URL the built dashboard is pickled; its lazily made figure rows (dashboard.LazyRows) must survive
+    # the round trip, before and after being made, and give the same CSVs.
+    import pickle
+
+    from assessment import dashboard
+    from assessment.cohort import load_cohort
+    from assessment.cohort_data import CohortFilter
+
+    board = dashboard.build(load_cohort(None, CohortFilter()))
+    before = pickle.loads(pickle.dumps(board))  # rows not made yet
+    csvs = {k: board.figure(k).csv() for k in ("spider", "swimmer", "tg")}
+    after = pickle.loads(pickle.dumps(board))  # rows made
+    for k, text in csvs.items():
+        assert text.count("\n") > 3  # the six patients' rows, not an empty CSV
+        assert before.figure(k).csv() == text == after.figure(k).csv()
