@@ -76,16 +76,12 @@ def browser_login(page, live_server):
 
 
 @pytest.fixture
-def demo(db):
-    """The demo cohort with its implants and follow-up; returns the demo password."""
-    from django.contrib.auth import get_user_model
+def demo(demo_snapshots, db):
+    """The demo cohort with its implants and follow-up (built once per session, tests/conftest.py), committed for
+    the live server; the flush after the (transactional) test removes it. Returns the demo password."""
+    from demo.registry_data import DEMO_PASSWORD
+    from tests.conftest import forget_cached_rows, restore_snapshot
 
-    from demo.assessment_data import add_demo_followup
-    from demo.dosimetry_data import add_demo_procedures
-    from demo.registry_data import DEMO_PASSWORD, load_demo_cohort
-
-    load_demo_cohort()
-    author = get_user_model().objects.get(username="datamanager")
-    add_demo_procedures(author)
-    add_demo_followup(author)
-    return DEMO_PASSWORD
+    restore_snapshot(demo_snapshots["followup"])
+    yield DEMO_PASSWORD
+    forget_cached_rows()
