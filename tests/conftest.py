@@ -326,3 +326,35 @@ def demo_loaded(demo_snapshots, db):
     restore_snapshot(demo_snapshots["command"])
     yield get_user_model().objects.get(username="datamanager")
     forget_cached_rows()
+
+
+# --- a migrated SQLite file, for the tests that start processes of their own ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    """An empty SQLite database migrated once per session by a real ``manage.py migrate`` (about 7 s of CPU): the
+    tests that start servers or workers of their own on a SQLite file (tests/concurrency, tests/multiprocess) copy
+    it (:func:`copy_sqlite_file`) instead of migrating a new one each."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path_factory.mktemp("migrated") / "db.sqlite3"
+    keep = {k: v for k, v in os.environ.items()
+            if k not in {"DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL", "REDIS_URL", "DATABASE_URL"}}
+    env = {**keep, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1", "SEEDTRACK_DEMO": "1",
+           "DATABASE_URL": f"sqlite:///{path}"}
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return path
+
+
+def copy_sqlite_file(template, destination) -> None:
+    """A copy of a SQLite database file no process has open (its write-ahead log was checkpointed at close)."""
+    import shutil
+
+    shutil.copyfile(template, destination)
