@@ -18,6 +18,30 @@ CHROMIUM_ARGS = [
 
 
 
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, one per session; on an in-memory SQLite database (whose one connection the
+    server's threads share with the test) it answers one request at a time: a visit form's preview request still
+    running while its save arrives broke the shared connection's transaction ("You can't execute queries until the
+    end of the 'atomic' block", seen on a loaded machine). On PostgreSQL every request thread has its own connection
+    and the server stays threaded. Django closes each connection of a server that is not threaded, so the browser's
+    parallel requests queue instead of waiting on a kept-alive one."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.test.testcases import LiveServerThread
+    from pytest_django.live_server_helper import LiveServer
+
+    class OneRequestAtATime(LiveServerThread):
+        server_class = WSGIServer
+
+    addr = request.config.getvalue("liveserver") or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    server = LiveServer(addr, start=False)
+    if server.thread.connections_override:
+        server.thread.__class__ = OneRequestAtATime
+    server.start()
+    yield server
+    server.stop()
+
+
 def _chromium_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
 
