@@ -357,22 +357,3 @@ def copy_sqlite_file(template, destination) -> None:
 
     shutil.copyfile(template, destination)
 
-
-# --- where the tests run under pytest-xdist (make test: -n 2 --dist loadgroup) --------------------------------------
-
-# Modules whose tests need one process for all of them: the demo snapshot (built once per process) and the browser
-# (one Chromium, one live server per process); the tests that start processes of their own on the session's migrated
-# SQLite file (built once per process).
-_GROUPS = (("demo-browser", {"demo_snapshots", "browser"}), ("processes", {"migrated_sqlite_file", "stack"}))
-
-
-def pytest_collection_modifyitems(config, items):
-    """Each module runs whole on one worker (its module-scoped fixtures are set up once, its tests keep their
-    order); the modules that share an expensive per-process fixture run on the same worker."""
-    needs: dict[str, set[str]] = {}
-    for item in items:
-        needs.setdefault(item.nodeid.split("::")[0], set()).update(getattr(item, "fixturenames", ()))
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        group = next((name for name, fixtures in _GROUPS if needs[module] & fixtures), module)
-        item.add_marker(pytest.mark.xdist_group(group))

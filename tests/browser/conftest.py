@@ -30,8 +30,12 @@ def live_server(request):
     from django.test.testcases import LiveServerThread
     from pytest_django.live_server_helper import LiveServer
 
+    class OneAtATimeServer(WSGIServer):
+        def __init__(self, *args, connections_override=None, **kwargs):
+            super().__init__(*args, **kwargs)  # the thread itself uses the shared connections (LiveServerThread.run)
+
     class OneRequestAtATime(LiveServerThread):
-        server_class = WSGIServer
+        server_class = OneAtATimeServer
 
     addr = request.config.getvalue("liveserver") or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
     server = LiveServer(addr, start=False)
