@@ -40,8 +40,11 @@ worker: $(VENV)/.installed
 	@test -n "$$CELERY_BROKER_URL" || { echo "make worker: set CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/0)" >&2; exit 2; }
 	$(VENV)/bin/celery -A config worker --loglevel INFO --concurrency $${WORKER_CONCURRENCY:-2}
 
+# Two workers (pytest-xdist), each module whole on one worker (--dist loadfile: its module-scoped fixtures are set
+# up once, its tests keep their order). TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # ruff; the floors as import contracts (pyproject.toml [tool.importlinter]); mypy (strict on the pure cores,
 # typed services); no model change without its migration. README § make lint.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
@@ -186,3 +187,173 @@ def export(tmp_path):
         return [(p.name, p.read_bytes()) for p in paths]
 
     return make
+
+
+# --- the demo cohort, built once per session ------------------------------------------------------------------------
+# Building the 42-patient demo (registry, implants with a DICOM-imported plan, follow-up) through the real services
+# takes about 10 s of CPU; a dozen tests read it. It is built once per session, in a transaction rolled back at once,
+# and every row of every table is kept (about 5 000 rows). A test asking for it gets those rows put back in its own
+# transaction (rolled back after it, as any test's writes) in a few milliseconds; a transactional (browser) test gets
+# them committed, and the flush after it removes them. Files the build stored (the DICOM export) stay in MEDIA_ROOT.
+
+# Tables no snapshot touches: the migration history of the test database.
+_NOT_SNAPSHOT = {"django_migrations"}
+
+
+@dataclass(frozen=True)
+class DemoSnapshot:
+    """Every row of every table (in column order) after the build, the tables the base left empty, and what the
+    build reported (``followup_added``: the visits ``add_demo_followup`` wrote)."""
+
+    tables: tuple[tuple[str, tuple[str, ...], tuple[tuple, ...]], ...]
+    empty_before: frozenset[str]
+    followup_added: int = 0
+
+
+def _tables(connection) -> list[str]:
+    return sorted(t for t in connection.introspection.table_names() if t not in _NOT_SNAPSHOT)
+
+
+def _take_snapshot(connection, empty_before: frozenset[str], **reported) -> DemoSnapshot:
+    quote = connection.ops.quote_name
+    tables = []
+    with connection.cursor() as cursor:
+        for table in _tables(connection):
+            cursor.execute(f"SELECT * FROM {quote(table)}")
+            rows = tuple(cursor.fetchall())
+            tables.append((table, tuple(col[0] for col in cursor.description), rows))
+    return DemoSnapshot(tuple(tables), empty_before, **reported)
+
+
+def _empty_tables(connection) -> frozenset[str]:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        empty = set()
+        for table in _tables(connection):
+            cursor.execute(f"SELECT 1 FROM {quote(table)} LIMIT 1")
+            if cursor.fetchone() is None:
+                empty.add(table)
+    return frozenset(empty)
+
+
+def restore_snapshot(snapshot: DemoSnapshot) -> None:
+    """Make the database hold exactly the snapshot's rows, in the caller's transaction.
+
+    Refuses (naming the tables) when a table that was empty before the build holds rows: a fixture that wrote before
+    this one would be silently erased — ask for the demo fixture first."""
+    from django.db import connection, transaction
+
+    written = sorted(snapshot.empty_before - _empty_tables(connection))
+    if written:
+        raise RuntimeError(f"demo snapshot: tables {', '.join(written)} already hold rows written before the demo "
+                           "was put back; allowed: the demo fixture set up before any fixture that writes")
+    quote = connection.ops.quote_name
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Foreign keys are deferred (checked at commit) on SQLite and PostgreSQL: the order of tables is free.
+        for table, _, _ in snapshot.tables:
+            cursor.execute(f"DELETE FROM {quote(table)}")
+        for table, columns, rows in snapshot.tables:
+            if not rows:
+                continue
+            per_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            head = f"INSERT INTO {quote(table)} ({', '.join(quote(c) for c in columns)}) VALUES "
+            batch = max(1, 900 // len(columns))  # under SQLite's oldest limit of 999 parameters per statement
+            for start in range(0, len(rows), batch):
+                chunk = rows[start:start + batch]
+                cursor.execute(head + ", ".join([per_row] * len(chunk)), [v for row in chunk for v in row])
+    forget_cached_rows()
+
+
+def forget_cached_rows() -> None:
+    """After the database's rows were replaced (snapshot put back, or its transaction rolled back): the cached
+    content types may carry other ids. (The dashboard cache is keyed by the data version: the snapshot puts back
+    the build's version with the build's rows, as rebuilding the demo did, so what is cached for it still holds.)"""
+    from django.contrib.contenttypes.models import ContentType
+
+    ContentType.objects.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def demo_snapshots(django_db_setup, django_db_blocker):
+    """The demo built once: ``"followup"`` = registry, implants and follow-up (the functions of demo/, as
+    tests/assessment/test_demo_followup.py always built it), ``"command"`` = that plus what ``manage.py
+    load_demo_cohort`` adds to it (the three patients in follow-up now): the state the command leaves."""
+    import io
+
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from demo.assessment_data import add_demo_followup
+    from demo.dosimetry_data import add_demo_procedures
+    from demo.registry_data import load_demo_cohort
+
+    assert settings.DEMO_MODE, "the demo app is installed in demo mode only (tests/settings.py sets it)"
+    with django_db_blocker.unblock():
+        empty_before = _empty_tables(connection)
+        with transaction.atomic():
+            load_demo_cohort()
+            author = get_user_model().objects.get(username="datamanager")
+            add_demo_procedures(author)
+            added = add_demo_followup(author)
+            followup = _take_snapshot(connection, empty_before, followup_added=added)
+            call_command("load_demo_cohort", stdout=io.StringIO())
+            command = _take_snapshot(connection, empty_before, followup_added=added)
+            transaction.set_rollback(True)
+        forget_cached_rows()
+    return {"followup": followup, "command": command}
+
+
+@pytest.fixture
+def demo_cohort(demo_snapshots, db):
+    """The demo cohort (registry, implants, follow-up) in this test's transaction; returns its data manager."""
+    from django.contrib.auth import get_user_model
+
+    restore_snapshot(demo_snapshots["followup"])
+    yield get_user_model().objects.get(username="datamanager")
+    forget_cached_rows()
+
+
+@pytest.fixture
+def demo_loaded(demo_snapshots, db):
+    """What ``manage.py load_demo_cohort`` leaves: the demo cohort and the three patients in follow-up now;
+    returns its data manager."""
+    from django.contrib.auth import get_user_model
+
+    restore_snapshot(demo_snapshots["command"])
+    yield get_user_model().objects.get(username="datamanager")
+    forget_cached_rows()
+
+
+# --- a migrated SQLite file, for the tests that start processes of their own ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory):
+    """An empty SQLite database migrated once per session by a real ``manage.py migrate`` (about 7 s of CPU): the
+    tests that start servers or workers of their own on a SQLite file (tests/concurrency, tests/multiprocess) copy
+    it (:func:`copy_sqlite_file`) instead of migrating a new one each."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path_factory.mktemp("migrated") / "db.sqlite3"
+    keep = {k: v for k, v in os.environ.items()
+            if k not in {"DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL", "REDIS_URL", "DATABASE_URL"}}
+    env = {**keep, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1", "SEEDTRACK_DEMO": "1",
+           "DATABASE_URL": f"sqlite:///{path}"}
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return path
+
+
+def copy_sqlite_file(template, destination) -> None:
+    """A copy of a SQLite database file no process has open (its write-ahead log was checkpointed at close)."""
+    import shutil
+
+    shutil.copyfile(template, destination)
+

@@ -1,5 +1,9 @@
 """The protocol is parsed into the cores' settings when Django starts: a bad value stops every entry point with one
-line naming its key; a good override reaches the core; a protocol a test assigns at run time is parsed lazily."""
+line naming its key; a good override reaches the core; a protocol a test assigns at run time is parsed lazily.
+
+Each refusal is checked in this process (the file loaded as config/settings.py loads it, then every app's sections
+registered as its ``ready()`` does, the line as manage.py prints it); three real processes check that manage.py and
+the WSGI application stop with that line (exit status 1) and that a good file reaches the cores."""
 
 import json
 import os
@@ -8,10 +12,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
+from django.core.exceptions import ImproperlyConfigured
 
 from assessment import services as assessment_services
 from assessment.recist import Mode, RecistSettings
 from common.protocol import ProtocolError, section_settings
+from config.env import startup_message
+from config.protocol import load_protocol
 from dosimetry import services as dosimetry_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +31,19 @@ def _run(tmp_path: Path, args: list[str], protocol: dict) -> subprocess.Complete
     env = {**os.environ, "DEBUG": "1", "SEEDTRACK_PROTOCOL_FILE": str(path)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _start_line(settings, tmp_path: Path, protocol: dict) -> str:
+    """The line manage.py prints when the start refuses ``protocol``, in this process: the file loaded as
+    config/settings.py loads it, every app's protocol sections registered as its ``ready()`` registers them."""
+    path = tmp_path / "protocol.json"
+    path.write_text(json.dumps(protocol))
+    settings.SEEDTRACK_PROTOCOL = load_protocol(str(path))
+    with pytest.raises(ImproperlyConfigured) as exc:
+        for app in django_apps.get_app_configs():
+            if hasattr(app, "register_protocol"):
+                app.register_protocol()
+    return startup_message(exc.value)
 
 
 # One bad value per section; the core refusing it and the allowed values follow the key.
@@ -39,12 +60,20 @@ BAD = [
 
 
 @pytest.mark.parametrize(("section", "key", "value", "allowed"), BAD, ids=[f"{s}.{k}" for s, k, _, _ in BAD])
-def test_a_bad_value_stops_manage_py_naming_its_key(tmp_path, section, key, value, allowed):
+def test_a_bad_value_stops_the_start_naming_its_key(settings, tmp_path, section, key, value, allowed):
+    line = _start_line(settings, tmp_path, {section: {key: value}})
+    assert line.startswith(f"SeedTrack: protocol {section}.{key} = {value!r}: "), line
+    assert allowed in line
+
+
+def test_a_bad_value_stops_manage_py_naming_its_key(settings, tmp_path):
+    section, key, value, allowed = BAD[4]  # recist.pr_pct = 100
     result = _run(tmp_path, ["manage.py", "check"], {section: {key: value}})
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith(f"SeedTrack: protocol {section}.{key} = {value!r}: "), line
     assert allowed in line
+    assert line == _start_line(settings, tmp_path, {section: {key: value}})  # the line checked in-process above
 
 
 def test_a_bad_value_stops_the_wsgi_application_with_the_same_line(tmp_path):
@@ -55,11 +84,10 @@ def test_a_bad_value_stops_the_wsgi_application_with_the_same_line(tmp_path):
         "— see README § Deployment"]
 
 
-def test_a_window_overlap_names_the_keys_the_core_names(tmp_path):
+def test_a_window_overlap_names_the_keys_the_core_names(settings, tmp_path):
     """No single key is wrong on its own: the message keeps the core's words, which name both windows."""
-    result = _run(tmp_path, ["manage.py", "check"], {"schedule": {"m2_window_days": 58, "m6_window_days": 62}})
-    assert result.returncode == 1
-    [line] = result.stderr.splitlines()
+    line = _start_line(settings, tmp_path, {"schedule": {"m2_window_days": 58, "m6_window_days": 62}})
+    assert "\n" not in line
     assert line.startswith("SeedTrack: protocol schedule"), line
     assert "m2_window_days + m6_window_days" in line
 

@@ -63,14 +63,31 @@ def _cli(*args):
                           text=True, timeout=60)
 
 
-@pytest.mark.parametrize("args, fragment", [
+BAD_ARGUMENTS = [
     (["--format", "xml"], "argument --format: invalid choice: 'xml'"),
     (["--from", "2018-13-01"], "argument --from: '2018-13-01' is not a date; use YYYY-MM-DD"),
     (["--mode", "loose"], "argument --mode: invalid choice: 'loose'"),
     (["--from", "2019-01-01", "--to", "2018-01-01"],
      "implant_from: got '2019-01-01'; allowed: a date on or before implant_to (2018-01-01)"),
     (["--histology", "anaplastic"], "histology: got 'anaplastic'; allowed: one of papillary, follicular"),
-])
+]
+
+
+@pytest.mark.parametrize("args, fragment", BAD_ARGUMENTS)
+@pytest.mark.django_db
+def test_bad_arguments_exit_2_with_one_line(args, fragment):
+    out = io.StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command("cohort_report", *args, stdout=out, stderr=io.StringIO())
+    assert exc.value.returncode == 2
+    assert out.getvalue() == ""
+    lines = str(exc.value).splitlines()
+    assert len(lines) == 1 and fragment in lines[0], str(exc.value)
+
+
+# The process: exit status 2, nothing on stdout, one stderr line — for an argument argparse refuses and for one
+# the filter refuses (the other kinds are checked in this process above).
+@pytest.mark.parametrize("args, fragment", [BAD_ARGUMENTS[0], BAD_ARGUMENTS[4]])
 def test_bad_arguments_exit_2_with_one_stderr_line(args, fragment):
     r = _cli(*args)
     assert r.returncode == 2

@@ -1,7 +1,7 @@
 """The demo follow-up reproduces the index study through the engine (clinical-rules.md §9).
 
-The demo is loaded once for the module inside a transaction that is rolled back at the end; every test runs in a
-savepoint inside it. Categories, volumes and ATA responses are read from the engine's derived rows.
+The demo (built once for the session, tests/conftest.py) is put back once for the module inside a transaction that is
+rolled back at the end; every test runs in a savepoint inside it. Categories, volumes and ATA responses are read from the engine's derived rows.
 """
 
 import datetime as dt
@@ -28,23 +28,21 @@ from assessment.stats import PairedTest, median_iqr, paired_compare
 from assessment.thyroglobulin import TgAbReading
 from demo import assessment_data as demo
 from registry.models import Patient
+from tests.conftest import forget_cached_rows, restore_snapshot
 
 REMISSION = {"CR", "PR", "SD"}
 
 
 @pytest.fixture(scope="module")
-def demo_cohort(django_db_setup, django_db_blocker):
-    """Registry cohort and procedures, then the follow-up (timed on its own), then the command once more."""
-    from demo.dosimetry_data import add_demo_procedures
-    from demo.registry_data import load_demo_cohort
-
+def demo_cohort(demo_snapshots, django_db_blocker):
+    """Registry cohort and procedures, then the follow-up (built once for the session: tests/conftest.py), put back
+    for the module in a transaction rolled back at the end."""
     with django_db_blocker.unblock(), transaction.atomic():
-        load_demo_cohort()
+        restore_snapshot(demo_snapshots["followup"])
         author = get_user_model().objects.get(username="datamanager")
-        add_demo_procedures(author)
-        added = demo.add_demo_followup(author)
-        yield {"added": added, "author": author}
+        yield {"added": demo_snapshots["followup"].followup_added, "author": author}
         transaction.set_rollback(True)
+    forget_cached_rows()
 
 
 @pytest.fixture

@@ -367,18 +367,9 @@ def test_reviewer_flow_has_study_ids_and_days_only(client, login, five, users):
 # --- the demo ------------------------------------------------------------------------------------------------------
 
 
-def test_demo_statuses_keep_the_study_tables_and_end_the_arrows(db, users):
-    from django.contrib.auth import get_user_model
-
-    from demo import assessment_data as demo
-    from demo.dosimetry_data import add_demo_procedures
-    from demo.registry_data import load_demo_cohort
-
-    load_demo_cohort()
-    author = get_user_model().objects.get(username="datamanager")
-    add_demo_procedures(author)
-    demo.add_demo_followup(author)
-    demo.add_demo_in_follow_up(author)
+def test_demo_statuses_keep_the_study_tables_and_end_the_arrows(demo_loaded, users):
+    # demo_loaded: load_demo_cohort, add_demo_procedures, add_demo_followup and add_demo_in_follow_up (what the
+    # command loads), built once per session (tests/conftest.py)
     states = sorted(FollowUpStatus.objects.values_list("status", flat=True))
     assert states == ["completed"] * 39 + ["died", "lost", "withdrawn"]
     c = load_cohort(None, CohortFilter(mode="strict"))

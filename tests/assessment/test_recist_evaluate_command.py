@@ -1,11 +1,16 @@
-"""``manage.py recist_evaluate``: the scripted contract (JSON in, JSON out, exit 2 + one stderr line)."""
+"""``manage.py recist_evaluate``: the scripted contract (JSON in, JSON out, exit 2 + one stderr line).
 
+The numbers and every kind of input error are checked through ``call_command`` in this process; the process itself
+(stdin through a pipe, exit status, exactly one stderr line) through three real ``manage.py`` runs."""
+
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,12 +34,25 @@ def run(args, stdin=None):
                           capture_output=True, text=True, timeout=60)
 
 
+def call(args, stdin="", monkeypatch=None):
+    """The command in this process: its stdout, or the CommandError it raised (stdout must then be empty)."""
+    out = io.StringIO()
+    if monkeypatch is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    try:
+        call_command("recist_evaluate", *args, stdout=out, stderr=io.StringIO())
+    except CommandError as exc:
+        assert out.getvalue() == ""
+        return exc
+    return out.getvalue()
+
+
 def test_file_input_gives_pd_against_nadir(tmp_path):
     f = tmp_path / "p.json"
     f.write_text(json.dumps(PAYLOAD))
-    r = run([str(f)])
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    result = call([str(f)])
+    assert isinstance(result, str), result  # no CommandError: exit status 0
+    out = json.loads(result)
     assert out["rule_set"] == "RECIST1.1"
     base, m2, m6 = out["timepoints"]
     assert base["overall"] is None and base["sum_mm"] == 22
@@ -59,14 +77,13 @@ def test_stdin_input():
     (lambda p: p["assessments"].insert(1, p["assessments"].pop()), "2017-07-10"),
     (lambda p: p["assessments"][1]["target"].update({"L1": -3}), "negative"),
 ])
-def test_invalid_input_exits_2_with_one_line(change, fragment):
+def test_invalid_input_exits_2_with_one_line(change, fragment, monkeypatch):
     payload = json.loads(json.dumps(PAYLOAD))
     change(payload)
-    r = run(["-"], stdin=json.dumps(payload))
-    assert r.returncode == 2
-    assert r.stdout == ""
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and fragment in lines[0], r.stderr
+    exc = call(["-"], stdin=json.dumps(payload), monkeypatch=monkeypatch)
+    assert isinstance(exc, CommandError) and exc.returncode == 2
+    lines = str(exc).strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], str(exc)
 
 
 def test_missing_file_and_bad_json_exit_2():

@@ -18,6 +18,34 @@ CHROMIUM_ARGS = [
 
 
 
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, one per session; on an in-memory SQLite database (whose one connection the
+    server's threads share with the test) it answers one request at a time: a visit form's preview request still
+    running while its save arrives broke the shared connection's transaction ("You can't execute queries until the
+    end of the 'atomic' block", seen on a loaded machine). On PostgreSQL every request thread has its own connection
+    and the server stays threaded. Django closes each connection of a server that is not threaded, so the browser's
+    parallel requests queue instead of waiting on a kept-alive one."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.test.testcases import LiveServerThread
+    from pytest_django.live_server_helper import LiveServer
+
+    class OneAtATimeServer(WSGIServer):
+        def __init__(self, *args, connections_override=None, **kwargs):
+            super().__init__(*args, **kwargs)  # the thread itself uses the shared connections (LiveServerThread.run)
+
+    class OneRequestAtATime(LiveServerThread):
+        server_class = OneAtATimeServer
+
+    addr = request.config.getvalue("liveserver") or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS") or "localhost"
+    server = LiveServer(addr, start=False)
+    if server.thread.connections_override:
+        server.thread.__class__ = OneRequestAtATime
+    server.start()
+    yield server
+    server.stop()
+
+
 def _chromium_available() -> bool:
     return Path(CHROMIUM).exists() or shutil.which("chromium") is not None
 
@@ -76,16 +104,12 @@ def browser_login(page, live_server):
 
 
 @pytest.fixture
-def demo(db):
-    """The demo cohort with its implants and follow-up; returns the demo password."""
-    from django.contrib.auth import get_user_model
+def demo(demo_snapshots, db):
+    """The demo cohort with its implants and follow-up (built once per session, tests/conftest.py), committed for
+    the live server; the flush after the (transactional) test removes it. Returns the demo password."""
+    from demo.registry_data import DEMO_PASSWORD
+    from tests.conftest import forget_cached_rows, restore_snapshot
 
-    from demo.assessment_data import add_demo_followup
-    from demo.dosimetry_data import add_demo_procedures
-    from demo.registry_data import DEMO_PASSWORD, load_demo_cohort
-
-    load_demo_cohort()
-    author = get_user_model().objects.get(username="datamanager")
-    add_demo_procedures(author)
-    add_demo_followup(author)
-    return DEMO_PASSWORD
+    restore_snapshot(demo_snapshots["followup"])
+    yield DEMO_PASSWORD
+    forget_cached_rows()

@@ -17,6 +17,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,7 +98,11 @@ def _prepare_in_process(n: int) -> list[dict]:
     return out
 
 
-def prepare(db_path: Path, n: int, *, server_options: bool = True) -> list[dict]:
+def prepare(db_path: Path, n: int, *, server_options: bool = True, template: Path | None = None) -> list[dict]:
+    """The database for ``n`` concurrent saves; ``template``: an already migrated SQLite file to start from (the
+    migration then finds nothing to do)."""
+    if template is not None:
+        shutil.copyfile(template, db_path)
     code = ("import json, sys; from tests.concurrency.harness import _prepare_in_process; "
             f"print('@@' + json.dumps(_prepare_in_process({n})))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(db_path, server_options),

@@ -16,9 +16,9 @@ from tests.concurrency import harness
 N_SAVES = 8
 
 
-def test_concurrent_visit_saves_all_succeed_and_are_all_stored(tmp_path):
+def test_concurrent_visit_saves_all_succeed_and_are_all_stored(tmp_path, migrated_sqlite_file):
     db = tmp_path / "db.sqlite3"
-    clients = harness.prepare(db, N_SAVES)
+    clients = harness.prepare(db, N_SAVES, template=migrated_sqlite_file)
     with harness.Server(db) as server:
         outcomes, _ = harness.run(server, harness.new_visit_jobs(clients))
     failures = [o for o in outcomes if o.status != 302 or not re.fullmatch(r"/visits/\d+/", o.location)]
@@ -27,11 +27,11 @@ def test_concurrent_visit_saves_all_succeed_and_are_all_stored(tmp_path):
     assert harness.stored_visits(db) == {c["patient"]: 1 for c in clients}
 
 
-def test_two_users_saving_the_same_visit_at_once_one_is_saved_and_the_other_refused(tmp_path):
+def test_two_users_saving_the_same_visit_at_once_one_is_saved_and_the_other_refused(tmp_path, migrated_sqlite_file):
     """The version check runs inside the save's transaction: of two simultaneous saves of one form opened at the
     same version, exactly one is stored and the other is refused as stale (never both, never a 500)."""
     db = tmp_path / "db.sqlite3"
-    clients = harness.prepare(db, 2)
+    clients = harness.prepare(db, 2, template=migrated_sqlite_file)
     first = clients[0]
     edit = f"/visits/{first['baseline_visit']}/edit/"
     jobs = [harness.Job(c["session"], edit, edit, harness.visit_post_data(

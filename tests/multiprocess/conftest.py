@@ -1,8 +1,8 @@
 """The real multi-process path: Celery workers and web processes against one database and the local Redis.
 
-These tests start subprocesses (a fresh database migrated once per module, workers, gunicorn). They skip with the
-reason when Redis is unreachable on 127.0.0.1:6379, unless SEEDTRACK_REQUIRE_REDIS=1 (set by .ci/run), in which
-case that is a failure. Each test uses its own queue and cache key prefix, so concurrent runs on one Redis do not
+These tests start subprocesses (a fresh database per module: a copy of the session's migrated SQLite file, or a new
+PostgreSQL database migrated; workers, gunicorn). They skip with the reason when Redis is unreachable on
+127.0.0.1:6379, unless SEEDTRACK_REQUIRE_REDIS=1 (set by .ci/run), in which case that is a failure. Each test uses its own queue and cache key prefix, so concurrent runs on one Redis do not
 see each other's tasks.
 """
 
@@ -101,7 +101,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, redis_url):
+def stack(request, tmp_path_factory, redis_url):
     folder = tmp_path_factory.mktemp("stack")
     url = os.environ.get("DATABASE_URL", "")
     name = None
@@ -113,11 +113,15 @@ def stack(tmp_path_factory, redis_url):
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         database_url = url.rsplit("/", 1)[0] + "/" + name
-    else:
+    else:  # a copy of the session's migrated file (tests/conftest.py) instead of a migration per module
+        from tests.conftest import copy_sqlite_file
+
+        copy_sqlite_file(request.getfixturevalue("migrated_sqlite_file"), folder / "stack.sqlite3")
         database_url = f"sqlite:///{folder / 'stack.sqlite3'}"
     s = Stack(folder, database_url, redis_url)
     try:
-        s.run("manage.py", "migrate", "--noinput", "-v", "0")
+        if name is not None:
+            s.run("manage.py", "migrate", "--noinput", "-v", "0")
         s.patient_pk = int(s.run("-m", "tests.multiprocess.stack", "seed").split()[-1])
         yield s
     finally:

@@ -18,9 +18,9 @@ def study_patients():
 
 
 @pytest.fixture
-def demo(db, settings):
+def demo(demo_loaded, settings):
+    """What ``manage.py load_demo_cohort`` leaves (built once per session, tests/conftest.py)."""
     settings.DEMO_MODE = True  # the command loads the demo only when it is asked for (tests/registry/test_demo_gate.py)
-    call_command("load_demo_cohort", stdout=io.StringIO())
 
 
 def test_cohort_shape_matches_the_study(demo):
