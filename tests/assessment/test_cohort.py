@@ -444,19 +444,8 @@ def test_report_json_csv_text_shapes(six):
     assert m2.index("3/4") == header.index("Remission")  # aligned under its column
 
 
-def test_demo_cohort_reproduces_the_study_remission_rates(db):
-    demo = pytest.importorskip("demo.assessment_data")
-    if not hasattr(demo, "add_demo_followup"):
-        pytest.skip("demo.assessment_data.add_demo_followup is not written yet")
-    from django.contrib.auth import get_user_model
-
-    from demo.dosimetry_data import add_demo_procedures
-    from demo.registry_data import load_demo_cohort
-
-    load_demo_cohort()
-    author = get_user_model().objects.get(username="datamanager")
-    add_demo_procedures(author)
-    demo.add_demo_followup(author)
+def test_demo_cohort_reproduces_the_study_remission_rates(demo_cohort):
+    """The demo cohort (built once per session, tests/conftest.py) gives the study's remission rates."""
     t = cohort_tables.table1(load_cohort(None, CohortFilter(mode="strict")))
     assert [(r.remission.proportion.n, r.remission.proportion.N) for r in t.rows] == [(41, 42), (37, 42), (36, 42)]
     assert _row(t, "m12").remission.text == "36/42 (85.71%, 95% CI 72.16–93.28)"
