@@ -1173,8 +1173,12 @@ def summary(
     settings: SamplingSettings | None = None,
     include_conformity: bool = True,
     body_mask: NDArray[np.floating] | None = None,
+    h: DVH | None = None,
 ) -> dict[str, str | float]:
     """Implant quality summary for one target structure (doses Gy, volumes cm³, V in % of the structure).
+
+    ``h``: the structure's DVH on ``grid`` already computed with ``settings`` (a caller that also keeps the curve
+    computes it once); computed here when None.
 
     Keys: name, volume_cm3, d90_gy, d100_gy, dmin_gy, dmean_gy, dmax_gy, v100_pct, v150_pct, v200_pct, hi;
     plus ci (= CN, the coverage × selectivity product; see :func:`conformation_number`) and ei when
@@ -1183,26 +1187,10 @@ def summary(
     (1 − structure occupancy) — so V_T,ref ≤ V_ref holds on the same discretisation. The grid must enclose
     the whole Rx isodose for ci/ei to mean anything. hi is NaN when V100 = 0.
     """
-    cfg = settings if settings is not None else DEFAULT_SETTINGS
-    h = dvh(structure, grid, settings=cfg)
-    return summary_of_dvh(h, structure, grid, rx_gy, settings=cfg, include_conformity=include_conformity,
-                          body_mask=body_mask)
-
-
-def summary_of_dvh(
-    h: DVH,
-    structure: Structure,
-    grid: DoseGrid,
-    rx_gy: float,
-    *,
-    settings: SamplingSettings | None = None,
-    include_conformity: bool = True,
-    body_mask: NDArray[np.floating] | None = None,
-) -> dict[str, str | float]:
-    """:func:`summary` read from ``h``, the DVH of ``structure`` on ``grid`` already computed with ``settings``
-    (a caller that also keeps the curve computes the DVH once). CI/EI need the structure's occupancy (one mask)."""
     rx = _check_positive("rx_gy", rx_gy)
     cfg = settings if settings is not None else DEFAULT_SETTINGS
+    if h is None:
+        h = dvh(structure, grid, settings=cfg)
     v = {p: volume_at_dose_pct_of_rx(h, p, rx) for p in (100, 150, 200)}
     hi = homogeneity_index(v[100].volume_cm3, v[150].volume_cm3) if v[100].volume_cm3 > 0 else float("nan")
     out: dict[str, str | float] = {

@@ -26,7 +26,7 @@ from dosimetry.dvh import (
     Structure,
     dvh,
     structure_mask,
-    summary_of_dvh,
+    summary,
 )
 from dosimetry.sources import SeedModelData
 
@@ -85,7 +85,7 @@ def structure_metrics(
     they were read from: one DVH computation, where ``summary`` and a curve took two. CI/EI (targets) also need
     the structure's voxel occupancy (one mask)."""
     h = dvh(structure, grid, settings=settings)
-    full = summary_of_dvh(h, structure, grid, rx_gy, settings=settings, include_conformity=include_conformity)
+    full = summary(structure, grid, rx_gy, settings=settings, include_conformity=include_conformity, h=h)
     return {k: _clean(m) for k, m in full.items() if k not in ("name", "hi")}, h
 
 
