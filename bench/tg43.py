@@ -355,7 +355,7 @@ def command_end_to_end(n_seeds: int, n_pts: int, repeats: int) -> None:
 
     django.setup()
     evals = n_seeds * n_pts
-    print(f"manage.py tg43 end to end: {n_seeds} seeds × {n_pts:,} points = {evals / 1e6:.0f} M evaluations, "
+    print(f"manage.py tg43 end to end: {n_seeds} seeds × {n_pts:,} points = {evals / 1e6:g} M evaluations, "
           f"call_command (stdout to StringIO) in a set-up Django process, CPU time, best of {repeats} (exact: 1); "
           "table: 'cold' = the call builds the engine's table (first call in a fresh process), 'warm' = cached")
     for decimals, label in ((4, "points rounded to 0.1 mm (json.dumps of them: the canonical fast parse)"),
