@@ -712,10 +712,13 @@ def dose_rate_cgy_per_h(
     if not settings.use_table:
         return _dose_rate_exact(pos, axes, s, pts, model, formalism, settings)
 
-    def fill(start: int, stop: int, buf: FloatArray) -> None:
-        buf[:] = pts[start:stop]
+    def fill(start: int, stop: int, buf: FloatArray) -> FloatArray:
+        return pts[start:stop]
 
-    return _table_dose_rate(pos, axes, s, n_pts, fill, pts.min(axis=0), pts.max(axis=0), model, formalism, settings)
+    # per column: a reduction along axis 0 of a (P, 3) array runs an inner loop of 3 (about 8× slower)
+    lo = np.array([pts[:, k].min() for k in range(3)])
+    hi = np.array([pts[:, k].max() for k in range(3)])
+    return _table_dose_rate(pos, axes, s, n_pts, fill, lo, hi, model, formalism, settings)
 
 
 def dose_rate_grid_cgy_per_h(
@@ -751,11 +754,12 @@ def dose_rate_grid_cgy_per_h(
         pts = np.stack(np.meshgrid(*coords, indexing="ij"), axis=-1).reshape(-1, 3)
         return _dose_rate_exact(pos, axes, s, pts, model, formalism, settings).reshape(shape)
 
-    def fill(start: int, stop: int, buf: FloatArray) -> None:
+    def fill(start: int, stop: int, buf: FloatArray) -> FloatArray:
         ix, iy, iz = np.unravel_index(np.arange(start, stop), shape)
         buf[:, 0] = coords[0][ix]
         buf[:, 1] = coords[1][iy]
         buf[:, 2] = coords[2][iz]
+        return buf
 
     lo = np.array([c.min() for c in coords])
     hi = np.array([c.max() for c in coords])
@@ -767,15 +771,16 @@ def _table_dose_rate(
     axes: FloatArray | None,
     s: FloatArray,
     n_pts: int,
-    fill: Callable[[int, int, FloatArray], None],
+    fill: Callable[[int, int, FloatArray], FloatArray],
     lo: FloatArray,
     hi: FloatArray,
     model: SeedModelData,
     formalism: Formalism,
     settings: Tg43Settings,
 ) -> FloatArray:
-    """Table-driven superposition over chunks of points; ``fill(start, stop, buf)`` writes points [start, stop)."""
-    out = np.zeros(n_pts, dtype=np.float64)
+    """Table-driven superposition over chunks of points; ``fill(start, stop, buf)`` returns points [start, stop)
+    as an (n, 3) array (``buf`` filled, or a view of the caller's points)."""
+    out = np.empty(n_pts, dtype=np.float64)  # every chunk writes its slice
     keep = s > 0
     pos, s = pos[keep], s[keep]
     if axes is not None:
@@ -806,15 +811,18 @@ def _table_dose_rate(
         w_z[:, 4] = -(pos_c * axes).sum(axis=1) * scale
     s32 = (s * scale**2).astype(np.float32)  # the table holds r²·Ḋ/S_K with r in cm; r² here is scaled by c⁴
     ws = _Workspace(min(chunk, n_pts), n_seeds, line=w_z is not None)
+    ws.r2_floor.fill(np.float32(table.r2_floor * table.rows_per_sqrt_cm**4))
     for start in range(0, n_pts, chunk):
         stop = min(start + chunk, n_pts)
         n = stop - start
-        xyz = ws.xyz[:n]
-        fill(start, stop, xyz)
-        xyz -= origin
-        p_aug = ws.p_aug[:, :n]
-        p_aug[:3] = xyz.T
-        np.einsum("ij,ij->i", xyz, xyz, out=p_aug[3])
+        xyz = fill(start, stop, ws.xyz[:n])
+        p_aug, sq = ws.p_aug[:, :n], ws.sq[:n]
+        np.subtract(xyz.T, origin[:, None], out=p_aug[:3])  # centred and transposed in one pass
+        np.multiply(p_aug[0], p_aug[0], out=p_aug[3])  # |p|² = (x² + y²) + z² on contiguous rows
+        np.multiply(p_aug[1], p_aug[1], out=sq)
+        p_aug[3] += sq
+        np.multiply(p_aug[2], p_aug[2], out=sq)
+        p_aug[3] += sq
         _chunk_dose_rate(ws, n, w_r2, w_z, s32, table, out[start:stop])
     return out
 
@@ -833,6 +841,7 @@ class _Workspace:
         self.xyz = np.empty((n, 3))
         self.p_aug = np.empty((5, n))
         self.p_aug[4] = 1.0
+        self.sq = np.empty(n)
         self.m64 = np.empty(size)  # float64 r², then the flat table index (intp)
         self.r2 = np.empty(size, dtype=np.float32)
         self.fr = np.empty(size, dtype=np.float32)
@@ -840,10 +849,14 @@ class _Workspace:
         self.h0 = np.empty(size, dtype=np.float32)
         self.h1 = np.empty(size, dtype=np.float32)  # z (line), then corner (i, j+1)
         self.rate32 = np.empty(n, dtype=np.float32)
+        # np.maximum against an array is vectorised, against a scalar it is not (about 1.7× slower): the floors
+        # are kept as arrays (set by the caller for the floor; zeros for y² ≥ 0)
+        self.r2_floor = np.empty(size, dtype=np.float32)
         if line:
             self.p32 = np.empty((5, n), dtype=np.float32)
             self.y = np.empty(size, dtype=np.float32)
             self.fl2 = np.empty(size, dtype=np.float32)  # column, then corner (i+1, j+1)
+            self.zeros = np.zeros(size, dtype=np.float32)
 
 
 def _chunk_dose_rate(
@@ -872,7 +885,7 @@ def _chunk_dose_rate(
     np.matmul(w_r2, ws.p_aug[:, :n], out=m64.reshape(ws.n_seeds, n))
     np.copyto(r2, m64, casting="same_kind")
     vals = table.values
-    np.maximum(r2, np.float32(table.r2_floor * table.rows_per_sqrt_cm**4), out=r2)
+    np.maximum(r2, ws.r2_floor[:size], out=r2)
     np.sqrt(r2, out=r_c2)
     np.sqrt(r_c2, out=fr)  # ρ = c·√r < n_r: the table's rows cover the farthest seed-point distance
     np.floor(fr, out=fl)
@@ -889,7 +902,7 @@ def _chunk_dose_rate(
         np.matmul(w_z, p32, out=z.reshape(ws.n_seeds, n))
         np.multiply(z, z, out=y)
         np.subtract(r2, y, out=y)
-        np.maximum(y, np.float32(0.0), out=y)
+        np.maximum(y, ws.zeros[:size], out=y)
         np.sqrt(y, out=y)
         y /= r_c2  # sin θ = y / r ∈ [0, 1], r > 0 because r² ≥ floor
         y *= np.float32(table.inv_dp)

@@ -271,6 +271,23 @@ def test_grid_matches_points() -> None:
     assert grid[4, 1, 2] == pytest.approx(flat[(4 * 7 + 1) * 5 + 2], rel=1e-12)
 
 
+def test_table_points_any_memory_layout_same_numbers() -> None:
+    """The table path reads the caller's points in place (no copy): a Fortran-ordered or strided point array
+    gives the same numbers, bit for bit, as a C-ordered copy, and the table covers the farthest point whatever
+    the column that holds it (the bounding box is taken per column)."""
+    rng = np.random.default_rng(12)
+    seeds = rng.uniform(-1.5, 1.5, size=(6, 3))
+    axes = rng.normal(size=(6, 3))
+    wide = rng.uniform(-3.0, 3.0, size=(4000, 6))
+    wide[17, 4] = 9.5  # the farthest point, in the y column of the strided view
+    strided = wide[:, ::2]  # (P, 3) view with a stride of two columns
+    ref = tg43.dose_rate_cgy_per_h(seeds, axes, 0.6, np.ascontiguousarray(strided), M6711)
+    for pts in (strided, np.asfortranarray(strided)):
+        assert np.array_equal(tg43.dose_rate_cgy_per_h(seeds, axes, 0.6, pts, M6711), ref)
+    exact = tg43.dose_rate_cgy_per_h(seeds, axes, 0.6, strided[15:20], M6711, settings=EXACT)
+    assert ref[15:20] == pytest.approx(exact, rel=2e-3)
+
+
 @pytest.mark.parametrize("settings", [tg43.DEFAULT_SETTINGS, EXACT], ids=["table", "exact"])
 def test_near_source_is_finite_and_positive(settings: Tg43Settings) -> None:
     pts = np.array(
