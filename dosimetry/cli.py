@@ -493,6 +493,10 @@ def tg43_point_doses(
     One object per point with the keys :data:`TG43_KEYS` (numbers of :func:`tg43_rates`).
     """
     rate, total_gy = tg43_rates(model, seeds, points_cm, formalism, settings, method)
+    return _point_dicts(points_cm, rate, total_gy)
+
+
+def _point_dicts(points_cm: FloatArray, rate: FloatArray, total_gy: FloatArray) -> list[dict[str, Any]]:
     return [
         {"point_cm": point, "dose_rate_cgy_per_h": r, "total_dose_gy": d}
         for point, r, d in zip(points_cm.tolist(), rate.tolist(), total_gy.tolist(), strict=True)
@@ -514,8 +518,7 @@ def tg43_json(
     """
     n = points_cm.shape[0]
     if n == 0 or not (np.all(np.isfinite(rate)) and np.all(np.isfinite(total_gy))):
-        return to_json([{"point_cm": p, "dose_rate_cgy_per_h": r, "total_dose_gy": d}
-                        for p, r, d in zip(points_cm.tolist(), rate.tolist(), total_gy.tolist(), strict=True)])
+        return to_json(_point_dicts(points_cm, rate, total_gy))
     args: list[Any] = [None] * (n * (3 if point_texts is not None else 5))
     if point_texts is not None:
         args[0::3] = point_texts

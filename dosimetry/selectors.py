@@ -167,19 +167,6 @@ def records_of(procedures: QuerySet[ImplantProcedure]) -> dict[int, dict[str, Re
     return out
 
 
-def pre_post_pairs_of(procedures: QuerySet[ImplantProcedure]) -> list[PrePostPair]:
-    """:func:`pre_post_pairs` of the implants of a queryset, from plain values (:func:`records_of`), in the
-    queryset's order."""
-    records = records_of(procedures)
-    pairs = []
-    for pk, prescription_gy, seeds in value_rows(procedures.values_list("pk", "prescription_gy", "seeds_implanted")):
-        rec = records.get(pk)
-        pair = None if rec is None else pre_post_pair(pk, prescription_gy, seeds, rec["pre"], rec["post"])
-        if pair is not None:
-            pairs.append(pair)
-    return pairs
-
-
 @dataclass(frozen=True)
 class Deviation:
     procedure: ImplantProcedure

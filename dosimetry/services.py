@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 from celery import current_app
@@ -884,9 +884,7 @@ def _import(imp: DicomImport, user: User | None, report: rt_metrics.Progress) ->
     rx = float(seeds.prescription_gy) if seeds is not None and seeds.prescription_gy else float(
         procedure.prescription_gy)
     grid = rt_metrics.dose_grid(rtdose)
-    sampling = protocol_settings().sampling_settings()
-    if imp.clip_to_grid:
-        sampling = replace(sampling, require_inside_grid=False)
+    sampling = protocol_settings().sampling_settings(require_inside_grid=not imp.clip_to_grid)
     try:
         results = rt_metrics.plan_metrics(grid, structures, imp.mapping, rx, sampling=sampling, progress=report)
     except ContourOutsideGridError as exc:  # the core's own advice is for the command line and the API

@@ -47,14 +47,11 @@ class Command(JsonCommand):
         parser.add_argument("--histology", help="Histology code, e.g. papillary.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            flt = CohortFilter(site=options["site"], implant_from=options["implant_from"],
-                               implant_to=options["implant_to"], histology=options["histology"],
-                               mode=options["mode"])
-        except CohortFilterError as exc:
-            raise self.input_error(exc) from None
         with gc_paused():  # the load and the tables build some 250 000 acyclic objects at 10 000 patients
             try:
+                flt = CohortFilter(site=options["site"], implant_from=options["implant_from"],
+                                   implant_to=options["implant_to"], histology=options["histology"],
+                                   mode=options["mode"])
                 cohort = load_cohort(None, flt)
             except CohortFilterError as exc:
                 raise self.input_error(exc) from None
