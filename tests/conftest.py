@@ -330,15 +330,43 @@ def demo_loaded(demo_snapshots, db):
 
 
 @pytest.fixture(scope="session")
-def migrated_sqlite_file(tmp_path_factory):
-    """An empty SQLite database migrated once per session by a real ``manage.py migrate`` (about 7 s of CPU): the
-    tests that start servers or workers of their own on a SQLite file (tests/concurrency, tests/multiprocess) copy
-    it (:func:`copy_sqlite_file`) instead of migrating a new one each."""
+def django_db_setup(django_db_setup, django_db_blocker, tmp_path_factory):
+    """pytest-django's test database; on SQLite, also a file copy of it taken right after its migration (SQLite's
+    backup API, a few milliseconds), before any test could write to it or a transactional test flush it: the
+    template :func:`migrated_sqlite_file` hands out instead of running one more ``manage.py migrate``."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():  # a test database was set up (a session
+        import sqlite3  # whose tests use none has none: the name is still the development file's)
+
+        path = tmp_path_factory.mktemp("migrated") / "db.sqlite3"
+        with django_db_blocker.unblock():
+            connection.ensure_connection()
+            with sqlite3.connect(path) as copy:
+                connection.connection.backup(copy)
+            copy.close()
+        _MIGRATED_COPY.append(path)
+    return django_db_setup
+
+
+_MIGRATED_COPY: list = []  # the file django_db_setup wrote (SQLite runs)
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(request, tmp_path_factory):
+    """An empty SQLite database, migrated once per session: the tests that start servers or workers of their own on
+    a SQLite file (tests/concurrency, tests/multiprocess) copy it (:func:`copy_sqlite_file`) instead of migrating a
+    new one each. On a SQLite run it is the copy of the test database as its migration left it (the same
+    migrations of the same settings: no process start, no second migration); on a PostgreSQL run a real
+    ``manage.py migrate`` writes it (about 7 s of CPU)."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
+    request.getfixturevalue("django_db_setup")
+    if _MIGRATED_COPY:
+        return _MIGRATED_COPY[0]
     path = tmp_path_factory.mktemp("migrated") / "db.sqlite3"
     keep = {k: v for k, v in os.environ.items()
             if k not in {"DJANGO_SETTINGS_MODULE", "CELERY_BROKER_URL", "REDIS_URL", "DATABASE_URL"}}
