@@ -273,36 +273,96 @@ def forget_cached_rows() -> None:
     ContentType.objects.clear_cache()
 
 
-@pytest.fixture(scope="session")
-def demo_snapshots(django_db_setup, django_db_blocker):
-    """The demo built once: ``"followup"`` = registry, implants and follow-up (the functions of demo/, as
-    tests/assessment/test_demo_followup.py always built it), ``"command"`` = that plus what ``manage.py
-    load_demo_cohort`` adds to it (the three patients in follow-up now): the state the command leaves."""
+def _build_demo_snapshots(connection, empty_before: frozenset[str]) -> dict[str, DemoSnapshot]:
+    """Build the demo in a transaction rolled back at once; the two snapshots of :func:`demo_snapshots`."""
     import io
 
-    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from demo.assessment_data import add_demo_followup
     from demo.dosimetry_data import add_demo_procedures
     from demo.registry_data import load_demo_cohort
 
+    with transaction.atomic():
+        load_demo_cohort()
+        author = get_user_model().objects.get(username="datamanager")
+        add_demo_procedures(author)
+        added = add_demo_followup(author)
+        followup = _take_snapshot(connection, empty_before, followup_added=added)
+        call_command("load_demo_cohort", stdout=io.StringIO())
+        command = _take_snapshot(connection, empty_before, followup_added=added)
+        transaction.set_rollback(True)
+    return {"followup": followup, "command": command}
+
+
+def _media_files(root) -> set[str]:
+    from pathlib import Path
+
+    root = Path(root)
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} if root.exists() else set()
+
+
+def _shared_demo_snapshots(shared, connection, empty_before: frozenset[str]) -> dict[str, DemoSnapshot]:
+    """The snapshots built once for all the workers of an xdist run (SQLite), under a lock in their shared temporary
+    folder: the first worker asking builds them and stores them there (a pickle, and a copy of the files the build
+    wrote to its MEDIA_ROOT); the others wait for the lock, read them and copy those files to their own MEDIA_ROOT.
+    A worker's database is migrated as the builder's was (same tables), and ``empty_before`` is its own."""
+    import dataclasses
+    import fcntl
+    import pickle
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    shared.mkdir(exist_ok=True)
+    media = Path(settings.MEDIA_ROOT)
+    with (shared / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        stored = shared / "snapshots.pickle"
+        if not stored.exists():
+            before = _media_files(media)
+            snapshots = _build_demo_snapshots(connection, empty_before)
+            for name in sorted(_media_files(media) - before):
+                (shared / "media" / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(media / name, shared / "media" / name)
+            partial = stored.with_suffix(".partial")
+            partial.write_bytes(pickle.dumps(snapshots, protocol=pickle.HIGHEST_PROTOCOL))
+            partial.rename(stored)
+            return snapshots
+        snapshots = pickle.loads(stored.read_bytes())
+        for name in sorted(_media_files(shared / "media")):
+            (media / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(shared / "media" / name, media / name)
+    return {key: dataclasses.replace(snap, empty_before=empty_before) for key, snap in snapshots.items()}
+
+
+@pytest.fixture(scope="session")
+def demo_snapshots(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo built once: ``"followup"`` = registry, implants and follow-up (the functions of demo/, as
+    tests/assessment/test_demo_followup.py always built it), ``"command"`` = that plus what ``manage.py
+    load_demo_cohort`` adds to it (the three patients in follow-up now): the state the command leaves.
+
+    Under pytest-xdist on SQLite, once for all the workers (:func:`_shared_demo_snapshots`). On PostgreSQL each
+    worker builds its own: the build's rollback leaves its sequences past the snapshot's ids, which a worker that
+    only put the rows back would not have."""
+    import os
+
+    from django.conf import settings
+    from django.db import connection
+
     assert settings.DEMO_MODE, "the demo app is installed in demo mode only (tests/settings.py sets it)"
     with django_db_blocker.unblock():
         empty_before = _empty_tables(connection)
-        with transaction.atomic():
-            load_demo_cohort()
-            author = get_user_model().objects.get(username="datamanager")
-            add_demo_procedures(author)
-            added = add_demo_followup(author)
-            followup = _take_snapshot(connection, empty_before, followup_added=added)
-            call_command("load_demo_cohort", stdout=io.StringIO())
-            command = _take_snapshot(connection, empty_before, followup_added=added)
-            transaction.set_rollback(True)
+        if os.environ.get("PYTEST_XDIST_WORKER") and connection.vendor == "sqlite":
+            shared = tmp_path_factory.getbasetemp().parent / "demo-snapshots"
+            snapshots = _shared_demo_snapshots(shared, connection, empty_before)
+        else:
+            snapshots = _build_demo_snapshots(connection, empty_before)
         forget_cached_rows()
-    return {"followup": followup, "command": command}
+    return snapshots
 
 
 @pytest.fixture
