@@ -457,7 +457,7 @@ class CohortColumns:
             windows_days=[r.windows_days for r in patients], visits=visits, tg=tg)
 
     def _memo(self, key: tuple[str, ...], make: Callable[[], T]) -> T:
-        memo: dict[tuple[str, ...], object] = self.__dict__.setdefault("_memo", {})
+        memo: dict[tuple[str, ...], object] = self.__dict__.setdefault("_memos", {})
         if key not in memo:
             memo[key] = make()
         return cast(T, memo[key])
@@ -867,7 +867,7 @@ class Population:
 def implanted(c: Cohort) -> Population:
     """All implanted: every patient of the filter with an index implant (the cohort)."""
     return Population("implanted", "All implanted", "every patient of the filter with an index implant (day 0)",
-                      tuple(r.study_id for r in c.patients))
+                      tuple(c.columns.study_id))
 
 
 def _window_rule(c: Cohort) -> str:
@@ -891,8 +891,10 @@ def evaluable(c: Cohort, timepoint: str) -> Population:
 
 
 def _evaluable(c: Cohort, timepoint: str) -> Population:
-    ids = tuple(r.study_id for r in c.patients if (v := r.visit_at(timepoint)) is not None and v.overall
-                and not r.after_new_therapy(v.day))
+    k = c.columns
+    overall, day = k.visits.overall, k.visits.day
+    ids = tuple(sid for i, (sid, v) in enumerate(zip(k.study_id, k.visit_at(timepoint), strict=True))
+                if v >= 0 and overall[v] and not k.after_new_therapy(i, day[v]))
     label = TIMEPOINT_LABELS[timepoint]
     return Population(f"evaluable:{timepoint}", f"Evaluable at {label}",
                       f"all implanted with a category (NE included) computed from the {label} visit "
@@ -905,8 +907,10 @@ def paired(c: Cohort, timepoint: str, measure: str) -> Population:
 
 
 def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
-    get = {"volume": _volume, "tg": _tg}[measure]
-    ids = tuple(r.study_id for r in c.patients if get(r, "baseline") is not None and get(r, timepoint) is not None)
+    which = {"volume": 0, "tg": 1}[measure]
+    k = c.columns
+    base, at = k.measures_at(BASELINE)[which], k.measures_at(timepoint)[which]
+    ids = tuple(sid for sid, b, a in zip(k.study_id, base, at, strict=True) if b is not None and a is not None)
     label = TIMEPOINT_LABELS[timepoint]
     what = "total lesion volume" if measure == "volume" else "suppressed Tg"
     return Population(f"paired:{measure}:{timepoint}", f"Paired {what}, baseline and {label}",
@@ -915,18 +919,20 @@ def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
 
 
 def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
+    k = c.columns
+    v = k.visits
+    outside = {tp: k.outside_window(tp) for tp, _ in TIMEPOINTS}
+    at = {tp: k.visit_at(tp) for tp, _ in TIMEPOINTS}
     out = []
-    for r in c.patients:
-        if not r._outside:
-            continue
+    for i in np.unique(v.patient[~v.is_baseline & (v.in_window == 0)]).tolist():
         for tp, _ in TIMEPOINTS:
-            outside = r.outside_window(tp)
-            window = r.window_days(tp) if outside else None
-            for v in outside:
+            rows = outside[tp][i]
+            window = k.window_days(i, tp) if rows else None
+            for row in rows:
                 if window is None:  # the loader marks a visit outside a window only where the protocol has one
-                    raise TypeError(f"{r.study_id} {tp}: a visit is marked outside a window the record lacks")
-                counted = not c.in_window_only and r.visit_at(tp) is v
-                out.append(OutsideWindowVisit(r.study_id, tp, v.day, window[0], window[1], counted))
+                    raise TypeError(f"{k.study_id[i]} {tp}: a visit is marked outside a window the record lacks")
+                counted = not c.in_window_only and at[tp][i] == row
+                out.append(OutsideWindowVisit(k.study_id[i], tp, v.day[row], window[0], window[1], counted))
     return tuple(out)
 
 
