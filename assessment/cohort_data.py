@@ -349,6 +349,7 @@ class PatientRecord:
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 NO_DAY = -(2**62)  # "no value" in an integer day column (every real day is far from it)
+_NEVER = 2**62  # a day after every real day
 
 
 def _first_per_patient(patient: IntArray, rows: IntArray, n: int) -> IntArray:
@@ -519,21 +520,22 @@ class CohortColumns:
         of this time point, each None when missing or, after the baseline, measured after a new therapy."""
         def make() -> tuple[list[float | None], list[LabValue | None]]:
             later = timepoint != BASELINE
-            v, t = self.visits, self.tg
+            v_day, v_volume, t_day = self.visits.day, self.visits.volume_cm3, self.tg.day
+            qualifier, value = self.tg.qualifier, self.tg.value_ng_ml
             vols: list[float | None] = []
             labs: list[LabValue | None] = []
-            made: dict[int, LabValue] = {}
-            for i, (vr, tr) in enumerate(zip(self.visit_at(timepoint), self.tg_at(timepoint), strict=True)):
-                vols.append(None if vr < 0 or (later and self.after_new_therapy(i, v.day[vr])) else v.volume_cm3[vr])
-                if tr < 0 or (later and self.after_new_therapy(i, t.day[tr])):
-                    labs.append(None)
-                else:
-                    lab = made.get(tr)
-                    if lab is None:
-                        lab = made[tr] = LabValue(Qualifier(t.qualifier[tr]), t.value_ng_ml[tr], unit="ng/mL")
-                    labs.append(lab)
+            for vr, tr, started in zip(self.visit_at(timepoint), self.tg_at(timepoint), self.new_therapy_day,
+                                       strict=True):
+                cut = started if later and started is not None else _NEVER  # measured after this day: left out
+                vols.append(None if vr < 0 or v_day[vr] > cut else v_volume[vr])
+                labs.append(None if tr < 0 or t_day[tr] > cut else
+                            _lab_value(qualifier=_QUALIFIERS[qualifier[tr]], value=value[tr], unit="ng/mL"))
             return vols, labs
         return self._memo(("measures", timepoint), make)
+
+
+_lab_value = record_maker(LabValue)  # tens of thousands per cohort; the loaded values need no parsing
+_QUALIFIERS = {q.value: q for q in Qualifier}
 
 
 class LoadedPatients(Sequence[PatientRecord]):
