@@ -258,10 +258,11 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
     pat: dict[str, list[Any]] = {name: [] for name in (
         "study_id", "patient_id", "sex", "histology", "age_at_implant", "distant_metastasis", "enhancement_at_baseline",
         "bor_unconfirmed", "bor_confirmed", "followup_rule_set", "new_therapy_day", "eligibility_status",
-        "followup_status", "status_day", "days_since_implant", "windows_days")}
+        "followup_status", "status_day", "days_since_implant", "windows_days", "best_change_pct", "post_d90_gy",
+        "prescription_gy", "max_rtog_grade", "max_ctcae_grade")}
     win_start: dict[str, list[int]] = defaultdict(list)
     win_end: dict[str, list[int]] = defaultdict(list)
-    for p, proc, _ in loaded:
+    for p, proc, post_d90 in loaded:
         pk, study_id, site, sex, histology, birth_date, m_category, eligibility = p
         implant = proc[1]
         plesions = lesions.get(pk, ())
@@ -291,6 +292,11 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
         pat["followup_status"].append(st_status or ac.FollowUpState.IN_FOLLOW_UP)
         pat["status_day"].append((st_date - implant).days if st_date else None)
         pat["days_since_implant"].append((today - implant).days if today else None)
+        pat["best_change_pct"].append(followup[3])
+        pat["post_d90_gy"].append(post_d90)
+        pat["prescription_gy"].append(_f(proc[2]))
+        pat["max_rtog_grade"].append(followup[4])
+        pat["max_ctcae_grade"].append(followup[5])
         pat["windows_days"].append(tuple((tp, a, b) for tp, (a, b) in wins.items() if tp != "baseline"))
 
     vrows = [row for p, _, _ in loaded for row in visits.get(p[0], ())]
@@ -309,7 +315,7 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
         day=[d if r is None else r for r, d in zip(vc[4], day_since.tolist(), strict=True)],
         overall=["" if r is None else (o or "") for r, o in zip(vc[4], vc[6], strict=True)],
         is_baseline=np.array([bool(b) for b in vc[5]], dtype=np.bool_), in_window=in_window,
-        volume_cm3=list(vc[11]))
+        volume_cm3=list(vc[11]), sum_mm=[_f(x) for x in vc[9]], change_from_baseline_pct=list(vc[10]))
 
     trows = [row for p, _, _ in loaded for row in tg.get(p[0], ())]
     tpatient = np.repeat(np.arange(n, dtype=np.int64), [len(tg.get(p[0], ())) for p, _, _ in loaded])
@@ -321,6 +327,16 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
         visit_date=np.array([visit_day.get(vid, NO_DAY) for vid in tc[1]], dtype=np.int64),
         suppressed=np.array([(s or "") != TSH_STIMULATED for s in tc[5]], dtype=np.bool_),
         qualifier=list(tc[3]), value_ng_ml=[float(v) for v in tc[4]])
+    day = np.array(visit_cols.day, dtype=np.int64)
+    later = ~visit_cols.is_baseline
+    last = np.full(n, NO_DAY, dtype=np.int64)  # the latest follow-up visit after the implant
+    np.maximum.at(last, vpatient[later & (day > 0)], day[later & (day > 0)])
+    pd = np.array([o == "PD" for o in visit_cols.overall], dtype=np.bool_) & later & np.array(
+        [bool(x) for x in vc[12]], dtype=np.bool_)
+    first_pd = np.full(n, -NO_DAY, dtype=np.int64)  # the first progression counted for the best response
+    np.minimum.at(first_pd, vpatient[pd], day[pd])
+    pat["last_follow_up_day"] = [None if d == NO_DAY else d for d in last.tolist()]
+    pat["first_pd_day"] = [None if d == -NO_DAY else d for d in first_pd.tolist()]
     return CohortColumns(**pat, in_window_only=np.full(n, in_window_only, dtype=np.bool_), visits=visit_cols,
                          tg=tg_cols)
 

@@ -362,6 +362,11 @@ def _first_per_patient(patient: IntArray, rows: IntArray, n: int) -> IntArray:
     return out
 
 
+def _ranges(patient: IntArray, n: int) -> list[range]:
+    bounds = np.searchsorted(patient, np.arange(n + 1)).tolist()
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 @dataclass(frozen=True, eq=False)
 class VisitColumns:
     """The cohort's visits as columns (one entry per visit, sorted by patient, each patient's visits in the
@@ -377,6 +382,8 @@ class VisitColumns:
     is_baseline: BoolArray
     in_window: npt.NDArray[np.int8]
     volume_cm3: list[float | None]
+    sum_mm: list[float | None]
+    change_from_baseline_pct: list[float | None]
 
 
 @dataclass(frozen=True, eq=False)
@@ -417,6 +424,13 @@ class CohortColumns:
     days_since_implant: list[int | None]
     in_window_only: BoolArray
     windows_days: list[tuple[tuple[str, int, int], ...]]
+    best_change_pct: list[float | None]
+    last_follow_up_day: list[int | None]
+    first_pd_day: list[int | None]
+    post_d90_gy: list[float | None]
+    prescription_gy: list[float | None]
+    max_rtog_grade: list[int | None]
+    max_ctcae_grade: list[int | None]
     visits: VisitColumns
     tg: TgColumns
 
@@ -435,7 +449,8 @@ class CohortColumns:
             day=[v.day for _, v in vs], overall=[v.overall for _, v in vs],
             is_baseline=np.array([v.is_baseline for _, v in vs], dtype=np.bool_),
             in_window=np.array([-1 if v.in_window is None else int(v.in_window) for _, v in vs], dtype=np.int8),
-            volume_cm3=[v.volume_cm3 for _, v in vs])
+            volume_cm3=[v.volume_cm3 for _, v in vs], sum_mm=[v.sum_mm for _, v in vs],
+            change_from_baseline_pct=[v.change_from_baseline_pct for _, v in vs])
         tg = TgColumns(
             patient=np.array([i for i, _ in ts], dtype=np.int64), day=[t.day for _, t in ts],
             visit_date=np.array([NO_DAY if t.visit_date is None else t.visit_date.toordinal() for _, t in ts],
@@ -455,7 +470,12 @@ class CohortColumns:
             followup_status=[r.followup_status for r in patients], status_day=[r.status_day for r in patients],
             days_since_implant=[r.days_since_implant for r in patients],
             in_window_only=np.array([r.in_window_only for r in patients], dtype=np.bool_),
-            windows_days=[r.windows_days for r in patients], visits=visits, tg=tg)
+            windows_days=[r.windows_days for r in patients], best_change_pct=[r.best_change_pct for r in patients],
+            last_follow_up_day=[r.last_follow_up_day for r in patients],
+            first_pd_day=[r.first_pd_day for r in patients], post_d90_gy=[r.post_d90_gy for r in patients],
+            prescription_gy=[r.prescription_gy for r in patients],
+            max_rtog_grade=[r.max_rtog_grade for r in patients],
+            max_ctcae_grade=[r.max_ctcae_grade for r in patients], visits=visits, tg=tg)
 
     def _memo(self, key: tuple[str, ...], make: Callable[[], T]) -> T:
         memo: dict[tuple[str, ...], object] = self.__dict__.setdefault("_memos", {})
@@ -488,6 +508,23 @@ class CohortColumns:
                     out[int(v.patient[row])].append(row)
             return out
         return self._memo(("outside", timepoint), make)
+
+    def visit_rows(self) -> list[range]:
+        """Per patient, the range of its rows in :attr:`visits` (the table is sorted by patient)."""
+        return self._memo(("visit rows",), lambda: _ranges(self.visits.patient, self.n))
+
+    def tg_rows(self) -> list[range]:
+        """Per patient, the range of its rows in :attr:`tg`."""
+        return self._memo(("tg rows",), lambda: _ranges(self.tg.patient, self.n))
+
+    def followed_up(self) -> list[bool]:
+        """Per patient: any visit after the implant other than the baseline (a follow-up assessment)."""
+        def make() -> list[bool]:
+            v = self.visits
+            out = np.zeros(self.n, dtype=np.bool_)
+            out[v.patient[~v.is_baseline & (np.array(v.day, dtype=np.int64) > 0)]] = True
+            return out.tolist()
+        return self._memo(("followed up",), make)
 
     def after_new_therapy(self, i: int, day: int) -> bool:
         started = self.new_therapy_day[i]

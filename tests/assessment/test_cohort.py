@@ -507,8 +507,12 @@ def test_loaded_columns_equal_the_columns_of_the_loaded_records(six, build, user
     services.therapy_save(user=users["physician"], patient=p7, data={"kind": "tki", "start_date": dt.date(2019, 1, 5)})
     c = load_cohort(None, CohortFilter())
     assert isinstance(c.patients, cohort_data.LoadedPatients)
+    from assessment import dashboard
+
     cohort_tables.table1(c), cohort_tables.table2(c), cohort_tables.table3(c), cohort_tables.flow(c)
-    assert c.patients._records is None  # the tables (strict mode) compute on the columns: no record built
+    board = dashboard.build(c)
+    # the tables and the dashboard's page-time passes (strict mode) compute on the columns: no record built
+    assert c.patients._records is None and board.n_patients == 7
     loaded = _columns_as_lists(c.columns)
     assert len(loaded["visits.patient"]) > 20 and len(loaded["tg.patient"]) > 20
     reference = _columns_as_lists(cohort_data.CohortColumns.of_records(tuple(c.patients)))
