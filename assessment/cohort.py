@@ -171,22 +171,19 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     roles = dict(value_rows(LesionDesignation.objects.filter(lesion__patient__in=ids).values_list("lesion_id", "role")))
 
     visits: dict[int, list[tuple]] = defaultdict(list)
-    visit_info: dict[int, tuple[str, date]] = {}
-    for row in value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
+    visit_rows = value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
             "id", "patient_id", "timepoint", "visit_date", "result__day", "result__is_baseline", "result__overall",
             "result__target", "result__non_target", "result__sum_mm", "result__change_from_baseline_pct",
-            "result__volume_cm3", "result__counts_for_bor", "result__rule_set")):
+            "result__volume_cm3", "result__counts_for_bor", "result__rule_set"))
+    for row in visit_rows:
         visits[row[1]].append(row)
-        visit_info[row[0]] = (row[2], row[3])
 
     baseline_enhancement = dict(value_rows(Measurement.objects.filter(
         visit__patient__in=ids, visit__result__is_baseline=True).values_list("lesion_id", "enhancement")))
 
-    lesion_results: dict[int, list[tuple]] = defaultdict(list)
-    for row in value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
-                          .order_by("visit__visit_date", "lesion_id").values_list(
-                              "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm", "volume_cm3")):
-        lesion_results[row[0]].append(row)
+    lesion_rows = value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
+                             .order_by("visit__visit_date", "lesion_id").values_list(
+                                 "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm", "volume_cm3"))
 
     tg: dict[int, list[tuple]] = defaultdict(list)
     for row in value_rows(LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG)
@@ -226,6 +223,11 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
 
     @gc_paused()  # built on first access, maybe outside the load's pause: some 200 000 records at 10 000 patients
     def make_records() -> tuple[PatientRecord, ...]:
+        # only the records read these: grouped here, when they are first asked for
+        visit_info = {row[0]: (row[2], row[3]) for row in visit_rows}
+        lesion_results: dict[int, list[tuple]] = defaultdict(list)
+        for row in lesion_rows:
+            lesion_results[row[0]].append(row)
         return tuple(_record(p, proc[1], proc[2], post_d90, lesions[p[0]], roles, visits[p[0]], baseline_enhancement,
                              lesion_results[p[0]], visit_info, tg[p[0]], followups.get(p[0]), therapies[p[0]],
                              statuses.get(p[0]), in_window_only, windows(proc[1]), today)

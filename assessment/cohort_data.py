@@ -493,9 +493,17 @@ class CohortColumns:
         if timepoint == BASELINE:
             mask = v.is_baseline
         else:
-            label = np.array([tp == timepoint for tp in v.timepoint], dtype=np.bool_)
+            labels, code = self._labels()
+            label = code == labels.get(timepoint, -1)
             mask = ~v.is_baseline & label & ((v.in_window == 1) | ~self.in_window_only[v.patient])
         return _first_per_patient(v.patient, np.flatnonzero(mask), self.n)
+
+    def _labels(self) -> tuple[dict[str, int], IntArray]:
+        """The visits' time-point labels as codes (label → code, code per visit), made once."""
+        def make() -> tuple[dict[str, int], IntArray]:
+            names, code = np.unique(np.array(self.visits.timepoint, dtype=object), return_inverse=True)
+            return {str(name): i for i, name in enumerate(names.tolist())}, code.astype(np.int64)
+        return self._memo(("labels",), make)
 
     def outside_window(self, timepoint: str) -> list[list[int]]:
         """Per patient, the rows of its visits labelled ``timepoint`` but outside its window
@@ -525,6 +533,17 @@ class CohortColumns:
             out[v.patient[~v.is_baseline & (np.array(v.day, dtype=np.int64) > 0)]] = True
             return out.tolist()
         return self._memo(("followed up",), make)
+
+    def _days(self) -> tuple[IntArray, IntArray]:
+        """The day columns of the visits and of the Tg results as arrays, made once."""
+        return self._memo(("days",), lambda: (np.array(self.visits.day, dtype=np.int64).reshape(-1),
+                                              np.array(self.tg.day, dtype=np.int64).reshape(-1)))
+
+    def _therapy_cut(self) -> IntArray:
+        """Per patient, the first day of a new therapy (a day after every real day without one): a measure on a
+        later day is left out."""
+        return self._memo(("therapy cut",), lambda: np.array(
+            [_NEVER if d is None else d for d in self.new_therapy_day], dtype=np.int64).reshape(-1))
 
     def after_new_therapy(self, i: int, day: int) -> bool:
         started = self.new_therapy_day[i]
@@ -556,17 +575,16 @@ class CohortColumns:
         """Per patient, :meth:`PatientRecord.measures_at`: (total lesion volume, TSH-suppressed Tg) at the visit
         of this time point, each None when missing or, after the baseline, measured after a new therapy."""
         def make() -> tuple[list[float | None], list[LabValue | None]]:
-            later = timepoint != BASELINE
-            v_day, v_volume, t_day = self.visits.day, self.visits.volume_cm3, self.tg.day
-            qualifier, value = self.tg.qualifier, self.tg.value_ng_ml
-            vols: list[float | None] = []
-            labs: list[LabValue | None] = []
-            for vr, tr, started in zip(self.visit_at(timepoint), self.tg_at(timepoint), self.new_therapy_day,
-                                       strict=True):
-                cut = started if later and started is not None else _NEVER  # measured after this day: left out
-                vols.append(None if vr < 0 or v_day[vr] > cut else v_volume[vr])
-                labs.append(None if tr < 0 or t_day[tr] > cut else
-                            _lab_value(qualifier=_QUALIFIERS[qualifier[tr]], value=value[tr], unit="ng/mL"))
+            v, t = self._at(timepoint), np.array(self.tg_at(timepoint), dtype=np.int64)
+            cut = self._therapy_cut() if timepoint != BASELINE else np.full(self.n, _NEVER, dtype=np.int64)
+            v_ok, t_ok = v >= 0, t >= 0  # found, and measured on or before the new therapy (after the baseline)
+            v_ok[v_ok] = self._days()[0][v[v_ok]] <= cut[v_ok]
+            t_ok[t_ok] = self._days()[1][t[t_ok]] <= cut[t_ok]
+            volume, qualifier, value = self.visits.volume_cm3, self.tg.qualifier, self.tg.value_ng_ml
+            vols = [volume[r] if ok else None for r, ok in zip(v.tolist(), v_ok.tolist(), strict=True)]
+            labs: list[LabValue | None] = [
+                _lab_value(qualifier=_QUALIFIERS[qualifier[r]], value=value[r], unit="ng/mL") if ok else None
+                for r, ok in zip(t.tolist(), t_ok.tolist(), strict=True)]
             return vols, labs
         return self._memo(("measures", timepoint), make)
 
