@@ -26,23 +26,30 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+import numpy as np
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from assessment import choices as ac
 from assessment.cohort_data import (
     MODES,
+    NO_DAY,
     REMISSION,
     RULE_SET,
     RULE_SETS,
     TIMEPOINTS,
+    TSH_STIMULATED,
     Cohort,
+    CohortColumns,
     CohortFilter,
     CohortFilterError,
     LesionResponse,
+    LoadedPatients,
     PatientRecord,
     RegisteredRecord,
+    TgColumns,
     TgRecord,
+    VisitColumns,
     VisitRecord,
     record_maker,
 )
@@ -164,22 +171,19 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     roles = dict(value_rows(LesionDesignation.objects.filter(lesion__patient__in=ids).values_list("lesion_id", "role")))
 
     visits: dict[int, list[tuple]] = defaultdict(list)
-    visit_info: dict[int, tuple[str, date]] = {}
-    for row in value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
+    visit_rows = value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
             "id", "patient_id", "timepoint", "visit_date", "result__day", "result__is_baseline", "result__overall",
             "result__target", "result__non_target", "result__sum_mm", "result__change_from_baseline_pct",
-            "result__volume_cm3", "result__counts_for_bor", "result__rule_set")):
+            "result__volume_cm3", "result__counts_for_bor", "result__rule_set"))
+    for row in visit_rows:
         visits[row[1]].append(row)
-        visit_info[row[0]] = (row[2], row[3])
 
     baseline_enhancement = dict(value_rows(Measurement.objects.filter(
         visit__patient__in=ids, visit__result__is_baseline=True).values_list("lesion_id", "enhancement")))
 
-    lesion_results: dict[int, list[tuple]] = defaultdict(list)
-    for row in value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
-                          .order_by("visit__visit_date", "lesion_id").values_list(
-                              "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm", "volume_cm3")):
-        lesion_results[row[0]].append(row)
+    lesion_rows = value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
+                             .order_by("visit__visit_date", "lesion_id").values_list(
+                                 "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm", "volume_cm3"))
 
     tg: dict[int, list[tuple]] = defaultdict(list)
     for row in value_rows(LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG)
@@ -203,7 +207,7 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     schedule = _schedule_settings()
     today = timezone.localdate()
     windows = _Windows(schedule)
-    records = []
+    loaded = []  # (patient row, index implant, post-implant D90) of each patient with an index implant
     pairs = []
     no_record: dict[str, Record] = {"pre": (None, None), "post": (None, None)}
     for p in patients:
@@ -212,15 +216,26 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
             continue
         phases = plan_records.get(proc[0], no_record)
         post = phases["post"][1]
-        records.append(_record(p, proc[1], proc[2], post.d90_gy if post is not None else None, lesions[p[0]], roles,
-                               visits[p[0]], baseline_enhancement, lesion_results[p[0]], visit_info, tg[p[0]],
-                               followups.get(p[0]), therapies[p[0]], statuses.get(p[0]), in_window_only,
-                               windows(proc[1]), today))
+        loaded.append((p, proc, post.d90_gy if post is not None else None))
         pair = pre_post_pair(proc[0], proc[2], proc[3], phases["pre"], phases["post"])
         if pair is not None:
             pairs.append(pair)
 
-    stored = sorted({v.rule_set for r in records for v in r.visits if v.rule_set})
+    @gc_paused()  # built on first access, maybe outside the load's pause: some 200 000 records at 10 000 patients
+    def make_records() -> tuple[PatientRecord, ...]:
+        # only the records read these: grouped here, when they are first asked for
+        visit_info = {row[0]: (row[2], row[3]) for row in visit_rows}
+        lesion_results: dict[int, list[tuple]] = defaultdict(list)
+        for row in lesion_rows:
+            lesion_results[row[0]].append(row)
+        return tuple(_record(p, proc[1], proc[2], post_d90, lesions[p[0]], roles, visits[p[0]], baseline_enhancement,
+                             lesion_results[p[0]], visit_info, tg[p[0]], followups.get(p[0]), therapies[p[0]],
+                             statuses.get(p[0]), in_window_only, windows(proc[1]), today)
+                     for p, proc, post_d90 in loaded)
+
+    columns = _columns(loaded, lesions, roles, visits, baseline_enhancement, tg, followups, therapies, statuses,
+                       in_window_only, windows, today)
+    stored = sorted({row[13] for p, _, _ in loaded for row in visits[p[0]] if row[13]})
     if mode == "strict" and any(rs != RULE_SET for rs in stored):
         raise CohortFilterError(
             "mode", mode, f"'per_lesion' here: the stored results are {', '.join(stored)} (protocol recist.mode "
@@ -228,10 +243,104 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     return Cohort(
         filter=flt, mode=mode, rule_set=RULE_SETS[mode],
         patient_rule_set=", ".join(stored) or RULE_SETS.get(protocol_mode, RULE_SET),
-        remission_definition=remission, patients=tuple(records),
+        remission_definition=remission, patients=LoadedPatients(columns, make_records),
         plan_pairs=tuple(pairs), in_window_only=in_window_only, registered=registered, as_of=today,
         lesion_settings=recist_settings("per_lesion"),
     )
+
+
+def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Mapping[int, str],
+             visits: Mapping[int, list[tuple]], baseline_enhancement: Mapping[int, str], tg: Mapping[int, list[tuple]],
+             followups: Mapping[int, tuple], therapies: Mapping[int, list[date]], statuses: Mapping[int, tuple],
+             in_window_only: bool, windows: _Windows, today: date | None) -> CohortColumns:
+    """The cohort's columns straight from the rows of :func:`load_cohort` (the same values :func:`_record`
+    puts in the records, which ``tests/assessment/test_cohort_columns.py`` checks)."""
+    n = len(loaded)
+    implant_day = np.array([proc[1].toordinal() for _, proc, _ in loaded], dtype=np.int64)
+    pat: dict[str, list[Any]] = {name: [] for name in (
+        "study_id", "patient_id", "sex", "histology", "age_at_implant", "distant_metastasis", "enhancement_at_baseline",
+        "bor_unconfirmed", "bor_confirmed", "followup_rule_set", "new_therapy_day", "eligibility_status",
+        "followup_status", "status_day", "days_since_implant", "windows_days", "best_change_pct", "post_d90_gy",
+        "prescription_gy", "max_rtog_grade", "max_ctcae_grade")}
+    win_start: dict[str, list[int]] = defaultdict(list)
+    win_end: dict[str, list[int]] = defaultdict(list)
+    for p, proc, post_d90 in loaded:
+        pk, study_id, site, sex, histology, birth_date, m_category, eligibility = p
+        implant = proc[1]
+        plesions = lesions.get(pk, ())
+        followed = [les for les in plesions if roles.get(les[0]) != ac.LesionRole.NOT_FOLLOWED]
+        after = sorted(d for d in therapies.get(pk, ()) if d > implant)
+        followup = followups.get(pk) or (None, None, None, None, None, None, None)
+        status = statuses.get(pk)
+        _, st_status, st_date, _ = status or (None, None, None, None)
+        wins = windows(implant)
+        for tp, (a, b) in wins.items():
+            win_start[tp].append(a)
+            win_end[tp].append(b)
+        pat["study_id"].append(study_id)
+        pat["patient_id"].append(pk)
+        pat["sex"].append(sex)
+        pat["histology"].append(histology)
+        pat["age_at_implant"].append(age_in_completed_years(birth_date, implant))
+        pat["distant_metastasis"].append(
+            m_category == rc.MCategory.M1 or any(region in DISTANT_REGIONS for _, region, _ in plesions))
+        pat["enhancement_at_baseline"].append(
+            any((baseline_enhancement.get(lid) or enhancement) in ENHANCED for lid, _, enhancement in followed))
+        pat["bor_unconfirmed"].append(followup[1] or "")
+        pat["bor_confirmed"].append(followup[2] or "")
+        pat["followup_rule_set"].append(followup[6] or "")
+        pat["new_therapy_day"].append((after[0] - implant).days if after else None)
+        pat["eligibility_status"].append(eligibility)
+        pat["followup_status"].append(st_status or ac.FollowUpState.IN_FOLLOW_UP)
+        pat["status_day"].append((st_date - implant).days if st_date else None)
+        pat["days_since_implant"].append((today - implant).days if today else None)
+        pat["best_change_pct"].append(followup[3])
+        pat["post_d90_gy"].append(post_d90)
+        pat["prescription_gy"].append(_f(proc[2]))
+        pat["max_rtog_grade"].append(followup[4])
+        pat["max_ctcae_grade"].append(followup[5])
+        pat["windows_days"].append(tuple((tp, a, b) for tp, (a, b) in wins.items() if tp != "baseline"))
+
+    vrows = [row for p, _, _ in loaded for row in visits.get(p[0], ())]
+    vpatient = np.repeat(np.arange(n, dtype=np.int64), [len(visits.get(p[0], ())) for p, _, _ in loaded])
+    vc = list(zip(*vrows, strict=True)) if vrows else [()] * 14
+    visit_date = np.fromiter((d.toordinal() for d in vc[3]), dtype=np.int64, count=len(vrows))
+    day_since = visit_date - implant_day[vpatient]
+    timepoint = np.array(vc[2], dtype=object)
+    in_window = np.full(len(vrows), -1, dtype=np.int8)
+    for tp in win_start:
+        m = timepoint == tp
+        who, d = vpatient[m], day_since[m]
+        in_window[m] = (np.array(win_start[tp])[who] <= d) & (d <= np.array(win_end[tp])[who])
+    visit_cols = VisitColumns(
+        patient=vpatient, timepoint=list(vc[2]), visit_date=visit_date,
+        day=[d if r is None else r for r, d in zip(vc[4], day_since.tolist(), strict=True)],
+        overall=["" if r is None else (o or "") for r, o in zip(vc[4], vc[6], strict=True)],
+        is_baseline=np.array([bool(b) for b in vc[5]], dtype=np.bool_), in_window=in_window,
+        volume_cm3=list(vc[11]), sum_mm=[_f(x) for x in vc[9]], change_from_baseline_pct=list(vc[10]))
+
+    trows = [row for p, _, _ in loaded for row in tg.get(p[0], ())]
+    tpatient = np.repeat(np.arange(n, dtype=np.int64), [len(tg.get(p[0], ())) for p, _, _ in loaded])
+    tc = list(zip(*trows, strict=True)) if trows else [()] * 6
+    visit_day = dict(zip(vc[0], visit_date.tolist(), strict=True))
+    sample_day = np.fromiter((d.toordinal() for d in tc[2]), dtype=np.int64, count=len(trows))
+    tg_cols = TgColumns(
+        patient=tpatient, day=(sample_day - implant_day[tpatient]).tolist(),
+        visit_date=np.array([visit_day.get(vid, NO_DAY) for vid in tc[1]], dtype=np.int64),
+        suppressed=np.array([(s or "") != TSH_STIMULATED for s in tc[5]], dtype=np.bool_),
+        qualifier=list(tc[3]), value_ng_ml=[float(v) for v in tc[4]])
+    day = np.array(visit_cols.day, dtype=np.int64)
+    later = ~visit_cols.is_baseline
+    last = np.full(n, NO_DAY, dtype=np.int64)  # the latest follow-up visit after the implant
+    np.maximum.at(last, vpatient[later & (day > 0)], day[later & (day > 0)])
+    pd = np.array([o == "PD" for o in visit_cols.overall], dtype=np.bool_) & later & np.array(
+        [bool(x) for x in vc[12]], dtype=np.bool_)
+    first_pd = np.full(n, -NO_DAY, dtype=np.int64)  # the first progression counted for the best response
+    np.minimum.at(first_pd, vpatient[pd], day[pd])
+    pat["last_follow_up_day"] = [None if d == NO_DAY else d for d in last.tolist()]
+    pat["first_pd_day"] = [None if d == -NO_DAY else d for d in first_pd.tolist()]
+    return CohortColumns(**pat, in_window_only=np.full(n, in_window_only, dtype=np.bool_), visits=visit_cols,
+                         tg=tg_cols)
 
 
 class _Windows:

@@ -17,10 +17,13 @@ Rules kept here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
-from typing import Generic, Protocol, TypeVar, overload
+from typing import Generic, Protocol, TypeVar, cast, overload
+
+import numpy as np
+import numpy.typing as npt
 
 from assessment.recist import RULE_SET, RULE_SET_PER_LESION, RecistSettings
 from assessment.schedule import BASELINE
@@ -341,6 +344,297 @@ class PatientRecord:
         return out
 
 
+# --- the columnar cohort -----------------------------------------------------------------------------------------
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+NO_DAY = -(2**62)  # "no value" in an integer day column (every real day is far from it)
+_NEVER = 2**62  # a day after every real day
+
+
+def _first_per_patient(patient: IntArray, rows: IntArray, n: int) -> IntArray:
+    """For each of the ``n`` patients, the first of ``rows`` (child-table row numbers in table order, the table
+    sorted by patient) that belongs to it, or -1."""
+    out = np.full(n, -1, dtype=np.int64)
+    if rows.size:
+        owners, first = np.unique(patient[rows], return_index=True)
+        out[owners] = rows[first]
+    return out
+
+
+def _ranges(patient: IntArray, n: int) -> list[range]:
+    bounds = np.searchsorted(patient, np.arange(n + 1)).tolist()
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+@dataclass(frozen=True, eq=False)
+class VisitColumns:
+    """The cohort's visits as columns (one entry per visit, sorted by patient, each patient's visits in the
+    order of its record's ``visits``): the :class:`VisitRecord` fields the tables read, ``patient`` the row of its
+    patient in :class:`CohortColumns`, ``visit_date`` as a day number (``date.toordinal``) and ``in_window`` 1 /
+    0 / -1 (None)."""
+
+    patient: IntArray
+    timepoint: list[str]
+    visit_date: IntArray
+    day: list[int]
+    overall: list[str]
+    is_baseline: BoolArray
+    in_window: npt.NDArray[np.int8]
+    volume_cm3: list[float | None]
+    sum_mm: list[float | None]
+    change_from_baseline_pct: list[float | None]
+
+
+@dataclass(frozen=True, eq=False)
+class TgColumns:
+    """The cohort's Tg results as columns (sorted by patient, each patient's in its record's order):
+    ``visit_date`` the day number of its visit's date (``NO_DAY`` without a visit), ``suppressed`` True unless
+    TSH-stimulated."""
+
+    patient: IntArray
+    day: list[int]
+    visit_date: IntArray
+    suppressed: BoolArray
+    qualifier: list[str]
+    value_ng_ml: list[float]
+
+
+@dataclass(frozen=True, eq=False)
+class CohortColumns:
+    """The cohort as columns: one list or array per :class:`PatientRecord` field the tables read (same names; a
+    missing day is None), and the visits and Tg results as child tables with a ``patient`` row index. The
+    tables compute on these instead of on the records; :meth:`of_records` is the reference conversion (the
+    loader fills them straight from its rows)."""
+
+    study_id: list[str]
+    patient_id: list[int]
+    sex: list[str]
+    histology: list[str]
+    age_at_implant: list[int]
+    distant_metastasis: list[bool]
+    enhancement_at_baseline: list[bool]
+    bor_unconfirmed: list[str]
+    bor_confirmed: list[str]
+    new_therapy_day: list[int | None]
+    followup_rule_set: list[str]
+    eligibility_status: list[str]
+    followup_status: list[str]
+    status_day: list[int | None]
+    days_since_implant: list[int | None]
+    in_window_only: BoolArray
+    windows_days: list[tuple[tuple[str, int, int], ...]]
+    best_change_pct: list[float | None]
+    last_follow_up_day: list[int | None]
+    first_pd_day: list[int | None]
+    post_d90_gy: list[float | None]
+    prescription_gy: list[float | None]
+    max_rtog_grade: list[int | None]
+    max_ctcae_grade: list[int | None]
+    visits: VisitColumns
+    tg: TgColumns
+
+    @property
+    def n(self) -> int:
+        return len(self.study_id)
+
+    @classmethod
+    def of_records(cls, patients: Sequence[PatientRecord]) -> CohortColumns:
+        """The columns of ``patients`` (each record's visits and Tg results in its own order)."""
+        vs = [(i, v) for i, r in enumerate(patients) for v in r.visits]
+        ts = [(i, t) for i, r in enumerate(patients) for t in r.tg]
+        visits = VisitColumns(
+            patient=np.array([i for i, _ in vs], dtype=np.int64), timepoint=[v.timepoint for _, v in vs],
+            visit_date=np.array([v.visit_date.toordinal() for _, v in vs], dtype=np.int64),
+            day=[v.day for _, v in vs], overall=[v.overall for _, v in vs],
+            is_baseline=np.array([v.is_baseline for _, v in vs], dtype=np.bool_),
+            in_window=np.array([-1 if v.in_window is None else int(v.in_window) for _, v in vs], dtype=np.int8),
+            volume_cm3=[v.volume_cm3 for _, v in vs], sum_mm=[v.sum_mm for _, v in vs],
+            change_from_baseline_pct=[v.change_from_baseline_pct for _, v in vs])
+        tg = TgColumns(
+            patient=np.array([i for i, _ in ts], dtype=np.int64), day=[t.day for _, t in ts],
+            visit_date=np.array([NO_DAY if t.visit_date is None else t.visit_date.toordinal() for _, t in ts],
+                                dtype=np.int64),
+            suppressed=np.array([t.tsh_state != TSH_STIMULATED for _, t in ts], dtype=np.bool_),
+            qualifier=[t.qualifier for _, t in ts], value_ng_ml=[t.value_ng_ml for _, t in ts])
+        return cls(
+            study_id=[r.study_id for r in patients], patient_id=[r.patient_id for r in patients],
+            sex=[r.sex for r in patients], histology=[r.histology for r in patients],
+            age_at_implant=[r.age_at_implant for r in patients],
+            distant_metastasis=[r.distant_metastasis for r in patients],
+            enhancement_at_baseline=[r.enhancement_at_baseline for r in patients],
+            bor_unconfirmed=[r.bor_unconfirmed for r in patients], bor_confirmed=[r.bor_confirmed for r in patients],
+            new_therapy_day=[r.new_therapy_day for r in patients],
+            followup_rule_set=[r.followup_rule_set for r in patients],
+            eligibility_status=[r.eligibility_status for r in patients],
+            followup_status=[r.followup_status for r in patients], status_day=[r.status_day for r in patients],
+            days_since_implant=[r.days_since_implant for r in patients],
+            in_window_only=np.array([r.in_window_only for r in patients], dtype=np.bool_),
+            windows_days=[r.windows_days for r in patients], best_change_pct=[r.best_change_pct for r in patients],
+            last_follow_up_day=[r.last_follow_up_day for r in patients],
+            first_pd_day=[r.first_pd_day for r in patients], post_d90_gy=[r.post_d90_gy for r in patients],
+            prescription_gy=[r.prescription_gy for r in patients],
+            max_rtog_grade=[r.max_rtog_grade for r in patients],
+            max_ctcae_grade=[r.max_ctcae_grade for r in patients], visits=visits, tg=tg)
+
+    def _memo(self, key: tuple[str, ...], make: Callable[[], T]) -> T:
+        memo: dict[tuple[str, ...], object] = self.__dict__.setdefault("_memos", {})
+        if key not in memo:
+            memo[key] = make()
+        return cast(T, memo[key])
+
+    def visit_at(self, timepoint: str) -> list[int]:
+        """Per patient, the visit row of :meth:`PatientRecord.visit_at` (the baseline, or the first visit with
+        this label, inside its window when ``in_window_only``), or -1."""
+        return self._memo(("at", timepoint), lambda: self._at(timepoint).tolist())
+
+    def _at(self, timepoint: str) -> IntArray:
+        v = self.visits
+        if timepoint == BASELINE:
+            mask = v.is_baseline
+        else:
+            labels, code = self._labels()
+            label = code == labels.get(timepoint, -1)
+            mask = ~v.is_baseline & label & ((v.in_window == 1) | ~self.in_window_only[v.patient])
+        return _first_per_patient(v.patient, np.flatnonzero(mask), self.n)
+
+    def _labels(self) -> tuple[dict[str, int], IntArray]:
+        """The visits' time-point labels as codes (label → code, code per visit), made once."""
+        def make() -> tuple[dict[str, int], IntArray]:
+            names, code = np.unique(np.array(self.visits.timepoint, dtype=object), return_inverse=True)
+            return {str(name): i for i, name in enumerate(names.tolist())}, code.astype(np.int64)
+        return self._memo(("labels",), make)
+
+    def outside_window(self, timepoint: str) -> list[list[int]]:
+        """Per patient, the rows of its visits labelled ``timepoint`` but outside its window
+        (:meth:`PatientRecord.outside_window`), in visit order."""
+        def make() -> list[list[int]]:
+            v = self.visits
+            out: list[list[int]] = [[] for _ in range(self.n)]
+            for row in np.flatnonzero(~v.is_baseline & (v.in_window == 0)).tolist():
+                if v.timepoint[row] == timepoint:
+                    out[int(v.patient[row])].append(row)
+            return out
+        return self._memo(("outside", timepoint), make)
+
+    def visit_rows(self) -> list[range]:
+        """Per patient, the range of its rows in :attr:`visits` (the table is sorted by patient)."""
+        return self._memo(("visit rows",), lambda: _ranges(self.visits.patient, self.n))
+
+    def tg_rows(self) -> list[range]:
+        """Per patient, the range of its rows in :attr:`tg`."""
+        return self._memo(("tg rows",), lambda: _ranges(self.tg.patient, self.n))
+
+    def followed_up(self) -> list[bool]:
+        """Per patient: any visit after the implant other than the baseline (a follow-up assessment)."""
+        def make() -> list[bool]:
+            v = self.visits
+            out = np.zeros(self.n, dtype=np.bool_)
+            out[v.patient[~v.is_baseline & (np.array(v.day, dtype=np.int64) > 0)]] = True
+            return out.tolist()
+        return self._memo(("followed up",), make)
+
+    def _days(self) -> tuple[IntArray, IntArray]:
+        """The day columns of the visits and of the Tg results as arrays, made once."""
+        return self._memo(("days",), lambda: (np.array(self.visits.day, dtype=np.int64).reshape(-1),
+                                              np.array(self.tg.day, dtype=np.int64).reshape(-1)))
+
+    def _therapy_cut(self) -> IntArray:
+        """Per patient, the first day of a new therapy (a day after every real day without one): a measure on a
+        later day is left out."""
+        return self._memo(("therapy cut",), lambda: np.array(
+            [_NEVER if d is None else d for d in self.new_therapy_day], dtype=np.int64).reshape(-1))
+
+    def after_new_therapy(self, i: int, day: int) -> bool:
+        started = self.new_therapy_day[i]
+        return started is not None and day > started
+
+    def window_days(self, i: int, timepoint: str) -> tuple[int, int] | None:
+        return next(((a, b) for tp, a, b in self.windows_days[i] if tp == timepoint), None)
+
+    def tg_at(self, timepoint: str) -> list[int]:
+        """Per patient, the Tg row of :meth:`PatientRecord.tg_at` (the first TSH-suppressed Tg recorded at the
+        visit of this time point), or -1."""
+        def make() -> list[int]:
+            at = self._at(timepoint)
+            t = self.tg
+            span = np.int64(1 << 24)  # above every day number (31 Dec 9999 is 3 652 059)
+            rows = np.flatnonzero(t.suppressed & (t.visit_date != NO_DAY))
+            out = np.full(self.n, -1, dtype=np.int64)
+            has = np.flatnonzero(at >= 0)
+            if rows.size and has.size:
+                keys, first = np.unique(t.patient[rows] * span + t.visit_date[rows], return_index=True)
+                wanted = has * span + self.visits.visit_date[at[has]]
+                pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+                hit = keys[pos] == wanted
+                out[has[hit]] = rows[first[pos[hit]]]
+            return out.tolist()
+        return self._memo(("tg", timepoint), make)
+
+    def measures_at(self, timepoint: str) -> tuple[list[float | None], list[LabValue | None]]:
+        """Per patient, :meth:`PatientRecord.measures_at`: (total lesion volume, TSH-suppressed Tg) at the visit
+        of this time point, each None when missing or, after the baseline, measured after a new therapy."""
+        def make() -> tuple[list[float | None], list[LabValue | None]]:
+            v, t = self._at(timepoint), np.array(self.tg_at(timepoint), dtype=np.int64)
+            cut = self._therapy_cut() if timepoint != BASELINE else np.full(self.n, _NEVER, dtype=np.int64)
+            v_ok, t_ok = v >= 0, t >= 0  # found, and measured on or before the new therapy (after the baseline)
+            v_ok[v_ok] = self._days()[0][v[v_ok]] <= cut[v_ok]
+            t_ok[t_ok] = self._days()[1][t[t_ok]] <= cut[t_ok]
+            volume, qualifier, value = self.visits.volume_cm3, self.tg.qualifier, self.tg.value_ng_ml
+            vols = [volume[r] if ok else None for r, ok in zip(v.tolist(), v_ok.tolist(), strict=True)]
+            labs: list[LabValue | None] = [
+                _lab_value(qualifier=_QUALIFIERS[qualifier[r]], value=value[r], unit="ng/mL") if ok else None
+                for r, ok in zip(t.tolist(), t_ok.tolist(), strict=True)]
+            return vols, labs
+        return self._memo(("measures", timepoint), make)
+
+
+_lab_value = record_maker(LabValue)  # tens of thousands per cohort; the loaded values need no parsing
+_QUALIFIERS = {q.value: q for q in Qualifier}
+
+
+class LoadedPatients(Sequence[PatientRecord]):
+    """The records of a cohort loaded as columns: ``len`` from the columns, the records themselves built by
+    ``make`` on first access and kept (the code not ported to columns, and the tests, read them)."""
+
+    def __init__(self, columns: CohortColumns, make: Callable[[], tuple[PatientRecord, ...]]) -> None:
+        self.columns = columns
+        self._make: Callable[[], tuple[PatientRecord, ...]] | None = make
+        self._records: tuple[PatientRecord, ...] | None = None
+
+    @property
+    def records(self) -> tuple[PatientRecord, ...]:
+        if self._records is None:
+            assert self._make is not None
+            self._records, self._make = self._make(), None
+        return self._records
+
+    def __len__(self) -> int:
+        return self.columns.n
+
+    @overload
+    def __getitem__(self, index: int) -> PatientRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PatientRecord, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> PatientRecord | tuple[PatientRecord, ...]:
+        return self.records[index]
+
+    def __iter__(self) -> Iterator[PatientRecord]:
+        return iter(self.records)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LoadedPatients):
+            other = other.records
+        return self.records == other
+
+    def __hash__(self) -> int:
+        return hash(self.records)
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickled as the plain tuple of records
+        return (tuple, (self.records,))
+
+
 class PlanPair(Protocol):
     """What Table 4 reads of one implant with both plans (``dosimetry.selectors.PrePostPair`` has this shape)."""
 
@@ -359,7 +653,7 @@ class Cohort:
     rule_set: str
     patient_rule_set: str
     remission_definition: str
-    patients: tuple[PatientRecord, ...]
+    patients: Sequence[PatientRecord]  # a tuple, or the loader's LoadedPatients (records built on first access)
     plan_pairs: tuple[PlanPair, ...]
     in_window_only: bool = True
     registered: tuple[RegisteredRecord, ...] = ()
@@ -369,6 +663,13 @@ class Cohort:
     @_once
     def _populations(self) -> dict[tuple[str, ...], Population]:
         return {}
+
+    @_once
+    def columns(self) -> CohortColumns:
+        """The cohort as columns (what Tables 1–3, the flow and the populations compute on): the loader's own,
+        or converted from the records once (a cohort made of records, as in the tests)."""
+        p = self.patients
+        return p.columns if isinstance(p, LoadedPatients) else CohortColumns.of_records(p)
 
 
 @dataclass(frozen=True)
@@ -623,7 +924,7 @@ class Population:
 def implanted(c: Cohort) -> Population:
     """All implanted: every patient of the filter with an index implant (the cohort)."""
     return Population("implanted", "All implanted", "every patient of the filter with an index implant (day 0)",
-                      tuple(r.study_id for r in c.patients))
+                      tuple(c.columns.study_id))
 
 
 def _window_rule(c: Cohort) -> str:
@@ -647,8 +948,10 @@ def evaluable(c: Cohort, timepoint: str) -> Population:
 
 
 def _evaluable(c: Cohort, timepoint: str) -> Population:
-    ids = tuple(r.study_id for r in c.patients if (v := r.visit_at(timepoint)) is not None and v.overall
-                and not r.after_new_therapy(v.day))
+    k = c.columns
+    overall, day = k.visits.overall, k.visits.day
+    ids = tuple(sid for i, (sid, v) in enumerate(zip(k.study_id, k.visit_at(timepoint), strict=True))
+                if v >= 0 and overall[v] and not k.after_new_therapy(i, day[v]))
     label = TIMEPOINT_LABELS[timepoint]
     return Population(f"evaluable:{timepoint}", f"Evaluable at {label}",
                       f"all implanted with a category (NE included) computed from the {label} visit "
@@ -661,8 +964,10 @@ def paired(c: Cohort, timepoint: str, measure: str) -> Population:
 
 
 def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
-    get = {"volume": _volume, "tg": _tg}[measure]
-    ids = tuple(r.study_id for r in c.patients if get(r, "baseline") is not None and get(r, timepoint) is not None)
+    which = {"volume": 0, "tg": 1}[measure]
+    k = c.columns
+    base, at = k.measures_at(BASELINE)[which], k.measures_at(timepoint)[which]
+    ids = tuple(sid for sid, b, a in zip(k.study_id, base, at, strict=True) if b is not None and a is not None)
     label = TIMEPOINT_LABELS[timepoint]
     what = "total lesion volume" if measure == "volume" else "suppressed Tg"
     return Population(f"paired:{measure}:{timepoint}", f"Paired {what}, baseline and {label}",
@@ -671,18 +976,20 @@ def _paired_population(c: Cohort, timepoint: str, measure: str) -> Population:
 
 
 def _outside_window(c: Cohort) -> tuple[OutsideWindowVisit, ...]:
+    k = c.columns
+    v = k.visits
+    outside = {tp: k.outside_window(tp) for tp, _ in TIMEPOINTS}
+    at = {tp: k.visit_at(tp) for tp, _ in TIMEPOINTS}
     out = []
-    for r in c.patients:
-        if not r._outside:
-            continue
+    for i in np.unique(v.patient[~v.is_baseline & (v.in_window == 0)]).tolist():
         for tp, _ in TIMEPOINTS:
-            outside = r.outside_window(tp)
-            window = r.window_days(tp) if outside else None
-            for v in outside:
+            rows = outside[tp][i]
+            window = k.window_days(i, tp) if rows else None
+            for row in rows:
                 if window is None:  # the loader marks a visit outside a window only where the protocol has one
-                    raise TypeError(f"{r.study_id} {tp}: a visit is marked outside a window the record lacks")
-                counted = not c.in_window_only and r.visit_at(tp) is v
-                out.append(OutsideWindowVisit(r.study_id, tp, v.day, window[0], window[1], counted))
+                    raise TypeError(f"{k.study_id[i]} {tp}: a visit is marked outside a window the record lacks")
+                counted = not c.in_window_only and at[tp][i] == row
+                out.append(OutsideWindowVisit(k.study_id[i], tp, v.day[row], window[0], window[1], counted))
     return tuple(out)
 
 

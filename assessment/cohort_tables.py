@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from assessment.cohort_data import (
     AGE_CUT_YEARS,
     COMPLETED,
@@ -39,6 +41,7 @@ from assessment.cohort_data import (
     ELIGIBILITY_LABELS,
     ELIGIBLE,
     HISTOLOGY_PAPILLARY,
+    LEFT_FOLLOW_UP,
     LOST,
     MODE_LABELS,
     REMISSION,
@@ -47,8 +50,8 @@ from assessment.cohort_data import (
     WITHDRAWN,
     BorSummary,
     Cohort,
+    CohortColumns,
     PairedResult,
-    PatientRecord,
     PlanPair,
     Table1,
     Table1Row,
@@ -66,8 +69,6 @@ from assessment.cohort_data import (
     _paired,
     _quantity,
     _rates,
-    _tg,
-    _volume,
     _window_rule,
     evaluable,
     paired,
@@ -84,16 +85,18 @@ from assessment.stats import PairedTest, StatsInputError, mean_sd, median_iqr, p
 
 def _timepoint_patients(c: Cohort, timepoint: str) -> tuple[list[str], list[str], list[str]]:
     responses, missing, after = [], [], []
-    for r in c.patients:
-        v = r.visit_at(timepoint)
-        if v is None and r.outside_window(timepoint):
+    k = c.columns
+    overall, day = k.visits.overall, k.visits.day
+    for i, (sid, v, outside) in enumerate(zip(k.study_id, k.visit_at(timepoint), k.outside_window(timepoint),
+                                              strict=True)):
+        if v < 0 and outside:
             continue  # listed with the visits outside their window
-        if v is None or not v.overall:
-            missing.append(r.study_id)
-        elif r.after_new_therapy(v.day):
-            after.append(r.study_id)
+        if v < 0 or not overall[v]:
+            missing.append(sid)
+        elif k.after_new_therapy(i, day[v]):
+            after.append(sid)
         else:
-            responses.append(v.overall)
+            responses.append(overall[v])
     return responses, missing, after
 
 
@@ -133,16 +136,20 @@ def table1(c: Cohort) -> Table1:
                               f"{pop.text} of {len(c.patients)} implanted"))
     bor = []
     # Patients without any follow-up assessment yet (early in follow-up) have no best response to count.
-    followed = [r for r in c.patients if any(not v.is_baseline and v.day > 0 for v in r.visits)]
-    followed_ids = {r.patient_id for r in followed}
-    waiting = tuple(r.study_id for r in c.patients if r.patient_id not in followed_ids)
+    k = c.columns
+    visits = k.visits
+    after_implant = ~visits.is_baseline & (np.array(visits.day, dtype=np.int64) > 0)
+    followed = np.unique(visits.patient[after_implant]).tolist()
+    followed_ids = {k.patient_id[i] for i in followed}
+    waiting = tuple(sid for sid, pid in zip(k.study_id, k.patient_id, strict=True) if pid not in followed_ids)
     for kind in ("unconfirmed", "confirmed"):
-        values = [getattr(r, f"bor_{kind}") for r in followed]
+        column = k.bor_unconfirmed if kind == "unconfirmed" else k.bor_confirmed
+        values = [column[i] for i in followed]
         counts = _counts(values)
         remission, orr = _rates(c, counts)
         bor.append(BorSummary(kind, counts.total, counts, remission, orr,
-                              waiting + tuple(r.study_id for r, v in zip(followed, values, strict=True) if not v)))
-    bor_rule_sets = sorted({r.followup_rule_set for r in c.patients if r.followup_rule_set})
+                              waiting + tuple(k.study_id[i] for i, v in zip(followed, values, strict=True) if not v)))
+    bor_rule_sets = sorted({rs for rs in k.followup_rule_set if rs})
     if per_lesion:  # every row counts lesions: the best response of each lesion (assessment.cohort_lesions)
         bor, bor_rule_sets = list(lesion_bor_summaries(c)), [RULE_SET_PER_LESION]
     unit = "lesion" if per_lesion else "patient"
@@ -181,8 +188,8 @@ def table2(c: Cohort) -> Table2:
     Per-lesion mode: lesion volumes, no Tg (``assessment.cohort_lesions.table2``)."""
     if c.mode == "per_lesion":
         return lesion_table2(c)
-    base_vol = [_volume(r, "baseline") for r in c.patients]
-    base_tg = [_tg(r, "baseline") for r in c.patients]
+    k = c.columns
+    base_vol, base_tg = k.measures_at(BASELINE)
     n_all = len(c.patients)
     vol_rows, tg_rows = [], []
     present = [v for v in base_vol if v is not None]
@@ -197,7 +204,7 @@ def table2(c: Cohort) -> Table2:
         mi.format() if mi else "no values", None, None, mi.note if mi else "",
         f"All implanted with a baseline Tg (n = {len(labs)} of {n_all})"))
     for tp, label in TIMEPOINTS:
-        vols = [_volume(r, tp) for r in c.patients]
+        vols, values = k.measures_at(tp)
         pairs = [(b, f) for b, f in zip(base_vol, vols, strict=True) if b is not None and f is not None]
         mean, sd, text = _mean_sd_text([f for _, f in pairs])
         b_mean, b_sd, b_text = _mean_sd_text([b for b, _ in pairs])
@@ -206,7 +213,6 @@ def table2(c: Cohort) -> Table2:
         vol_rows.append(VolumeRow(tp, label, len(pairs), mean, sd, text, forced, auto, note,
                                   f"{pop.text} of {n_all} implanted", b_mean, b_sd, b_text))
 
-        values = [_tg(r, tp) for r in c.patients]
         tg_pairs = [(b, f) for b, f in zip(base_tg, values, strict=True) if b is not None and f is not None]
         mi = median_iqr([f for _, f in tg_pairs]) if tg_pairs else None
         b_mi = median_iqr([b for b, _ in tg_pairs]) if tg_pairs else None
@@ -242,36 +248,38 @@ def table3(c: Cohort) -> Table3:
     Per-lesion mode: lesions counted (``assessment.cohort_lesions.table3``)."""
     if c.mode == "per_lesion":
         return lesion_table3(c)
-    included: list[tuple[PatientRecord, bool]] = []
+    k = c.columns
+    overall, day = k.visits.overall, k.visits.day
+    included: list[tuple[int, bool]] = []
     ne, missing, after = [], [], []
-    for r in c.patients:
-        v = r.visit_at("m12")
-        if v is None or not v.overall:
-            missing.append(r.study_id)
-        elif r.after_new_therapy(v.day):
-            after.append(r.study_id)
-        elif v.overall == "NE":
-            ne.append(r.study_id)
+    for i, (sid, v) in enumerate(zip(k.study_id, k.visit_at("m12"), strict=True)):
+        if v < 0 or not overall[v]:
+            missing.append(sid)
+        elif k.after_new_therapy(i, day[v]):
+            after.append(sid)
+        elif overall[v] == "NE":
+            ne.append(sid)
         else:
-            included.append((r, v.overall != "PD"))
+            included.append((i, overall[v] != "PD"))
     eff = [e for _, e in included]
-    pts = [r for r, _ in included]
+    pts = [i for i, _ in included]
+    base_vol, base_tg = k.measures_at(BASELINE)
     rows = [
-        _factor("Sex", "Male", "Female", [r.sex == SEX_MALE for r in pts], eff),
-        _factor("Histology", "Papillary", "Other", [r.histology == HISTOLOGY_PAPILLARY for r in pts], eff),
+        _factor("Sex", "Male", "Female", [k.sex[i] == SEX_MALE for i in pts], eff),
+        _factor("Histology", "Papillary", "Other", [k.histology[i] == HISTOLOGY_PAPILLARY for i in pts], eff),
         _factor("Age at implant", f"≤ {AGE_CUT_YEARS} years", f"> {AGE_CUT_YEARS} years",
-                [r.age_at_implant <= AGE_CUT_YEARS for r in pts], eff),
+                [k.age_at_implant[i] <= AGE_CUT_YEARS for i in pts], eff),
     ]
     rows.append(_median_split(
-        "Baseline Tg", [_tg(r, "baseline") for r in c.patients], [_tg(r, "baseline") for r in pts], eff,
+        "Baseline Tg", base_tg, [base_tg[i] for i in pts], eff,
         level=lambda cut: f"{cut:g} ng/mL", missing_note="no baseline Tg",
         note=lambda mi: f"cohort median baseline Tg {mi.median.format()} ng/mL (n = {mi.n})"))
     rows.append(_median_split(
-        "Baseline volume", [_volume(r, "baseline") for r in c.patients], [_volume(r, "baseline") for r in pts], eff,
+        "Baseline volume", base_vol, [base_vol[i] for i in pts], eff,
         level=lambda cut: f"{cut:.2f} cm³", missing_note="no baseline volume",
         note=lambda mi: f"cohort median baseline volume {mi.median.value:.2f} cm³ (n = {mi.n})"))
-    rows.append(_factor("Enhancement", "Yes", "No", [r.enhancement_at_baseline for r in pts], eff))
-    rows.append(_factor("Distant metastasis", "Yes", "No", [r.distant_metastasis for r in pts], eff))
+    rows.append(_factor("Enhancement", "Yes", "No", [k.enhancement_at_baseline[i] for i in pts], eff))
+    rows.append(_factor("Distant metastasis", "Yes", "No", [k.distant_metastasis[i] for i in pts], eff))
     notes = (
         f"Population: evaluable at 12 months without NE (n = {len(included)} of {len(c.patients)} implanted; the "
         f"12-month visit {_window_rule(c)}).",
@@ -353,32 +361,37 @@ class Flow:
     notes: tuple[str, ...]
 
 
-def _flow_reason(c: Cohort, r: PatientRecord, tp: str) -> FlowPatient | None:
-    """Why patient ``r`` is not evaluable at ``tp`` (None when evaluable and not NE; NE is flagged, counted)."""
-    start, end = r.window_days(tp) or (0, 0)
+def _flow_reason(k: CohortColumns, i: int, tp: str, v: int, outside: Sequence[int]) -> FlowPatient | None:
+    """Why patient ``i`` (whose visit of ``tp`` is row ``v``, -1 when none, and whose visits labelled ``tp``
+    outside its window are ``outside``) is not evaluable at ``tp`` (None when evaluable and not NE; NE is
+    flagged, counted)."""
+    sid = k.study_id[i]
+    if v >= 0:
+        overall, day = k.visits.overall[v], k.visits.day[v]
+        after = k.after_new_therapy(i, day)
+        if overall and not after:
+            return FlowPatient(sid, "ne", f"visit on day {day}: NE", True) if overall == "NE" else None
+        if after:
+            return FlowPatient(sid, "after_new_therapy",
+                               f"visit on day {day}, after a new anticancer therapy from day {k.new_therapy_day[i]}")
+        return FlowPatient(sid, "no_category", f"visit on day {day}: no category computed (e.g. no "
+                                               "baseline or no measurement)")
+    start, end = k.window_days(i, tp) or (0, 0)
     window = f"window days {start}–{end}"
-    v = r.visit_at(tp)
-    if v is not None and v.overall and not r.after_new_therapy(v.day):
-        return FlowPatient(r.study_id, "ne", f"visit on day {v.day}: NE", True) if v.overall == "NE" else None
-    if v is not None and r.after_new_therapy(v.day):
-        return FlowPatient(r.study_id, "after_new_therapy",
-                           f"visit on day {v.day}, after a new anticancer therapy from day {r.new_therapy_day}")
-    if v is not None:
-        return FlowPatient(r.study_id, "no_category", f"visit on day {v.day}: no category computed (e.g. no "
-                                                      "baseline or no measurement)")
-    outside = r.outside_window(tp)
     if outside:
-        days = ", ".join(str(o.day) for o in outside)
-        return FlowPatient(r.study_id, "outside_window", f"visit on day {days}, {window}")
-    if r.new_therapy_day is not None and r.new_therapy_day < start:
-        return FlowPatient(r.study_id, "after_new_therapy",
-                           f"new anticancer therapy from day {r.new_therapy_day}, before the {window}")
-    if r.left_follow_up and r.status_day is not None and r.status_day <= end:
-        reason, text = _STATUS_REASON[r.followup_status]
-        return FlowPatient(r.study_id, reason, f"{text.format(d=r.status_day)}, {window}")
-    if r.days_since_implant is not None and r.days_since_implant <= end:
-        return FlowPatient(r.study_id, "not_yet_due", f"{window} not closed yet (today is day {r.days_since_implant})")
-    return FlowPatient(r.study_id, "not_done", f"no visit recorded in the {window}")
+        days = ", ".join(str(k.visits.day[o]) for o in outside)
+        return FlowPatient(sid, "outside_window", f"visit on day {days}, {window}")
+    therapy_day, status, status_day = k.new_therapy_day[i], k.followup_status[i], k.status_day[i]
+    if therapy_day is not None and therapy_day < start:
+        return FlowPatient(sid, "after_new_therapy",
+                           f"new anticancer therapy from day {therapy_day}, before the {window}")
+    if status in LEFT_FOLLOW_UP and status_day is not None and status_day <= end:
+        reason, text = _STATUS_REASON[status]
+        return FlowPatient(sid, reason, f"{text.format(d=status_day)}, {window}")
+    today = k.days_since_implant[i]
+    if today is not None and today <= end:
+        return FlowPatient(sid, "not_yet_due", f"{window} not closed yet (today is day {today})")
+    return FlowPatient(sid, "not_done", f"no visit recorded in the {window}")
 
 
 def flow(c: Cohort) -> Flow:
@@ -386,6 +399,7 @@ def flow(c: Cohort) -> Flow:
     for every patient missing at each step. The time-point steps count from all implanted (a patient missing at 2
     months may be evaluable at 6); NE patients are counted (in Table 1's N) and flagged."""
     reg = c.registered
+    k = c.columns
     eligible = [x for x in reg if x.eligibility_status == ELIGIBLE]
     status_label = ELIGIBILITY_LABELS
     steps = [
@@ -401,13 +415,13 @@ def flow(c: Cohort) -> Flow:
         FlowStep("implanted", "Implanted (all implanted)", len(c.patients), "eligible", tuple(
             FlowPatient(x.study_id, "not_implanted", "eligible, no implant recorded")
             for x in eligible if not x.implanted) + tuple(
-            FlowPatient(r.study_id, "implanted_not_eligible",
-                        f"latest eligibility: {status_label.get(r.eligibility_status, r.eligibility_status)}", True)
-            for r in c.patients if r.eligibility_status != ELIGIBLE)),
+            FlowPatient(sid, "implanted_not_eligible", f"latest eligibility: {status_label.get(st, st)}", True)
+            for sid, st in zip(k.study_id, k.eligibility_status, strict=True) if st != ELIGIBLE)),
     ]
     for tp, label in TIMEPOINTS:
         pop = evaluable(c, tp)
-        found = [fp for r in c.patients if (fp := _flow_reason(c, r, tp)) is not None]
+        found = [fp for i, (v, outside) in enumerate(zip(k.visit_at(tp), k.outside_window(tp), strict=True))
+                 if (fp := _flow_reason(k, i, tp, v, outside)) is not None]
         steps.append(FlowStep(tp, f"Evaluable at {label}", pop.n, "implanted", tuple(found)))
     notes = (
         "Counts are patients. Eligible = the latest eligibility assessment says eligible; the time-point steps "

@@ -23,6 +23,7 @@ from assessment.dashboard_figures import (
     with_note,
 )
 from assessment.protocol import DashboardSettings
+from assessment.schedule import BASELINE
 from assessment.survival import kaplan_meier
 from assessment.toxicity import summarise_worst_grades
 from common import protocol
@@ -51,13 +52,16 @@ def _remission(c: co.Cohort, t1: co.Table1, ps: plots.PlotSettings) -> Dashboard
 
 def _waterfall(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, list[tuple[str, str]]]:
     rows, left_out = [], []
-    for r in c.patients:
-        if r.best_change_pct is None:
-            why = "no baseline sum" if r.baseline is None or r.baseline.sum_mm is None else (
+    k = c.columns
+    sum_mm = k.visits.sum_mm
+    for sid, best, bor, base in zip(k.study_id, k.best_change_pct, k.bor_unconfirmed, k.visit_at(BASELINE),
+                                    strict=True):
+        if best is None:
+            why = "no baseline sum" if base < 0 or sum_mm[base] is None else (
                 "no post-baseline sum of all targets before a new therapy")
-            left_out.append((r.study_id, why))
+            left_out.append((sid, why))
             continue
-        rows.append(plots.WaterfallRow(r.study_id, max(r.best_change_pct, -100.0), plot_category(r.bor_unconfirmed)))
+        rows.append(plots.WaterfallRow(sid, max(best, -100.0), plot_category(bor)))
     title = "Best change in the sum of diameters (RECIST 1.1)"
     caption = ("One bar per patient: best (lowest) % change from baseline of the sum of target diameters, "
                "coloured, hatched and lettered by best overall response (unconfirmed); guides at +20 % and −30 %.")
@@ -90,12 +94,15 @@ def _drawn(fn: Callable[..., T], rows: LazyRows[Any], *args: Any) -> T:
 
 def _spider(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     series = []
-    for r in c.patients:
-        pts = [(v.day, v.change_from_baseline_pct, plot_category(v.overall)) for v in r.visits
-               if not v.is_baseline and v.change_from_baseline_pct is not None and v.day > 0]
+    k = c.columns
+    v = k.visits
+    is_baseline, day, change, overall = v.is_baseline.tolist(), v.day, v.change_from_baseline_pct, v.overall
+    for sid, rows_of, base in zip(k.study_id, k.visit_rows(), k.visit_at(BASELINE), strict=True):
+        pts = [(day[i], change[i], plot_category(overall[i])) for i in rows_of
+               if not is_baseline[i] and change[i] is not None and day[i] > 0]
         if pts:
-            base_day = min(0, r.baseline.day) if r.baseline else 0
-            series.append((r.study_id, tuple(p[0] for p in pts), tuple(max(p[1], -100.0) for p in pts),
+            base_day = min(0, day[base]) if base >= 0 else 0
+            series.append((sid, tuple(p[0] for p in pts), tuple(max(p[1], -100.0) for p in pts),
                            tuple(p[2] for p in pts), base_day))
     title = "Change in the sum of diameters over time"
     caption = "% change from baseline against days since implant; markers give the time-point category."
@@ -112,17 +119,24 @@ END_MARKERS = {"completed": "COMPLETED", "lost": "LOST", "withdrawn": "WITHDRAWN
 
 def _swimmer(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     rows = []
-    for r in c.patients:
-        ended = r.left_follow_up and r.status_day is not None
-        end = max(r.last_follow_up_day or 0, r.status_day if ended else 0)
-        if r.last_follow_up_day is None and not ended:
+    k = c.columns
+    v = k.visits
+    is_baseline, day, overall = v.is_baseline.tolist(), v.day, v.overall
+    for sid, rows_of, last, status, status_day, therapy_day in zip(
+            k.study_id, k.visit_rows(), k.last_follow_up_day, k.followup_status, k.status_day, k.new_therapy_day,
+            strict=True):
+        left = status in co.LEFT_FOLLOW_UP
+        ended = left and status_day is not None
+        end = max(last or 0, status_day if ended and status_day is not None else 0)
+        if last is None and not ended:
             continue
-        events = [(v.day, plot_category(v.overall)) for v in r.visits if not v.is_baseline and v.overall and 0 <= v.day <= end]
-        if r.new_therapy_day is not None and r.new_therapy_day <= end:
-            events.append((r.new_therapy_day, "NEW_THERAPY"))
+        events = [(day[i], plot_category(overall[i])) for i in rows_of
+                  if not is_baseline[i] and overall[i] and 0 <= day[i] <= end]
+        if therapy_day is not None and therapy_day <= end:
+            events.append((therapy_day, "NEW_THERAPY"))
         if ended:
-            events.append((end, END_MARKERS[r.followup_status]))
-        rows.append((r.study_id, end, tuple(sorted(events)), not r.left_follow_up))
+            events.append((end, END_MARKERS[status]))
+        rows.append((sid, end, tuple(sorted(events)), not left))
     title = "Follow-up from implant with responses"
     caption = (f"Population: all implanted with follow-up after the implant (n = {len(rows)} of {len(c.patients)}). "
                "One bar per patient from the implant (day 0) to the last follow-up, or to the death, withdrawal, "
@@ -138,13 +152,13 @@ def _swimmer(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
 
 def _km(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     times, events = [], []
-    for r in c.patients:
-        if r.first_pd_day is not None:
-            times.append(r.first_pd_day)
+    k = c.columns
+    for first_pd, last, therapy_day in zip(k.first_pd_day, k.last_follow_up_day, k.new_therapy_day, strict=True):
+        if first_pd is not None:
+            times.append(first_pd)
             events.append(True)
-        elif r.last_follow_up_day is not None and r.last_follow_up_day > 0:
-            end = r.last_follow_up_day if r.new_therapy_day is None else min(r.last_follow_up_day, r.new_therapy_day)
-            times.append(end)
+        elif last is not None and last > 0:
+            times.append(last if therapy_day is None else min(last, therapy_day))
             events.append(False)
     title = "Local progression-free survival (Kaplan–Meier)"
     caption = (f"Population: all implanted with follow-up after the implant (n = {len(times)} of "
@@ -164,15 +178,24 @@ def _os(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, tuple[st
     """Overall survival: death from any cause; censored at the last known alive day (the latest of the last visit
     and the last contact). Patients with nothing known after the implant are left out and listed."""
     times, events, left_out = [], [], []
-    for r in c.patients:
-        if r.died and r.status_day is not None:
-            times.append(r.status_day)
+    k = c.columns
+    day = k.visits.day
+    for sid, rows_of, status, status_day in zip(k.study_id, k.visit_rows(), k.followup_status, k.status_day,
+                                                strict=True):
+        died = status == co.DIED
+        if died and status_day is not None:
+            times.append(status_day)
             events.append(True)
-        elif (alive := r.last_known_alive_day) is not None:
-            times.append(alive)
+            continue
+        # the last known alive day: the latest of the last visit and the last contact (a status other than death)
+        days = [day[i] for i in rows_of if day[i] > 0]
+        if status_day is not None and not died:
+            days.append(status_day)
+        if days:
+            times.append(max(days))
             events.append(False)
         else:
-            left_out.append(r.study_id)
+            left_out.append(sid)
     n_deaths = sum(events)
     title = "Overall survival (Kaplan–Meier)"
     caption = (f"Population: all implanted with something known after the implant (n = {len(times)} of "
@@ -192,11 +215,13 @@ def _os(c: co.Cohort, ps: plots.PlotSettings) -> tuple[DashboardFigure, tuple[st
 
 def _tg(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     series, limits = [], Counter()
-    for r in c.patients:
-        pts = sorted((t.day, t.value_ng_ml, t.qualifier) for t in r.tg if t.tsh_state != "stimulated"
-                     and t.value_ng_ml > 0)
+    k = c.columns
+    t = k.tg
+    suppressed, day, value, qualifier = t.suppressed.tolist(), t.day, t.value_ng_ml, t.qualifier
+    for sid, rows_of in zip(k.study_id, k.tg_rows(), strict=True):
+        pts = sorted((day[i], value[i], qualifier[i]) for i in rows_of if suppressed[i] and value[i] > 0)
         if pts:
-            series.append((r.study_id, tuple(p[0] for p in pts), tuple(p[1] for p in pts), tuple(p[2] for p in pts)))
+            series.append((sid, tuple(p[0] for p in pts), tuple(p[1] for p in pts), tuple(p[2] for p in pts)))
             limits.update(p[1] for p in pts if p[2] == "<")
     loq = limits.most_common(1)[0][0] if limits else None
     title = "Thyroglobulin under TSH suppression"
@@ -214,7 +239,8 @@ def _tg(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
 def _volume(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
     groups = []
     for tp, label in TIMEPOINTS:
-        vols = tuple(v.volume_cm3 for r in c.patients if (v := r.visit_at(tp)) is not None and v.volume_cm3 is not None)
+        volume = c.columns.visits.volume_cm3
+        vols = tuple(x for v in c.columns.visit_at(tp) if v >= 0 and (x := volume[v]) is not None)
         if vols:
             groups.append(plots.VolumeGroup(label, vols))
     title = "Total lesion volume per time point"
@@ -229,10 +255,12 @@ def _volume(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
 
 
 def _dose_response(c: co.Cohort, ps: plots.PlotSettings) -> DashboardFigure:
-    points = [plots.DoseResponsePoint(r.study_id, r.post_d90_gy, max(r.best_change_pct, -100.0),
-                                      plot_category(r.bor_unconfirmed))
-              for r in c.patients if r.post_d90_gy is not None and r.best_change_pct is not None]
-    rx = {r.prescription_gy for r in c.patients if r.prescription_gy is not None}
+    k = c.columns
+    points = [plots.DoseResponsePoint(sid, d90, max(best, -100.0), plot_category(bor))
+              for sid, d90, best, bor in zip(k.study_id, k.post_d90_gy, k.best_change_pct, k.bor_unconfirmed,
+                                             strict=True)
+              if d90 is not None and best is not None]
+    rx = {x for x in k.prescription_gy if x is not None}
     prescription = rx.pop() if len(rx) == 1 else None
     title = "Dose–response: post-implant D90 against best change"
     caption = ("Post-implant target D90 (Gy) against the best % change of the sum of diameters, marker by best "
@@ -255,20 +283,16 @@ class ToxicityRow:
     note: str = ""
 
 
-def _followed_up(r: co.PatientRecord) -> bool:
-    return any(not v.is_baseline and v.day > 0 for v in r.visits)
-
-
 def toxicity_table(c: co.Cohort) -> list[ToxicityRow]:
     """Worst grade per patient (``toxicity.summarise_worst_grades``): patients without any follow-up visit are
     "not scored" on both scales; on the CTCAE row a followed-up patient with no complication recorded is grade 0;
     on the RTOG/EORTC row a patient without a recorded skin grade is not scored. % of the scored patients."""
-    rtog = summarise_worst_grades(
-        "RTOG/EORTC skin (worst grade per patient)", (r.max_rtog_grade for r in c.patients), range(5))
+    k = c.columns
+    rtog = summarise_worst_grades("RTOG/EORTC skin (worst grade per patient)", iter(k.max_rtog_grade), range(5))
     ctcae = summarise_worst_grades(
         "CTCAE v5 procedure complications (worst grade per patient; 0 = followed up, none recorded)",
-        (r.max_ctcae_grade if r.max_ctcae_grade is not None else (0 if _followed_up(r) else None)
-         for r in c.patients), range(5))
+        (grade if grade is not None else (0 if followed else None)
+         for grade, followed in zip(k.max_ctcae_grade, k.followed_up(), strict=True)), range(5))
     return [ToxicityRow(s.scale, s.counts, s.n_not_scored, s.n_scored, s.cells, s.denominator_text)
             for s in (rtog, ctcae)]
 

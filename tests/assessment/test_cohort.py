@@ -474,3 +474,48 @@ def test_loaded_records_equal_their_constructor_built_copies(six):
         names = {f.name for f in dataclasses.fields(r)}
         assert set(vars(r)) - names <= {"_at", "_outside", "_measures", "_suppressed_tg", "_lab_value"}
         assert dataclasses.replace(r) == r
+
+
+def _columns_as_lists(cols):
+    """Every column of a CohortColumns (and of its child tables) as plain lists, for comparing two of them."""
+    import dataclasses
+
+    out = {}
+    for f in dataclasses.fields(cols):
+        value = getattr(cols, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update({f"{f.name}.{k}": v for k, v in _columns_as_lists(value).items()})
+        else:
+            out[f.name] = value.tolist() if isinstance(value, np.ndarray) else list(value)
+    return out
+
+
+def test_loaded_columns_equal_the_columns_of_the_loaded_records(six, build, users):
+    # The loader fills the columns straight from its rows; the records (built lazily) must say the same thing, so
+    # the tables computed on the columns are the tables of the records. P7: a visit outside its window, a new
+    # therapy, a stimulated Tg and a follow-up status exercise the columns the six do not.
+    p7 = build(implant=dt.date(2018, 7, 10), sizes=_course(20, 15, 14), tg={"baseline": 40, "m2": 30})
+    from assessment.schedule import visit_window_warnings
+    from registry.overrides import Override
+
+    early = dt.date(2018, 7, 10) + dt.timedelta(days=300)
+    services.visit_save(user=users["physician"], patient=p7, data=services.VisitInput(
+        visit={"visit_date": early, "timepoint": "m12", "modality": "ct"},
+        measurements={}, labs=[{"analyte": "tg", "qualifier": "=", "value": D("7"), "unit": "ng/mL",
+                                "tsh_state": "stimulated"}]), override=Override(
+        "scan brought forward", (visit_window_warnings(dt.date(2018, 7, 10), early, "m12")[0]["message"],)))
+    services.therapy_save(user=users["physician"], patient=p7, data={"kind": "tki", "start_date": dt.date(2019, 1, 5)})
+    c = load_cohort(None, CohortFilter())
+    assert isinstance(c.patients, cohort_data.LoadedPatients)
+    from assessment import dashboard
+
+    cohort_tables.table1(c), cohort_tables.table2(c), cohort_tables.table3(c), cohort_tables.flow(c)
+    board = dashboard.build(c)
+    # the tables and the dashboard's page-time passes (strict mode) compute on the columns: no record built
+    assert c.patients._records is None and board.n_patients == 7
+    loaded = _columns_as_lists(c.columns)
+    assert len(loaded["visits.patient"]) > 20 and len(loaded["tg.patient"]) > 20
+    reference = _columns_as_lists(cohort_data.CohortColumns.of_records(tuple(c.patients)))
+    assert loaded == reference
+    assert 0 in loaded["visits.in_window"] and False in loaded["tg.suppressed"]
+    assert any(d is not None for d in loaded["new_therapy_day"])
