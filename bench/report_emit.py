@@ -63,6 +63,7 @@ def measure(db: Path, runs: int) -> dict[str, float]:
     from dosimetry.models import ImplantProcedure
 
     settings.ALLOWED_HOSTS = ["*"]
+    settings.DEBUG = False  # as in production (bench/dashboard.py too): no query log, no template debug info
     out: dict[str, float] = {}
     with gc_paused():  # as the command and the dashboard run
         c = load_cohort(None, CohortFilter())
