@@ -449,23 +449,54 @@ def pre_post_summary(pairs: Sequence[PlanPair]) -> dict[str, Any]:
     """Pre vs post over the implants with both plans: per parameter n, mean ± SD of each phase and the paired test
     chosen from the normality of the differences (a parameter needs 3 complete pairs), and how many post-implant D90
     fall below the prescription. The Table 4 page shows this dict; :func:`table4_of` turns it into :class:`Table4`."""
+    columns = _complete_columns(pairs)
     rows = []
-    for key, label in TABLE4:
-        values = [(float(pre), float(post)) for p in pairs
-                  if (pre := p.pre.get(key)) is not None and (post := p.post.get(key)) is not None]
-        if len(values) < 3:
-            rows.append({"key": key, "label": label, "n": len(values), "pre": None, "post": None, "test": None})
+    for i, (key, label) in enumerate(TABLE4):
+        if columns is None:
+            values = [(float(pre), float(post)) for p in pairs
+                      if (pre := p.pre.get(key)) is not None and (post := p.post.get(key)) is not None]
+            pre_v, post_v = [a for a, _ in values], [b for _, b in values]
+        else:
+            pre_v, post_v = columns[i]
+        if len(pre_v) < 3:
+            rows.append({"key": key, "label": label, "n": len(pre_v), "pre": None, "post": None, "test": None})
             continue
-        pre_v, post_v = [a for a, _ in values], [b for _, b in values]
         try:
             result, note = paired_compare(pre_v, post_v), ""
         except StatsInputError as exc:  # e.g. every difference is 0 (same seed count pre and post)
             result, note = None, f"no paired test: {exc}"
-        rows.append({"key": key, "label": label, "n": len(values), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
+        rows.append({"key": key, "label": label, "n": len(pre_v), "pre": mean_sd(pre_v), "post": mean_sd(post_v),
                      "test": result, "note": note})
     below = [p for p in pairs if (d90 := p.post.get("d90_gy")) is not None and p.prescription_gy is not None
              and float(d90) < p.prescription_gy]
     return {"n_pairs": len(pairs), "rows": rows, "post_d90_below_rx": len(below)}
+
+
+_TABLE4_KEYS = tuple(key for key, _ in TABLE4)
+
+
+def _complete_columns(pairs: Sequence[PlanPair]) -> list[tuple[list[float], list[float]]] | None:
+    """Per parameter of :data:`TABLE4`, (pre, post) as floats over the pairs that record it in both phases, in
+    the pairs' order: what :func:`pre_post_summary` reads one pair at a time, read a column at a time (a column
+    without a missing value is converted at once). None when a phase lacks one of the keys: the pair-at-a-time
+    reading (``Mapping.get``) then decides."""
+    if not pairs:
+        return None
+    from operator import itemgetter  # here, not at the top: the rest of this module is the cohort core's
+
+    get = itemgetter(*_TABLE4_KEYS)
+    try:
+        pre = [get(p.pre) for p in pairs]
+        post = [get(p.post) for p in pairs]
+    except KeyError:
+        return None
+    out = []
+    for pre_col, post_col in zip(zip(*pre, strict=True), zip(*post, strict=True), strict=True):
+        if None in pre_col or None in post_col:
+            both = [(a, b) for a, b in zip(pre_col, post_col, strict=True) if a is not None and b is not None]
+            pre_col, post_col = tuple(a for a, _ in both), tuple(b for _, b in both)
+        out.append((list(map(float, pre_col)), list(map(float, post_col))))
+    return out
 
 
 def _table4_from(raw: Mapping[str, Any], n_procedures: int) -> Table4:

@@ -5,7 +5,6 @@ pairs of implants with both plans (Table 4 of the cohort analysis compares them)
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -146,24 +145,33 @@ def records_of(procedures: QuerySet[ImplantProcedure]) -> dict[int, dict[str, Re
     """Per implant of ``procedures`` (a queryset, used as a subquery): phase ("pre", "post") → (plan of record,
     its target structure), by the rules of :func:`plan_of_record` and :func:`target_of`, in two queries of plain
     values whatever the number of implants (no model instances: the cohort analysis reads 10 000 implants)."""
-    plans: dict[int, list[PlanValues]] = defaultdict(list)
-    for row in value_rows(DosePlan.objects.filter(procedure__in=procedures.values("pk"))
-                          .order_by("procedure", "kind", "source", "pk")
-                          .values_list("pk", "procedure_id", "kind", "source", "created_at", "is_plan_of_record",
-                                       "seed_count")):
-        plans[row[1]].append(PlanValues(*row))
-    structures: dict[int, list[TargetValues]] = defaultdict(list)
-    for row in value_rows(StructureDose.objects.filter(plan__procedure__in=procedures.values("pk"),
-                                                       role__in=("GTV", "PTV"))
-                          .order_by("plan", "role", "name", "pk").values_list("plan_id", "role", *PAIR_METRICS)):
-        structures[row[0]].append(TargetValues(*row))
+    plan_rows = value_rows(DosePlan.objects.filter(procedure__in=procedures.values("pk"))
+                           .order_by("procedure_id", "kind", "source", "pk")  # the column, not the models' orders
+                           .values_list("pk", "procedure_id", "kind", "source", "created_at", "is_plan_of_record",
+                                        "seed_count"))
+    structure_rows = value_rows(StructureDose.objects.filter(plan__procedure__in=procedures.values("pk"),
+                                                             role__in=("GTV", "PTV"))
+                                .order_by("plan_id", "role", "name", "pk").values_list("plan_id", "role", *PAIR_METRICS))
+    # ordered by role then name, the first structure of a plan is its first GTV, else its first PTV: _target_among
+    target_row = {row[0]: row for row in reversed(structure_rows)}
     out: dict[int, dict[str, Record]] = {}
-    for procedure_id, its_plans in plans.items():
-        phases: dict[str, Record] = {}
-        for kind in ("pre", "post"):
-            plan = plan_of_record(its_plans, kind)
-            phases[kind] = (plan, None if plan is None else _target_among(structures.get(plan.pk, [])))
-        out[procedure_id] = phases
+    i, n = 0, len(plan_rows)
+    while i < n:  # the rows of one implant and phase are consecutive (ordered by the column); almost always one
+        row = plan_rows[i]
+        j = i + 1
+        while j < n and plan_rows[j][1] == row[1] and plan_rows[j][2] == row[2]:
+            j += 1
+        if j == i + 1:
+            plan = PlanValues._make(row) if row[5] or row[3] in DEFAULT_RECORD_SOURCES else None
+        else:
+            plan = plan_of_record([PlanValues._make(r) for r in plan_rows[i:j]], row[2])
+        phases = out.get(row[1])
+        if phases is None:
+            phases = out[row[1]] = {"pre": (None, None), "post": (None, None)}
+        if row[2] in phases:  # a kind other than pre / post is no phase of Table 4
+            target = None if plan is None else target_row.get(plan.pk)
+            phases[row[2]] = (plan, None if target is None else TargetValues._make(target))
+        i = j
     return out
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import date
 from typing import Any
 
@@ -11,7 +10,7 @@ from django.core.management.base import CommandParser
 
 from assessment.cohort import load_cohort
 from assessment.cohort_data import MODES, CohortFilter, CohortFilterError
-from assessment.cohort_formats import report, report_csv, report_text
+from assessment.cohort_formats import report_csv, report_json, report_text
 from common.commands import JsonCommand
 from common.rows import gc_paused
 
@@ -57,7 +56,7 @@ class Command(JsonCommand):
                 raise self.input_error(exc) from None
             fmt = options["format"]
             if fmt == "json":
-                text = json.dumps(report(cohort), ensure_ascii=False, indent=2, allow_nan=False)
+                text = report_json(cohort)
             elif fmt == "csv":
                 text = report_csv(cohort)
             else:
