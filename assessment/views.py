@@ -7,7 +7,6 @@ Each view finds its objects through the scoped selectors, checks the role, and c
 from __future__ import annotations
 
 import hashlib
-import html
 import threading
 import time
 from collections import OrderedDict
@@ -315,28 +314,14 @@ def _dashboard_for(request: HttpRequest):
 
 
 def _esc(value: Any) -> str:
-    """``{{ value }}`` as the template engine prints it with autoescape on: a plain string HTML-escaped (Django's
-    ``escape`` is the standard library's), anything else localized first and escaped unless already safe."""
-    if type(value) is str:
-        return html.escape(value)
+    """``{{ value }}`` as the template engine prints it with autoescape on: localized, then escaped unless safe."""
     return conditional_escape(localize(value))
 
 
-_ITEM_BREAK = "\x1f"  # no study ID, reason or detail holds it, and escaping leaves it as it is
-
-
 def _patient_items(patients: Iterable[FlowPatient]) -> SafeString:
-    """The ``<li>`` items of a flow step's patient list: study ID — reason: detail, each escaped. The plain-string
-    items are escaped in one call (escaping is per character, so escaping the joined text equals joining the
-    escaped parts); any other value, or text holding the break character, goes item by item."""
-    fields = [(p.study_id, p.reason_label, p.detail) for p in patients]
-    if not fields:
-        return mark_safe("")
-    if all(type(a) is str and type(b) is str and type(c) is str for a, b, c in fields):
-        text = _ITEM_BREAK.join(f"{a} — {b}: {c}" for a, b, c in fields)
-        if text.count(_ITEM_BREAK) == len(fields) - 1:  # no field holds the break itself
-            return mark_safe("<li>" + html.escape(text).replace(_ITEM_BREAK, "</li><li>") + "</li>")
-    return mark_safe("".join(f"<li>{_esc(a)} — {_esc(b)}: {_esc(c)}</li>" for a, b, c in fields))
+    """The ``<li>`` items of a flow step's patient list: study ID — reason: detail, each escaped."""
+    return mark_safe("".join(f"<li>{_esc(p.study_id)} — {_esc(p.reason_label)}: {_esc(p.detail)}</li>"
+                             for p in patients))
 
 
 @dataclass(frozen=True)
