@@ -501,8 +501,10 @@ class CohortColumns:
     def _labels(self) -> tuple[dict[str, int], IntArray]:
         """The visits' time-point labels as codes (label → code, code per visit), made once."""
         def make() -> tuple[dict[str, int], IntArray]:
-            names, code = np.unique(np.array(self.visits.timepoint, dtype=object), return_inverse=True)
-            return {str(name): i for i, name in enumerate(names.tolist())}, code.astype(np.int64)
+            labels: dict[str, int] = {}  # in order of first appearance: a dict look-up per visit, no sort
+            code = np.fromiter((labels.setdefault(t, len(labels)) for t in self.visits.timepoint), dtype=np.int64,
+                               count=len(self.visits.timepoint))
+            return labels, code
         return self._memo(("labels",), make)
 
     def outside_window(self, timepoint: str) -> list[list[int]]:
