@@ -32,6 +32,7 @@ from assessment.stats import (
     MedianIqr,
     Observation,
     PairedComparison,
+    PairedData,
     PairedSettings,
     PairedTest,
     Proportion,
@@ -40,7 +41,6 @@ from assessment.stats import (
     compare_2x2,
     mean_sd,
     median_iqr,
-    paired_compare,
     proportion_ci,
 )
 from assessment.thyroglobulin import LabValue, Qualifier
@@ -1028,12 +1028,13 @@ def _rates(c: Cohort, counts: ResponseCounts) -> tuple[Rate, Rate]:
 
 def _paired(base: Sequence[Observation | None], follow: Sequence[Observation | None],
             force: PairedTest) -> tuple[PairedResult | None, PairedResult | None, str]:
-    try:
-        auto = PairedResult.of(paired_compare(base, follow))
+    try:  # the pairs prepared once for both comparisons
+        data = PairedData(base, follow)
+        auto = PairedResult.of(data.compare())
     except StatsInputError as exc:
         return None, None, f"no comparison: {exc}"
     try:
-        forced = PairedResult.of(paired_compare(base, follow, PairedSettings(force_test=force)))
+        forced = PairedResult.of(data.compare(PairedSettings(force_test=force)))
     except StatsInputError as exc:
         return None, auto, f"{force.value} not computable: {exc}"
     return forced, auto, ""
