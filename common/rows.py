@@ -37,7 +37,8 @@ class DayNumber(Func):
 
     output_field = IntegerField()
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # pragma: no cover - per vendor below
+    def as_sql(self, compiler: Any, connection: Any, function: str | None = None, template: str | None = None,
+               arg_joiner: str | None = None, **extra: Any) -> Any:  # pragma: no cover - per vendor below
         raise NotImplementedError(f"DayNumber has no SQL for the {connection.vendor} database")
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
