@@ -43,7 +43,7 @@ _FLOAT = re.compile(r"-?\d+\.\d+(?:e[-+]?\d+)?")
 def _csv_digest(text: str) -> str:
     """The CSV's digest with every float written to 12 significant digits: the CSVs carry full-precision values
     (e.g. Kaplan–Meier confidence limits through log and exp) whose last digit differs between CPUs' vectorised
-    maths (seen: one machine's 0.53897718057074 11 vs another's); 12 digits still catch any change of a rule."""
+    maths (the pinned Kaplan–Meier CSVs failed on another machine, SVGs equal); 12 digits still catch a changed rule."""
     return _digest(_FLOAT.sub(lambda m: format(float(m.group()), ".12g"), text))
 
 
