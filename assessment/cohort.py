@@ -62,13 +62,14 @@ from assessment.models import (
     Measurement,
     NewTherapy,
     Visit,
+    VisitResult,
 )
 from assessment.protocol import CohortSettings, FollowupSettings
 from assessment.recist import RecistSettings
 from assessment.schedule import ScheduleSettings, timepoint_windows
 from assessment.services import recist_settings
 from common.protocol import section_settings
-from common.rows import gc_paused, value_rows
+from common.rows import DayNumber, gc_paused, value_rows
 from dosimetry.models import ImplantProcedure
 from dosimetry.selectors import Record, pre_post_pair, records_of
 from registry import choices as rc
@@ -116,10 +117,6 @@ def _registered(user, flt: CohortFilter):
     return qs.annotate(implanted=Exists(implants))
 
 
-def _patients(user, flt: CohortFilter):
-    return _registered(user, flt).filter(implanted=True)
-
-
 def _in_window_only() -> bool:
     value = section_settings("cohort", CohortSettings).in_window_only
     if not isinstance(value, bool):
@@ -135,9 +132,10 @@ def _schedule_settings() -> ScheduleSettings:
 def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
     """The patients visible to the user (None = all, for commands) with an implant, filtered, as plain records.
 
-    A constant number of queries (15, or 16 with a site filter) for any cohort size: one per table, grouped in
-    Python. Every query reads plain values (``common.rows.value_rows``: no model instance, no ORM converter per
-    value); Table 4 is computed from the loaded pairs only when asked (``cohort_tables.table4``). Raises
+    A constant number of queries (13, or 14 with a site filter; the records, read only in per-lesion mode and by
+    tests, add 2) for any cohort size: one per table, grouped in Python. Every query reads plain values
+    (``common.rows.value_rows``: no model instance, no ORM converter per value; dates as day numbers,
+    ``common.rows.DayNumber``); Table 4 is computed from the loaded pairs only when asked (``cohort_tables.table4``). Raises
     :class:`CohortFilterError` for an unknown site code, or for ``mode="strict"`` when the stored patient-level
     results were computed in per-lesion mode (protocol ``recist.mode``).
     """
@@ -152,15 +150,18 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
         if flt.site not in codes:
             raise CohortFilterError("site", flt.site, f"one of {', '.join(codes) or '(no sites recorded)'}")
 
-    qs = _patients(user_or_none, flt)
-    patients = value_rows(qs.order_by("study_id").values_list(
-        "pk", "study_id", "site__code", "sex", "histology", "birth_date", "m_category", "eligibility_status"))
-    ids = qs.values("pk")
+    registered_qs = _registered(user_or_none, flt)
+    rows = value_rows(registered_qs.order_by("study_id").values_list(
+        "pk", "study_id", "site__code", "sex", "histology", "birth_date", "m_category", "eligibility_status",
+        "implanted"))
+    registered = tuple(RegisteredRecord(r[1], r[7], bool(r[8])) for r in rows)
+    patients = [r[:8] for r in rows if r[8]]
+    ids = registered_qs.filter(implanted=True).values("pk")
 
     all_procedures = ImplantProcedure.objects.filter(patient__in=ids)
-    procedures: dict[int, tuple] = {}  # patient → (pk, date, prescription_gy, seeds_implanted) of the index implant
+    procedures: dict[int, tuple] = {}  # patient → (pk, day number, prescription_gy, seeds_implanted) of the index implant
     for pk, pid, day, rx, seeds in value_rows(all_procedures.order_by("patient_id", "date", "id").values_list(
-            "pk", "patient_id", "date", "prescription_gy", "seeds_implanted")):
+            "pk", "patient_id", DayNumber("date"), "prescription_gy", "seeds_implanted")):
         procedures.setdefault(pid, (pk, day, rx, seeds))  # the index implant: the first one
     plan_records = records_of(all_procedures)
 
@@ -170,38 +171,32 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
         lesions[pid].append((lid, region, enhancement))
     roles = dict(value_rows(LesionDesignation.objects.filter(lesion__patient__in=ids).values_list("lesion_id", "role")))
 
-    visits: dict[int, list[tuple]] = defaultdict(list)
-    visit_rows = value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
-            "id", "patient_id", "timepoint", "visit_date", "result__day", "result__is_baseline", "result__overall",
-            "result__target", "result__non_target", "result__sum_mm", "result__change_from_baseline_pct",
-            "result__volume_cm3", "result__counts_for_bor", "result__rule_set"))
-    for row in visit_rows:
-        visits[row[1]].append(row)
+    # visit dates as day numbers (common.rows.DayNumber); what only the records read is queried with them
+    visits = _grouped(value_rows(Visit.objects.filter(patient__in=ids).order_by("patient_id", "visit_date").values_list(
+        "id", "patient_id", "timepoint", DayNumber("visit_date"), "result__day", "result__is_baseline",
+        "result__overall", "result__sum_mm", "result__change_from_baseline_pct", "result__volume_cm3",
+        "result__counts_for_bor")), 1)
 
     baseline_enhancement = dict(value_rows(Measurement.objects.filter(
         visit__patient__in=ids, visit__result__is_baseline=True).values_list("lesion_id", "enhancement")))
 
-    lesion_rows = value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
-                             .order_by("visit__visit_date", "lesion_id").values_list(
-                                 "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm", "volume_cm3"))
-
-    tg: dict[int, list[tuple]] = defaultdict(list)
-    for row in value_rows(LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG)
-                          .order_by("sample_date", "id").values_list(
-                              "patient_id", "visit_id", "sample_date", "qualifier", "value_std", "tsh_state")):
-        tg[row[0]].append(row)
+    tg = _grouped(value_rows(LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG)
+                             .order_by("sample_date", "id").values_list(
+                                 "patient_id", "visit_id", DayNumber("sample_date"), "qualifier", "value_std",
+                                 "tsh_state")), 0)
 
     followups = {row[0]: row for row in value_rows(FollowUpResult.objects.filter(patient__in=ids).values_list(
         "patient_id", "bor_unconfirmed", "bor_confirmed", "best_change_pct", "max_rtog_grade", "max_ctcae_grade",
         "rule_set"))}
-    therapies: dict[int, list[date]] = defaultdict(list)
-    for pid, start in value_rows(NewTherapy.objects.filter(patient__in=ids).values_list("patient_id", "start_date")):
+    therapies: dict[int, list[int]] = defaultdict(list)
+    for pid, start in value_rows(NewTherapy.objects.filter(patient__in=ids).values_list(
+            "patient_id", DayNumber("start_date"))):
         therapies[pid].append(start)
     statuses = {row[0]: row for row in value_rows(FollowUpStatus.objects.filter(patient__in=ids).values_list(
-        "patient_id", "status", "status_date", "death_cause"))}
-    registered = tuple(RegisteredRecord(sid, elig, bool(implanted)) for sid, elig, implanted in value_rows(
-        _registered(user_or_none, flt).order_by("study_id").values_list(
-            "study_id", "eligibility_status", "implanted")))
+        "patient_id", "status", DayNumber("status_date"), "death_cause"))}
+    stored_rule_sets = sorted(rs for (rs,) in value_rows(VisitResult.objects.filter(visit__patient__in=ids)
+                                                        .exclude(rule_set="").order_by().values_list("rule_set")
+                                                        .distinct()))
 
     in_window_only = _in_window_only()
     schedule = _schedule_settings()
@@ -221,90 +216,112 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
         if pair is not None:
             pairs.append(pair)
 
+    def record_rows() -> tuple[dict[int, tuple], dict[int, list[tuple]]]:
+        """What only the records read: each visit's target / non-target response and rule set, and the
+        per-lesion results (about 90 000 rows at 10 000 patients, which the columns never need)."""
+        extra = {row[0]: row[1:] for row in value_rows(Visit.objects.filter(patient__in=ids).values_list(
+            "id", "result__target", "result__non_target", "result__rule_set"))}
+        lesion_rows = value_rows(LesionVisitResult.objects.filter(visit__patient__in=ids)
+                                 .order_by("visit__visit_date", "lesion_id").values_list(
+                                     "visit__patient_id", "visit_id", "lesion__label", "response", "size_mm",
+                                     "volume_cm3"))
+        return extra, _grouped(lesion_rows, 0)
+
+    # read at load in per-lesion mode, whose tables read the records; else when the records are first asked for
+    eager = record_rows() if mode == "per_lesion" else None
+
     @gc_paused()  # built on first access, maybe outside the load's pause: some 200 000 records at 10 000 patients
     def make_records() -> tuple[PatientRecord, ...]:
-        # only the records read these: grouped here, when they are first asked for
-        visit_info = {row[0]: (row[2], row[3]) for row in visit_rows}
-        lesion_results: dict[int, list[tuple]] = defaultdict(list)
-        for row in lesion_rows:
-            lesion_results[row[0]].append(row)
-        return tuple(_record(p, proc[1], proc[2], post_d90, lesions[p[0]], roles, visits[p[0]], baseline_enhancement,
-                             lesion_results[p[0]], visit_info, tg[p[0]], followups.get(p[0]), therapies[p[0]],
-                             statuses.get(p[0]), in_window_only, windows(proc[1]), today)
+        extra, lesion_results = eager or record_rows()
+        visit_info = {row[0]: (row[2], date.fromordinal(row[3])) for vs in visits.values() for row in vs}
+        return tuple(_record(p, proc[1], proc[2], post_d90, lesions[p[0]], roles, visits[p[0]], extra,
+                             baseline_enhancement, lesion_results[p[0]], visit_info, tg[p[0]], followups.get(p[0]),
+                             therapies[p[0]], statuses.get(p[0]), in_window_only, windows(proc[1]), today)
                      for p, proc, post_d90 in loaded)
 
     columns = _columns(loaded, lesions, roles, visits, baseline_enhancement, tg, followups, therapies, statuses,
                        in_window_only, windows, today)
-    stored = sorted({row[13] for p, _, _ in loaded for row in visits[p[0]] if row[13]})
-    if mode == "strict" and any(rs != RULE_SET for rs in stored):
+    if mode == "strict" and any(rs != RULE_SET for rs in stored_rule_sets):
         raise CohortFilterError(
-            "mode", mode, f"'per_lesion' here: the stored results are {', '.join(stored)} (protocol recist.mode "
-            f"'{protocol_mode}'); recompute the follow-up in strict mode first")
+            "mode", mode, f"'per_lesion' here: the stored results are {', '.join(stored_rule_sets)} (protocol "
+            f"recist.mode '{protocol_mode}'); recompute the follow-up in strict mode first")
     return Cohort(
         filter=flt, mode=mode, rule_set=RULE_SETS[mode],
-        patient_rule_set=", ".join(stored) or RULE_SETS.get(protocol_mode, RULE_SET),
+        patient_rule_set=", ".join(stored_rule_sets) or RULE_SETS.get(protocol_mode, RULE_SET),
         remission_definition=remission, patients=LoadedPatients(columns, make_records),
         plan_pairs=tuple(pairs), in_window_only=in_window_only, registered=registered, as_of=today,
         lesion_settings=recist_settings("per_lesion"),
     )
 
 
+def _grouped(rows: list[tuple], key: int) -> defaultdict[int, list[tuple]]:
+    """``rows`` grouped by the patient ID in column ``key``, each group in the rows' order."""
+    out: defaultdict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        out[row[key]].append(row)
+    return out
+
+
+_NO_FOLLOWUP = (None, None, None, None, None, None, None)
+_NO_STATUS = (None, None, None, None)
+
+
 def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Mapping[int, str],
              visits: Mapping[int, list[tuple]], baseline_enhancement: Mapping[int, str], tg: Mapping[int, list[tuple]],
-             followups: Mapping[int, tuple], therapies: Mapping[int, list[date]], statuses: Mapping[int, tuple],
+             followups: Mapping[int, tuple], therapies: Mapping[int, list[int]], statuses: Mapping[int, tuple],
              in_window_only: bool, windows: _Windows, today: date | None) -> CohortColumns:
     """The cohort's columns straight from the rows of :func:`load_cohort` (the same values :func:`_record`
-    puts in the records, which ``tests/assessment/test_cohort_columns.py`` checks)."""
+    puts in the records, which ``tests/assessment/test_cohort_columns.py`` checks), a column at a time."""
     n = len(loaded)
-    implant_day = np.array([proc[1].toordinal() for _, proc, _ in loaded], dtype=np.int64)
-    pat: dict[str, list[Any]] = {name: [] for name in (
-        "study_id", "patient_id", "sex", "histology", "age_at_implant", "distant_metastasis", "enhancement_at_baseline",
-        "bor_unconfirmed", "bor_confirmed", "followup_rule_set", "new_therapy_day", "eligibility_status",
-        "followup_status", "status_day", "days_since_implant", "windows_days", "best_change_pct", "post_d90_gy",
-        "prescription_gy", "max_rtog_grade", "max_ctcae_grade")}
+    p_rows = [p for p, _, _ in loaded]
+    pks = [p[0] for p in p_rows]
+    implants = [proc[1] for _, proc, _ in loaded]
+    implant_day = np.array(implants, dtype=np.int64)
+    plesions = [lesions.get(pk, ()) for pk in pks]
+    fu = [followups.get(pk) or _NO_FOLLOWUP for pk in pks]
+    st = [statuses.get(pk) or _NO_STATUS for pk in pks]
+    firsts = [min((d for d in therapies.get(pk, ()) if d > implant), default=None) for pk, implant in zip(
+        pks, implants, strict=True)]
+    not_followed = ac.LesionRole.NOT_FOLLOWED
+    today_day = today.toordinal() if today else None
+    pat: dict[str, list[Any]] = {
+        "study_id": [p[1] for p in p_rows],
+        "patient_id": pks,
+        "sex": [p[3] for p in p_rows],
+        "histology": [p[4] for p in p_rows],
+        "age_at_implant": [age_in_completed_years(p[5], date.fromordinal(d)) for p, d in zip(p_rows, implants,
+                                                                                              strict=True)],
+        "distant_metastasis": [p[6] == rc.MCategory.M1 or any(les[1] in DISTANT_REGIONS for les in pl)
+                               for p, pl in zip(p_rows, plesions, strict=True)],
+        "enhancement_at_baseline": [any((baseline_enhancement.get(lid) or enhancement) in ENHANCED
+                                        for lid, _, enhancement in pl if roles.get(lid) != not_followed)
+                                    for pl in plesions],
+        "bor_unconfirmed": [f[1] or "" for f in fu],
+        "bor_confirmed": [f[2] or "" for f in fu],
+        "followup_rule_set": [f[6] or "" for f in fu],
+        "new_therapy_day": [None if d is None else d - i for d, i in zip(firsts, implants, strict=True)],
+        "eligibility_status": [p[7] for p in p_rows],
+        "followup_status": [s[1] or ac.FollowUpState.IN_FOLLOW_UP for s in st],
+        "status_day": [None if s[2] is None else s[2] - i for s, i in zip(st, implants, strict=True)],
+        "days_since_implant": [None if today_day is None else today_day - i for i in implants],
+        "best_change_pct": [f[3] for f in fu],
+        "post_d90_gy": [d90 for _, _, d90 in loaded],
+        "prescription_gy": [_f(proc[2]) for _, proc, _ in loaded],
+        "max_rtog_grade": [f[4] for f in fu],
+        "max_ctcae_grade": [f[5] for f in fu],
+        "windows_days": [windows.days(i) for i in implants],
+    }
     win_start: dict[str, list[int]] = defaultdict(list)
     win_end: dict[str, list[int]] = defaultdict(list)
-    for p, proc, post_d90 in loaded:
-        pk, study_id, site, sex, histology, birth_date, m_category, eligibility = p
-        implant = proc[1]
-        plesions = lesions.get(pk, ())
-        followed = [les for les in plesions if roles.get(les[0]) != ac.LesionRole.NOT_FOLLOWED]
-        after = sorted(d for d in therapies.get(pk, ()) if d > implant)
-        followup = followups.get(pk) or (None, None, None, None, None, None, None)
-        status = statuses.get(pk)
-        _, st_status, st_date, _ = status or (None, None, None, None)
-        wins = windows(implant)
-        for tp, (a, b) in wins.items():
+    for implant in implants:
+        for tp, (a, b) in windows(implant).items():
             win_start[tp].append(a)
             win_end[tp].append(b)
-        pat["study_id"].append(study_id)
-        pat["patient_id"].append(pk)
-        pat["sex"].append(sex)
-        pat["histology"].append(histology)
-        pat["age_at_implant"].append(age_in_completed_years(birth_date, implant))
-        pat["distant_metastasis"].append(
-            m_category == rc.MCategory.M1 or any(region in DISTANT_REGIONS for _, region, _ in plesions))
-        pat["enhancement_at_baseline"].append(
-            any((baseline_enhancement.get(lid) or enhancement) in ENHANCED for lid, _, enhancement in followed))
-        pat["bor_unconfirmed"].append(followup[1] or "")
-        pat["bor_confirmed"].append(followup[2] or "")
-        pat["followup_rule_set"].append(followup[6] or "")
-        pat["new_therapy_day"].append((after[0] - implant).days if after else None)
-        pat["eligibility_status"].append(eligibility)
-        pat["followup_status"].append(st_status or ac.FollowUpState.IN_FOLLOW_UP)
-        pat["status_day"].append((st_date - implant).days if st_date else None)
-        pat["days_since_implant"].append((today - implant).days if today else None)
-        pat["best_change_pct"].append(followup[3])
-        pat["post_d90_gy"].append(post_d90)
-        pat["prescription_gy"].append(_f(proc[2]))
-        pat["max_rtog_grade"].append(followup[4])
-        pat["max_ctcae_grade"].append(followup[5])
-        pat["windows_days"].append(tuple((tp, a, b) for tp, (a, b) in wins.items() if tp != "baseline"))
 
-    vrows = [row for p, _, _ in loaded for row in visits.get(p[0], ())]
-    vpatient = np.repeat(np.arange(n, dtype=np.int64), [len(visits.get(p[0], ())) for p, _, _ in loaded])
-    vc = list(zip(*vrows, strict=True)) if vrows else [()] * 14
-    visit_date = np.fromiter((d.toordinal() for d in vc[3]), dtype=np.int64, count=len(vrows))
+    vrows = [row for pk in pks for row in visits.get(pk, ())]
+    vpatient = np.repeat(np.arange(n, dtype=np.int64), [len(visits.get(pk, ())) for pk in pks])
+    vc = list(zip(*vrows, strict=True)) if vrows else [()] * 11
+    visit_date = np.array(vc[3], dtype=np.int64)
     day_since = visit_date - implant_day[vpatient]
     timepoint = np.array(vc[2], dtype=object)
     in_window = np.full(len(vrows), -1, dtype=np.int8)
@@ -317,13 +334,13 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
         day=[d if r is None else r for r, d in zip(vc[4], day_since.tolist(), strict=True)],
         overall=["" if r is None else (o or "") for r, o in zip(vc[4], vc[6], strict=True)],
         is_baseline=np.array([bool(b) for b in vc[5]], dtype=np.bool_), in_window=in_window,
-        volume_cm3=list(vc[11]), sum_mm=[_f(x) for x in vc[9]], change_from_baseline_pct=list(vc[10]))
+        volume_cm3=list(vc[9]), sum_mm=[_f(x) for x in vc[7]], change_from_baseline_pct=list(vc[8]))
 
-    trows = [row for p, _, _ in loaded for row in tg.get(p[0], ())]
-    tpatient = np.repeat(np.arange(n, dtype=np.int64), [len(tg.get(p[0], ())) for p, _, _ in loaded])
+    trows = [row for pk in pks for row in tg.get(pk, ())]
+    tpatient = np.repeat(np.arange(n, dtype=np.int64), [len(tg.get(pk, ())) for pk in pks])
     tc = list(zip(*trows, strict=True)) if trows else [()] * 6
-    visit_day = dict(zip(vc[0], visit_date.tolist(), strict=True))
-    sample_day = np.fromiter((d.toordinal() for d in tc[2]), dtype=np.int64, count=len(trows))
+    visit_day = dict(zip(vc[0], vc[3], strict=True))
+    sample_day = np.array(tc[2], dtype=np.int64)
     tg_cols = TgColumns(
         patient=tpatient, day=(sample_day - implant_day[tpatient]).tolist(),
         visit_date=np.array([visit_day.get(vid, NO_DAY) for vid in tc[1]], dtype=np.int64),
@@ -334,7 +351,7 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
     last = np.full(n, NO_DAY, dtype=np.int64)  # the latest follow-up visit after the implant
     np.maximum.at(last, vpatient[later & (day > 0)], day[later & (day > 0)])
     pd = np.array([o == "PD" for o in visit_cols.overall], dtype=np.bool_) & later & np.array(
-        [bool(x) for x in vc[12]], dtype=np.bool_)
+        [bool(x) for x in vc[10]], dtype=np.bool_)
     first_pd = np.full(n, -NO_DAY, dtype=np.int64)  # the first progression counted for the best response
     np.minimum.at(first_pd, vpatient[pd], day[pd])
     pat["last_follow_up_day"] = [None if d == NO_DAY else d for d in last.tolist()]
@@ -344,38 +361,51 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
 
 
 class _Windows:
-    """The protocol windows of an implant date in days since the implant, computed once per date (10 000
-    implants fall on about a thousand dates)."""
+    """The protocol windows of an implant (a day number) in days since the implant, computed once per date
+    (10 000 implants fall on about a thousand dates)."""
 
     def __init__(self, schedule: ScheduleSettings) -> None:
         self.schedule = schedule
-        self.cache: dict[date, dict[str, tuple[int, int]]] = {}
+        self.cache: dict[int, dict[str, tuple[int, int]]] = {}
+        self.cache_days: dict[int, tuple[tuple[str, int, int], ...]] = {}
 
-    def __call__(self, implant: date) -> dict[str, tuple[int, int]]:
+    def __call__(self, implant: int) -> dict[str, tuple[int, int]]:
         found = self.cache.get(implant)
         if found is None:
-            windows = timepoint_windows(implant, self.schedule)
+            windows = timepoint_windows(date.fromordinal(implant), self.schedule)
             found = self.cache[implant] = {
-                tp: ((windows[tp][0] - implant).days, (windows[tp][1] - implant).days)
+                tp: (windows[tp][0].toordinal() - implant, windows[tp][1].toordinal() - implant)
                 for tp in ("baseline", *(t for t, _ in TIMEPOINTS))}
         return found
 
+    def days(self, implant: int) -> tuple[tuple[str, int, int], ...]:
+        """The follow-up time points' windows (baseline left out) as ``(timepoint, first day, last day)``."""
+        found = self.cache_days.get(implant)
+        if found is None:
+            found = self.cache_days[implant] = tuple(
+                (tp, a, b) for tp, (a, b) in self(implant).items() if tp != "baseline")
+        return found
 
-def _record(p: tuple, implant: date, prescription_gy: Any, post_d90_gy: float | None, lesions: list[tuple],
-            roles: Mapping[int, str], visits: list[tuple], baseline_enhancement: Mapping[int, str],
-            lesion_results: list[tuple], visit_info: Mapping[int, tuple[str, date]], tg: list[tuple],
-            followup: tuple | None, therapies: list[date], status: tuple | None, in_window_only: bool,
-            windows: Mapping[str, tuple[int, int]], today: date | None) -> PatientRecord:
-    """One patient's record from the rows of :func:`load_cohort` (tuples in the order of its ``values_list``)."""
+
+def _record(p: tuple, implant_day: int, prescription_gy: Any, post_d90_gy: float | None, lesions: list[tuple],
+            roles: Mapping[int, str], visits: list[tuple], visit_extra: Mapping[int, tuple],
+            baseline_enhancement: Mapping[int, str], lesion_results: list[tuple],
+            visit_info: Mapping[int, tuple[str, date]], tg: list[tuple], followup: tuple | None, therapies: list[int],
+            status: tuple | None, in_window_only: bool, windows: Mapping[str, tuple[int, int]],
+            today: date | None) -> PatientRecord:
+    """One patient's record from the rows of :func:`load_cohort` (tuples in the order of its ``values_list``;
+    dates as day numbers) and the rows only the records read (``visit_extra``, ``lesion_results``)."""
     pk, study_id, site, sex, histology, birth_date, m_category, eligibility = p
+    implant = date.fromordinal(implant_day)
     vrecs = []
-    for (_, _, timepoint, visit_date, r_day, r_baseline, r_overall, r_target, r_non_target, r_sum_mm,
-         r_change_pct, r_volume_cm3, r_counts_for_bor, r_rule_set) in visits:
+    for (visit_id, _, timepoint, visit_day, r_day, r_baseline, r_overall, r_sum_mm, r_change_pct, r_volume_cm3,
+         r_counts_for_bor) in visits:
+        r_target, r_non_target, r_rule_set = visit_extra.get(visit_id, (None, None, None))
         has_result = r_day is not None
         window = windows.get(timepoint)
-        day = (visit_date - implant).days
+        day = visit_day - implant_day
         vrecs.append(_visit_record(
-            timepoint=timepoint, visit_date=visit_date,
+            timepoint=timepoint, visit_date=date.fromordinal(visit_day),
             day=r_day if has_result else day,
             overall=(r_overall or "") if has_result else "",
             target=r_target or "", non_target=r_non_target or "",
@@ -394,19 +424,18 @@ def _record(p: tuple, implant: date, prescription_gy: Any, post_d90_gy: float | 
             lesion_label=label, timepoint=timepoint, visit_date=visit_date, day=(visit_date - implant).days,
             response=response or "", size_mm=_f(size_mm), volume_cm3=_f(volume_cm3)))
     tg_recs = []
-    for _, visit_id, sample_date, qualifier, value_std, tsh_state in tg:
+    for _, visit_id, sample_day, qualifier, value_std, tsh_state in tg:
         info = visit_info.get(visit_id)
         tg_recs.append(_tg_record(
-            day=(sample_date - implant).days, timepoint=info[0] if info is not None else None,
+            day=sample_day - implant_day, timepoint=info[0] if info is not None else None,
             qualifier=qualifier, value_ng_ml=float(value_std), tsh_state=tsh_state or "",
             visit_date=info[1] if info is not None else None))
-    after = sorted(d for d in therapies if d > implant)
-    therapy_day = (after[0] - implant).days if after else None
+    after = [d for d in therapies if d > implant_day]
+    therapy_day = min(after) - implant_day if after else None
     follow = [v.day for v in vrecs if not v.is_baseline and v.day > 0]
     pd_days = [v.day for v in vrecs if v.overall == "PD" and v.counts_for_bor and not v.is_baseline]
-    _, bor_unconfirmed, bor_confirmed, best_change_pct, max_rtog, max_ctcae, fu_rule_set = (
-        followup or (None, None, None, None, None, None, None))
-    _, st_status, st_date, st_death_cause = status or (None, None, None, None)
+    _, bor_unconfirmed, bor_confirmed, best_change_pct, max_rtog, max_ctcae, fu_rule_set = followup or _NO_FOLLOWUP
+    _, st_status, st_day, st_death_cause = status or _NO_STATUS
     return _patient_record(
         patient_id=pk, study_id=study_id, site=site, sex=sex, histology=histology,
         age_at_implant=age_in_completed_years(birth_date, implant), implant_date=implant,
@@ -420,7 +449,7 @@ def _record(p: tuple, implant: date, prescription_gy: Any, post_d90_gy: float | 
         max_ctcae_grade=max_ctcae, followup_rule_set=fu_rule_set or "",
         eligibility_status=eligibility, followup_status=st_status or ac.FollowUpState.IN_FOLLOW_UP,
         status_recorded=status is not None,
-        status_day=(st_date - implant).days if st_date else None,
+        status_day=None if st_day is None else st_day - implant_day,
         death_cause=st_death_cause or "", in_window_only=in_window_only,
         windows_days=tuple((tp, a, b) for tp, (a, b) in windows.items() if tp != "baseline"),
         days_since_implant=(today - implant).days if today else None,

@@ -32,6 +32,7 @@ from assessment.stats import (
     MedianIqr,
     Observation,
     PairedComparison,
+    PairedData,
     PairedSettings,
     PairedTest,
     Proportion,
@@ -40,7 +41,6 @@ from assessment.stats import (
     compare_2x2,
     mean_sd,
     median_iqr,
-    paired_compare,
     proportion_ci,
 )
 from assessment.thyroglobulin import LabValue, Qualifier
@@ -501,8 +501,10 @@ class CohortColumns:
     def _labels(self) -> tuple[dict[str, int], IntArray]:
         """The visits' time-point labels as codes (label → code, code per visit), made once."""
         def make() -> tuple[dict[str, int], IntArray]:
-            names, code = np.unique(np.array(self.visits.timepoint, dtype=object), return_inverse=True)
-            return {str(name): i for i, name in enumerate(names.tolist())}, code.astype(np.int64)
+            labels: dict[str, int] = {}  # in order of first appearance: a dict look-up per visit, no sort
+            code = np.fromiter((labels.setdefault(t, len(labels)) for t in self.visits.timepoint), dtype=np.int64,
+                               count=len(self.visits.timepoint))
+            return labels, code
         return self._memo(("labels",), make)
 
     def outside_window(self, timepoint: str) -> list[list[int]]:
@@ -1026,12 +1028,13 @@ def _rates(c: Cohort, counts: ResponseCounts) -> tuple[Rate, Rate]:
 
 def _paired(base: Sequence[Observation | None], follow: Sequence[Observation | None],
             force: PairedTest) -> tuple[PairedResult | None, PairedResult | None, str]:
-    try:
-        auto = PairedResult.of(paired_compare(base, follow))
+    try:  # the pairs prepared once for both comparisons
+        data = PairedData(base, follow)
+        auto = PairedResult.of(data.compare())
     except StatsInputError as exc:
         return None, None, f"no comparison: {exc}"
     try:
-        forced = PairedResult.of(paired_compare(base, follow, PairedSettings(force_test=force)))
+        forced = PairedResult.of(data.compare(PairedSettings(force_test=force)))
     except StatsInputError as exc:
         return None, auto, f"{force.value} not computable: {exc}"
     return forced, auto, ""

@@ -39,6 +39,7 @@ __all__ = [
     "MedianIqr",
     "NormalityTest",
     "PairedComparison",
+    "PairedData",
     "PairedSettings",
     "PairedTest",
     "Proportion",
@@ -551,114 +552,142 @@ def paired_compare(
     ``settings.substitution`` (equal limits tie). Raises :class:`StatsInputError` on unequal lengths or fewer
     than 2 complete pairs.
     """
-    cfg = settings or PairedSettings()
-    if len(baseline) != len(follow_up):
-        raise StatsInputError(
-            "follow_up", f"{len(follow_up)} values", f"{len(baseline)} values (same as baseline)"
-        )
-    pairs = [(b, f) for b, f in zip(baseline, follow_up, strict=True) if b is not None and f is not None]
-    n_dropped = len(baseline) - len(pairs)
-    if len(pairs) < 2:
-        raise StatsInputError(
-            "baseline/follow_up", f"{len(pairs)} complete pairs", "at least 2 complete pairs"
-        )
-    b_plain, f_plain = _plain_array([b for b, _ in pairs]), _plain_array([f for _, f in pairs])
-    if b_plain is not None and f_plain is not None:
-        # plain numbers (volumes, doses): no LabValue per value; the same numbers as the general path below
-        n_cens, b_num, f_num = 0, b_plain, f_plain
-        mi_b, mi_f = (_median_iqr_plain(np.sort(x), QuantileMethod.WEIBULL) for x in (b_plain, f_plain))
-    elif (b_labs := _lab_arrays([b for b, _ in pairs])) is not None and (
-            f_labs := _lab_arrays([f for _, f in pairs])) is not None:
-        # LabValues of finite floats (Tg of a cohort): ranks and values as arrays, the same numbers as below
-        n_cens = int((b_labs[0] != 1).sum() + (f_labs[0] != 1).sum())
-        b_num, f_num = (_substitute_array(*labs, cfg.substitution) for labs in (b_labs, f_labs))
-        mi_b, mi_f = (_median_iqr_labs(*labs, QuantileMethod.WEIBULL) for labs in (b_labs, f_labs))
-    else:
-        base = _as_lab([b for b, _ in pairs], "baseline")
-        foll = _as_lab([f for _, f in pairs], "follow_up")
-        n_cens = sum(v.is_censored for v in base + foll)
-        b_num = np.array([_substitute(v, cfg.substitution) for v in base])
-        f_num = np.array([_substitute(v, cfg.substitution) for v in foll])
-        mi_b, mi_f = median_iqr(base), median_iqr(foll)
-    d = f_num - b_num
-    n = len(d)
-    ms_b = None if n_cens else mean_sd(b_num.tolist())
-    ms_f = None if n_cens else mean_sd(f_num.tolist())
+    return PairedData(baseline, follow_up).compare(settings)
 
-    norm_test: NormalityTest | None = None
-    norm_stat: float | None = None
-    norm_p: float | None = None
-    if cfg.force_test is not None:
-        chosen, reason = cfg.force_test, f"{cfg.force_test.value} forced by settings"
-    elif n_cens:
-        chosen = PairedTest.WILCOXON
-        reason = (
-            f"{n_cens} censored value(s): rank test with censored values as ties ({cfg.substitution.value})"
-        )
-    else:
-        min_n = 5 if cfg.normality_test is NormalityTest.KS_LILLIEFORS else 3
-        if n < min_n or float(np.std(d, ddof=1)) == 0:
-            chosen = PairedTest.WILCOXON
-            reason = f"normality of differences not testable (n = {n} or zero spread): Wilcoxon"
-        else:
-            norm_test = cfg.normality_test
-            if norm_test is NormalityTest.KS_LILLIEFORS:
-                norm_stat, norm_p = lilliefors_test(d.tolist())
-                name = "Kolmogorov–Smirnov (Lilliefors)"
-            else:
-                sw = sps.shapiro(d)
-                norm_stat, norm_p = float(sw.statistic), float(sw.pvalue)
-                name = "Shapiro–Wilk"
-            if norm_p > cfg.alpha_normality:
-                chosen = PairedTest.PAIRED_T
-                reason = (
-                    f"differences normal ({name} P = {norm_p:.3f} > {cfg.alpha_normality}): paired t-test"
-                )
-            else:
-                chosen = PairedTest.WILCOXON
-                reason = (
-                    f"differences not normal ({name} P = {norm_p:.3f} <= {cfg.alpha_normality}): Wilcoxon"
-                )
 
-    sd_diff = float(np.std(d, ddof=1))
-    t_stat: float | None = None
-    df: int | None = None
-    w: WilcoxonResult | None = None
-    if chosen is PairedTest.PAIRED_T:
-        if sd_diff == 0:
+class PairedData:
+    """The complete pairs of a paired comparison, checked and prepared once (values as arrays, each side's
+    median and IQR), so that several comparisons of the same data (the automatic choice and a forced test, as the
+    cohort tables print them) do not prepare them again. :func:`paired_compare` is ``PairedData(b, f).compare(s)``;
+    the constructor raises what it raises for bad data."""
+
+    def __init__(self, baseline: Sequence[Observation | None], follow_up: Sequence[Observation | None]) -> None:
+        if len(baseline) != len(follow_up):
             raise StatsInputError(
-                "follow_up", "all differences equal", "differences with non-zero SD for a t-test"
+                "follow_up", f"{len(follow_up)} values", f"{len(baseline)} values (same as baseline)"
             )
-        res = sps.ttest_rel(f_num, b_num)
-        t_stat, df, p_value = float(res.statistic), n - 1, float(res.pvalue)
-    else:
-        w = wilcoxon_signed_rank(d.tolist())
-        p_value = w.p_value
-    return PairedComparison(
-        test=chosen,
-        reason=reason,
-        n_pairs=n,
-        n_dropped_incomplete=n_dropped,
-        normality_test=norm_test,
-        normality_statistic=norm_stat,
-        normality_p=norm_p,
-        p_value=p_value,
-        t=t_stat,
-        df=df,
-        z=None if w is None else w.z,
-        t_plus=None if w is None else w.t_plus,
-        t_minus=None if w is None else w.t_minus,
-        n_nonzero=None if w is None else w.n_nonzero,
-        p_exact=None if w is None else w.p_exact,
-        mean_diff=float(np.mean(d)),
-        sd_diff=sd_diff,
-        baseline_mean_sd=ms_b,
-        follow_up_mean_sd=ms_f,
-        baseline_median_iqr=mi_b,
-        follow_up_median_iqr=mi_f,
-        n_censored=n_cens,
-        substitution=cfg.substitution if n_cens else None,
-    )
+        pairs = [(b, f) for b, f in zip(baseline, follow_up, strict=True) if b is not None and f is not None]
+        self.n_dropped = len(baseline) - len(pairs)
+        if len(pairs) < 2:
+            raise StatsInputError(
+                "baseline/follow_up", f"{len(pairs)} complete pairs", "at least 2 complete pairs"
+            )
+        self._plain: tuple[np.ndarray, np.ndarray] | None = None
+        self._labs: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+        self._values: tuple[list[LabValue], list[LabValue]] | None = None
+        b_plain, f_plain = _plain_array([b for b, _ in pairs]), _plain_array([f for _, f in pairs])
+        if b_plain is not None and f_plain is not None:
+            # plain numbers (volumes, doses): no LabValue per value; the same numbers as the general path below
+            self.n_censored, self._plain = 0, (b_plain, f_plain)
+            self.median_iqr = tuple(_median_iqr_plain(np.sort(x), QuantileMethod.WEIBULL) for x in (b_plain, f_plain))
+        elif (b_labs := _lab_arrays([b for b, _ in pairs])) is not None and (
+                f_labs := _lab_arrays([f for _, f in pairs])) is not None:
+            # LabValues of finite floats (Tg of a cohort): ranks and values as arrays, the same numbers as below
+            self.n_censored, self._labs = int((b_labs[0] != 1).sum() + (f_labs[0] != 1).sum()), (b_labs, f_labs)
+            self.median_iqr = tuple(_median_iqr_labs(*labs, QuantileMethod.WEIBULL) for labs in (b_labs, f_labs))
+        else:
+            base = _as_lab([b for b, _ in pairs], "baseline")
+            foll = _as_lab([f for _, f in pairs], "follow_up")
+            self.n_censored, self._values = sum(v.is_censored for v in base + foll), (base, foll)
+            self.median_iqr = (median_iqr(base), median_iqr(foll))
+
+    def _numbers(self, substitution: Substitution) -> tuple[np.ndarray, np.ndarray]:
+        """Baseline and follow-up as numbers, censored values substituted."""
+        if self._plain is not None:
+            return self._plain
+        if self._labs is not None:
+            b_labs, f_labs = self._labs
+            return _substitute_array(*b_labs, substitution), _substitute_array(*f_labs, substitution)
+        assert self._values is not None
+        base, foll = self._values
+        return (np.array([_substitute(v, substitution) for v in base]),
+                np.array([_substitute(v, substitution) for v in foll]))
+
+    def compare(self, settings: PairedSettings | None = None) -> PairedComparison:
+        """The comparison of these pairs under ``settings`` (:func:`paired_compare`)."""
+        cfg = settings or PairedSettings()
+        b_num, f_num = self._numbers(cfg.substitution)
+        n_cens, n_dropped = self.n_censored, self.n_dropped
+        mi_b, mi_f = self.median_iqr
+        d = f_num - b_num
+        n = len(d)
+        ms_b = None if n_cens else mean_sd(b_num.tolist())
+        ms_f = None if n_cens else mean_sd(f_num.tolist())
+
+        norm_test: NormalityTest | None = None
+        norm_stat: float | None = None
+        norm_p: float | None = None
+        if cfg.force_test is not None:
+            chosen, reason = cfg.force_test, f"{cfg.force_test.value} forced by settings"
+        elif n_cens:
+            chosen = PairedTest.WILCOXON
+            reason = (
+                f"{n_cens} censored value(s): rank test with censored values as ties ({cfg.substitution.value})"
+            )
+        else:
+            min_n = 5 if cfg.normality_test is NormalityTest.KS_LILLIEFORS else 3
+            if n < min_n or float(np.std(d, ddof=1)) == 0:
+                chosen = PairedTest.WILCOXON
+                reason = f"normality of differences not testable (n = {n} or zero spread): Wilcoxon"
+            else:
+                norm_test = cfg.normality_test
+                if norm_test is NormalityTest.KS_LILLIEFORS:
+                    norm_stat, norm_p = lilliefors_test(d.tolist())
+                    name = "Kolmogorov–Smirnov (Lilliefors)"
+                else:
+                    sw = sps.shapiro(d)
+                    norm_stat, norm_p = float(sw.statistic), float(sw.pvalue)
+                    name = "Shapiro–Wilk"
+                if norm_p > cfg.alpha_normality:
+                    chosen = PairedTest.PAIRED_T
+                    reason = (
+                        f"differences normal ({name} P = {norm_p:.3f} > {cfg.alpha_normality}): paired t-test"
+                    )
+                else:
+                    chosen = PairedTest.WILCOXON
+                    reason = (
+                        f"differences not normal ({name} P = {norm_p:.3f} <= {cfg.alpha_normality}): Wilcoxon"
+                    )
+
+        sd_diff = float(np.std(d, ddof=1))
+        t_stat: float | None = None
+        df: int | None = None
+        w: WilcoxonResult | None = None
+        if chosen is PairedTest.PAIRED_T:
+            if sd_diff == 0:
+                raise StatsInputError(
+                    "follow_up", "all differences equal", "differences with non-zero SD for a t-test"
+                )
+            res = sps.ttest_rel(f_num, b_num)
+            t_stat, df, p_value = float(res.statistic), n - 1, float(res.pvalue)
+        else:
+            w = wilcoxon_signed_rank(d.tolist())
+            p_value = w.p_value
+        return PairedComparison(
+            test=chosen,
+            reason=reason,
+            n_pairs=n,
+            n_dropped_incomplete=n_dropped,
+            normality_test=norm_test,
+            normality_statistic=norm_stat,
+            normality_p=norm_p,
+            p_value=p_value,
+            t=t_stat,
+            df=df,
+            z=None if w is None else w.z,
+            t_plus=None if w is None else w.t_plus,
+            t_minus=None if w is None else w.t_minus,
+            n_nonzero=None if w is None else w.n_nonzero,
+            p_exact=None if w is None else w.p_exact,
+            mean_diff=float(np.mean(d)),
+            sd_diff=sd_diff,
+            baseline_mean_sd=ms_b,
+            follow_up_mean_sd=ms_f,
+            baseline_median_iqr=mi_b,
+            follow_up_median_iqr=mi_f,
+            n_censored=n_cens,
+            substitution=cfg.substitution if n_cens else None,
+        )
 
 
 def bonferroni(p_values: Sequence[float]) -> tuple[float, ...]:

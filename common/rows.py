@@ -20,10 +20,33 @@ from typing import Any
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Func, IntegerField, QuerySet
 from django.db.models.query import ValuesListIterable
 
-__all__ = ["gc_paused", "value_rows"]
+__all__ = ["DayNumber", "gc_paused", "value_rows"]
+
+
+class DayNumber(Func):
+    """A date column as its day number, ``date.toordinal()`` (0001-01-01 is day 1), computed by the database.
+
+    The driver then hands over a plain integer instead of text that Django's SQLite converter parses into a
+    ``date`` per value (about 140 000 dates at 10 000 patients); the cohort computes with day numbers anyway. SQL
+    NULL stays None. SQLite: ``julianday`` minus the Julian day of 0000-12-31 (the value is exact, whole days
+    at midnight); PostgreSQL: the difference of two dates is already whole days.
+    """
+
+    output_field = IntegerField()
+
+    def as_sql(self, compiler: Any, connection: Any, function: str | None = None, template: str | None = None,
+               arg_joiner: str | None = None, **extra: Any) -> Any:  # pragma: no cover - per vendor below
+        raise NotImplementedError(f"DayNumber has no SQL for the {connection.vendor} database")
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection, template="CAST(julianday(%(expressions)s) - 1721424.5 AS INTEGER)",
+                              **extra)
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return super().as_sql(compiler, connection, template="((%(expressions)s) - DATE '0001-01-01' + 1)", **extra)
 
 
 def value_rows(qs: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
@@ -50,7 +73,9 @@ def gc_paused() -> Iterator[None]:
     Building some 250 000 small objects (records, tuples, dicts) at 10 000 patients sets off the collector's
     full passes over every live object again and again: about a third of the load's CPU time. The records hold
     no reference cycles (reference counting frees them), so nothing accumulates while paused. The previous state
-    is restored on exit, and a pause inside a pause leaves the outer one in charge.
+    is restored on exit, and a pause inside a pause leaves the outer one in charge. On exit every object alive
+    is moved to the oldest generation (``gc.freeze`` then ``gc.unfreeze``), so the next collections of the young
+    generations do not walk the cohort again (that walk cost about 0.2 s at 10 000 patients).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -58,4 +83,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            gc.freeze()
+            gc.unfreeze()
             gc.enable()

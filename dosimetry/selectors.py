@@ -107,8 +107,16 @@ def pre_post_pair(procedure_id: int, prescription_gy, seeds_implanted: int | Non
         return None
     return PrePostPair(
         procedure_id, None if prescription_gy is None else float(prescription_gy),
-        {**{k: getattr(pre_t, k) for k in PAIR_METRICS}, "seed_count": pre_plan.seed_count},
-        {**{k: getattr(post_t, k) for k in PAIR_METRICS}, "seed_count": post_plan.seed_count or seeds_implanted})
+        {**_metrics(pre_t), "seed_count": pre_plan.seed_count},
+        {**_metrics(post_t), "seed_count": post_plan.seed_count or seeds_implanted})
+
+
+def _metrics(target: Any) -> dict[str, float | None]:
+    """The :data:`PAIR_METRICS` of a target structure: a model row, or a :class:`TargetValues` (whose fields
+    after the plan and the role are those metrics in that order: zipped, 10 000 times a cohort)."""
+    if isinstance(target, TargetValues):
+        return dict(zip(PAIR_METRICS, target[2:], strict=True))
+    return {k: getattr(target, k) for k in PAIR_METRICS}
 
 
 class PlanValues(NamedTuple):

@@ -412,8 +412,15 @@ def test_query_count_does_not_grow_with_the_cohort(build, django_assert_max_num_
         n_large, q_large = measure(CohortFilter())
     n_site_large, q_site_large = measure(CohortFilter(site="AAA"))
     assert (n_small, n_large, n_site_small, n_site_large) == (3, 12, 2, 7)
-    assert q_small == q_large == 14  # plus the follow-up statuses and the registered patients (flow)
-    assert q_site_small == q_site_large == 15  # plus the site-code check
+    assert q_small == q_large == 13  # one per table, the registered patients (flow) with the implanted ones
+    assert q_site_small == q_site_large == 14  # plus the site-code check
+    cohort = load_cohort(None, CohortFilter())
+    with CaptureQueriesContext(connection) as q:
+        records = cohort.patients.records  # the visits' target / non-target results and the per-lesion results
+    assert len(q) == 2 and len(records) == 12
+    with CaptureQueriesContext(connection) as q:
+        records = load_cohort(None, CohortFilter(mode="per_lesion")).patients.records  # read at load in this mode
+    assert len(q) == 13 + 2 and len(records) == 12
 
 
 def test_report_json_csv_text_shapes(six):

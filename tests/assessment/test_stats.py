@@ -509,3 +509,31 @@ def test_paired_compare_lab_values_equal_the_general_path(pairs, how, force) -> 
         return
     got = paired_compare(base, follow, cfg)
     assert got == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(_maybe_lab, _maybe_lab), min_size=2, max_size=30) | st.lists(
+    st.tuples(st.floats(0, 100, allow_nan=False), st.floats(0, 100, allow_nan=False)), min_size=2, max_size=30),
+    st.lists(st.tuples(st.sampled_from(list(Substitution)), st.sampled_from([None, *PairedTest])), min_size=2,
+             max_size=4))
+def test_paired_data_compared_again_equals_a_fresh_comparison(pairs, runs) -> None:
+    # The pairs are prepared once (cohort tables compare them automatically, then with a forced test): every
+    # comparison of the same PairedData, in any order of settings, equals the comparison of fresh data.
+    from assessment.stats import PairedData
+
+    base, follow = [b for b, _ in pairs], [f for _, f in pairs]
+    try:
+        data = PairedData(base, follow)
+    except StatsInputError:
+        return
+    for how, force in runs:
+        cfg = PairedSettings(substitution=how, force_test=force)
+        try:
+            expected = paired_compare([_general(b) if isinstance(b, LabValue) else b for b in base],
+                                      [_general(f) if isinstance(f, LabValue) else f for f in follow], cfg)
+        except StatsInputError as exc:
+            with pytest.raises(StatsInputError) as got:
+                data.compare(cfg)
+            assert str(got.value) == str(exc)
+            continue
+        assert data.compare(cfg) == expected

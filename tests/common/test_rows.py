@@ -7,7 +7,7 @@ import gc
 import pytest
 from django.db.models import Count, Max
 
-from common.rows import gc_paused, value_rows
+from common.rows import DayNumber, gc_paused, value_rows
 from registry.models import Patient, Site
 
 
@@ -22,6 +22,22 @@ def test_value_rows_equal_the_orms_rows_fields_in_the_order_asked(sites, make_pa
     assert rows == list(qs)
     assert [type(v) for v in rows[0]] == [int, str, dt.date, str]  # a date column comes as a date
     assert sorted(r[3] for r in rows) == ["AAA", "BBB"]
+
+
+@pytest.mark.django_db
+def test_day_number_is_the_dates_ordinal_computed_by_the_database(sites, make_patient):
+    # leap days, a century that is no leap year, the first and last dates Python knows; NULL stays None
+    days = [dt.date(1, 1, 1), dt.date(1900, 2, 28), dt.date(1900, 3, 1), dt.date(2000, 2, 29), dt.date(2024, 12, 31),
+            dt.date(9999, 12, 31)]
+    for i, day in enumerate(days):  # written past the services' plausibility checks: the SQL is what is tested
+        patient = make_patient("A", record_number=f"MRN-D{i}")
+        Patient.objects.filter(pk=patient.pk).update(birth_date=day, surgery_date=day if i % 2 else None)
+    rows = value_rows(Patient.objects.order_by("pk").values_list("birth_date", DayNumber("birth_date"),
+                                                                    DayNumber("surgery_date")))
+    assert [(birth.toordinal(), surgery) for birth, _, surgery in rows] == [
+        (d.toordinal(), d.toordinal() if i % 2 else None) for i, d in enumerate(days)]
+    assert [day for _, day, _ in rows] == [d.toordinal() for d in days]
+    assert all(type(day) is int for _, day, _ in rows)
 
 
 @pytest.mark.django_db
@@ -50,3 +66,6 @@ def test_gc_paused_restores_the_collector_and_a_nested_pause_keeps_the_outer_one
     with pytest.raises(ZeroDivisionError), gc_paused():
         raise ZeroDivisionError
     assert gc.isenabled()
+    with gc_paused():
+        kept = [[i] for i in range(1000)]  # allocated while paused: in the oldest generation afterwards
+    assert gc.get_freeze_count() == 0 and all(gc.is_tracked(x) for x in kept[:3])

@@ -115,6 +115,22 @@ def test_records_of_choose_as_the_rules_on_model_rows(mixed, django_assert_num_q
     assert all(p.created_at is not None for p in chosen)
 
 
+def test_pre_post_pairs_of_records_equal_those_of_model_rows(mixed):
+    """Table 4's pairs from the plain values of records_of (metrics zipped from TargetValues) and from the model
+    rows (metrics read by name) are the same numbers."""
+    assert selectors.TargetValues._fields[2:] == selectors.PAIR_METRICS  # the zip relies on this order
+    procedures = ImplantProcedure.objects.filter(pk__in=[p.pk for p in mixed])
+    records = selectors.records_of(procedures)
+    no_record = {"pre": (None, None), "post": (None, None)}
+    from_values = [pair for p in procedures.order_by("pk") if (pair := selectors.pre_post_pair(
+        p.pk, p.prescription_gy, p.seeds_implanted, *records.get(p.pk, no_record).values())) is not None]
+    from_models = selectors.pre_post_pairs(procedures.order_by("pk").prefetch_related(
+        Prefetch("plans", DosePlan.objects.order_by("kind", "source", "pk")),
+        Prefetch("plans__structures", StructureDose.objects.order_by("role", "name", "pk"))))
+    assert from_values and from_values == from_models
+    assert all(set(pair.pre) == {*selectors.PAIR_METRICS, "seed_count"} for pair in from_values)
+
+
 def test_records_of_nothing(db):
     assert selectors.records_of(ImplantProcedure.objects.none()) == {}
 
