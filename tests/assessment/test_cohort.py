@@ -201,6 +201,9 @@ def test_per_lesion_mode_every_table_counts_lesions_and_says_so(six):
     for t in (t1, t2, t3):
         assert t.unit == "lesion"
         assert any(label in n.lower() or label in n for n in t.notes), t.notes
+    assert any("N = the lesions of those patients; lesions without the visit" in n for n in t1.notes), t1.notes
+    strict = cohort_tables.table1(load_cohort(None, CohortFilter(mode="strict"))).notes
+    assert any("N = those patients; patients without the visit" in n for n in strict), strict
     lesions = {f"{p.study_id} L1" for p in six.values()} | {f"{six[6].study_id} L2"}
     # Table 1: each time-point N plus the lesions not assessed / after new therapy = the 7 lesions
     for row in t1.rows:

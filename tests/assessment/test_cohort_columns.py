@@ -138,8 +138,8 @@ def ref_table1(c: Cohort) -> Table1:
         f"Unit: {unit}; categories by {MODE_LABELS[c.mode]} (rule set {c.rule_set}).",
         "Non-CR/Non-PD (non-target disease only) is counted with SD.",
         f"Population per time point: evaluable = all implanted with a category computed from the time point's visit "
-        f"{_window_rule(c)} (NE included, §1.10); N = the {unit}s of those patients; {unit}s without the visit are "
-        "listed as not assessed; visits after a new anticancer therapy are left out and listed.",
+        f"{_window_rule(c)} (NE included, §1.10); N = {'the lesions of ' if per_lesion else ''}those patients; {unit}s without the "
+        "visit are listed as not assessed; visits after a new anticancer therapy are left out and listed.",
         ("Visits outside their protocol window are listed (study ID, time point, day, window in days since the "
          "implant) and not counted (protocol cohort.in_window_only = true)." if c.in_window_only else
          "Visits outside their protocol window are counted (protocol cohort.in_window_only = false) and listed."),
