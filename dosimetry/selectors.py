@@ -57,10 +57,12 @@ def plan_of_record(plans: Iterable[P], kind: str) -> P | None:
 
 
 def target_of(plan: DosePlan | None) -> StructureDose | None:
-    """The structure whose metrics stand for the plan: the GTV, else the PTV (None without either)."""
+    """The structure whose metrics stand for the plan: the GTV, else the PTV (None without either); of two GTVs
+    (or PTVs) the first by name, then by creation, as :func:`records_of` picks it for Table 4 (the structures'
+    default order, plan then role, leaves ties to the database)."""
     if plan is None:
         return None
-    return _target_among(list(plan.structures.all()))
+    return _target_among(sorted(plan.structures.all(), key=lambda s: (s.name, s.pk)))
 
 
 def _target_among(structures: Sequence[T]) -> T | None:

@@ -115,6 +115,30 @@ def test_records_of_choose_as_the_rules_on_model_rows(mixed, django_assert_num_q
     assert all(p.created_at is not None for p in chosen)
 
 
+def test_target_of_a_plan_picks_the_structure_table_4_picks(mixed):
+    """The procedure page (target_of on a plan's default structures) and Table 4 (records_of) name the same target
+    when a plan has two GTVs or two PTVs created out of name order: the first by name, then by creation."""
+    procedures = ImplantProcedure.objects.filter(pk__in=[p.pk for p in mixed])
+    records = selectors.records_of(procedures)
+    compared = 0
+    for procedure in procedures.prefetch_related("plans__structures"):
+        plans = list(procedure.plans.all())
+        for kind in ("pre", "post"):
+            plan = selectors.plan_of_record(plans, kind)
+            if plan is None:
+                continue
+            target = selectors.target_of(plan)
+            chosen = records[procedure.pk][kind][1]
+            if chosen is None:
+                assert target is None
+            else:
+                assert (target.role, target.d90_gy, target.volume_cm3) == (chosen.role, chosen.d90_gy,
+                                                                           chosen.volume_cm3)
+                assert target.name == min(s.name for s in plan.structures.all() if s.role == target.role)
+                compared += sum(s.role == target.role for s in plan.structures.all()) > 1
+    assert compared  # the fixture reaches plans with two structures of the target's role
+
+
 def test_pre_post_pairs_of_records_equal_those_of_model_rows(mixed):
     """Table 4's pairs from the plain values of records_of (metrics zipped from TargetValues) and from the model
     rows (metrics read by name) are the same numbers."""
