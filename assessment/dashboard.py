@@ -307,8 +307,8 @@ class Dashboard:
     figures: tuple[DashboardFigure, ...]
     waterfall_left_out: tuple[tuple[str, str], ...]
     toxicity: tuple[ToxicityRow, ...]
-    flow: co.Flow | None = None
-    populations: tuple[co.Population, ...] = ()
+    flow: co.Flow  # patients, in either mode
+    populations: tuple[co.Population, ...]
 
     def figure(self, key: str) -> DashboardFigure | None:
         return next((f for f in self.figures if f.key == key), None)
@@ -316,7 +316,8 @@ class Dashboard:
 
 def build(c: co.Cohort, settings: DashboardSettings | None = None) -> Dashboard:
     """The dashboard of the loaded cohort; ``settings`` default to the protocol's ``dashboard`` section (above how
-    many items a figure is drawn aggregated)."""
+    many items a figure is drawn aggregated). The patient flow and the populations count patients in either mode
+    (Table 1 names its per-lesion rows after the same evaluable patients), as the cohort report gives them."""
     if settings is None:
         settings = protocol.section_settings("dashboard", DashboardSettings)
     t1 = ct.table1(c)
@@ -324,13 +325,15 @@ def build(c: co.Cohort, settings: DashboardSettings | None = None) -> Dashboard:
         ps = plot_settings(settings, "lesion")
         units = dl.lesion_units(c)
         waterfall, left_out = dl.waterfall(units, ps)
-        figures = (_remission(c, t1, ps), waterfall, dl.spider(units, ps), dl.swimmer(units, ps), dl.km(units, ps),
-                   dl.tg(), dl.volume(units, ps), dl.dose_response(units, ps))
-        return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)))
-    ps = plot_settings(settings)
-    waterfall, left_out = _waterfall(c, ps)
-    os_figure, _ = _os(c, ps)
-    figures = (_remission(c, t1, ps), waterfall, _spider(c, ps), _swimmer(c, ps), _km(c, ps), os_figure, _tg(c, ps),
-               _volume(c, ps), _dose_response(c, ps))
+        figures: tuple[DashboardFigure, ...] = (
+            _remission(c, t1, ps), waterfall, dl.spider(units, ps), dl.swimmer(units, ps), dl.km(units, ps), dl.tg(),
+            dl.volume(units, ps), dl.dose_response(units, ps))
+    else:
+        ps = plot_settings(settings)
+        waterfall, left_out = _waterfall(c, ps)
+        os_figure, _ = _os(c, ps)
+        figures = (_remission(c, t1, ps), waterfall, _spider(c, ps), _swimmer(c, ps), _km(c, ps), os_figure,
+                   _tg(c, ps), _volume(c, ps), _dose_response(c, ps))
     pops = (co.implanted(c), *(co.evaluable(c, tp) for tp, _ in co.TIMEPOINTS))
-    return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c), pops)
+    return Dashboard(len(c.patients), t1, ct.table2(c), figures, tuple(left_out), tuple(toxicity_table(c)), ct.flow(c),
+                     pops)

@@ -274,7 +274,7 @@ def _shared_cache() -> bool:
     return not isinstance(caches["default"], LocMemCache)
 
 
-def _cached_dashboard(request: HttpRequest, flt):
+def _cached_dashboard(request: HttpRequest, flt: CohortFilter) -> dash.Dashboard:
     """The page and its 8 figure / CSV requests share one load of the cohort, keyed by what the user may see, the
     filters and the data version. Every write the dashboard shows bumps that version in its own transaction
     (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at once, through
@@ -299,7 +299,7 @@ def _cached_dashboard(request: HttpRequest, flt):
     return board
 
 
-def _dashboard_for(request: HttpRequest):
+def _dashboard_for(request: HttpRequest) -> tuple[dash.Dashboard, DashboardQuery, list[str]]:
     """Filters from the query string → (dashboard, validated query form, error messages).
 
     Bad parameters give their messages and the whole cohort (never a 500)."""
@@ -388,7 +388,7 @@ def _implant_years(user) -> list[int]:
         patient__in=registry_selectors.patients_for(user)).order_by().values_list("date", flat=True).distinct()})
 
 
-def _figure_or_404(request: HttpRequest, key: str):
+def _figure_or_404(request: HttpRequest, key: str) -> dash.DashboardFigure:
     """The dashboard figure ``key`` under the request's filters; 404 when unknown or with nothing to draw."""
 
     board, _, errors = _dashboard_for(request)
