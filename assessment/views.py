@@ -45,6 +45,7 @@ from assessment.models import (
     VisitResult,
 )
 from assessment.queries import DashboardQuery, WorklistQuery
+from common import protocol
 from common.errors import InputError
 from common.pages import attach_errors, require
 from common.rows import gc_paused
@@ -276,14 +277,17 @@ def _shared_cache() -> bool:
 
 def _cached_dashboard(request: HttpRequest, flt: CohortFilter) -> dash.Dashboard:
     """The page and its 8 figure / CSV requests share one load of the cohort, keyed by what the user may see, the
-    filters and the data version. Every write the dashboard shows bumps that version in its own transaction
+    filters, the protocol, today's date and the data version. Every write the dashboard shows bumps that version in its own transaction
     (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at once, through
     any process. The built dashboard is kept live in this process (``_BoardLRU``: no pickling, the page and its
     figure requests read the same object) and, when Django's cache is shared (``REDIS_URL``), also there for two
     minutes, so another web process reads it instead of building it again."""
     scope = "all" if is_data_manager(request.user) else ",".join(
         str(pk) for pk in sorted(registry_selectors.sites_for(request.user).values_list("pk", flat=True)))
-    digest = hashlib.sha256(repr((scope, flt)).encode()).hexdigest()[:32]
+    # the protocol and today's date belong to the key: windows, "not yet due" and days since the implant move
+    # with the date, every table with the protocol, neither with the data version
+    digest = hashlib.sha256(repr((scope, flt, protocol.digest(), timezone.localdate().isoformat())).encode()
+                            ).hexdigest()[:32]
     key = f"dashboard:{dataversion.current()}:{digest}"
     board = _boards.get(key)
     if board is not None:

@@ -21,6 +21,8 @@ Rules kept here:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-__all__ = ["ProtocolError", "register", "section_settings"]
+__all__ = ["ProtocolError", "digest", "register", "section_settings"]
 
 T = TypeVar("T")
 Parser = Callable[[Mapping[str, Any]], object]
@@ -36,6 +38,7 @@ Parser = Callable[[Mapping[str, Any]], object]
 _parsers: dict[str, Parser] = {}
 _lock = threading.Lock()
 _parsed: tuple[object, dict[str, object]] | None = None  # (the protocol dict it was parsed from, section → object)
+_digested: tuple[object, str] | None = None  # (the protocol dict, its digest)
 
 
 class ProtocolError(ImproperlyConfigured):
@@ -76,6 +79,20 @@ def section_settings(section: str, kind: type[T]) -> T:
     if not isinstance(value, kind):
         raise TypeError(f"protocol section {section!r} is parsed as {type(value).__name__}, not {kind.__name__}")
     return value
+
+
+def digest() -> str:
+    """A short fingerprint of the current protocol's values (SHA-256 of its canonical JSON, 16 hex digits):
+    what a cache of results computed under the protocol keys on, so that a changed protocol (a new file after a
+    restart, a test assigning a new dict) never serves results computed under the old one. Memoised per
+    protocol object, as :func:`section_settings` is."""
+    global _digested
+    protocol = settings.SEEDTRACK_PROTOCOL
+    found = _digested
+    if found is None or found[0] is not protocol:
+        text = json.dumps(protocol, sort_keys=True, default=repr, separators=(",", ":"))
+        found = _digested = (protocol, hashlib.sha256(text.encode()).hexdigest()[:16])
+    return found[1]
 
 
 def _parse(section: str, protocol: Mapping[str, Any]) -> object:
