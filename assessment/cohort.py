@@ -22,7 +22,7 @@ Choices made at load (the tables state them in their notes):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -66,7 +66,7 @@ from assessment.models import (
 )
 from assessment.protocol import CohortSettings, FollowupSettings
 from assessment.recist import RecistSettings
-from assessment.schedule import ScheduleSettings, timepoint_windows
+from assessment.schedule import ScheduleSettings, timepoint_windows, window_offsets
 from assessment.services import recist_settings
 from common.protocol import section_settings
 from common.rows import DayNumber, gc_paused, value_rows
@@ -177,8 +177,11 @@ def load_cohort(user_or_none, flt: CohortFilter | None = None) -> Cohort:
         "result__overall", "result__sum_mm", "result__change_from_baseline_pct", "result__volume_cm3",
         "result__counts_for_bor")), 1)
 
+    # a lesion's baseline measurement; were there two, the later one (ordered by the visit date only: the
+    # measurements' default order joins the patient and the lesion twice and sorts 17 000 rows)
     baseline_enhancement = dict(value_rows(Measurement.objects.filter(
-        visit__patient__in=ids, visit__result__is_baseline=True).values_list("lesion_id", "enhancement")))
+        visit__patient__in=ids, visit__result__is_baseline=True).order_by("visit__visit_date").values_list(
+            "lesion_id", "enhancement")))
 
     tg = _grouped(value_rows(LabResult.objects.filter(patient__in=ids, analyte=ac.Analyte.TG)
                              .order_by("sample_date", "id").values_list(
@@ -309,14 +312,11 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
         "prescription_gy": [_f(proc[2]) for _, proc, _ in loaded],
         "max_rtog_grade": [f[4] for f in fu],
         "max_ctcae_grade": [f[5] for f in fu],
-        "windows_days": [windows.days(i) for i in implants],
     }
-    win_start: dict[str, list[int]] = defaultdict(list)
-    win_end: dict[str, list[int]] = defaultdict(list)
-    for implant in implants:
-        for tp, (a, b) in windows(implant).items():
-            win_start[tp].append(a)
-            win_end[tp].append(b)
+    implant_index, offsets = windows.prepare(implants)
+    pat["windows_days"] = [windows.cache_days[i] for i in implants]
+    win_start = {tp: a[implant_index] for tp, (a, _) in offsets.items()}
+    win_end = {tp: b[implant_index] for tp, (_, b) in offsets.items()}
 
     vrows = [row for pk in pks for row in visits.get(pk, ())]
     vpatient = np.repeat(np.arange(n, dtype=np.int64), [len(visits.get(pk, ())) for pk in pks])
@@ -328,7 +328,7 @@ def _columns(loaded: list[tuple], lesions: Mapping[int, list[tuple]], roles: Map
     for tp in win_start:
         m = timepoint == tp
         who, d = vpatient[m], day_since[m]
-        in_window[m] = (np.array(win_start[tp])[who] <= d) & (d <= np.array(win_end[tp])[who])
+        in_window[m] = (win_start[tp][who] <= d) & (d <= win_end[tp][who])
     visit_cols = VisitColumns(
         patient=vpatient, timepoint=list(vc[2]), visit_date=visit_date,
         day=[d if r is None else r for r, d in zip(vc[4], day_since.tolist(), strict=True)],
@@ -368,6 +368,20 @@ class _Windows:
         self.schedule = schedule
         self.cache: dict[int, dict[str, tuple[int, int]]] = {}
         self.cache_days: dict[int, tuple[tuple[str, int, int], ...]] = {}
+
+    def prepare(self, implants: Sequence[int]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """The windows of every implant at once (``schedule.window_offsets`` over the distinct dates), kept for
+        :meth:`__call__` and :meth:`days`; returns each implant's index into the distinct dates and their
+        windows (time point → first days, last days)."""
+        unique, index = np.unique(np.asarray(implants, dtype=np.int64), return_inverse=True)
+        offsets = window_offsets(unique, self.schedule)
+        order = ("baseline", *(t for t, _ in TIMEPOINTS))
+        columns = [(tp, offsets[tp][0].tolist(), offsets[tp][1].tolist()) for tp in order]
+        for i, implant in enumerate(unique.tolist()):
+            if implant not in self.cache:
+                self.cache[implant] = {tp: (a[i], b[i]) for tp, a, b in columns}
+                self.cache_days[implant] = tuple((tp, a[i], b[i]) for tp, a, b in columns if tp != "baseline")
+        return index, offsets
 
     def __call__(self, implant: int) -> dict[str, tuple[int, int]]:
         found = self.cache.get(implant)

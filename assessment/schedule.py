@@ -48,6 +48,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
+import numpy as np
 from dateutil.relativedelta import relativedelta
 
 from common.errors import InputError
@@ -68,6 +69,7 @@ __all__ = [
     "suggest_timepoint",
     "timepoint_window",
     "timepoint_windows",
+    "window_offsets",
     "urgency_key",
     "visit_schedule",
     "visit_window_warnings",
@@ -420,6 +422,35 @@ def timepoint_windows(implant_date: date, settings: ScheduleSettings | None = No
         raise ScheduleInputError("settings", cfg, "a ScheduleSettings")
     _check_date("implant_date", implant_date)
     return {w.timepoint: (w.start, w.end) for w in _windows(implant_date, cfg)}
+
+
+_ORDINAL_OF_1970 = date(1970, 1, 1).toordinal()
+
+
+def window_offsets(implant_days: np.ndarray, settings: ScheduleSettings | None = None
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`timepoint_windows` of many implants at once, in days from the implant: ``implant_days`` are day
+    numbers (``date.toordinal()``); returns time point → (first day, last day) arrays aligned with them.
+
+    The same calendar rule as :func:`timepoint_windows`: the target of a follow-up time point is the implant
+    date plus its months, on the same day of the month, or the month's last day where that day does not
+    exist (31 January + 1 month = 28 or 29 February), as ``relativedelta`` adds months."""
+    cfg = ScheduleSettings() if settings is None else settings
+    if not isinstance(cfg, ScheduleSettings):
+        raise ScheduleInputError("settings", cfg, "a ScheduleSettings")
+    days = np.asarray(implant_days, dtype=np.int64)
+    d64 = (days - _ORDINAL_OF_1970).astype("datetime64[D]")
+    month = d64.astype("datetime64[M]")
+    day_of_month = (d64 - month.astype("datetime64[D]")).astype(np.int64)  # 0-based
+    out = {BASELINE: (np.full(days.shape, -cfg.baseline_max_days_before, dtype=np.int64),
+                      np.zeros(days.shape, dtype=np.int64))}
+    for tp, months in PROTOCOL_MONTHS.items():
+        first = (month + months).astype("datetime64[D]")
+        length = ((month + months + 1).astype("datetime64[D]") - first).astype(np.int64)
+        target = (first + np.minimum(day_of_month, length - 1) - d64).astype(np.int64)
+        half = cfg.windows_days[tp]
+        out[tp] = (target - half, target + half)
+    return out
 
 
 def suggest_timepoint(implant_date: date, visit_date: date, settings: ScheduleSettings | None = None) -> str:

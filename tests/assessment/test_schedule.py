@@ -8,7 +8,10 @@ import random
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assessment.schedule import (
     PROTOCOL_TIMEPOINTS,
@@ -18,8 +21,10 @@ from assessment.schedule import (
     ScheduleSettings,
     VisitStatus,
     suggest_timepoint,
+    timepoint_windows,
     urgency_key,
     visit_schedule,
+    window_offsets,
 )
 
 # Implant 2025-01-10: m2 target 2025-03-10 (window 02-24..03-24), m6 2025-07-10 (06-10..08-09),
@@ -524,3 +529,16 @@ def test_urgency_ties_keep_protocol_order() -> None:
     assert PROTOCOL_TIMEPOINTS == ("baseline", "m2", "m6", "m12")
     with pytest.raises(ScheduleInputError, match=r"^sv\.timepoint: got 'unscheduled'"):
         urgency_key(_sv("x", VisitStatus.DONE, start=d0, end=d0, tp="unscheduled"))
+
+
+@given(st.lists(st.dates(min_value=date(1900, 1, 1), max_value=date(2199, 12, 31)), min_size=1, max_size=30),
+       st.integers(0, 40), st.integers(0, 20), st.integers(0, 40))
+def test_window_offsets_of_many_implants_equal_each_implants_windows(implants, before, m2, m6):
+    # month ends (31 January + 1 month = the end of February, 29 February + 12 months = 28 February) included
+    implants = [*implants, date(2023, 1, 31), date(2024, 1, 31), date(2024, 2, 29), date(2023, 8, 31)]
+    cfg = ScheduleSettings(baseline_max_days_before=before, windows_days={"m2": m2, "m6": m6, "m12": m6})
+    days = np.array([d.toordinal() for d in implants], dtype=np.int64)
+    offsets = window_offsets(days, cfg)
+    for i, implant in enumerate(implants):
+        for tp, (first, last) in timepoint_windows(implant, cfg).items():
+            assert (offsets[tp][0][i], offsets[tp][1][i]) == ((first - implant).days, (last - implant).days), (implant, tp)
