@@ -371,7 +371,7 @@ class _Windows:
 
     def prepare(self, implants: Sequence[int]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """The windows of every implant at once (``schedule.window_offsets`` over the distinct dates), kept for
-        :meth:`__call__` and :meth:`days`; returns each implant's index into the distinct dates and their
+        :meth:`__call__` (and ``cache_days``: the follow-up windows as (time point, first day, last day)); returns each implant's index into the distinct dates and their
         windows (time point → first days, last days)."""
         unique, index = np.unique(np.asarray(implants, dtype=np.int64), return_inverse=True)
         offsets = window_offsets(unique, self.schedule)
@@ -390,14 +390,6 @@ class _Windows:
             found = self.cache[implant] = {
                 tp: (windows[tp][0].toordinal() - implant, windows[tp][1].toordinal() - implant)
                 for tp in ("baseline", *(t for t, _ in TIMEPOINTS))}
-        return found
-
-    def days(self, implant: int) -> tuple[tuple[str, int, int], ...]:
-        """The follow-up time points' windows (baseline left out) as ``(timepoint, first day, last day)``."""
-        found = self.cache_days.get(implant)
-        if found is None:
-            found = self.cache_days[implant] = tuple(
-                (tp, a, b) for tp, (a, b) in self(implant).items() if tp != "baseline")
         return found
 
 
