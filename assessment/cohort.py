@@ -371,8 +371,8 @@ class _Windows:
 
     def prepare(self, implants: Sequence[int]) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
         """The windows of every implant at once (``schedule.window_offsets`` over the distinct dates), kept for
-        :meth:`__call__` (and ``cache_days``: the follow-up windows as (time point, first day, last day)); returns each implant's index into the distinct dates and their
-        windows (time point → first days, last days)."""
+        :meth:`__call__` and in ``cache_days`` (the follow-up windows as (time point, first day, last day));
+        returns each implant's index into the distinct dates and their windows (time point → first, last days)."""
         unique, index = np.unique(np.asarray(implants, dtype=np.int64), return_inverse=True)
         offsets = window_offsets(unique, self.schedule)
         order = ("baseline", *(t for t, _ in TIMEPOINTS))

@@ -277,9 +277,9 @@ def _shared_cache() -> bool:
 
 def _cached_dashboard(request: HttpRequest, flt: CohortFilter) -> dash.Dashboard:
     """The page and its 8 figure / CSV requests share one load of the cohort, keyed by what the user may see, the
-    filters, the protocol, today's date and the data version. Every write the dashboard shows bumps that version in its own transaction
-    (registry/dataversion.py), so one primary-key read decides freshness and a saved visit shows at once, through
-    any process. The built dashboard is kept live in this process (``_BoardLRU``: no pickling, the page and its
+    filters, the protocol, today's date and the data version. Every write the dashboard shows bumps that version
+    in its own transaction (registry/dataversion.py), so one primary-key read decides freshness and a saved visit
+    shows at once, through any process. The built dashboard is kept live in this process (``_BoardLRU``: no pickling, the page and its
     figure requests read the same object) and, when Django's cache is shared (``REDIS_URL``), also there for two
     minutes, so another web process reads it instead of building it again."""
     scope = "all" if is_data_manager(request.user) else ",".join(
