@@ -310,10 +310,21 @@ def restore_snapshot(snapshot: DemoSnapshot) -> None:
     forget_cached_rows()
 
 
+@pytest.fixture(autouse=True)
+def _no_dashboard_built_by_another_test():
+    """Each test starts with no built dashboard in this process. The dashboard's key holds the data version and the
+    site ids, and both roll back with a test's transaction (SQLite reuses the ids too): the next test on the worker
+    that makes as many writes reaches the same key and would be served the board built from the other test's rows
+    (CI: ``test_a_built_dashboard_is_not_served_the_next_day`` got another patient's flow)."""
+    from assessment.views import clear_dashboard_cache
+
+    clear_dashboard_cache()
+
+
 def forget_cached_rows() -> None:
     """After the database's rows were replaced (snapshot put back, or its transaction rolled back): the cached
-    content types may carry other ids. (The dashboard cache is keyed by the data version: the snapshot puts back
-    the build's version with the build's rows, as rebuilding the demo did, so what is cached for it still holds.)"""
+    content types may carry other ids. (Built dashboards are forgotten before every test:
+    :func:`_no_dashboard_built_by_another_test`.)"""
     from django.contrib.contenttypes.models import ContentType
 
     ContentType.objects.clear_cache()
