@@ -315,7 +315,8 @@ def _no_dashboard_built_by_another_test():
     """Each test starts with no built dashboard in this process. The dashboard's key holds the data version and the
     site ids, and both roll back with a test's transaction (SQLite reuses the ids too): the next test on the worker
     that makes as many writes reaches the same key and would be served the board built from the other test's rows
-    (CI: ``test_a_built_dashboard_is_not_served_the_next_day`` got another patient's flow)."""
+    (the likely cause of CI's failure of ``test_a_built_dashboard_is_not_served_the_next_day``, not reproduced
+    locally)."""
     from assessment.views import clear_dashboard_cache
 
     clear_dashboard_cache()
